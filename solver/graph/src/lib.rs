@@ -1,0 +1,104 @@
+//! The build graph: the one contract between mybuild's frontend and solver.
+//!
+//! The frontend compiles a Dockerfile into a [`Graph`]; the solver executes it.
+//! Neither sees the other's internals. A graph is a list of [`Node`]s in
+//! topological order (every input precedes its users), each holding an [`Op`]
+//! that is plain data: [`ImageSource`], [`LocalSource`], [`ExecOp`] or
+//! [`FileOp`].
+//!
+//! Every op has a stable, versioned binary encoding ([`KeyEncoder`]), from
+//! which the solver derives cache keys ([`Digest`]). The encoding never relies
+//! on `std::hash` or on map iteration order, so two machines building the same
+//! Dockerfile compute the same keys.
+
+mod digest;
+mod encode;
+mod ops;
+mod print;
+
+pub use digest::{Digest, DigestError};
+pub use encode::{KeyEncoder, GRAPH_KEY_VERSION};
+pub use ops::*;
+
+/// Index of a node inside its [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One vertex of the graph: an op, the nodes it reads, and a human name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub op: Op,
+    /// Inputs in op-defined order (see each op for what input `i` means).
+    pub inputs: Vec<NodeId>,
+    /// What progress output calls this step, e.g. `[build 2/4] RUN make`.
+    /// Not part of the cache key.
+    pub name: String,
+}
+
+/// An immutable-by-convention DAG of ops. Nodes only ever get appended, and a
+/// node's inputs always have smaller ids, so the order is topological.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    nodes: Vec<Node>,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a node. Identical nodes (same op, inputs and name) are stored
+    /// once, so converters may add freely.
+    ///
+    /// # Panics
+    /// If an input id does not exist yet: that would break topological order.
+    pub fn add(&mut self, op: Op, inputs: Vec<NodeId>, name: impl Into<String>) -> NodeId {
+        let node = Node { op, inputs, name: name.into() };
+        for input in &node.inputs {
+            assert!(input.index() < self.nodes.len(), "graph input {input:?} added before it exists");
+        }
+        if let Some(pos) = self.nodes.iter().position(|n| *n == node) {
+            return NodeId(pos as u32);
+        }
+        self.nodes.push(node);
+        NodeId((self.nodes.len() - 1) as u32)
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// All nodes with their ids, in topological order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i as u32), n))
+    }
+
+    /// The ids `target` depends on (itself included), in topological order.
+    /// Nodes the target does not need are never built.
+    pub fn ancestors(&self, target: NodeId) -> Vec<NodeId> {
+        let mut needed = vec![false; self.nodes.len()];
+        needed[target.index()] = true;
+        for i in (0..=target.index()).rev() {
+            if needed[i] {
+                for input in &self.nodes[i].inputs {
+                    needed[input.index()] = true;
+                }
+            }
+        }
+        (0..self.nodes.len()).filter(|i| needed[*i]).map(|i| NodeId(i as u32)).collect()
+    }
+}

@@ -1,0 +1,172 @@
+//! The op vocabulary. Ops are plain data: what to do, never how.
+
+use crate::{Digest, KeyEncoder};
+
+/// One build operation. Input conventions are documented per variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// The empty filesystem (`FROM scratch`). No inputs.
+    Scratch,
+    /// A registry or local-store image. No inputs.
+    Image(ImageSource),
+    /// A directory handed to the solver by name (the build context). No inputs.
+    Local(LocalSource),
+    /// A command run in a sandbox. Input 0 is the root filesystem.
+    Exec(ExecOp),
+    /// Filesystem edits. Input 0 is the root filesystem being edited; copy
+    /// actions name further inputs by index.
+    File(FileOp),
+}
+
+/// `FROM <reference>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSource {
+    /// Fully normalised reference, e.g. `docker.io/library/alpine:latest`.
+    pub reference: String,
+    /// Manifest digest the frontend resolved the reference to, when known.
+    /// It pins the cache key: a moved tag is a different source.
+    pub digest: Option<Digest>,
+}
+
+/// A named local directory, e.g. the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSource {
+    /// The name the solver maps to a host path (`context`).
+    pub name: String,
+    /// `.dockerignore` patterns, in file order.
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// The host's network (BuildKit's default without CNI).
+    Host,
+    /// A new, empty network namespace.
+    None,
+}
+
+/// `RUN`: run `args` in the rootfs of input 0; what it changes is the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOp {
+    pub args: Vec<String>,
+    /// Complete environment, `KEY=value`, in image order.
+    pub env: Vec<String>,
+    /// Absolute working directory; created if missing.
+    pub cwd: String,
+    /// `user[:group]`, names or ids, resolved inside the rootfs. Empty = root.
+    pub user: String,
+    pub network: NetworkMode,
+}
+
+/// `--chown` owner, resolved inside the destination rootfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOp {
+    pub actions: Vec<FileAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAction {
+    Copy(CopyAction),
+    Mkdir(MkdirAction),
+}
+
+/// `COPY`/`ADD`: copy paths of a source input into the rootfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyAction {
+    /// Index into the node's inputs of the source (never 0).
+    pub source: u32,
+    /// Paths relative to the source root, wildcards allowed. A directory
+    /// source copies its contents, as Docker does.
+    pub src: Vec<String>,
+    /// Absolute destination. A trailing `/` (or several sources) means
+    /// "into this directory".
+    pub dest: String,
+    pub owner: Option<Owner>,
+    /// `--chmod`, applied to every copied file and directory.
+    pub mode: Option<u32>,
+    /// ADD: unpack local tar archives (plain, gzip, bzip2, xz) instead of copying them.
+    pub extract_archives: bool,
+}
+
+/// `WORKDIR` and friends: create a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MkdirAction {
+    /// Absolute path.
+    pub path: String,
+    pub mode: u32,
+    pub parents: bool,
+    pub owner: Option<Owner>,
+}
+
+impl Op {
+    /// Short kind name used in keys, graph dumps and progress.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Scratch => "scratch",
+            Op::Image(_) => "image",
+            Op::Local(_) => "local",
+            Op::Exec(_) => "exec",
+            Op::File(_) => "file",
+        }
+    }
+
+    /// Writes this op's parameters (not its inputs) canonically.
+    pub fn encode(&self, e: &mut KeyEncoder) {
+        e.str(self.kind());
+        match self {
+            Op::Scratch => {}
+            Op::Image(i) => {
+                e.str(&i.reference).opt_str(i.digest.as_ref().map(|d| d.as_str()));
+            }
+            Op::Local(l) => {
+                e.str(&l.name).strs(&l.exclude);
+            }
+            Op::Exec(x) => {
+                let net = match x.network {
+                    NetworkMode::Host => "host",
+                    NetworkMode::None => "none",
+                };
+                e.strs(&x.args).strs(&x.env).str(&x.cwd).str(&x.user).str(net);
+            }
+            Op::File(f) => {
+                e.u64(f.actions.len() as u64);
+                for a in &f.actions {
+                    a.encode(e);
+                }
+            }
+        }
+    }
+}
+
+fn encode_owner(e: &mut KeyEncoder, o: &Option<Owner>) {
+    match o {
+        None => {
+            e.opt_str(None);
+        }
+        Some(o) => {
+            e.str(&o.user).opt_str(o.group.as_deref());
+        }
+    }
+}
+
+impl FileAction {
+    fn encode(&self, e: &mut KeyEncoder) {
+        match self {
+            FileAction::Copy(c) => {
+                e.str("copy").u64(c.source as u64).strs(&c.src).str(&c.dest);
+                encode_owner(e, &c.owner);
+                e.opt_u64(c.mode.map(u64::from)).bool(c.extract_archives);
+            }
+            FileAction::Mkdir(m) => {
+                e.str("mkdir").str(&m.path).u64(m.mode as u64).bool(m.parents);
+                encode_owner(e, &m.owner);
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! A deterministic text form of a graph, for `--print=graph` and golden tests.
+
+use crate::{FileAction, Graph, NetworkMode, Op, Owner};
+use std::fmt;
+
+fn owner(o: &Option<Owner>) -> String {
+    match o {
+        None => String::new(),
+        Some(Owner { user, group: None }) => format!(" chown={user:?}"),
+        Some(Owner { user, group: Some(g) }) => format!(" chown={:?}", format!("{user}:{g}")),
+    }
+}
+
+fn op_line(op: &Op) -> String {
+    match op {
+        Op::Scratch => "scratch".into(),
+        Op::Image(i) => match &i.digest {
+            Some(d) => format!("image {:?} digest={d}", i.reference),
+            None => format!("image {:?}", i.reference),
+        },
+        Op::Local(l) => format!("local {:?} exclude={:?}", l.name, l.exclude),
+        Op::Exec(x) => format!(
+            "exec args={:?} env={:?} cwd={:?} user={:?} network={}",
+            x.args,
+            x.env,
+            x.cwd,
+            x.user,
+            if x.network == NetworkMode::Host { "host" } else { "none" }
+        ),
+        Op::File(f) => {
+            let parts: Vec<String> = f
+                .actions
+                .iter()
+                .map(|a| match a {
+                    FileAction::Copy(c) => format!(
+                        "copy from=input{} src={:?} dest={:?}{}{}{}",
+                        c.source,
+                        c.src,
+                        c.dest,
+                        owner(&c.owner),
+                        c.mode.map(|m| format!(" chmod={m:o}")).unwrap_or_default(),
+                        if c.extract_archives { " extract" } else { "" }
+                    ),
+                    FileAction::Mkdir(m) => format!(
+                        "mkdir {:?} mode={:o}{}{}",
+                        m.path,
+                        m.mode,
+                        if m.parents { " parents" } else { "" },
+                        owner(&m.owner)
+                    ),
+                })
+                .collect();
+            format!("file {}", parts.join("; "))
+        }
+    }
+}
+
+impl fmt::Display for Graph {
+    /// One line per node: `n3 <- n1 n2 : <op> # <name>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (id, node) in self.iter() {
+            let inputs: Vec<String> = node.inputs.iter().map(|i| format!("n{}", i.0)).collect();
+            write!(f, "n{}", id.0)?;
+            if !inputs.is_empty() {
+                write!(f, " <- {}", inputs.join(" "))?;
+            }
+            writeln!(f, " : {}  # {}", op_line(&node.op), node.name)?;
+        }
+        Ok(())
+    }
+}
