@@ -12,6 +12,7 @@ pub enum DigestError {
 /// A validated sha256 digest. Only sha256 is supported; anything else is
 /// rejected at parse time rather than trusted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
 pub struct Digest(String);
 
 impl Digest {
@@ -75,5 +76,18 @@ mod tests {
         assert!(Digest::parse("sha256:ABC").is_err());
         assert!(Digest::parse(&format!("sha256:{}", "G".repeat(64))).is_err());
         assert_eq!(d.short(), "e3b0c44298fc");
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = DigestError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Digest::parse(&s)
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> String {
+        d.0
     }
 }

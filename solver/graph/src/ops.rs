@@ -4,6 +4,7 @@ use crate::{Digest, KeyEncoder};
 
 /// One build operation. Input conventions are documented per variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Op {
     /// The empty filesystem (`FROM scratch`). No inputs.
     Scratch,
@@ -20,6 +21,7 @@ pub enum Op {
 
 /// `FROM <reference>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ImageSource {
     /// Fully normalised reference, e.g. `docker.io/library/alpine:latest`.
     pub reference: String,
@@ -30,6 +32,7 @@ pub struct ImageSource {
 
 /// A named local directory, e.g. the build context.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LocalSource {
     /// The name the solver maps to a host path (`context`).
     pub name: String,
@@ -38,6 +41,7 @@ pub struct LocalSource {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum NetworkMode {
     /// The host's network (BuildKit's default without CNI).
     Host,
@@ -47,6 +51,7 @@ pub enum NetworkMode {
 
 /// `RUN`: run `args` in the rootfs of input 0; what it changes is the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ExecOp {
     pub args: Vec<String>,
     /// Complete environment, `KEY=value`, in image order.
@@ -60,17 +65,20 @@ pub struct ExecOp {
 
 /// `--chown` owner, resolved inside the destination rootfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Owner {
     pub user: String,
     pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FileOp {
     pub actions: Vec<FileAction>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum FileAction {
     Copy(CopyAction),
     Mkdir(MkdirAction),
@@ -78,6 +86,7 @@ pub enum FileAction {
 
 /// `COPY`/`ADD`: copy paths of a source input into the rootfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CopyAction {
     /// Index into the node's inputs of the source (never 0).
     pub source: u32,
@@ -96,6 +105,7 @@ pub struct CopyAction {
 
 /// `WORKDIR` and friends: create a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MkdirAction {
     /// Absolute path.
     pub path: String,
