@@ -1,1 +1,59 @@
-fn main() {}
+//! `mybuild`: a daemonless Dockerfile image builder.
+//!
+//! The binary wires the frontend (Dockerfile -> graph), the solver (graph ->
+//! layers) and the store (layers -> image) together. `main` turns every
+//! error into a message with its cause chain and a documented exit code:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | success |
+//! | 1    | the build or command failed (Dockerfile error, failing step, registry or store problem) |
+//! | 2    | invalid command line |
+//! | 130  | interrupted (Ctrl-C) |
+
+mod base;
+mod build;
+mod cli;
+mod config;
+mod images;
+mod output;
+mod render;
+mod resolve;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // The sandbox helper must start before any thread or runtime exists.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
+        mybuild_solver::sandbox::helper_main();
+    }
+    let cli = cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = cli::run(cli) => r.map(|_| ExitCode::SUCCESS),
+            _ = tokio::signal::ctrl_c() => Ok(ExitCode::from(130)),
+        }
+    });
+    match result {
+        Ok(code) => {
+            if code == ExitCode::from(130) {
+                eprintln!("interrupted");
+            }
+            code
+        }
+        Err(err) => {
+            eprintln!("ERROR: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

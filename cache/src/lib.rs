@@ -1,1 +1,40 @@
-//! (in progress)
+//! mybuild's content-addressed store: blobs, layer snapshots, the build
+//! cache index and named images, all under one root directory.
+//!
+//! ```text
+//! <root>/v1/                       versioned bucket: a new layout gets v2/, never a migration
+//!   blobs/sha256/<hex>             immutable blobs: uncompressed layer tars, compressed layers,
+//!                                  configs, manifests. A file here is never partial.
+//!   ingest/                        blobs being written (hashed while written, renamed when done)
+//!   snapshots/<16 hex>/            unpacked layers in overlayfs format, used as lower dirs;
+//!                                  short names keep overlay's mount option string short
+//!   layers/<hex>.json              layer record: diff_id, uncompressed size, snapshot name,
+//!                                  known compressed blobs [{digest, media_type, size}]
+//!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids
+//!   images.json                    normalised image name -> config digest (image id)
+//!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
+//!                                  as snapshots/, so finished dirs are renamed into place)
+//!   metadata.lock                  flock serialising updates of images.json and layer records
+//! ```
+//!
+//! Every write is crash-safe: content goes to a temp name, is fsynced, then
+//! renamed. A layer record is written only after its snapshot is durable, so
+//! the record is what makes a layer exist ([`Store::snapshot_dir`]).
+//! All operations are blocking; async callers use `spawn_blocking`.
+
+mod blobs;
+pub mod export;
+mod fsutil;
+mod images;
+mod index;
+mod layers;
+mod store;
+mod workdir;
+
+pub use blobs::{HashingReader, Ingest};
+pub use images::ImageEntry;
+pub use layers::pack::PackError;
+pub use layers::unpack::UnpackError;
+pub use layers::{CompressedBlob, LayerRecord};
+pub use store::{Store, StoreError};
+pub use workdir::WorkDir;

@@ -1,1 +1,127 @@
-//! (in progress)
+//! Build-context helpers for cache keys: `.dockerignore` rules and the
+//! content digest of exactly what a COPY/ADD would read from the context.
+//!
+//! The selection logic (wildcards, in-root resolution, ignore rules, walk
+//! order) is the very one `fileop` copies with, so a cache key can't cover
+//! different files than the copy reads. Everything here is blocking and
+//! meant to run on `spawn_blocking`.
+
+mod dockerignore;
+
+pub use dockerignore::Dockerignore;
+
+use crate::fileop::at;
+use crate::fileop::select::{self, Entry, Match, SelectError, Source};
+use mybuild_graph::{Digest, KeyEncoder};
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("dockerignore pattern {pattern:?}: {reason}")]
+    IgnorePattern {
+        pattern: String,
+        reason: &'static str,
+    },
+    #[error("open build context {path}: {source}")]
+    OpenRoot { path: String, source: io::Error },
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error("hash context file {path}: {source}")]
+    Hash { path: String, source: io::Error },
+}
+
+/// Digest of what a COPY/ADD of `srcs` reads from the context at `root`:
+/// per matched entry its relative path, type, permission bits, size, content
+/// hash or link target (never times, inode numbers or owners, which do not
+/// reach the image from the context). Missing sources are errors naming them.
+pub fn selection_digest(
+    root: &Path,
+    exclude: &[String],
+    srcs: &[String],
+    extract_archives: bool,
+) -> Result<Digest, ContextError> {
+    let fd = at::open_root(root).map_err(|source| ContextError::OpenRoot {
+        path: root.display().to_string(),
+        source,
+    })?;
+    let ignore = Dockerignore::new(exclude)?;
+    let src = Source {
+        root: fd.as_fd(),
+        ignore: &ignore,
+    };
+    let matches = select::select(&src, srcs)?;
+    let mut e = KeyEncoder::new();
+    e.str("context-selection")
+        .bool(extract_archives)
+        .strs(srcs)
+        .u64(matches.len() as u64);
+    for m in &matches {
+        encode_match(&mut e, &src, m)?;
+    }
+    Ok(e.finish())
+}
+
+fn encode_match(e: &mut KeyEncoder, src: &Source, m: &Match) -> Result<(), ContextError> {
+    e.str(&m.pattern)
+        .bytes(m.base_name.as_bytes())
+        .u64(m.entries.len() as u64);
+    for entry in &m.entries {
+        e.bytes(entry.rel.as_os_str().as_bytes());
+        e.u64(u64::from(entry.kind()))
+            .u64(u64::from(entry.stat.st_mode & 0o7777));
+        // A hardlink is copied as a link to the earlier path, so the key
+        // records which path (never the inode number).
+        match entry.hardlink_of {
+            Some(first) => e
+                .str("hardlink")
+                .bytes(m.entries[first].rel.as_os_str().as_bytes()),
+            None => encode_body(e, src, m, entry)?,
+        };
+    }
+    Ok(())
+}
+
+fn encode_body<'e>(
+    e: &'e mut KeyEncoder,
+    src: &Source,
+    m: &Match,
+    entry: &Entry,
+) -> Result<&'e mut KeyEncoder, ContextError> {
+    match entry.kind() {
+        libc::S_IFREG => {
+            let path = m.path_of(entry);
+            let err = |source| ContextError::Hash {
+                path: path.display().to_string(),
+                source,
+            };
+            let file = m.open(src, entry).map_err(err)?;
+            let (size, hash) = hash_file(file).map_err(err)?;
+            Ok(e.u64(size).bytes(&hash))
+        }
+        libc::S_IFLNK => Ok(e.bytes(entry.link_target.as_deref().unwrap_or_default().as_bytes())),
+        libc::S_IFCHR | libc::S_IFBLK => Ok(e.u64(entry.stat.st_rdev)),
+        _ => Ok(e),
+    }
+}
+
+fn hash_file(mut file: std::fs::File) -> io::Result<(u64, [u8; 32])> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, hasher.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests;

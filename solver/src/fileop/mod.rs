@@ -1,1 +1,173 @@
-//! (in progress)
+//! COPY/ADD/WORKDIR-mkdir semantics applied to a root directory.
+//!
+//! Runs inside the sandbox helper once the destination overlay is mounted at
+//! `root`, but needs nothing beyond plain directories. Every path, whether it
+//! comes from the Dockerfile, the build context or an archive, is resolved
+//! inside its own root (see [`resolve`]): a hostile context, image or tarball
+//! can't make this read or write outside the trees it was given.
+
+mod archive;
+pub(crate) mod at;
+mod copy;
+mod dest;
+pub(crate) mod glob;
+mod owner;
+pub(crate) mod resolve;
+pub(crate) mod select;
+mod unpack;
+
+#[cfg(test)]
+mod tests;
+
+pub use archive::ArchiveError;
+pub use owner::{resolve_owner, Ids, OwnerError};
+pub use select::SelectError;
+
+use crate::context::{ContextError, Dockerignore};
+use mybuild_graph::{CopyAction, FileAction, MkdirAction};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// A directory that copy actions read from.
+#[derive(Debug, Clone)]
+pub struct SourceRoot {
+    pub path: PathBuf,
+    /// `.dockerignore` patterns (only for the build context).
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileOpError {
+    #[error("open root {path}: {source}")]
+    OpenRoot { path: String, source: io::Error },
+    #[error("copy from input {index}: no source directory was provided for it")]
+    MissingSource { index: u32 },
+    #[error("dockerignore of {path}: {source}")]
+    Ignore { path: String, source: ContextError },
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(transparent)]
+    Owner(#[from] OwnerError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("copy: read {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("copy: write {path}: {source}")]
+    Write { path: String, source: io::Error },
+    #[error("copy to {path}: cannot copy a directory onto a non-directory")]
+    NotADirectory { path: String },
+    #[error("copy to {path}: cannot replace a directory with a file")]
+    ReplaceDirectory { path: String },
+    #[error("mkdir {path}: {source}")]
+    Mkdir { path: String, source: io::Error },
+}
+
+/// Applies `actions` in order to the filesystem at `root`. `sources[i]` is
+/// the tree a [`CopyAction`] with `source == i` reads; `sources[0]` (the
+/// destination itself) is `None`.
+pub fn apply(
+    root: &Path,
+    sources: &[Option<SourceRoot>],
+    actions: &[FileAction],
+) -> Result<(), FileOpError> {
+    let root_fd = open_root(root)?;
+    for action in actions {
+        match action {
+            FileAction::Copy(c) => copy_action(root_fd.as_fd(), sources, c)?,
+            FileAction::Mkdir(m) => mkdir_action(root_fd.as_fd(), m)?,
+        }
+    }
+    Ok(())
+}
+
+fn open_root(path: &Path) -> Result<std::os::fd::OwnedFd, FileOpError> {
+    at::open_root(path).map_err(|source| FileOpError::OpenRoot {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Docker treats the destination as a directory when it says so with a
+/// trailing `/` (or `/.`), names the root, or receives several sources.
+fn dest_is_dir(dest: &str, sources: usize) -> bool {
+    sources > 1
+        || dest.ends_with('/')
+        || dest.ends_with("/.")
+        || dest == "."
+        || resolve::clean(dest).is_empty()
+}
+
+fn copy_action(
+    root: BorrowedFd,
+    sources: &[Option<SourceRoot>],
+    c: &CopyAction,
+) -> Result<(), FileOpError> {
+    let Some(Some(source)) = sources.get(c.source as usize) else {
+        return Err(FileOpError::MissingSource { index: c.source });
+    };
+    let src_fd = open_root(&source.path)?;
+    let ignore = Dockerignore::new(&source.exclude).map_err(|e| FileOpError::Ignore {
+        path: source.path.display().to_string(),
+        source: e,
+    })?;
+    let src = select::Source {
+        root: src_fd.as_fd(),
+        ignore: &ignore,
+    };
+    let ids = resolve_owner(root, c.owner.as_ref())?;
+    let matches = select::select(&src, &c.src)?;
+    // BuildKit's ensureDstPath: the destination directory, or its parent.
+    let into_dir = dest_is_dir(&c.dest, c.src.len().max(matches.len()));
+    let ensure = if into_dir {
+        c.dest.clone()
+    } else {
+        parent_str(&c.dest)
+    };
+    dest::mkdir_all(root, &ensure, 0o755, ids).map_err(|source| FileOpError::Mkdir {
+        path: ensure.clone(),
+        source,
+    })?;
+    let opts = copy::CopyOpts {
+        root,
+        dest: &c.dest,
+        ids,
+        chmod: c.mode,
+    };
+    for m in &matches {
+        if c.extract_archives {
+            if let Some(format) = archive::detect(&src, m)? {
+                let chown = c.owner.is_some().then_some(ids);
+                archive::extract(root, &c.dest, &src, m, format, chown)?;
+                continue;
+            }
+        }
+        copy::copy_match(&src, m, &opts)?;
+    }
+    Ok(())
+}
+
+fn parent_str(path: &str) -> String {
+    let comps = resolve::clean(path);
+    let parent = &comps[..comps.len().saturating_sub(1)];
+    format!("/{}", resolve::join(parent).display())
+}
+
+fn mkdir_action(root: BorrowedFd, m: &MkdirAction) -> Result<(), FileOpError> {
+    let ids = resolve_owner(root, m.owner.as_ref())?;
+    let err = |source| FileOpError::Mkdir {
+        path: m.path.clone(),
+        source,
+    };
+    let res = resolve::resolve(root, &m.path, true).map_err(err)?;
+    if !m.parents {
+        if res.exists() {
+            return Ok(());
+        }
+        if res.existing + 1 != res.comps.len() {
+            return Err(err(io::Error::from_raw_os_error(libc::ENOENT)));
+        }
+    }
+    dest::mkdir_resolved(root, &res, m.mode & 0o7777, ids).map_err(err)?;
+    Ok(())
+}

@@ -1,1 +1,33 @@
-//! (in progress)
+//! The OCI distribution client and the image provider behind `FROM`.
+//!
+//! [`Reference`] parses and normalises image names; [`RegistryClient`]
+//! resolves a reference to a verified manifest and config and pulls layers
+//! into the store; [`ImageProvider`] decides between the local store and a
+//! registry and remembers its answers for the length of a build.
+
+mod auth;
+mod base64;
+mod client;
+mod credentials;
+mod error;
+mod manifest;
+mod provider;
+mod pull;
+mod reference;
+
+#[cfg(test)]
+mod test_gate;
+#[cfg(test)]
+mod test_registry;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_auth;
+
+pub use auth::AuthError;
+pub use client::RegistryClient;
+pub use credentials::CredentialsError;
+pub use error::RegistryError;
+pub use manifest::{build_arch, LayerDesc, ResolvedImage};
+pub use provider::{ImageProvider, ProvidedImage};
+pub use reference::{Reference, ReferenceError, DOCKER_HUB};

@@ -1,1 +1,114 @@
-//! (in progress)
+//! The RUN sandbox: runs a command (or file actions) on an overlay of
+//! snapshot layers inside fresh Linux namespaces.
+//!
+//! Namespaces are never created by forking inside the (multi-threaded, tokio)
+//! caller. [`Sandbox::run`] re-executes the mybuild binary as
+//! `mybuild __sandbox`; that fresh, single-threaded process ([`helper_main`])
+//! reads a [`HelperRequest`] as JSON from stdin, unshares its namespaces,
+//! mounts the overlay and either forks the command as PID 1 of a new PID
+//! namespace or applies file actions. The command's stdout/stderr flow
+//! through pipes; setup errors and the final status come back as JSON lines
+//! on fd 3. Everything the helper mounts dies with its mount namespace, so the
+//! caller only has to hand `upper` to the store afterwards.
+
+mod container;
+mod filetask;
+mod helper;
+mod mounts;
+mod overlay;
+mod privs;
+mod rootpath;
+mod runner;
+mod status;
+mod stubs;
+mod user;
+
+pub use helper::helper_main;
+pub use runner::Sandbox;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything the helper process needs for one RUN or file step.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct HelperRequest {
+    /// The helper chdirs here and passes `lowers` relative to it, so the
+    /// one-page overlay option string fits many layers.
+    pub snapshots_root: PathBuf,
+    /// Overlay lower dirs, top-most first, relative to `snapshots_root`.
+    /// Empty means an empty root filesystem.
+    pub lowers: Vec<PathBuf>,
+    /// Absolute, pre-created by the caller.
+    pub upper: PathBuf,
+    /// Absolute, pre-created by the caller, on the same filesystem as `upper`.
+    pub work: PathBuf,
+    /// Absolute, pre-created (empty) by the caller.
+    pub merged: PathBuf,
+    pub task: Task,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum Task {
+    Exec(ExecTask),
+    File(FileTask),
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ExecTask {
+    pub args: Vec<String>,
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    /// Absolute; created (owned by the user) if missing.
+    pub cwd: String,
+    /// `name`, `uid`, `name:group` or `uid:gid`, resolved in the rootfs. Empty = root.
+    pub user: String,
+    pub network: mybuild_graph::NetworkMode,
+    pub hostname: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct FileTask {
+    pub actions: Vec<mybuild_graph::FileAction>,
+    /// `sources[i]` is what `CopyAction.source == i` reads; `sources[0]` is
+    /// the destination itself ([`SourceMount::None`]).
+    pub sources: Vec<SourceMount>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum SourceMount {
+    None,
+    /// A host directory read in place (the build context).
+    Dir { path: PathBuf, exclude: Vec<String> },
+    /// A layer chain, relative to `snapshots_root`, top-most first.
+    Layers { lowers: Vec<PathBuf> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("exit code: {code}")]
+    Exited { code: i32 },
+    #[error("killed by signal {signal}")]
+    Signaled { signal: i32 },
+    #[error("sandbox setup failed at {step}: {message}")]
+    Setup { step: String, message: String },
+    #[error("{message}")]
+    FileOp { message: String },
+    #[error("resolve the sandbox helper binary /proc/self/exe: {source}")]
+    CurrentExe { source: std::io::Error },
+    #[error("start sandbox helper {exe}: {source}")]
+    Spawn { exe: PathBuf, source: std::io::Error },
+    #[error("sandbox {step}: {source}")]
+    Io { step: &'static str, source: std::io::Error },
+    #[error("encode sandbox request: {source}")]
+    Encode { source: serde_json::Error },
+    #[error("sandbox helper sent an unreadable status line {line:?}: {source}")]
+    Status { line: String, source: serde_json::Error },
+    #[error("sandbox helper {exe} ended without a status ({status})")]
+    HelperDied { exe: PathBuf, status: std::process::ExitStatus },
+}

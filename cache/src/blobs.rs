@@ -1,0 +1,238 @@
+//! The blob store: immutable files named by their sha256, written through an
+//! [`Ingest`] that hashes while writing, so a file under a digest name is
+//! always complete and correct.
+
+use crate::fsutil::{fsync_dir, unique_name};
+use crate::store::{io_err, Store, StoreError};
+use mybuild_graph::Digest;
+use sha2::{Digest as _, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+impl Store {
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blobs_dir().join(d.hex())
+    }
+
+    /// Reads a whole blob, refusing it if its content no longer matches its name.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(d);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::BlobMissing { digest: d.clone() })
+            }
+            Err(e) => return Err(io_err("read blob", &path)(e)),
+        };
+        let actual = Digest::of(&bytes);
+        if &actual != d {
+            return Err(StoreError::DigestMismatch {
+                what: format!("read blob {}", path.display()),
+                expected: d.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Opens a blob for streaming; the caller verifies via [`HashingReader`].
+    pub fn open_blob(&self, d: &Digest) -> Result<File, StoreError> {
+        let path = self.blob_path(d);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::BlobMissing { digest: d.clone() },
+            _ => io_err("open blob", &path)(e),
+        })
+    }
+
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let mut ingest = self.ingest()?;
+        ingest
+            .write_all(bytes)
+            .map_err(io_err("write", &ingest.path))?;
+        Ok(ingest.commit(Some(&digest))?.0)
+    }
+
+    /// Starts writing a new blob whose digest is computed on the fly.
+    pub fn ingest(&self) -> Result<Ingest, StoreError> {
+        let path = self.ingest_dir().join(unique_name("in-"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io_err("create", &path))?;
+        Ok(Ingest {
+            file: Some(file),
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+            blobs_dir: self.blobs_dir(),
+        })
+    }
+}
+
+/// A blob being written. Commit it to give it its digest name; dropping it
+/// uncommitted deletes the temp file.
+pub struct Ingest {
+    file: Option<File>,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    blobs_dir: PathBuf,
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("ingest already committed"))?;
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Ingest {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Checks the digest, makes the content durable and publishes it under
+    /// its digest name. Returns the digest and size.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
+        let digest = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
+        if let Some(expected) = expected {
+            if *expected != digest {
+                return Err(StoreError::DigestMismatch {
+                    what: format!("ingest {}", self.path.display()),
+                    expected: expected.clone(),
+                    actual: digest,
+                });
+            }
+        }
+        let file = self.file.take().expect("ingest file present until commit");
+        file.sync_all().map_err(io_err("fsync", &self.path))?;
+        drop(file);
+        let target = self.blobs_dir.join(digest.hex());
+        fs::rename(&self.path, &target).map_err(io_err("rename into", &target))?;
+        fsync_dir(&self.blobs_dir).map_err(io_err("fsync", &self.blobs_dir))?;
+        Ok((digest, self.size))
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Hashes everything read through it, to verify a stream against a digest.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Reads what is left, then returns the digest and total size.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((
+            Digest::from_sha256(self.hasher.finalize().into()),
+            self.size,
+        ))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        (tmp, s)
+    }
+
+    #[test]
+    fn put_and_read_round_trip() {
+        let (_t, s) = store();
+        let d = s.put_blob(b"hello").unwrap();
+        assert_eq!(d, Digest::of(b"hello"));
+        assert!(s.has_blob(&d));
+        assert_eq!(s.read_blob(&d).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn ingest_mismatch_leaves_nothing() {
+        let (_t, s) = store();
+        let mut ing = s.ingest().unwrap();
+        ing.write_all(b"actual").unwrap();
+        let wrong = Digest::of(b"expected");
+        assert!(matches!(
+            ing.commit(Some(&wrong)),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        assert!(!s.has_blob(&wrong));
+        assert!(!s.has_blob(&Digest::of(b"actual")));
+        assert_eq!(fs::read_dir(s.ingest_dir()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(s.blobs_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn dropped_ingest_is_removed() {
+        let (_t, s) = store();
+        let mut ing = s.ingest().unwrap();
+        ing.write_all(b"partial").unwrap();
+        drop(ing);
+        assert_eq!(fs::read_dir(s.ingest_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn corrupted_blob_is_refused() {
+        let (_t, s) = store();
+        let d = s.put_blob(b"good").unwrap();
+        fs::write(s.blob_path(&d), b"evil").unwrap();
+        assert!(matches!(
+            s.read_blob(&d),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,294 @@
+//! Writes an image archive: an OCI image layout in a tar, optionally with
+//! the `manifest.json` and `repositories` files `docker load` reads. The
+//! archive is built in a temp file next to `dest` and renamed into place,
+//! and every blob is verified against its digest as it is copied in.
+
+use super::manifest::{prepare, Descriptor, Prepared};
+use super::{io_err, store_err, ArchiveFormat, Compression, ExportError, OCI_INDEX};
+use crate::blobs::HashingReader;
+use crate::fsutil::{fsync_dir, unique_name};
+use crate::Store;
+use mybuild_graph::Digest;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+/// Exports the image `config` to the archive `dest`, tagged with `names`
+/// (fully normalised references, the first one is the primary name).
+pub fn export_image(
+    store: &Store,
+    config: &Digest,
+    names: &[String],
+    format: ArchiveFormat,
+    compression: Compression,
+    dest: &Path,
+) -> Result<(), ExportError> {
+    let image = prepare(store, config, compression)?;
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = TempFile(dir.join(unique_name(&format!(".{file_name}.tmp-"))));
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.0)
+        .map_err(io_err("create", &tmp.0))?;
+    let mut b = tar::Builder::new(BufWriter::new(file));
+    write_archive(&mut b, store, &image, names, format).map_err(|e| match e {
+        Step::Io(source) => ExportError::Io {
+            op: "write archive",
+            path: tmp.0.clone(),
+            source,
+        },
+        Step::Export(e) => e,
+    })?;
+    let file = b
+        .into_inner()
+        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+        .map_err(io_err("write", &tmp.0))?;
+    file.sync_all().map_err(io_err("fsync", &tmp.0))?;
+    fs::rename(&tmp.0, dest).map_err(io_err("rename into", dest))?;
+    tmp.disarm();
+    fsync_dir(&dir).map_err(io_err("fsync", &dir))
+}
+
+/// Removes a half-written archive unless it was renamed into place.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// The file now lives at its final name: nothing to clean up.
+    fn disarm(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.0);
+        }
+    }
+}
+
+enum Step {
+    Io(io::Error),
+    Export(ExportError),
+}
+
+impl From<io::Error> for Step {
+    fn from(e: io::Error) -> Self {
+        Step::Io(e)
+    }
+}
+
+impl From<ExportError> for Step {
+    fn from(e: ExportError) -> Self {
+        Step::Export(e)
+    }
+}
+
+type Tar = tar::Builder<BufWriter<File>>;
+
+fn write_archive(
+    b: &mut Tar,
+    store: &Store,
+    image: &Prepared,
+    names: &[String],
+    format: ArchiveFormat,
+) -> Result<(), Step> {
+    add_dir(b, "blobs/")?;
+    add_dir(b, "blobs/sha256/")?;
+    let mut seen = BTreeSet::new();
+    for desc in std::iter::once(&image.config)
+        .chain(&image.layers)
+        .chain([&image.manifest])
+    {
+        if seen.insert(desc.digest.clone()) {
+            copy_blob(b, store, desc)?;
+        }
+    }
+    add_file(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    add_file(
+        b,
+        "index.json",
+        &to_json("index.json", &index(image, names.first()))?,
+    )?;
+    if format == ArchiveFormat::Docker {
+        add_file(
+            b,
+            "manifest.json",
+            &to_json("manifest.json", &docker_manifest(image, names))?,
+        )?;
+        add_file(
+            b,
+            "repositories",
+            &to_json("repositories", &repositories(image, names))?,
+        )?;
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>, ExportError> {
+    serde_json::to_vec(v).map_err(|source| ExportError::Json { what, source })
+}
+
+/// Archive metadata is fixed (mode, owner, mtime 0) so equal images give
+/// byte-identical archives.
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(0);
+    h
+}
+
+fn add_dir(b: &mut Tar, path: &str) -> io::Result<()> {
+    b.append_data(
+        &mut header(tar::EntryType::Directory, 0o755, 0),
+        path,
+        io::empty(),
+    )
+}
+
+fn add_file(b: &mut Tar, path: &str, data: &[u8]) -> io::Result<()> {
+    b.append_data(
+        &mut header(tar::EntryType::Regular, 0o644, data.len() as u64),
+        path,
+        data,
+    )
+}
+
+fn copy_blob(b: &mut Tar, store: &Store, desc: &Descriptor) -> Result<(), Step> {
+    let path = store.blob_path(&desc.digest);
+    let file = store
+        .open_blob(&desc.digest)
+        .map_err(store_err(format!("export blob {}", desc.digest)))?;
+    let mut reader = HashingReader::new(file.take(desc.size));
+    let mut h = header(tar::EntryType::Regular, 0o644, desc.size);
+    b.append_data(
+        &mut h,
+        format!("blobs/sha256/{}", desc.digest.hex()),
+        &mut reader,
+    )?;
+    let (actual, size) = reader.finish()?;
+    if actual != desc.digest || size != desc.size {
+        return Err(ExportError::DigestMismatch {
+            what: format!("export blob {}", path.display()),
+            expected: desc.digest.clone(),
+            actual,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Splits `registry/repo:tag` into repository and tag (digest refs have no tag).
+fn split_name(name: &str) -> (&str, Option<&str>) {
+    let name = name.split('@').next().unwrap_or(name);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => (&name[..slash + i], Some(&name[slash + i + 1..])),
+        None => (name, None),
+    }
+}
+
+/// The short form Docker shows (`busybox:latest` for Docker Hub library images).
+fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+}
+
+#[derive(serde::Serialize)]
+struct Index<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    manifests: Vec<Descriptor>,
+}
+
+fn index<'a>(image: &Prepared, name: Option<&String>) -> Index<'a> {
+    let mut desc = image.manifest.clone();
+    if let Some(name) = name {
+        desc.annotations
+            .insert("io.containerd.image.name".into(), name.clone());
+        if let (_, Some(tag)) = split_name(name) {
+            desc.annotations
+                .insert("org.opencontainers.image.ref.name".into(), tag.into());
+        }
+    }
+    Index {
+        schema_version: 2,
+        media_type: OCI_INDEX,
+        manifests: vec![desc],
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifest {
+    config: String,
+    repo_tags: Vec<String>,
+    layers: Vec<String>,
+}
+
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+fn docker_manifest(image: &Prepared, names: &[String]) -> [DockerManifest; 1] {
+    let repo_tags = names
+        .iter()
+        .filter(|n| split_name(n).1.is_some())
+        .map(|n| familiar(n).to_string())
+        .collect();
+    [DockerManifest {
+        config: blob_name(&image.config.digest),
+        repo_tags,
+        layers: image.layers.iter().map(|l| blob_name(&l.digest)).collect(),
+    }]
+}
+
+fn repositories(image: &Prepared, names: &[String]) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for name in names {
+        if let (repo, Some(tag)) = split_name(familiar(name)) {
+            repos
+                .entry(repo.into())
+                .or_default()
+                .insert(tag.into(), image.config.digest.hex().into());
+        }
+    }
+    repos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_at_the_tag_not_the_port() {
+        assert_eq!(
+            split_name("127.0.0.1:5000/busybox:latest"),
+            ("127.0.0.1:5000/busybox", Some("latest"))
+        );
+        assert_eq!(
+            split_name("127.0.0.1:5000/busybox"),
+            ("127.0.0.1:5000/busybox", None)
+        );
+        assert_eq!(
+            split_name("docker.io/library/x@sha256:00"),
+            ("docker.io/library/x", None)
+        );
+        assert_eq!(familiar("docker.io/library/x:1"), "x:1");
+        assert_eq!(familiar("docker.io/me/x:1"), "me/x:1");
+    }
+}

@@ -1,0 +1,209 @@
+//! Builds an image's OCI manifest, producing each layer blob in the wanted
+//! compression on demand: a known compressed blob is reused, otherwise the
+//! layer is compressed (or decompressed) once and the result recorded.
+
+use super::{
+    io_err, store_err, Compression, ExportError, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR,
+    OCI_MANIFEST,
+};
+use crate::blobs::HashingReader;
+use crate::layers::{CompressedBlob, LayerRecord};
+use crate::Store;
+use mybuild_graph::Digest;
+use std::collections::BTreeMap;
+use std::io::{self, BufReader};
+
+/// An OCI content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    fn new(media_type: &str, digest: Digest, size: u64) -> Self {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Manifest<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    config: &'a Descriptor,
+    layers: &'a [Descriptor],
+}
+
+/// Everything an archive or a push needs about one image.
+pub(crate) struct Prepared {
+    pub manifest: Descriptor,
+    pub manifest_json: Vec<u8>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// Returns the manifest JSON and its digest; the manifest, config and layer
+/// blobs it references are all in the store afterwards.
+pub fn image_manifest(
+    store: &Store,
+    config: &Digest,
+    compression: Compression,
+) -> Result<(Vec<u8>, Digest), ExportError> {
+    let p = prepare(store, config, compression)?;
+    Ok((p.manifest_json, p.manifest.digest))
+}
+
+pub(crate) fn prepare(
+    store: &Store,
+    config: &Digest,
+    compression: Compression,
+) -> Result<Prepared, ExportError> {
+    let config_json = store
+        .read_blob(config)
+        .map_err(store_err("read image config"))?;
+    let diff_ids = crate::images::parse_config(&config_json)
+        .map_err(store_err(format!("image config {config}")))?
+        .rootfs
+        .diff_ids;
+    let config = Descriptor::new(OCI_CONFIG, config.clone(), config_json.len() as u64);
+    let layers = diff_ids
+        .iter()
+        .map(|d| layer_descriptor(store, d, compression))
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST,
+        config: &config,
+        layers: &layers,
+    };
+    let manifest_json = serde_json::to_vec(&manifest).map_err(|source| ExportError::Json {
+        what: "manifest",
+        source,
+    })?;
+    let digest = store
+        .put_blob(&manifest_json)
+        .map_err(store_err("store manifest"))?;
+    let manifest = Descriptor::new(OCI_MANIFEST, digest, manifest_json.len() as u64);
+    Ok(Prepared {
+        manifest,
+        manifest_json,
+        config,
+        layers,
+    })
+}
+
+fn is_gzip(media_type: &str) -> bool {
+    // OCI `...tar+gzip` and Docker `...tar.gzip` are the same bytes.
+    media_type.ends_with("gzip")
+}
+
+fn layer_descriptor(
+    store: &Store,
+    diff_id: &Digest,
+    compression: Compression,
+) -> Result<Descriptor, ExportError> {
+    let rec = store
+        .layer_record(diff_id)
+        .map_err(store_err(format!("layer record {diff_id}")))?
+        .ok_or_else(|| ExportError::LayerMissing {
+            diff_id: diff_id.clone(),
+        })?;
+    let gz = rec
+        .compressed
+        .iter()
+        .find(|c| is_gzip(&c.media_type) && store.has_blob(&c.digest))
+        .cloned();
+    match compression {
+        Compression::Gzip => {
+            let blob = match gz {
+                Some(b) => b,
+                None => gzip_layer(store, &rec)?,
+            };
+            Ok(Descriptor::new(OCI_LAYER_GZIP, blob.digest, blob.size))
+        }
+        Compression::Uncompressed => {
+            if !store.has_blob(diff_id) {
+                let gz = gz.ok_or_else(|| ExportError::NoLayerBlob {
+                    diff_id: diff_id.clone(),
+                })?;
+                gunzip_layer(store, &rec, &gz)?;
+            }
+            Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size))
+        }
+    }
+}
+
+fn check(what: String, expected: &Digest, actual: Digest) -> Result<(), ExportError> {
+    if *expected == actual {
+        Ok(())
+    } else {
+        Err(ExportError::DigestMismatch {
+            what,
+            expected: expected.clone(),
+            actual,
+        })
+    }
+}
+
+/// Compresses the layer's uncompressed blob once and records the result.
+fn gzip_layer(store: &Store, rec: &LayerRecord) -> Result<CompressedBlob, ExportError> {
+    let src = store
+        .open_blob(&rec.diff_id)
+        .map_err(|_| ExportError::NoLayerBlob {
+            diff_id: rec.diff_id.clone(),
+        })?;
+    let ingest = store.ingest().map_err(store_err("start gzip blob"))?;
+    let mut reader = HashingReader::new(BufReader::new(src));
+    let mut gz = flate2::write::GzEncoder::new(ingest, flate2::Compression::default());
+    let path = store.blob_path(&rec.diff_id);
+    io::copy(&mut reader, &mut gz).map_err(io_err("gzip", &path))?;
+    let ingest = gz.finish().map_err(io_err("gzip", &path))?;
+    let (actual, _) = reader.finish().map_err(io_err("read", &path))?;
+    check(
+        format!("layer blob {}", path.display()),
+        &rec.diff_id,
+        actual,
+    )?;
+    let (digest, size) = ingest.commit(None).map_err(store_err("store gzip layer"))?;
+    let blob = CompressedBlob {
+        digest,
+        media_type: OCI_LAYER_GZIP.into(),
+        size,
+    };
+    store
+        .add_compressed(&rec.diff_id, blob.clone())
+        .map_err(store_err("record gzip layer"))?;
+    Ok(blob)
+}
+
+/// Recreates the uncompressed tar of an imported layer from its gzip blob.
+fn gunzip_layer(store: &Store, rec: &LayerRecord, gz: &CompressedBlob) -> Result<(), ExportError> {
+    let path = store.blob_path(&gz.digest);
+    let src = store
+        .open_blob(&gz.digest)
+        .map_err(store_err("open gzip layer"))?;
+    let mut hashed = HashingReader::new(BufReader::new(src));
+    let mut ingest = store.ingest().map_err(store_err("start layer tar"))?;
+    io::copy(
+        &mut flate2::read::MultiGzDecoder::new(&mut hashed),
+        &mut ingest,
+    )
+    .map_err(io_err("gunzip", &path))?;
+    let (actual, _) = hashed.finish().map_err(io_err("read", &path))?;
+    check(format!("layer blob {}", path.display()), &gz.digest, actual)?;
+    ingest
+        .commit(Some(&rec.diff_id))
+        .map_err(store_err(format!("uncompressed layer {}", rec.diff_id)))?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Exporting an image from the store: the OCI manifest for a chosen layer
+//! compression ([`image_manifest`], also what a push sends) and whole-image
+//! archives in OCI-layout or `docker save` form ([`export_image`]).
+
+mod archive;
+mod manifest;
+
+pub use archive::export_image;
+pub use manifest::{image_manifest, Descriptor};
+
+use crate::store::StoreError;
+use mybuild_graph::Digest;
+use std::path::PathBuf;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Archive layout written by [`export_image`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// A tar of an OCI image layout.
+    Oci,
+    /// What `docker save` writes and `docker load` reads.
+    Docker,
+}
+
+/// How layers are stored in a manifest or archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Uncompressed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{step}: {source}")]
+    Store { step: String, source: StoreError },
+    #[error("layer {diff_id} is not in the store")]
+    LayerMissing { diff_id: Digest },
+    #[error("layer {diff_id}: neither its uncompressed tar nor a gzip blob is in the store")]
+    NoLayerBlob { diff_id: Digest },
+    #[error("{what}: content hashes to {actual}, expected {expected}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("serialise {what}: {source}")]
+    Json {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+pub(crate) fn store_err(step: impl Into<String>) -> impl FnOnce(StoreError) -> ExportError {
+    let step = step.into();
+    move |source| ExportError::Store { step, source }
+}
+
+pub(crate) fn io_err(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> ExportError {
+    let path = path.into();
+    move |source| ExportError::Io { op, path, source }
+}

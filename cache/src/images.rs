@@ -1,0 +1,159 @@
+//! The image store: image configs are blobs (image id = config digest, as
+//! in Docker), and `images.json` maps normalised names to them.
+
+use crate::store::{Store, StoreError};
+use mybuild_graph::Digest;
+use std::collections::BTreeMap;
+
+/// One tagged image, as `images` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    pub name: String,
+    pub config: Digest,
+    pub created: Option<String>,
+    /// Sum of the uncompressed layer sizes.
+    pub size: u64,
+}
+
+/// The parts of an OCI image config the store relies on.
+#[derive(serde::Deserialize)]
+pub(crate) struct ConfigView {
+    pub created: Option<String>,
+    pub rootfs: RootFs,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct RootFs {
+    pub diff_ids: Vec<Digest>,
+}
+
+pub(crate) fn parse_config(json: &[u8]) -> Result<ConfigView, StoreError> {
+    serde_json::from_slice(json).map_err(|source| StoreError::BadConfig { source })
+}
+
+/// Names are stored fully normalised (`registry/repo:tag` or `repo@digest`).
+fn valid_name(name: &str) -> bool {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    !name.is_empty()
+        && !name.chars().any(char::is_whitespace)
+        && (last.contains(':') || last.contains('@'))
+}
+
+impl Store {
+    /// Stores an image config after checking that every layer it names is in the store.
+    pub fn put_image(&self, config_json: &[u8]) -> Result<Digest, StoreError> {
+        let view = parse_config(config_json)?;
+        let config = Digest::of(config_json);
+        for diff_id in &view.rootfs.diff_ids {
+            if self.layer_record(diff_id)?.is_none() {
+                return Err(StoreError::LayerMissing {
+                    config,
+                    diff_id: diff_id.clone(),
+                });
+            }
+        }
+        self.put_blob(config_json)
+    }
+
+    fn read_tags(&self) -> Result<BTreeMap<String, Digest>, StoreError> {
+        Ok(self.read_json(&self.images_file())?.unwrap_or_default())
+    }
+
+    pub fn tag(&self, name: &str, config: &Digest) -> Result<(), StoreError> {
+        if !valid_name(name) {
+            return Err(StoreError::BadName { name: name.into() });
+        }
+        if !self.has_blob(config) {
+            return Err(StoreError::ImageMissing {
+                name: name.into(),
+                config: config.clone(),
+            });
+        }
+        let _lock = self.lock_metadata()?;
+        let mut tags = self.read_tags()?;
+        tags.insert(name.to_string(), config.clone());
+        self.write_json(&self.images_file(), &tags)
+    }
+
+    pub fn resolve_tag(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self.read_tags()?.remove(name))
+    }
+
+    /// Every tagged image, sorted by name.
+    pub fn images(&self) -> Result<Vec<ImageEntry>, StoreError> {
+        let mut out = Vec::new();
+        for (name, config) in self.read_tags()? {
+            let view = parse_config(&self.read_blob(&config)?)?;
+            let mut size = 0;
+            for diff_id in &view.rootfs.diff_ids {
+                size += self.layer_record(diff_id)?.map_or(0, |r| r.size);
+            }
+            out.push(ImageEntry {
+                name,
+                config,
+                created: view.created,
+                size,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The diff_ids of an image, for callers that need its layer chain
+    /// without parsing the config themselves.
+    pub fn image_layers(&self, config: &Digest) -> Result<Vec<Digest>, StoreError> {
+        let bytes = self.read_blob(config)?;
+        Ok(parse_config(&bytes)?.rootfs.diff_ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(diff_ids: &[Digest]) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn tag_resolve_and_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        let layer = s
+            .import_layer(
+                &tar::Builder::new(Vec::new()).into_inner().unwrap()[..],
+                None,
+            )
+            .unwrap();
+        assert!(matches!(
+            s.put_image(&config(&[Digest::of(b"nope")])),
+            Err(StoreError::LayerMissing { .. })
+        ));
+        let id = s.put_image(&config(&[layer])).unwrap();
+        assert!(matches!(
+            s.tag("busybox", &id),
+            Err(StoreError::BadName { .. })
+        ));
+        s.tag("docker.io/library/x:latest", &id).unwrap();
+        s.tag("127.0.0.1:5000/busybox:latest", &id).unwrap();
+        assert_eq!(
+            s.resolve_tag("docker.io/library/x:latest").unwrap(),
+            Some(id.clone())
+        );
+        assert_eq!(s.resolve_tag("docker.io/library/y:latest").unwrap(), None);
+        let list = s.images().unwrap();
+        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "127.0.0.1:5000/busybox:latest",
+                "docker.io/library/x:latest"
+            ]
+        );
+        assert_eq!(list[0].created.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(list[0].size, 1024, "empty layer tar is two zero blocks");
+    }
+}

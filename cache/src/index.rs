@@ -1,0 +1,66 @@
+//! The cache index: which chain of layers a cache key produced. One small
+//! file per key, written crash-safely; an entry whose layers are not all
+//! present is a miss, so a half-deleted store never serves a broken chain.
+
+use crate::store::{Store, StoreError};
+use mybuild_graph::Digest;
+use std::path::PathBuf;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    layers: Vec<Digest>,
+}
+
+impl Store {
+    fn cache_path(&self, key: &Digest) -> PathBuf {
+        self.cache_dir().join(key.hex())
+    }
+
+    pub fn cache_get(&self, key: &Digest) -> Result<Option<Vec<Digest>>, StoreError> {
+        let Some(entry) = self.read_json::<CacheEntry>(&self.cache_path(key))? else {
+            return Ok(None);
+        };
+        let complete = entry.layers.iter().all(|d| self.snapshot_dir(d).is_some());
+        Ok(complete.then_some(entry.layers))
+    }
+
+    pub fn cache_put(&self, key: &Digest, chain: &[Digest]) -> Result<(), StoreError> {
+        self.write_json(
+            &self.cache_path(key),
+            &CacheEntry {
+                layers: chain.to_vec(),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_with_missing_layers_are_misses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        let key = Digest::of(b"key");
+        assert_eq!(s.cache_get(&key).unwrap(), None);
+        s.cache_put(&key, &[]).unwrap();
+        assert_eq!(
+            s.cache_get(&key).unwrap(),
+            Some(vec![]),
+            "scratch chain is a hit"
+        );
+
+        let layer = s
+            .import_layer(
+                &tar::Builder::new(Vec::new()).into_inner().unwrap()[..],
+                None,
+            )
+            .unwrap();
+        s.cache_put(&key, std::slice::from_ref(&layer)).unwrap();
+        assert_eq!(s.cache_get(&key).unwrap(), Some(vec![layer.clone()]));
+
+        s.cache_put(&key, &[layer, Digest::of(b"absent")]).unwrap();
+        assert_eq!(s.cache_get(&key).unwrap(), None);
+    }
+}

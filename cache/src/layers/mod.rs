@@ -1,0 +1,196 @@
+//! Layers: an immutable snapshot directory (overlayfs lower dir) plus a
+//! record tying it to its diff_id and to the compressed blobs known for it.
+//! Layers are made from a sandbox's upper dir ([`Store::commit_upper`]) or
+//! from a registry layer tar ([`Store::import_layer`]).
+
+mod entrymeta;
+pub(crate) mod pack;
+mod tarhdr;
+pub(crate) mod unpack;
+pub(crate) mod xattr;
+
+#[cfg(test)]
+mod tests;
+
+use crate::blobs::HashingReader;
+use crate::fsutil::{fsync_dir, remove_tree, unique_name};
+use crate::store::{io_err, Store, StoreError};
+use mybuild_graph::Digest;
+use std::fs;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A compressed form of a layer stored as a blob (e.g. the registry's gzip).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompressedBlob {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// What the store knows about one layer, kept in `layers/<hex>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerRecord {
+    pub diff_id: Digest,
+    /// Size of the uncompressed layer tar.
+    pub size: u64,
+    /// Directory name under `snapshots/`.
+    pub snapshot: String,
+    pub compressed: Vec<CompressedBlob>,
+}
+
+/// Short, fixed-length snapshot names keep overlay's mount options short.
+fn snapshot_name(diff_id: &Digest) -> String {
+    diff_id.hex()[..16].to_string()
+}
+
+impl Store {
+    fn record_path(&self, diff_id: &Digest) -> PathBuf {
+        self.layers_dir().join(format!("{}.json", diff_id.hex()))
+    }
+
+    pub fn layer_record(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+        let rec: Option<LayerRecord> = self.read_json(&self.record_path(diff_id))?;
+        Ok(rec.filter(|r| &r.diff_id == diff_id))
+    }
+
+    /// The snapshot of a layer, only once both it and its record are complete.
+    pub fn snapshot_dir(&self, diff_id: &Digest) -> Option<PathBuf> {
+        let rec = self.layer_record(diff_id).ok()??;
+        let dir = self.snapshots_root().join(&rec.snapshot);
+        dir.is_dir().then_some(dir)
+    }
+
+    /// Remembers another compressed form of a layer, so it is never
+    /// recompressed. No-op if the layer is unknown or already has it.
+    pub fn add_compressed(&self, diff_id: &Digest, blob: CompressedBlob) -> Result<(), StoreError> {
+        let _lock = self.lock_metadata()?;
+        let Some(mut rec) = self.layer_record(diff_id)? else {
+            return Ok(());
+        };
+        if rec.compressed.iter().any(|c| c.digest == blob.digest) {
+            return Ok(());
+        }
+        rec.compressed.push(blob);
+        self.write_json(&self.record_path(diff_id), &rec)
+    }
+
+    /// Archives an unmounted overlay upper dir as a layer and keeps the dir
+    /// itself as the layer's snapshot.
+    pub fn commit_upper(&self, upper: &Path) -> Result<Digest, StoreError> {
+        let mut ingest = BufWriter::new(self.ingest()?);
+        pack::write_layer(upper, &mut ingest).map_err(|source| StoreError::Pack {
+            upper: upper.into(),
+            source,
+        })?;
+        let ingest = ingest
+            .into_inner()
+            .map_err(|e| io_err("write", upper)(e.into_error()))?;
+        let (diff_id, size) = ingest.commit(None)?;
+        self.install_snapshot(upper, &diff_id, size, Vec::new())?;
+        Ok(diff_id)
+    }
+
+    /// Unpacks an uncompressed layer tar stream into a new snapshot. The
+    /// diff_id is computed from the stream. `compressed` is the registry blob
+    /// the stream came from (already stored by the caller); without it the
+    /// uncompressed tar itself is kept as a blob, so the layer can be exported.
+    pub fn import_layer(
+        &self,
+        tar: impl Read,
+        compressed: Option<CompressedBlob>,
+    ) -> Result<Digest, StoreError> {
+        let tmp = TempTree(self.tmp_dir().join(unique_name("imp-")));
+        fs::create_dir(&tmp.0).map_err(io_err("create", &tmp.0))?;
+        let mut ingest = if compressed.is_none() {
+            Some(self.ingest()?)
+        } else {
+            None
+        };
+        let tee = Tee {
+            inner: tar,
+            copy: ingest.as_mut(),
+        };
+        let mut archive = tar::Archive::new(HashingReader::new(tee));
+        unpack::unpack(&mut archive, &tmp.0).map_err(|source| StoreError::Unpack { source })?;
+        let (diff_id, size) = archive
+            .into_inner()
+            .finish()
+            .map_err(io_err("read layer tar into", &tmp.0))?;
+        if let Some(ingest) = ingest {
+            ingest.commit(Some(&diff_id))?;
+        }
+        self.install_snapshot(&tmp.0, &diff_id, size, compressed.into_iter().collect())?;
+        Ok(diff_id)
+    }
+
+    /// Moves a finished directory into `snapshots/` and writes its record.
+    /// The data is made durable first: a record always means a whole snapshot.
+    fn install_snapshot(
+        &self,
+        dir: &Path,
+        diff_id: &Digest,
+        size: u64,
+        compressed: Vec<CompressedBlob>,
+    ) -> Result<(), StoreError> {
+        sync_filesystem(dir)?;
+        let name = snapshot_name(diff_id);
+        let target = self.snapshots_root().join(&name);
+        let _lock = self.lock_metadata()?;
+        let existing = self.layer_record(diff_id)?;
+        if existing.is_some() && target.is_dir() {
+            drop(_lock);
+            return remove_tree(dir).map_err(io_err("discard duplicate snapshot", dir));
+        }
+        if target.exists() {
+            // Left by a crash before its record was written: not trusted.
+            let stale = self.tmp_dir().join(unique_name("stale-"));
+            fs::rename(&target, &stale).map_err(io_err("move aside", &target))?;
+            let _ = remove_tree(&stale);
+        }
+        fs::rename(dir, &target).map_err(io_err("rename snapshot into", &target))?;
+        fsync_dir(&self.snapshots_root()).map_err(io_err("fsync", &self.snapshots_root()))?;
+        let mut rec = LayerRecord {
+            diff_id: diff_id.clone(),
+            size,
+            snapshot: name,
+            compressed,
+        };
+        for old in existing.into_iter().flat_map(|r| r.compressed) {
+            if !rec.compressed.iter().any(|c| c.digest == old.digest) {
+                rec.compressed.push(old);
+            }
+        }
+        self.write_json(&self.record_path(diff_id), &rec)
+    }
+}
+
+fn sync_filesystem(dir: &Path) -> Result<(), StoreError> {
+    let f = fs::File::open(dir).map_err(io_err("open", dir))?;
+    nix::unistd::syncfs(&f).map_err(|e| io_err("syncfs", dir)(e.into()))
+}
+
+/// A directory removed on drop unless it was renamed away.
+struct TempTree(PathBuf);
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.0);
+    }
+}
+
+/// Copies everything read into an optional writer.
+struct Tee<'a, R, W> {
+    inner: R,
+    copy: Option<&'a mut W>,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(w) = self.copy.as_mut() {
+            w.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}

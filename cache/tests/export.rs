@@ -1,0 +1,236 @@
+//! Exports real images from a real store and reads the archives back,
+//! checking every digest link: index -> manifest -> config and layers.
+
+use flate2::read::GzDecoder;
+use mybuild_cache::export::{
+    export_image, image_manifest, ArchiveFormat, Compression, ExportError,
+};
+use mybuild_cache::{CompressedBlob, Store};
+use mybuild_graph::Digest;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1);
+    b.append_data(&mut h, name, content).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// An image of two layers: one built locally (no compressed form yet) and
+/// one pulled as gzip (the registry blob must be reused, never recompressed).
+fn image(s: &Store) -> (Digest, Vec<Digest>, Digest) {
+    let local = s
+        .import_layer(&layer_tar("local", b"built here")[..], None)
+        .unwrap();
+    let pulled_tar = layer_tar("pulled", b"from a registry");
+    let gz = gzip(&pulled_tar);
+    let gz_digest = s.put_blob(&gz).unwrap();
+    let blob = CompressedBlob {
+        digest: gz_digest.clone(),
+        media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+        size: gz.len() as u64,
+    };
+    let pulled = s.import_layer(GzDecoder::new(&gz[..]), Some(blob)).unwrap();
+    assert!(
+        !s.has_blob(&pulled),
+        "uncompressed tar of a pulled layer is not duplicated"
+    );
+    let diff_ids = vec![pulled, local];
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-05-01T00:00:00Z",
+        "config": {"Cmd": ["sh"]}, "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let id = s.put_image(&serde_json::to_vec(&config).unwrap()).unwrap();
+    (id, diff_ids, gz_digest)
+}
+
+fn files(archive: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut a = tar::Archive::new(fs::File::open(archive).unwrap());
+    let mut out = BTreeMap::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        out.insert(e.path().unwrap().to_string_lossy().into_owned(), data);
+    }
+    out
+}
+
+fn blob<'a>(f: &'a BTreeMap<String, Vec<u8>>, d: &str) -> &'a [u8] {
+    let data = &f[&format!("blobs/sha256/{}", d.strip_prefix("sha256:").unwrap())];
+    assert_eq!(
+        Digest::of(data).as_str(),
+        d,
+        "blob content matches its name"
+    );
+    data
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn oci_archive_links_check_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let (id, diff_ids, gz_digest) = image(&s);
+    let names = vec!["127.0.0.1:5000/busybox:v1".to_string()];
+    let out = tmp.path().join("img.tar");
+    export_image(&s, &id, &names, ArchiveFormat::Oci, Compression::Gzip, &out).unwrap();
+
+    let f = files(&out);
+    assert!(f.contains_key("oci-layout") && !f.contains_key("manifest.json"));
+    let index: Value = serde_json::from_slice(&f["index.json"]).unwrap();
+    let desc = &index["manifests"][0];
+    assert_eq!(
+        desc["annotations"]["org.opencontainers.image.ref.name"],
+        "v1"
+    );
+    assert_eq!(
+        desc["annotations"]["io.containerd.image.name"],
+        names[0].as_str()
+    );
+    let manifest_bytes = blob(&f, desc["digest"].as_str().unwrap());
+    assert_eq!(desc["size"], manifest_bytes.len());
+    let manifest: Value = serde_json::from_slice(manifest_bytes).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(manifest["config"]["digest"], id.as_str());
+    blob(&f, id.as_str());
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(
+        layers[0]["digest"],
+        gz_digest.as_str(),
+        "registry gzip blob reused"
+    );
+    for (l, diff_id) in layers.iter().zip(&diff_ids) {
+        assert_eq!(
+            l["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        let raw = blob(&f, l["digest"].as_str().unwrap());
+        assert_eq!(l["size"], raw.len());
+        assert_eq!(&Digest::of(&gunzip(raw)), diff_id);
+    }
+    let (m, md) = image_manifest(&s, &id, Compression::Gzip).unwrap();
+    assert_eq!(
+        (m.as_slice(), md.as_str()),
+        (manifest_bytes, desc["digest"].as_str().unwrap())
+    );
+
+    // The local layer's gzip is recorded: a second export compresses nothing.
+    let rec = s.layer_record(&diff_ids[1]).unwrap().unwrap();
+    assert_eq!(rec.compressed.len(), 1);
+    let blobs_before = fs::read_dir(s.root().join("v1/blobs/sha256"))
+        .unwrap()
+        .count();
+    let out2 = tmp.path().join("img2.tar");
+    export_image(
+        &s,
+        &id,
+        &names,
+        ArchiveFormat::Oci,
+        Compression::Gzip,
+        &out2,
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read_dir(s.root().join("v1/blobs/sha256"))
+            .unwrap()
+            .count(),
+        blobs_before
+    );
+    assert_eq!(
+        fs::read(&out).unwrap(),
+        fs::read(&out2).unwrap(),
+        "archives are reproducible"
+    );
+}
+
+#[test]
+fn docker_archive_uncompressed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let (id, diff_ids, _) = image(&s);
+    let names = vec![
+        "docker.io/library/app:1.0".to_string(),
+        "127.0.0.1:5000/app:latest".to_string(),
+    ];
+    let out = tmp.path().join("docker.tar");
+    export_image(
+        &s,
+        &id,
+        &names,
+        ArchiveFormat::Docker,
+        Compression::Uncompressed,
+        &out,
+    )
+    .unwrap();
+
+    let f = files(&out);
+    let m: Value = serde_json::from_slice(&f["manifest.json"]).unwrap();
+    assert_eq!(
+        m[0]["RepoTags"],
+        serde_json::json!(["app:1.0", "127.0.0.1:5000/app:latest"])
+    );
+    assert_eq!(m[0]["Config"], format!("blobs/sha256/{}", id.hex()));
+    for (path, diff_id) in m[0]["Layers"].as_array().unwrap().iter().zip(&diff_ids) {
+        assert_eq!(
+            &Digest::of(&f[path.as_str().unwrap()]),
+            diff_id,
+            "uncompressed layer (even the pulled one)"
+        );
+    }
+    let repos: Value = serde_json::from_slice(&f["repositories"]).unwrap();
+    assert_eq!(repos["app"]["1.0"], id.hex());
+}
+
+#[test]
+fn corrupt_blob_aborts_export_without_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let (id, diff_ids, gz_digest) = image(&s);
+    let len = fs::metadata(s.blob_path(&gz_digest)).unwrap().len() as usize;
+    fs::write(s.blob_path(&gz_digest), vec![0u8; len]).unwrap();
+    let dir = tmp.path().join("out");
+    fs::create_dir(&dir).unwrap();
+    let err = export_image(
+        &s,
+        &id,
+        &[],
+        ArchiveFormat::Oci,
+        Compression::Gzip,
+        &dir.join("x.tar"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ExportError::DigestMismatch { .. }), "{err}");
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no archive, no temp file"
+    );
+    assert!(s.layer_record(&diff_ids[0]).unwrap().is_some());
+}

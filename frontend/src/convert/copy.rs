@@ -1,0 +1,134 @@
+//! COPY and ADD: one file node copying from the build context, another
+//! stage or an image into the stage's filesystem.
+
+use super::state::{resolve_path, Stage};
+use super::{ConvertError, Converter, StepError};
+use crate::instructions::{Command, Copy};
+use mybuild_graph::{CopyAction, FileAction, FileOp, LocalSource, NodeId, Op, Owner};
+
+impl Converter<'_> {
+    pub(super) fn copy(&mut self, stage: &mut Stage, cmd: &Command, c: &Copy, visiting: &mut Vec<usize>) -> Result<(), StepError> {
+        let kw = if c.add { "ADD" } else { "COPY" };
+        if !c.inline.is_empty() {
+            return Err(ConvertError::Unsupported(format!("{kw} from a heredoc")).into());
+        }
+        if c.parents || !c.exclude.is_empty() {
+            return Err(ConvertError::Unsupported(format!("{kw} --parents/--exclude")).into());
+        }
+        let mut srcs = Vec::new();
+        for s in &c.srcs {
+            let s = stage.expand(s, self.escape)?;
+            if c.add && is_remote(&s) {
+                return Err(ConvertError::Unsupported(format!("ADD from a URL ({s})")).into());
+            }
+            srcs.push(s);
+        }
+        if c.checksum.is_some() {
+            return Err(ConvertError::Invalid { what: "ADD --checksum for a non-HTTP(S) source", value: srcs.join(" ") }.into());
+        }
+        let raw_dest = stage.expand(&c.dest, self.escape)?;
+        let dest = dest_path(&stage.workdir(), &raw_dest);
+        let owner = match &c.chown {
+            Some(o) => Some(parse_owner(&stage.expand(o, self.escape)?)?),
+            None => None,
+        };
+        let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
+        let source = match &c.from {
+            Some(from) => self.copy_source(from, visiting)?,
+            None => self.context_node(),
+        };
+        let action = CopyAction { source: 1, src: srcs.clone(), dest, owner, mode, extract_archives: c.add };
+        let op = Op::File(FileOp { actions: vec![FileAction::Copy(action)] });
+        let name = stage.step_name(cmd.original.trim());
+        stage.node = self.graph.add(op, vec![stage.node, source], name);
+        let history = format!("{kw} {} {raw_dest} # buildkit", srcs.join(" "));
+        stage.config.push_history(&history, true);
+        Ok(())
+    }
+
+    fn context_node(&mut self) -> NodeId {
+        if let Some(id) = self.context {
+            return id;
+        }
+        let op = Op::Local(LocalSource { name: "context".into(), exclude: self.opts.dockerignore.clone() });
+        let id = self.graph.add(op, vec![], "[internal] load build context");
+        self.context = Some(id);
+        id
+    }
+
+    /// `--from=`: a stage by name or index, else an image reference.
+    fn copy_source(&mut self, from: &str, visiting: &mut Vec<usize>) -> Result<NodeId, StepError> {
+        let from = self.stages.meta.expand(from)?;
+        if let Some(j) = self.stages.by_name_or_index(&from) {
+            return match self.build_stage(j, visiting) {
+                Ok(stage) => Ok(stage.node),
+                Err(e) => Err(StepError::Frontend(e)),
+            };
+        }
+        self.image_node(&from).map_err(|e| match e {
+            ConvertError::Resolve { message, .. } if looks_like_stage_name(&from) => {
+                ConvertError::UndefinedStage { name: from.clone(), message }.into()
+            }
+            other => other.into(),
+        })
+    }
+}
+
+fn looks_like_stage_name(s: &str) -> bool {
+    !s.contains(['/', ':', '@', '.'])
+}
+
+fn is_remote(src: &str) -> bool {
+    ["http://", "https://", "git@"].iter().any(|p| src.starts_with(p))
+}
+
+/// The absolute destination; a trailing `/` (or `.`) means "into".
+fn dest_path(workdir: &str, dest: &str) -> String {
+    let mut path = if dest.starts_with('/') { dest.to_string() } else { resolve_path(workdir, dest) };
+    let into = dest.ends_with('/') || dest == "." || dest.is_empty() || dest.ends_with("/.");
+    if into && !path.ends_with('/') {
+        path.push('/');
+    }
+    path
+}
+
+fn parse_owner(spec: &str) -> Result<Owner, ConvertError> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g.to_string())),
+        None => (spec, None),
+    };
+    if user.is_empty() || group.as_deref() == Some("") {
+        return Err(ConvertError::Invalid { what: "--chown", value: spec.into() });
+    }
+    Ok(Owner { user: user.into(), group })
+}
+
+fn parse_chmod(spec: &str) -> Result<u32, ConvertError> {
+    u32::from_str_radix(spec, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| ConvertError::Invalid { what: "--chmod (expected octal)", value: spec.into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dest_is_absolute_and_keeps_into_slash() {
+        assert_eq!(dest_path("/e", "."), "/e/");
+        assert_eq!(dest_path("/w", "sub/"), "/w/sub/");
+        assert_eq!(dest_path("/w", "f"), "/w/f");
+        assert_eq!(dest_path("/", "/dst/"), "/dst/");
+    }
+
+    #[test]
+    fn parses_owner_and_mode() {
+        assert_eq!(parse_owner("1:2").unwrap(), Owner { user: "1".into(), group: Some("2".into()) });
+        assert_eq!(parse_owner("nobody").unwrap(), Owner { user: "nobody".into(), group: None });
+        assert!(parse_owner(":x").is_err());
+        assert_eq!(parse_chmod("0640").unwrap(), 0o640);
+        assert!(parse_chmod("u+x").is_err());
+        assert!(parse_chmod("99").is_err());
+    }
+}

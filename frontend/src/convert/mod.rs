@@ -1,0 +1,175 @@
+//! Dockerfile to build graph: walks the stages the target needs and turns
+//! each instruction into graph nodes and image-config edits.
+//!
+//! This file only routes; every instruction family lives in its own file.
+
+mod arg;
+mod config;
+mod copy;
+mod env;
+mod from;
+mod run;
+mod stages;
+mod state;
+mod workdir;
+
+use crate::instructions::{Command, Instruction, InstructionError};
+use crate::parser::ParseError;
+use crate::shell_lex::LexError;
+use crate::{BuildPlan, CompileOptions, ImageResolver};
+use mybuild_graph::{Graph, NodeId};
+use stages::{Stages, StageDef};
+use state::Stage;
+
+/// What went wrong converting one instruction.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("{0}")]
+    Expand(#[from] LexError),
+    #[error("resolving image {reference:?}: {message}")]
+    Resolve { reference: String, message: String },
+    #[error("base image {reference:?}: {message}")]
+    BaseConfig { reference: String, message: String },
+    #[error("undefined stage or image {name:?} in --from: {message}")]
+    UndefinedStage { name: String, message: String },
+    #[error("stage {0:?} depends on itself")]
+    Circular(String),
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+    #[error("invalid {what} {value:?}")]
+    Invalid { what: &'static str, value: String },
+    #[error("ONBUILD trigger {trigger:?}: {message}")]
+    Trigger { trigger: String, message: String },
+    #[error("no build stage in current context")]
+    NoStage,
+}
+
+fn show(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("\n >>> {text}")
+    }
+}
+
+/// A compile failure, naming the Dockerfile and the line.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    #[error("{file}:{line}: {error}{}", show(text), line = .error.line, text = .error.text)]
+    Parse { file: String, error: ParseError },
+    #[error("{file}:{line}: {error}{}", show(text))]
+    Instruction { file: String, line: usize, text: String, error: InstructionError },
+    #[error("{file}:{line}: {error}{}", show(text))]
+    Convert { file: String, line: usize, text: String, error: ConvertError },
+    #[error("{file}: target stage {target:?} could not be found")]
+    TargetNotFound { file: String, target: String },
+    #[error("{file}: the Dockerfile has no FROM instruction")]
+    NoStages { file: String },
+}
+
+/// Converts a Dockerfile into a build plan.
+pub fn compile(dockerfile: &str, opts: &CompileOptions, resolver: &dyn ImageResolver) -> Result<BuildPlan, FrontendError> {
+    let file = opts.filename.clone();
+    let df = crate::parser::parse(dockerfile).map_err(|error| FrontendError::Parse { file: file.clone(), error })?;
+    let mut commands = Vec::new();
+    for node in &df.instructions {
+        let cmd = Command::from_node(node).map_err(|error| FrontendError::Instruction {
+            file: file.clone(),
+            line: node.start_line,
+            text: node.original.clone(),
+            error,
+        })?;
+        commands.push(cmd);
+    }
+    let stages = Stages::split(commands, opts).map_err(|(cmd, error)| convert_err(&file, &cmd, error))?;
+    let target = stages.target(opts.target.as_deref()).ok_or_else(|| match &opts.target {
+        Some(t) => FrontendError::TargetNotFound { file: file.clone(), target: t.clone() },
+        None => FrontendError::NoStages { file: file.clone() },
+    })?;
+    let mut conv = Converter { opts, resolver, graph: Graph::new(), context: None, stages, built: Vec::new(), escape: df.escape };
+    conv.built = vec![None; conv.stages.defs.len()];
+    let stage = conv.build_stage(target, &mut Vec::new())?;
+    Ok(BuildPlan { graph: conv.graph, target: stage.node, config: stage.config.to_value() })
+}
+
+fn convert_err(file: &str, cmd: &Command, error: ConvertError) -> FrontendError {
+    FrontendError::Convert { file: file.into(), line: cmd.line, text: cmd.original.clone(), error }
+}
+
+/// Conversion state shared by all stages.
+pub(crate) struct Converter<'a> {
+    opts: &'a CompileOptions,
+    resolver: &'a dyn ImageResolver,
+    graph: Graph,
+    /// The build context node, added on first use.
+    context: Option<NodeId>,
+    stages: Stages,
+    /// Finished stages by index.
+    built: Vec<Option<Stage>>,
+    escape: char,
+}
+
+impl Converter<'_> {
+    /// Builds stage `i` (and what it needs) once.
+    fn build_stage(&mut self, i: usize, visiting: &mut Vec<usize>) -> Result<Stage, FrontendError> {
+        if let Some(done) = &self.built[i] {
+            return Ok(done.clone());
+        }
+        let def: StageDef = self.stages.defs[i].clone();
+        let file = self.opts.filename.clone();
+        if visiting.contains(&i) {
+            let name = def.name.clone().unwrap_or_else(|| i.to_string());
+            return Err(convert_err(&file, &def.from_cmd, ConvertError::Circular(name)));
+        }
+        visiting.push(i);
+        let mut stage = self.start_stage(i, &def, visiting)?;
+        for trigger in stage.config.take_onbuild() {
+            let cmd = self.trigger_command(&def, &trigger).map_err(|e| convert_err(&file, &def.from_cmd, e))?;
+            self.dispatch(&mut stage, &cmd, visiting)?;
+        }
+        for cmd in &def.commands {
+            self.dispatch(&mut stage, cmd, visiting)?;
+        }
+        visiting.pop();
+        self.built[i] = Some(stage.clone());
+        Ok(stage)
+    }
+
+    fn dispatch(&mut self, stage: &mut Stage, cmd: &Command, visiting: &mut Vec<usize>) -> Result<(), FrontendError> {
+        let file = self.opts.filename.clone();
+        let result = match &cmd.instruction {
+            Instruction::Run(r) => self.run(stage, cmd, r),
+            Instruction::Copy(c) => self.copy(stage, cmd, c, visiting),
+            Instruction::Workdir(p) => self.workdir(stage, cmd, p),
+            Instruction::Env(pairs) => env::env(stage, pairs, self.escape),
+            Instruction::Arg(args) => arg::arg(stage, args, self.opts, &self.stages.meta, self.escape),
+            Instruction::From(_) => Err(ConvertError::NoStage.into()),
+            other => config::apply(stage, other, self.escape),
+        };
+        result.map_err(|e| match e {
+            StepError::Convert(error) => convert_err(&file, cmd, error),
+            StepError::Frontend(f) => f,
+        })
+    }
+}
+
+/// Errors of a step: its own, or one from a stage it pulled in.
+pub(crate) enum StepError {
+    Convert(ConvertError),
+    Frontend(FrontendError),
+}
+
+impl From<ConvertError> for StepError {
+    fn from(e: ConvertError) -> Self {
+        StepError::Convert(e)
+    }
+}
+
+impl From<LexError> for StepError {
+    fn from(e: LexError) -> Self {
+        StepError::Convert(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests;

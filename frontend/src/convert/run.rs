@@ -1,0 +1,104 @@
+//! RUN: one exec node on the stage's filesystem, with the image env plus the
+//! ARGs in scope, the WORKDIR, USER and network mode.
+
+use super::state::Stage;
+use super::{ConvertError, Converter, StepError};
+use crate::instructions::{CmdLine, Command, Run};
+use crate::parser::{chomp_heredoc, heredoc_word, Heredoc};
+use mybuild_graph::{ExecOp, NetworkMode, Op};
+
+impl Converter<'_> {
+    pub(super) fn run(&mut self, stage: &mut Stage, cmd: &Command, run: &Run) -> Result<(), StepError> {
+        let network = match run.network.as_deref() {
+            None | Some("default") => self.opts.network,
+            Some("none") => NetworkMode::None,
+            Some("host") => NetworkMode::Host,
+            Some(other) => return Err(ConvertError::Invalid { what: "RUN --network", value: other.into() }.into()),
+        };
+        if let Some(sec) = run.security.as_deref().filter(|s| *s != "sandbox") {
+            return Err(ConvertError::Unsupported(format!("RUN --security={sec}")).into());
+        }
+        for mount in &run.mounts {
+            check_mount(mount)?;
+        }
+        let args = match &run.cmd {
+            CmdLine::Exec(args) => args.clone(),
+            CmdLine::Shell(line) => {
+                let mut args = stage.shell();
+                args.push(with_heredocs(line, &run.heredocs));
+                args
+            }
+        };
+        let exec = ExecOp { args: args.clone(), env: stage.run_env(), cwd: stage.workdir(), user: stage.user(), network };
+        let name = stage.step_name(cmd.original.trim());
+        stage.node = self.graph.add(Op::Exec(exec), vec![stage.node], name);
+        let history = format!("RUN {} # buildkit", run_command_string(stage, &args));
+        stage.config.push_history(&history, true);
+        Ok(())
+    }
+}
+
+/// Only cache mounts are accepted (and ignored: they are an optimisation,
+/// the build's result does not depend on them).
+fn check_mount(spec: &str) -> Result<(), ConvertError> {
+    let kind = spec
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("type="))
+        .unwrap_or("bind");
+    if kind == "cache" {
+        return Ok(());
+    }
+    Err(ConvertError::Unsupported(format!("RUN --mount=type={kind}")))
+}
+
+/// The script a shell-form RUN hands to the shell. A lone `<<EOF` runs the
+/// body itself; otherwise the heredocs are re-attached for the shell.
+fn with_heredocs(line: &str, docs: &[Heredoc]) -> String {
+    let Some(first) = docs.first() else {
+        return line.to_string();
+    };
+    if docs.len() == 1 && heredoc_word(line.trim()).is_some() {
+        return if first.chomp { chomp_heredoc(&first.content) } else { first.content.clone() };
+    }
+    let mut full = line.to_string();
+    for d in docs {
+        full.push('\n');
+        full.push_str(&d.content);
+        full.push_str(&d.name);
+    }
+    full
+}
+
+/// BuildKit's history text: `|2 A=1 B=2 /bin/sh -c cmd` when ARGs are set.
+fn run_command_string(stage: &Stage, args: &[String]) -> String {
+    let build_env = stage.arg_env();
+    let mut parts: Vec<String> = Vec::new();
+    if !build_env.is_empty() {
+        parts.push(format!("|{}", build_env.len()));
+        parts.extend(build_env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    parts.extend(args.iter().cloned());
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str, content: &str, chomp: bool) -> Heredoc {
+        Heredoc { name: name.into(), content: content.into(), expand: true, chomp, fd: 0 }
+    }
+
+    #[test]
+    fn lone_heredoc_runs_its_body() {
+        assert_eq!(with_heredocs("<<-EOF", &[doc("EOF", "\techo hi\n", true)]), "echo hi\n");
+        assert_eq!(with_heredocs("cat <<EOF > /f", &[doc("EOF", "x\n", false)]), "cat <<EOF > /f\nx\nEOF");
+    }
+
+    #[test]
+    fn only_cache_mounts_pass() {
+        assert!(check_mount("type=cache,target=/root/.cache").is_ok());
+        assert!(check_mount("type=secret,id=x").is_err());
+        assert!(check_mount("target=/x").is_err());
+    }
+}

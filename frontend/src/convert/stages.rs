@@ -1,0 +1,126 @@
+//! Splitting a Dockerfile into stages, the global ARGs before the first FROM
+//! (with `--build-arg` overrides and the predefined platform args), and
+//! finding stages by name or index.
+
+use super::ConvertError;
+use crate::instructions::{Command, From, Instruction};
+use crate::shell_lex::Lexer;
+use crate::CompileOptions;
+
+#[derive(Debug, Clone)]
+pub struct StageDef {
+    pub from: From,
+    pub from_cmd: Command,
+    pub name: Option<String>,
+    pub commands: Vec<Command>,
+}
+
+/// Global build args: name and value, later entries win.
+#[derive(Debug, Clone, Default)]
+pub struct MetaArgs {
+    pub values: Vec<(String, String)>,
+}
+
+impl MetaArgs {
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.values.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn set(&mut self, name: &str, value: String) {
+        self.values.push((name.to_string(), value));
+    }
+
+    pub fn expand(&self, word: &str) -> Result<String, ConvertError> {
+        Ok(Lexer::new('\\').process_word(word, &|n| self.get(n))?)
+    }
+}
+
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// TARGETPLATFORM, BUILDARCH, ... for the host platform.
+fn predefined() -> MetaArgs {
+    let arch = go_arch();
+    let mut m = MetaArgs::default();
+    for prefix in ["BUILD", "TARGET"] {
+        m.set(&format!("{prefix}PLATFORM"), format!("linux/{arch}"));
+        m.set(&format!("{prefix}OS"), "linux".into());
+        m.set(&format!("{prefix}ARCH"), arch.into());
+        m.set(&format!("{prefix}VARIANT"), String::new());
+    }
+    m
+}
+
+#[derive(Debug)]
+pub struct Stages {
+    pub defs: Vec<StageDef>,
+    pub meta: MetaArgs,
+}
+
+impl Stages {
+    pub fn split(commands: Vec<Command>, opts: &CompileOptions) -> Result<Stages, (Command, ConvertError)> {
+        let mut meta = predefined();
+        let mut defs: Vec<StageDef> = Vec::new();
+        for cmd in commands {
+            match (&cmd.instruction, defs.last_mut()) {
+                (Instruction::From(f), _) => defs.push(StageDef {
+                    from: f.clone(),
+                    name: f.name.clone(),
+                    from_cmd: cmd.clone(),
+                    commands: Vec::new(),
+                }),
+                (_, Some(stage)) => stage.commands.push(cmd),
+                (Instruction::Arg(args), None) => {
+                    for (k, default) in args {
+                        let value = match (opts.build_args.get(k), default) {
+                            (Some(v), _) => Some(v.clone()),
+                            (None, Some(d)) => Some(meta.expand(d).map_err(|e| (cmd.clone(), e))?),
+                            (None, None) => None,
+                        };
+                        if let Some(v) = value {
+                            meta.set(k, v);
+                        }
+                    }
+                }
+                (_, None) => return Err((cmd, ConvertError::NoStage)),
+            }
+        }
+        Ok(Stages { defs, meta })
+    }
+
+    /// The stage to build: `--target` by name, else the last one.
+    pub fn target(&self, name: Option<&str>) -> Option<usize> {
+        match name {
+            Some(n) => self.by_name(n),
+            None => self.defs.len().checked_sub(1),
+        }
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<usize> {
+        let lower = name.to_ascii_lowercase();
+        self.defs.iter().position(|d| d.name.as_deref() == Some(lower.as_str()))
+    }
+
+    /// A stage by name, or by index when all digits.
+    pub fn by_name_or_index(&self, name: &str) -> Option<usize> {
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+            return name.parse().ok().filter(|i| *i < self.defs.len());
+        }
+        self.by_name(name)
+    }
+
+    /// What progress output calls stage `i`.
+    pub fn prefix(&self, i: usize) -> String {
+        if self.defs.len() == 1 {
+            return String::new();
+        }
+        self.defs[i].name.clone().unwrap_or_else(|| format!("stage-{i}"))
+    }
+}

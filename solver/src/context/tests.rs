@@ -1,0 +1,110 @@
+use super::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+fn digest(dir: &Path, srcs: &[&str]) -> Digest {
+    let srcs: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
+    selection_digest(dir, &["**/*.log".to_string()], &srcs, false).unwrap()
+}
+
+fn set_mtime(path: &Path, secs: i64) {
+    let t = nix::sys::time::TimeSpec::new(secs, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+}
+
+fn context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("src/sub")).unwrap();
+    fs::write(dir.path().join("src/a.c"), "int a;").unwrap();
+    fs::write(dir.path().join("src/sub/b.c"), "int b;").unwrap();
+    fs::write(dir.path().join("other.txt"), "other").unwrap();
+    dir
+}
+
+#[test]
+fn content_and_mode_change_the_digest_but_mtime_does_not() {
+    let dir = context();
+    let base = digest(dir.path(), &["src"]);
+    assert_eq!(base, digest(dir.path(), &["src"]), "deterministic");
+    set_mtime(&dir.path().join("src/a.c"), 12345);
+    set_mtime(&dir.path().join("src/sub"), 12345);
+    assert_eq!(
+        base,
+        digest(dir.path(), &["src"]),
+        "mtime is not part of the key"
+    );
+    // Files outside the selection don't matter.
+    fs::write(dir.path().join("other.txt"), "changed").unwrap();
+    assert_eq!(base, digest(dir.path(), &["src"]));
+    // Neither do excluded ones.
+    fs::write(dir.path().join("src/noise.log"), "x").unwrap();
+    assert_eq!(base, digest(dir.path(), &["src"]));
+    fs::write(dir.path().join("src/a.c"), "int a = 1;").unwrap();
+    let content = digest(dir.path(), &["src"]);
+    assert_ne!(base, content);
+    fs::set_permissions(
+        dir.path().join("src/a.c"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    assert_ne!(content, digest(dir.path(), &["src"]));
+}
+
+#[test]
+fn renames_links_and_source_lists_change_the_digest() {
+    let dir = context();
+    let base = digest(dir.path(), &["src"]);
+    fs::rename(
+        dir.path().join("src/sub/b.c"),
+        dir.path().join("src/sub/c.c"),
+    )
+    .unwrap();
+    let renamed = digest(dir.path(), &["src"]);
+    assert_ne!(base, renamed);
+    std::os::unix::fs::symlink("a.c", dir.path().join("src/l")).unwrap();
+    let linked = digest(dir.path(), &["src"]);
+    assert_ne!(renamed, linked);
+    fs::remove_file(dir.path().join("src/l")).unwrap();
+    std::os::unix::fs::symlink("sub/c.c", dir.path().join("src/l")).unwrap();
+    assert_ne!(
+        linked,
+        digest(dir.path(), &["src"]),
+        "the link target is hashed"
+    );
+    assert_ne!(
+        digest(dir.path(), &["src/*.c"]),
+        digest(dir.path(), &["src/a.c"])
+    );
+    let with_archives = selection_digest(dir.path(), &[], &["src".into()], true).unwrap();
+    assert_ne!(
+        with_archives,
+        selection_digest(dir.path(), &[], &["src".into()], false).unwrap()
+    );
+}
+
+#[test]
+fn missing_sources_and_bad_patterns_are_errors() {
+    let dir = context();
+    let err = selection_digest(dir.path(), &[], &["nope.txt".into()], false).unwrap_err();
+    assert!(err.to_string().contains("nope.txt"), "{err}");
+    let err = selection_digest(
+        dir.path(),
+        &["other.txt".into()],
+        &["other.txt".into()],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ContextError::Select(SelectError::NotFound { .. })),
+        "{err}"
+    );
+    let err = selection_digest(dir.path(), &["!".into()], &["src".into()], false).unwrap_err();
+    assert!(matches!(err, ContextError::IgnorePattern { .. }), "{err}");
+}

@@ -1,0 +1,348 @@
+//! What a COPY/ADD reads from a source: wildcard expansion, in-root
+//! resolution of each source and the walk of directories, with
+//! `.dockerignore` applied.
+//!
+//! Both the copy itself and the build-context cache key use this, so the key
+//! always covers exactly the files that would be copied.
+
+use super::at;
+use super::glob::{has_wildcards, Glob};
+use super::resolve::{self, Resolved};
+use crate::context::Dockerignore;
+use nix::fcntl::OFlag;
+use nix::sys::stat::FileStat;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("copy {pattern}: no source files were specified (nothing matches)")]
+    NoMatch { pattern: String },
+    #[error("copy {path}: not found in the build source")]
+    NotFound { path: String },
+    #[error("copy {pattern}: malformed wildcard pattern")]
+    BadPattern { pattern: String },
+    #[error("read source {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// A source directory tree being read, with its dockerignore rules.
+pub(crate) struct Source<'a> {
+    pub root: BorrowedFd<'a>,
+    pub ignore: &'a Dockerignore,
+}
+
+/// One file, directory, symlink or special file under a match.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// Path relative to the match; empty for the match itself.
+    pub rel: PathBuf,
+    pub stat: FileStat,
+    pub link_target: Option<OsString>,
+    /// Index of an earlier entry of the same match that is the same inode.
+    pub hardlink_of: Option<usize>,
+}
+
+impl Entry {
+    pub(crate) fn kind(&self) -> u32 {
+        self.stat.st_mode & libc::S_IFMT
+    }
+
+    pub(crate) fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+}
+
+/// One resolved source path and everything under it, in walk order.
+#[derive(Debug)]
+pub(crate) struct Match {
+    /// The source string from the Dockerfile this came from.
+    pub pattern: String,
+    /// Real path inside the source root (symlinks followed).
+    pub real: PathBuf,
+    /// The name Docker uses for `dest/<basename>`: the last component as
+    /// written or matched, before following symlinks.
+    pub base_name: OsString,
+    /// `entries[0]` is the match itself.
+    pub entries: Vec<Entry>,
+}
+
+impl Match {
+    /// Source-root-relative path of an entry (no trailing `/` for the top).
+    pub(crate) fn path_of(&self, entry: &Entry) -> PathBuf {
+        if entry.rel.as_os_str().is_empty() {
+            self.real.clone()
+        } else {
+            self.real.join(&entry.rel)
+        }
+    }
+
+    pub(crate) fn top(&self) -> &Entry {
+        &self.entries[0]
+    }
+
+    /// Opens a regular-file entry for reading, refusing any symlink on the way.
+    pub(crate) fn open(&self, src: &Source, entry: &Entry) -> io::Result<std::fs::File> {
+        let path = self.path_of(entry);
+        let fd = at::open_beneath(src.root, &path, OFlag::O_RDONLY | OFlag::O_NOFOLLOW)?;
+        Ok(std::fs::File::from(fd))
+    }
+}
+
+fn io_err(path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> SelectError {
+    let path = path.as_ref().display().to_string();
+    move |source| SelectError::Io { path, source }
+}
+
+/// Expands and resolves every source string; each must match something.
+pub(crate) fn select(src: &Source, patterns: &[String]) -> Result<Vec<Match>, SelectError> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let before = out.len();
+        for (path, base_name) in expand(src, pattern)? {
+            if let Some(m) = resolve_match(src, pattern, &path, base_name)? {
+                out.push(m);
+            }
+        }
+        if out.len() == before {
+            let comps = resolve::clean(pattern);
+            return Err(
+                if comps.iter().any(|c| has_wildcards(&c.to_string_lossy())) {
+                    SelectError::NoMatch {
+                        pattern: pattern.clone(),
+                    }
+                } else {
+                    SelectError::NotFound {
+                        path: pattern.clone(),
+                    }
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Wildcard expansion: the literal prefix is resolved (following links),
+/// the wildcard part is matched segment by segment against real directories.
+/// Returns source-root-relative paths with the name each was matched as.
+fn expand(src: &Source, pattern: &str) -> Result<Vec<(String, OsString)>, SelectError> {
+    let comps = resolve::clean(pattern);
+    let strs: Vec<String> = comps
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    let Some(first_wild) = strs.iter().position(|s| has_wildcards(s)) else {
+        let base = comps.last().cloned().unwrap_or_else(|| ".".into());
+        return Ok(vec![(strs.join("/"), base)]);
+    };
+    let globs = strs[first_wild..]
+        .iter()
+        .map(|s| Glob::new(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| SelectError::BadPattern {
+            pattern: pattern.to_string(),
+        })?;
+    let prefix = strs[..first_wild].join("/");
+    let base = resolve::resolve(src.root, &prefix, true).map_err(io_err(&prefix))?;
+    if !base.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    match_level(src, &base.path(), &globs, &mut out).map_err(io_err(&prefix))?;
+    Ok(out)
+}
+
+fn match_level(
+    src: &Source,
+    dir: &Path,
+    globs: &[Glob],
+    out: &mut Vec<(String, OsString)>,
+) -> io::Result<()> {
+    let Some((glob, rest)) = globs.split_first() else {
+        return Ok(());
+    };
+    let fd = match at::open_beneath(src.root, dir, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for name in at::read_dir_names(fd.as_fd())? {
+        if !glob.matches(&name.to_string_lossy()) {
+            continue;
+        }
+        let path = dir.join(&name);
+        if rest.is_empty() {
+            out.push((path.to_string_lossy().into_owned(), name));
+        } else if at::lstat_at(fd.as_fd(), &name)?
+            .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        {
+            match_level(src, &path, rest, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves one concrete source path and walks it. `None` when it is not
+/// there or dockerignore hides it.
+fn resolve_match(
+    src: &Source,
+    pattern: &str,
+    path: &str,
+    base_name: OsString,
+) -> Result<Option<Match>, SelectError> {
+    let res: Resolved = resolve::resolve(src.root, path, true).map_err(io_err(path))?;
+    if !res.exists() {
+        return Ok(None);
+    }
+    let hidden_link = res
+        .links
+        .iter()
+        .any(|l| src.ignore.is_excluded(&l.to_string_lossy()));
+    if hidden_link {
+        return Ok(None);
+    }
+    let real = res.path();
+    let top_stat = {
+        let fd = at::open_beneath(src.root, &real, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+            .map_err(io_err(&real))?;
+        at::fstat(fd.as_fd()).map_err(io_err(&real))?
+    };
+    let top = Entry {
+        rel: PathBuf::new(),
+        stat: top_stat,
+        link_target: None,
+        hardlink_of: None,
+    };
+    let mut m = Match {
+        pattern: pattern.to_string(),
+        real,
+        base_name,
+        entries: vec![top],
+    };
+    // The context root itself is always there, whatever the patterns say.
+    let is_root = m.real.as_os_str().is_empty();
+    let excluded = !is_root && src.ignore.is_excluded(&m.real.to_string_lossy());
+    if m.top().is_dir() {
+        if excluded && !src.ignore.has_exceptions() {
+            return Ok(None);
+        }
+        let fd = at::open_beneath(src.root, &m.real, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(io_err(&m.real))?;
+        let mut walker = Walker {
+            src,
+            real_root: m.real.clone(),
+            entries: Vec::new(),
+            inodes: HashMap::new(),
+        };
+        walker
+            .walk(fd.as_fd(), Path::new(""))
+            .map_err(io_err(&m.real))?;
+        if excluded && walker.entries.is_empty() {
+            return Ok(None);
+        }
+        m.entries.extend(walker.entries);
+    } else if excluded {
+        return Ok(None);
+    }
+    Ok(Some(m))
+}
+
+struct Walker<'a, 'b> {
+    src: &'a Source<'b>,
+    real_root: PathBuf,
+    entries: Vec<Entry>,
+    inodes: HashMap<(u64, u64), usize>,
+}
+
+impl Walker<'_, '_> {
+    fn walk(&mut self, dir: BorrowedFd, rel: &Path) -> io::Result<()> {
+        for name in at::read_dir_names(dir)? {
+            let child = rel.join(&name);
+            let Some(stat) = at::lstat_at(dir, &name)? else {
+                continue;
+            };
+            let excluded = self
+                .src
+                .ignore
+                .is_excluded(&join_lossy(&self.real_root, &child));
+            let is_dir = stat.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            if excluded && !(is_dir && self.src.ignore.has_exceptions()) {
+                continue;
+            }
+            if is_dir {
+                self.walk_dir(dir, &name, child, stat, excluded)?;
+            } else {
+                self.push_leaf(dir, &name, child, stat)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_dir(
+        &mut self,
+        dir: BorrowedFd,
+        name: &OsStr,
+        child: PathBuf,
+        stat: FileStat,
+        excluded: bool,
+    ) -> io::Result<()> {
+        let fd: OwnedFd =
+            at::open_beneath(dir, Path::new(name), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let at_index = self.entries.len();
+        self.entries.push(Entry {
+            rel: child.clone(),
+            stat,
+            link_target: None,
+            hardlink_of: None,
+        });
+        self.walk(fd.as_fd(), &child)?;
+        // An excluded directory only stays when an exception kept something in it.
+        if excluded && self.entries.len() == at_index + 1 {
+            self.entries.pop();
+        }
+        Ok(())
+    }
+
+    fn push_leaf(
+        &mut self,
+        dir: BorrowedFd,
+        name: &OsStr,
+        child: PathBuf,
+        stat: FileStat,
+    ) -> io::Result<()> {
+        let link_target = if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            Some(at::readlink_at(dir, name)?)
+        } else {
+            None
+        };
+        // Entries are offset by one in the match (entries[0] is the top).
+        let index = self.entries.len() + 1;
+        let hardlink_of = if stat.st_nlink > 1 && link_target.is_none() {
+            let first = *self
+                .inodes
+                .entry((stat.st_dev, stat.st_ino))
+                .or_insert(index);
+            (first != index).then_some(first)
+        } else {
+            None
+        };
+        self.entries.push(Entry {
+            rel: child,
+            stat,
+            link_target,
+            hardlink_of,
+        });
+        Ok(())
+    }
+}
+
+fn join_lossy(root: &Path, rel: &Path) -> String {
+    root.join(rel).to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+#[path = "select_tests.rs"]
+mod tests;

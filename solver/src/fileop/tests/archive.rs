@@ -1,0 +1,159 @@
+use super::*;
+use flate2::write::GzEncoder;
+use std::io::Write;
+
+/// One tar entry: name (written raw, so hostile names are possible),
+/// type, mode, uid, body or link target.
+struct E<'a>(&'a str, tar::EntryType, u32, u64, &'a str);
+
+fn tarball(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for E(name, kind, mode, uid, body) in entries {
+        let mut h = tar::Header::new_gnu();
+        let raw = &mut h.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(*kind);
+        h.set_mode(*mode);
+        h.set_uid(*uid);
+        h.set_gid(*uid);
+        h.set_mtime(1_500_000_000);
+        let data: &[u8] = if kind.is_file() { body.as_bytes() } else { b"" };
+        if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+            h.set_link_name_literal(body).unwrap();
+        }
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn add(src: &str, dest: &str) -> FileAction {
+    with(copy(&[src], dest), |c| c.extract_archives = true)
+}
+
+fn sample() -> Vec<u8> {
+    use tar::EntryType::*;
+    tarball(&[
+        E("top/", Directory, 0o755, 0, ""),
+        E("top/t", Regular, 0o644, 42, "t\n"),
+        E("top/inner/file", Regular, 0o600, 0, "in\n"),
+        E("top/lnk", Symlink, 0o777, 0, "inner/file"),
+        E("top/hard", Link, 0o644, 0, "top/t"),
+    ])
+}
+
+#[test]
+fn add_extracts_tar_and_gzip_by_content() {
+    let fx = Fixture::new();
+    fs::write(fx.ctx.path().join("archive.tar.gz"), gzip(&sample())).unwrap();
+    // Detection is by magic bytes, not by name.
+    fs::write(fx.ctx.path().join("plain.bin"), sample()).unwrap();
+    fx.file("notes.txt", "n\n");
+    fx.apply(vec![
+        add("archive.tar.gz", "/extracted/"),
+        add("plain.bin", "/plain"),
+        add("notes.txt", "/notes/"),
+    ])
+    .unwrap();
+    for base in ["/extracted/top", "/plain/top"] {
+        assert_eq!(fx.read(&format!("{base}/t")), "t\n");
+        assert_eq!(fx.read(&format!("{base}/inner/file")), "in\n");
+        assert_eq!(
+            fs::read_link(fx.out(&format!("{base}/lnk"))).unwrap(),
+            Path::new("inner/file")
+        );
+        assert_eq!(
+            fx.meta(&format!("{base}/t")),
+            (0o644, 42, 42),
+            "owner comes from the archive"
+        );
+        assert_eq!(fx.meta(&format!("{base}/inner/file")).0, 0o600);
+        let t = fs::metadata(fx.out(&format!("{base}/t"))).unwrap();
+        assert_eq!(
+            t.ino(),
+            fs::metadata(fx.out(&format!("{base}/hard"))).unwrap().ino()
+        );
+        assert_eq!(t.mtime(), 1_500_000_000);
+        assert_eq!(fs::metadata(fx.out(base)).unwrap().mtime(), 1_500_000_000);
+    }
+    assert_eq!(fx.read("/notes/notes.txt"), "n\n");
+}
+
+#[test]
+fn add_chown_overrides_archive_owners() {
+    let fx = Fixture::new();
+    fs::write(fx.ctx.path().join("a.tgz"), gzip(&sample())).unwrap();
+    fx.apply(vec![with(add("a.tgz", "/x"), |c| {
+        c.owner = owner("7", Some("8"))
+    })])
+    .unwrap();
+    assert_eq!(fx.meta("/x/top/t"), (0o644, 7, 8));
+    assert_eq!(fx.meta("/x"), (0o755, 7, 8));
+}
+
+#[test]
+fn hostile_archives_are_rejected() {
+    use tar::EntryType::*;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("../evil", tarball(&[E("../evil", Regular, 0o644, 0, "x")])),
+        (
+            "a/../../evil",
+            tarball(&[E("a/../../evil", Regular, 0o644, 0, "x")]),
+        ),
+        // An absolute link is fine to create, but writing through it would
+        // land outside the extraction directory.
+        (
+            "lnk/passwd",
+            tarball(&[
+                E("lnk", Symlink, 0o777, 0, "/etc"),
+                E("lnk/passwd", Regular, 0o644, 0, "x"),
+            ]),
+        ),
+        ("up", tarball(&[E("up", Symlink, 0o777, 0, "../../..")])),
+        ("hard", tarball(&[E("hard", Link, 0o644, 0, "../outside")])),
+    ];
+    for (entry, bytes) in cases {
+        let fx = Fixture::new();
+        fx.root_file("outside", "o");
+        fs::write(fx.ctx.path().join("evil.tar"), bytes).unwrap();
+        let err = fx.apply(vec![add("evil.tar", "/dest/")]).unwrap_err();
+        assert!(
+            matches!(&err, FileOpError::Archive(ArchiveError::Escape { entry: e, .. }) if e == entry),
+            "{entry}: {err}"
+        );
+        assert!(err.to_string().contains(entry), "{err}");
+        assert!(
+            !fx.out("/evil").exists() && !fx.out("/etc/passwd").exists(),
+            "{entry}"
+        );
+        assert!(!fx.root.path().parent().unwrap().join("evil").exists());
+    }
+}
+
+#[test]
+fn other_compressions_are_clear_errors() {
+    let fx = Fixture::new();
+    fs::write(fx.ctx.path().join("a.tar.bz2"), b"BZh91AY&SY garbage").unwrap();
+    let err = fx.apply(vec![add("a.tar.bz2", "/x/")]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FileOpError::Archive(ArchiveError::Unsupported {
+                format: "bzip2",
+                ..
+            })
+        ),
+        "{err}"
+    );
+    // COPY never extracts.
+    fs::write(fx.ctx.path().join("t.tar"), sample()).unwrap();
+    fx.apply(vec![copy(&["t.tar"], "/y/")]).unwrap();
+    assert_eq!(fs::read(fx.out("/y/t.tar")).unwrap(), sample());
+}

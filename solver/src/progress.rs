@@ -1,0 +1,69 @@
+//! Progress events: what the solver reports while it works.
+//!
+//! The solver only emits [`ProgressEvent`]s into a channel; the CLI decides
+//! how to show them (plain, tty, rawjson...). A vertex is identified by an
+//! opaque string; renderers number vertices in order of first appearance,
+//! as BuildKit does.
+
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    Started { vertex: String, name: String, at: Instant },
+    Log { vertex: String, stream: LogStream, data: Vec<u8>, at: Instant },
+    Cached { vertex: String, name: String },
+    Done { vertex: String, at: Instant },
+    Failed { vertex: String, error: String, at: Instant },
+}
+
+/// A cheap, cloneable handle for sending events. Sending never blocks and
+/// never fails the build: a renderer that went away just stops listening.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    tx: Option<mpsc::UnboundedSender<ProgressEvent>>,
+}
+
+impl Progress {
+    pub fn channel() -> (Progress, mpsc::UnboundedReceiver<ProgressEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Progress { tx: Some(tx) }, rx)
+    }
+
+    /// A sink that drops everything (tests, quiet internals).
+    pub fn discard() -> Progress {
+        Progress { tx: None }
+    }
+
+    pub fn send(&self, ev: ProgressEvent) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ev);
+        }
+    }
+
+    pub fn started(&self, vertex: &str, name: &str) {
+        self.send(ProgressEvent::Started { vertex: vertex.into(), name: name.into(), at: Instant::now() });
+    }
+
+    pub fn log(&self, vertex: &str, stream: LogStream, data: &[u8]) {
+        self.send(ProgressEvent::Log { vertex: vertex.into(), stream, data: data.to_vec(), at: Instant::now() });
+    }
+
+    pub fn cached(&self, vertex: &str, name: &str) {
+        self.send(ProgressEvent::Cached { vertex: vertex.into(), name: name.into() });
+    }
+
+    pub fn done(&self, vertex: &str) {
+        self.send(ProgressEvent::Done { vertex: vertex.into(), at: Instant::now() });
+    }
+
+    pub fn failed(&self, vertex: &str, error: &str) {
+        self.send(ProgressEvent::Failed { vertex: vertex.into(), error: error.into(), at: Instant::now() });
+    }
+}

@@ -1,0 +1,131 @@
+//! The error every registry operation returns: each variant names the URL,
+//! reference or layer involved and what step failed.
+
+use super::auth::AuthError;
+use super::credentials::CredentialsError;
+use super::reference::ReferenceError;
+use mybuild_graph::Digest;
+
+use mybuild_cache::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("build HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("load registry credentials: {0}")]
+    Credentials(#[source] CredentialsError),
+    #[error("authenticate to {registry}: {source}")]
+    Auth { registry: String, source: AuthError },
+    #[error("GET {url}: {source}")]
+    Request { url: String, source: reqwest::Error },
+    #[error("GET {url}: HTTP {status}{}", body_suffix(.body))]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("invalid registry URL {url}")]
+    BadUrl { url: String },
+    #[error("GET {url}: response larger than {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+    #[error("GET {url}: more than {limit} redirects")]
+    TooManyRedirects { url: String, limit: usize },
+    #[error("GET {url}: redirect with invalid Location {location:?}")]
+    BadRedirect { url: String, location: String },
+    #[error("manifest {reference}: digest mismatch: expected {expected}, got {got}")]
+    ManifestDigestMismatch {
+        reference: String,
+        expected: String,
+        got: Digest,
+    },
+    #[error("manifest {reference}: {reason}")]
+    BadManifest { reference: String, reason: String },
+    #[error("manifest {reference}: unsupported media type {media_type:?}")]
+    UnsupportedManifest {
+        reference: String,
+        media_type: String,
+    },
+    #[error("manifest {reference}: no image for {platform}; available: {available}")]
+    NoPlatform {
+        reference: String,
+        platform: String,
+        available: String,
+    },
+    #[error("image config {digest} of {reference}: {reason}")]
+    BadConfig {
+        reference: String,
+        digest: Digest,
+        reason: String,
+    },
+    #[error("blob {digest} from {url}: digest mismatch, got {got}")]
+    BlobDigestMismatch {
+        url: String,
+        digest: Digest,
+        got: Digest,
+    },
+    #[error("blob {digest} from {url}: expected {expected} bytes, got {got}")]
+    BlobSizeMismatch {
+        url: String,
+        digest: Digest,
+        expected: u64,
+        got: u64,
+    },
+    #[error("layer {index} ({digest}): unsupported media type {media_type:?} (gzip and plain tar are supported)")]
+    UnsupportedLayer {
+        index: usize,
+        digest: Digest,
+        media_type: String,
+    },
+    #[error("layer {index} ({digest}) of {reference}: unpacked to diff_id {got}, config says {expected}")]
+    DiffIdMismatch {
+        reference: String,
+        index: usize,
+        digest: Digest,
+        expected: Digest,
+        got: Digest,
+    },
+    #[error("store: {op} {what}: {source}")]
+    Store {
+        op: &'static str,
+        what: String,
+        source: StoreError,
+    },
+    #[error("open blob {path}: {source}")]
+    OpenBlob {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("write blob {digest} from {url}: {source}")]
+    WriteBlob {
+        url: String,
+        digest: Digest,
+        source: std::io::Error,
+    },
+    #[error("{what}: background task failed: {source}")]
+    Task {
+        what: String,
+        source: tokio::task::JoinError,
+    },
+    #[error("local image {reference}: layer {diff_id} is not unpacked in the store")]
+    LocalLayerMissing { reference: String, diff_id: Digest },
+}
+
+fn body_suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
+impl RegistryError {
+    pub(crate) fn store(op: &'static str, what: impl ToString, source: StoreError) -> Self {
+        RegistryError::Store {
+            op,
+            what: what.to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! RUN steps: the helper forks the command as PID 1 of the new PID
+//! namespace, waits for it, then removes the mount-point stubs it created.
+//! The child builds its view of the filesystem, becomes the step's user and
+//! execs; its setup errors go straight to the status pipe.
+
+use super::helper::Layout;
+use super::rootpath::open_dir_path;
+use super::status::{self, SetupError, Status, StepExt};
+use super::stubs::Stubs;
+use super::{mounts, privs, user, ExecTask};
+use mybuild_graph::NetworkMode;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs the command and reports how it ended.
+pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError> {
+    nix::unistd::sethostname(&task.hostname).step(|| format!("set hostname {:?}", task.hostname))?;
+    let host_network = task.network == NetworkMode::Host;
+    if !host_network {
+        loopback_up()?;
+    }
+    let root = open_dir_path(&layout.root).step(|| format!("open {}", layout.root.display()))?;
+    let mut stubs = Stubs::default();
+    let result = prepare_and_fork(&root, &mut stubs, layout, task);
+    let cleanup = stubs.remove_all(&root);
+    match (result, cleanup) {
+        (Err(e), _) => Err(e),
+        (Ok(Status::Exited { code: 0 }), Err(e)) => Err(e),
+        (Ok(status), _) => Ok(status),
+    }
+}
+
+fn prepare_and_fork(root: &OwnedFd, stubs: &mut Stubs, layout: &Layout, task: &ExecTask) -> Result<Status, SetupError> {
+    for (path, kind) in mounts::mountpoints(task.network == NetworkMode::Host) {
+        stubs.ensure(root, path, kind)?;
+    }
+    nix::unistd::chdir(&layout.root).step(|| format!("chdir to {}", layout.root.display()))?;
+    // The child watches this pipe: EOF means the helper is already gone.
+    let (alive_r, alive_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).step(|| "create liveness pipe".into())?;
+    // SAFETY: the helper is single-threaded, so the child may do anything.
+    match unsafe { fork() }.step(|| "fork".into())? {
+        ForkResult::Child => {
+            drop(alive_w);
+            let err = match child(task, alive_r) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            status::send(&err.into_status());
+            // SAFETY: _exit skips the helper's atexit state, as a forked child must.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(alive_r);
+            let status = wait(child);
+            drop(alive_w);
+            status
+        }
+    }
+}
+
+fn wait(child: Pid) -> Result<Status, SetupError> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Status::Exited { code }),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(Status::Signaled { signal: signal as i32 }),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).step(|| "wait for command".into()),
+        }
+    }
+}
+
+/// PID 1 of the step: returns only on failure.
+fn child(task: &ExecTask, alive: OwnedFd) -> Result<std::convert::Infallible, SetupError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).step(|| "set parent-death signal".into())?;
+    if helper_gone(&alive) {
+        // SAFETY: nobody is left to report to.
+        unsafe { libc::_exit(1) }
+    }
+    drop(alive);
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).step(|| "unshare mount namespace".into())?;
+    mounts::setup_root(task.network == NetworkMode::Host)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let id = user::load(&task.user)?;
+    let env = environment(&task.env, &id.home);
+    make_cwd(&task.cwd, id.uid, id.gid)?;
+    privs::drop_to(&id)?;
+    nix::unistd::chdir(task.cwd.as_str()).step(|| format!("chdir to {}", task.cwd))?;
+    let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
+    let program = privs::find_executable(task.args.first().map(String::as_str).unwrap_or(""), &path_var)?;
+    exec(&program, &task.args, &env)
+}
+
+fn helper_gone(alive: &OwnedFd) -> bool {
+    let mut fds = [libc::pollfd { fd: alive.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) > 0 }
+}
+
+/// The step's environment plus `HOME` (from passwd) and `PATH` when unset.
+fn environment(env: &[String], home: &str) -> Vec<String> {
+    let mut env = env.to_vec();
+    let has = |env: &[String], key: &str| env.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == key));
+    if !has(&env, "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Creates the working directory, the new parts owned by the step's user.
+fn make_cwd(cwd: &str, uid: u32, gid: u32) -> Result<(), SetupError> {
+    let mut path = std::path::PathBuf::from("/");
+    for part in cwd.split('/').filter(|p| !p.is_empty()) {
+        path.push(part);
+        match std::fs::create_dir(&path) {
+            Ok(()) => std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .step(|| format!("chown working directory {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).step(|| format!("create working directory {}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+fn exec(program: &str, args: &[String], env: &[String]) -> Result<std::convert::Infallible, SetupError> {
+    let cstr = |s: &str| CString::new(s).map_err(|_| SetupError::NulInCommand { program: program.to_string() });
+    let program_c = cstr(program)?;
+    let args_c = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
+    let env_c = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
+    // The Rust runtime ignores SIGPIPE; commands expect the default.
+    // SAFETY: resetting a disposition to SIG_DFL has no handler to race with.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }
+        .step(|| "reset SIGPIPE".into())?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .step(|| "reset signal mask".into())?;
+    // Whatever the caller's process leaked without O_CLOEXEC stops here.
+    // SAFETY: plain syscall without pointers.
+    unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    let err = nix::unistd::execve(&program_c, &args_c, &env_c).unwrap_err();
+    Err(err).step(|| format!("exec {program}"))
+}
+
+/// A new network namespace starts with `lo` down; bring it up so
+/// localhost works, as in Docker's `--network none`.
+fn loopback_up() -> Result<(), SetupError> {
+    let step = || "bring up lo".to_string();
+    // SAFETY: socket() and ioctl() on a zeroed ifreq naming "lo".
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        let sock = nix::errno::Errno::result(sock).step(step)?;
+        let sock = <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sock);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let fd = sock.as_raw_fd();
+        nix::errno::Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req)).step(step)?;
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        nix::errno::Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS, &req)).step(step)?;
+    }
+    Ok(())
+}

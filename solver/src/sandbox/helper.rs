@@ -1,0 +1,107 @@
+//! The helper process (`mybuild __sandbox`): a fresh, single-threaded
+//! process, so unsharing namespaces and forking are safe here. It guards
+//! against an orphaned run, reads the request, builds the mount namespace
+//! with the overlay and hands off to the exec or file path.
+
+use super::status::{self, SetupError, Status, StepExt};
+use super::{container, filetask, overlay, HelperRequest, Task};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Where things live inside the helper's private tmpfs on `merged`, which
+/// keeps the caller's `merged` dir empty on disk and vanishes with the
+/// helper's mount namespace.
+pub(super) struct Layout {
+    /// The tmpfs mounted on the request's `merged`.
+    pub scratch: PathBuf,
+    /// The overlay: the step's root filesystem.
+    pub root: PathBuf,
+    /// An empty dir, standing in for a missing lower layer.
+    pub empty: PathBuf,
+}
+
+/// Entry point of `mybuild __sandbox`; `main` must call it before any
+/// thread or async runtime exists.
+pub fn helper_main() -> ! {
+    guard_parent();
+    if fcntl(status::status_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
+        // Not started by Sandbox::run: there is nobody to report to.
+        eprintln!("mybuild __sandbox is internal and needs the status pipe on fd 3");
+        std::process::exit(2);
+    }
+    let status = match read_request().and_then(|req| run(&req)) {
+        Ok(status) => status,
+        Err(e) => e.into_status(),
+    };
+    status::send(&status);
+    std::process::exit(0)
+}
+
+/// Dies with the caller: PDEATHSIG, then a check that the caller did not
+/// already exit before the signal was armed.
+fn guard_parent() {
+    let expected = std::env::args().nth(2).and_then(|p| p.parse::<i32>().ok());
+    let armed = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok();
+    let parent = nix::unistd::getppid().as_raw();
+    if !armed || expected != Some(parent) {
+        std::process::exit(3);
+    }
+}
+
+fn read_request() -> Result<HelperRequest, SetupError> {
+    let mut bytes = Vec::new();
+    std::io::stdin().lock().read_to_end(&mut bytes).step(|| "read request".into())?;
+    // The command must not read the request pipe: give it /dev/null.
+    let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .step(|| "open /dev/null".into())?;
+    nix::unistd::dup2_stdin(&null).step(|| "redirect stdin".into())?;
+    serde_json::from_slice(&bytes).map_err(|source| SetupError::Request { source })
+}
+
+fn run(req: &HelperRequest) -> Result<Status, SetupError> {
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    if let Task::Exec(x) = &req.task {
+        flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
+        if x.network == mybuild_graph::NetworkMode::None {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+    }
+    unshare(flags).step(|| "unshare namespaces".into())?;
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).step(|| "make / private".into())?;
+    let layout = prepare_layout(req)?;
+    match &req.task {
+        Task::Exec(x) => container::run(&layout, x),
+        Task::File(f) => filetask::run(req, &layout, f),
+    }
+}
+
+fn prepare_layout(req: &HelperRequest) -> Result<Layout, SetupError> {
+    let scratch = req.merged.clone();
+    mount(Some("tmpfs"), &scratch, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
+        .step(|| format!("mount scratch tmpfs on {}", scratch.display()))?;
+    let layout = Layout { root: scratch.join("root"), empty: scratch.join("empty"), scratch };
+    for dir in [&layout.root, &layout.empty] {
+        std::fs::create_dir(dir).step(|| format!("create {}", dir.display()))?;
+    }
+    // Lowers are relative to the snapshot root to keep the option string short.
+    std::env::set_current_dir(&req.snapshots_root)
+        .step(|| format!("chdir to snapshots root {}", req.snapshots_root.display()))?;
+    let empty_lower = [layout.empty.clone()];
+    let lowers: &[PathBuf] = if req.lowers.is_empty() { &empty_lower } else { &req.lowers };
+    let upper = overlay::Upper { upper: &req.upper, work: &req.work };
+    overlay::mount_overlay(lowers, Some(upper), &layout.root, false)?;
+    Ok(layout)
+}
+
+/// `dir/name`, for scratch mount points.
+pub(super) fn scratch_dir(layout: &Layout, name: &str) -> Result<PathBuf, SetupError> {
+    let dir = layout.scratch.join(name);
+    std::fs::create_dir(&dir).step(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,153 @@
+//! The caller's side: starts the helper process, feeds it the request,
+//! streams the command's output and turns the status lines into a result.
+
+use super::status::{self, Status, STATUS_FD};
+use super::{HelperRequest, OutputStream, SandboxError};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// Starts sandboxed steps by re-executing a binary whose `main` dispatches
+/// `__sandbox` to [`super::helper_main`].
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    exe: PathBuf,
+}
+
+/// The caller's ends of the helper's pipes.
+struct Pipes {
+    request: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    status: OwnedFd,
+}
+
+impl Sandbox {
+    /// Uses the running binary as the helper, resolved once so a later
+    /// upgrade of the file on disk cannot swap helpers mid-build.
+    pub fn new() -> Result<Sandbox, SandboxError> {
+        let exe = std::fs::read_link("/proc/self/exe").map_err(|source| SandboxError::CurrentExe { source })?;
+        Ok(Sandbox { exe })
+    }
+
+    /// Uses `exe` as the helper (tests point this at a built binary).
+    pub fn with_exe(exe: PathBuf) -> Sandbox {
+        Sandbox { exe }
+    }
+
+    /// Runs one step and blocks until it is done (callers use
+    /// `spawn_blocking`). Output is streamed to `on_output` as it arrives.
+    pub fn run(&self, req: &HelperRequest, on_output: &mut dyn FnMut(OutputStream, &[u8])) -> Result<(), SandboxError> {
+        let request = serde_json::to_vec(req).map_err(|source| SandboxError::Encode { source })?;
+        let (mut child, pipes) = self.spawn()?;
+        let Pipes { request: request_w, stdout, stderr, status: status_r } = pipes;
+        // The helper reads the whole request before anything else, so this
+        // cannot deadlock; a helper that died early just yields EPIPE here.
+        let _ = std::fs::File::from(request_w).write_all(&request);
+        let status_bytes = pump(stdout, stderr, status_r, on_output);
+        let exit = child.wait().map_err(|source| SandboxError::Io { step: "wait for helper", source })?;
+        match status::parse(&status_bytes?)? {
+            Some(Status::Exited { code: 0 }) => Ok(()),
+            Some(Status::Exited { code }) => Err(SandboxError::Exited { code }),
+            Some(Status::Signaled { signal }) => Err(SandboxError::Signaled { signal }),
+            Some(Status::Setup { step, message }) => Err(SandboxError::Setup { step, message }),
+            Some(Status::FileOp { message }) => Err(SandboxError::FileOp { message }),
+            None => Err(SandboxError::HelperDied { exe: self.exe.clone(), status: exit }),
+        }
+    }
+
+    fn spawn(&self) -> Result<(Child, Pipes), SandboxError> {
+        let (req_r, req_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (status_r, status_w) = pipe()?;
+        let status_raw = status_w.as_raw_fd();
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__sandbox")
+            .arg(std::process::id().to_string())
+            .env_clear()
+            .stdin(Stdio::from(req_r))
+            .stdout(Stdio::from(out_w))
+            .stderr(Stdio::from(err_w));
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let ret = if status_raw == STATUS_FD {
+                    libc::fcntl(STATUS_FD, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(status_raw, STATUS_FD)
+                };
+                if ret < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|source| SandboxError::Spawn { exe: self.exe.clone(), source })?;
+        // Dropping `cmd` and `status_w` closes our copies of the helper's
+        // ends, so EOF on the read ends means the helper tree is gone.
+        drop(cmd);
+        drop(status_w);
+        Ok((child, Pipes { request: req_w, stdout: out_r, stderr: err_r, status: status_r }))
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Io { step: "create pipe", source: e.into() })
+}
+
+/// Reads stdout, stderr and status until all three reach EOF, forwarding
+/// output as it comes; returns the raw status bytes.
+fn pump(
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    status: OwnedFd,
+    on_output: &mut dyn FnMut(OutputStream, &[u8]),
+) -> Result<Vec<u8>, SandboxError> {
+    let mut files = [Some(std::fs::File::from(stdout)), Some(std::fs::File::from(stderr)), Some(std::fs::File::from(status))];
+    for file in files.iter().flatten() {
+        // Non-blocking, so a spurious wakeup never parks us in read().
+        let flags = fcntl(file.as_fd(), FcntlArg::F_GETFL).map_err(io_err("poll pipes"))?;
+        let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+        fcntl(file.as_fd(), FcntlArg::F_SETFL(flags)).map_err(io_err("poll pipes"))?;
+    }
+    let mut status_bytes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while files.iter().any(Option::is_some) {
+        let open: Vec<usize> = (0..3).filter(|i| files[*i].is_some()).collect();
+        let mut fds: Vec<libc::pollfd> = open
+            .iter()
+            .map(|i| libc::pollfd { fd: files[*i].as_ref().expect("open").as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .collect();
+        // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            let source = std::io::Error::last_os_error();
+            if source.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(SandboxError::Io { step: "poll helper pipes", source });
+        }
+        let ready = fds.iter().map(|f| f.revents != 0);
+        for (slot, _) in open.iter().zip(ready).filter(|(_, r)| *r) {
+            let file = files[*slot].as_mut().expect("open");
+            match file.read(&mut buf) {
+                Ok(0) => files[*slot] = None,
+                Ok(n) => match slot {
+                    0 => on_output(OutputStream::Stdout, &buf[..n]),
+                    1 => on_output(OutputStream::Stderr, &buf[..n]),
+                    _ => status_bytes.extend_from_slice(&buf[..n]),
+                },
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+                Err(source) => return Err(SandboxError::Io { step: "read helper output", source }),
+            }
+        }
+    }
+    Ok(status_bytes)
+}
+
+fn io_err(step: &'static str) -> impl Fn(nix::errno::Errno) -> SandboxError {
+    move |e| SandboxError::Io { step, source: e.into() }
+}

@@ -1,0 +1,81 @@
+//! Graph execution: cache keys, the parallel scheduler and the real worker.
+//!
+//! [`Scheduler`] walks the nodes a target needs, computes each node's cache
+//! key from its op encoding, its inputs' keys and any content the op reads,
+//! and either reuses a cached result or asks its [`Worker`] to run the op.
+//! Everything with side effects sits behind [`Worker`], so the scheduling
+//! logic is tested with a fake worker that counts calls.
+
+mod keys;
+mod scheduler;
+mod worker;
+
+pub use keys::node_key;
+pub use scheduler::{Scheduler, SolveOptions};
+pub use worker::BuildWorker;
+
+use mybuild_graph::{Digest, Node, NodeId};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a node evaluates to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A root filesystem: layer diff_ids, base layer first.
+    Layers(Vec<Digest>),
+    /// A host directory handed over by name (the build context).
+    Local { path: PathBuf, exclude: Vec<String> },
+}
+
+impl Value {
+    pub fn layers(&self) -> Option<&[Digest]> {
+        match self {
+            Value::Layers(l) => Some(l),
+            Value::Local { .. } => None,
+        }
+    }
+}
+
+/// Errors while solving; each names the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error("{step}: {message}")]
+    Step { step: String, message: String },
+    #[error("{step}: process \"{command}\" did not complete successfully: exit code: {code}")]
+    ExecFailed { step: String, command: String, code: i32, tail: Vec<String> },
+    #[error("{step}: input {input} is not a filesystem")]
+    BadInput { step: String, input: usize },
+    #[error("{step}: cache store: {source}")]
+    Store { step: String, source: mybuild_cache::StoreError },
+    #[error("{step}: {source}")]
+    Registry { step: String, source: crate::registry::RegistryError },
+    #[error("{step}: build context: {source}")]
+    Context { step: String, source: crate::context::ContextError },
+    #[error("{step}: worker thread failed: {message}")]
+    Join { step: String, message: String },
+}
+
+/// The narrow interface between the scheduler and the world.
+pub trait Worker: Send + Sync + 'static {
+    /// Key material beyond the op and its inputs' keys, such as the digest of
+    /// the context files a COPY reads. `None` when the op reads nothing else.
+    fn content_key<'a>(
+        &'a self,
+        id: NodeId,
+        node: &'a Node,
+        inputs: &'a [Value],
+    ) -> BoxFuture<'a, Result<Option<Digest>, SolveError>>;
+
+    /// A previously stored result for `key`, if it can be trusted.
+    fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError>;
+
+    fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError>;
+
+    /// Evaluates one op. Sources (image, local, scratch) are always evaluated;
+    /// exec and file ops only on a cache miss.
+    fn execute<'a>(&'a self, id: NodeId, node: &'a Node, inputs: &'a [Value]) -> BoxFuture<'a, Result<Value, SolveError>>;
+}
+

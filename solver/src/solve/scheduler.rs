@@ -1,0 +1,168 @@
+//! The parallel scheduler.
+//!
+//! Every node the target needs becomes one shared future that first awaits
+//! its inputs, so a node starts the moment its last input is ready and
+//! independent branches overlap. Nodes with the same cache key (the same
+//! work asked for twice) run once. A failure drops every future still
+//! waiting, which stops the rest of the build.
+
+use super::{keys::node_key, BoxFuture, SolveError, Value, Worker};
+use crate::progress::Progress;
+use futures_util::future::{try_join_all, FutureExt, Shared};
+use mybuild_graph::{Digest, Graph, NodeId, Op};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+pub type SolveResult<T> = Result<T, Arc<SolveError>>;
+type NodeFuture = Shared<BoxFuture<'static, SolveResult<(Digest, Value)>>>;
+type RunFuture = Shared<BoxFuture<'static, SolveResult<Value>>>;
+
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// Ignore cached results (they are still written).
+    pub no_cache: bool,
+    /// How many ops may execute at once.
+    pub jobs: usize,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        SolveOptions { no_cache: false, jobs }
+    }
+}
+
+/// Runs graphs on a [`Worker`].
+pub struct Scheduler<W: Worker> {
+    inner: Arc<Inner<W>>,
+}
+
+struct Inner<W> {
+    worker: Arc<W>,
+    opts: SolveOptions,
+    progress: Progress,
+    jobs: Semaphore,
+    in_flight: Mutex<HashMap<Digest, RunFuture>>,
+    executed: AtomicUsize,
+    cached: AtomicUsize,
+}
+
+impl<W: Worker> Scheduler<W> {
+    pub fn new(worker: Arc<W>, opts: SolveOptions, progress: Progress) -> Self {
+        let jobs = Semaphore::new(opts.jobs.max(1));
+        let inner = Inner {
+            worker,
+            opts,
+            progress,
+            jobs,
+            in_flight: Mutex::new(HashMap::new()),
+            executed: AtomicUsize::new(0),
+            cached: AtomicUsize::new(0),
+        };
+        Scheduler { inner: Arc::new(inner) }
+    }
+
+    /// Ops actually executed so far (cache misses).
+    pub fn executed(&self) -> usize {
+        self.inner.executed.load(Ordering::SeqCst)
+    }
+
+    /// Ops answered from the cache so far.
+    pub fn cached(&self) -> usize {
+        self.inner.cached.load(Ordering::SeqCst)
+    }
+
+    /// Evaluates `target` and everything it needs, nothing else.
+    pub async fn solve(&self, graph: Arc<Graph>, target: NodeId) -> SolveResult<Value> {
+        let mut futures: Vec<Option<NodeFuture>> = vec![None; graph.len()];
+        for id in graph.ancestors(target) {
+            let inputs: Vec<NodeFuture> = graph
+                .node(id)
+                .inputs
+                .iter()
+                .map(|i| futures[i.index()].clone().expect("inputs precede their users"))
+                .collect();
+            let inner = self.inner.clone();
+            let graph = graph.clone();
+            let fut = async move {
+                let ready = try_join_all(inputs).await?;
+                let (keys, values): (Vec<Digest>, Vec<Value>) = ready.into_iter().unzip();
+                inner.run_node(&graph, id, keys, values).await
+            };
+            let fut: BoxFuture<'static, _> = Box::pin(fut);
+            futures[id.index()] = Some(fut.shared());
+        }
+        let target = futures[target.index()].clone().expect("target was scheduled");
+        target.await.map(|(_, v)| v)
+    }
+}
+
+pub(crate) fn vertex_id(id: NodeId) -> String {
+    format!("n{}", id.0)
+}
+
+impl<W: Worker> Inner<W> {
+    async fn run_node(self: &Arc<Self>, graph: &Graph, id: NodeId, keys: Vec<Digest>, values: Vec<Value>) -> SolveResult<(Digest, Value)> {
+        let node = graph.node(id);
+        let vertex = vertex_id(id);
+        if matches!(node.op, Op::Scratch | Op::Image(_) | Op::Local(_)) {
+            let key = node_key(node, &keys, None);
+            let announce = !matches!(node.op, Op::Scratch);
+            if announce {
+                self.progress.started(&vertex, &node.name);
+            }
+            let value = self.worker.execute(id, node, &values).await.map_err(|e| self.fail(&vertex, e))?;
+            if announce {
+                self.progress.done(&vertex);
+            }
+            return Ok((key, value));
+        }
+        let content = self.worker.content_key(id, node, &values).await.map_err(|e| self.fail(&vertex, e))?;
+        let key = node_key(node, &keys, content.as_ref());
+        if !self.opts.no_cache {
+            if let Some(value) = self.worker.cache_get(&key).map_err(|e| self.fail(&vertex, e))? {
+                self.cached.fetch_add(1, Ordering::SeqCst);
+                self.progress.cached(&vertex, &node.name);
+                return Ok((key, value));
+            }
+        }
+        let run = self.shared_run(graph, id, &key, values);
+        Ok((key, run.await?))
+    }
+
+    /// One execution per cache key, however many nodes ask for it.
+    fn shared_run(self: &Arc<Self>, graph: &Graph, id: NodeId, key: &Digest, values: Vec<Value>) -> RunFuture {
+        let mut in_flight = self.in_flight.lock().expect("in-flight map poisoned");
+        if let Some(existing) = in_flight.get(key) {
+            return existing.clone();
+        }
+        let inner = self.clone();
+        let node = graph.node(id).clone();
+        let key_owned = key.clone();
+        let fut = async move {
+            let vertex = vertex_id(id);
+            let _permit = inner.jobs.acquire().await.expect("job semaphore closed");
+            inner.progress.started(&vertex, &node.name);
+            let value = inner.worker.execute(id, &node, &values).await.map_err(|e| inner.fail(&vertex, e))?;
+            inner.worker.cache_put(&key_owned, &value).map_err(|e| inner.fail(&vertex, e))?;
+            inner.executed.fetch_add(1, Ordering::SeqCst);
+            inner.progress.done(&vertex);
+            Ok(value)
+        };
+        let fut: BoxFuture<'static, SolveResult<Value>> = Box::pin(fut);
+        let shared = fut.shared();
+        in_flight.insert(key.clone(), shared.clone());
+        shared
+    }
+
+    fn fail(&self, vertex: &str, e: SolveError) -> Arc<SolveError> {
+        self.progress.failed(vertex, &e.to_string());
+        Arc::new(e)
+    }
+}
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -1,0 +1,157 @@
+//! Scheduler tests with a fake worker that counts calls and concurrency.
+
+use super::*;
+use crate::solve::{BoxFuture, SolveError, Value, Worker};
+use mybuild_graph::{ExecOp, FileAction, FileOp, MkdirAction, NetworkMode, Node};
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+#[derive(Default)]
+struct FakeWorker {
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    executions: AtomicUsize,
+    cache: Mutex<HashMap<Digest, Value>>,
+    fail_on: Option<String>,
+}
+
+fn exec(cmd: &str) -> Op {
+    Op::Exec(ExecOp {
+        args: vec![cmd.into()],
+        env: vec![],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+    })
+}
+
+fn mkdir(path: &str) -> Op {
+    Op::File(FileOp {
+        actions: vec![FileAction::Mkdir(MkdirAction { path: path.into(), mode: 0o755, parents: true, owner: None })],
+    })
+}
+
+impl Worker for FakeWorker {
+    fn content_key<'a>(&'a self, _: NodeId, _: &'a Node, _: &'a [Value]) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError> {
+        Ok(self.cache.lock().unwrap().get(key).cloned())
+    }
+    fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError> {
+        self.cache.lock().unwrap().insert(key.clone(), value.clone());
+        Ok(())
+    }
+    fn execute<'a>(&'a self, _: NodeId, node: &'a Node, inputs: &'a [Value]) -> BoxFuture<'a, Result<Value, SolveError>> {
+        Box::pin(async move {
+            let mut layers: Vec<Digest> = inputs.iter().filter_map(|v| v.layers()).flatten().cloned().collect();
+            if let Op::Exec(x) = &node.op {
+                self.executions.fetch_add(1, Ordering::SeqCst);
+                let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.running.fetch_sub(1, Ordering::SeqCst);
+                if self.fail_on.as_deref() == Some(x.args[0].as_str()) {
+                    return Err(SolveError::Step { step: node.name.clone(), message: "boom".into() });
+                }
+                layers.push(Digest::of(x.args[0].as_bytes()));
+            } else if let Op::File(_) = &node.op {
+                self.executions.fetch_add(1, Ordering::SeqCst);
+                layers.push(Digest::of(node.name.as_bytes()));
+            }
+            Ok(Value::Layers(layers))
+        })
+    }
+}
+
+/// Four independent branches joined at the end, like the `parallel` bench.
+fn fan_in(graph: &mut Graph) -> NodeId {
+    let base = graph.add(Op::Scratch, vec![], "scratch");
+    let branches: Vec<NodeId> = (0..4).map(|i| graph.add(exec(&format!("b{i}")), vec![base], format!("branch {i}"))).collect();
+    let mut joined = graph.add(mkdir("/out"), vec![base], "join");
+    for b in branches {
+        joined = graph.add(mkdir("/x"), vec![joined, b], "join step");
+    }
+    joined
+}
+
+fn scheduler(worker: Arc<FakeWorker>, jobs: usize, no_cache: bool) -> Scheduler<FakeWorker> {
+    Scheduler::new(worker, SolveOptions { no_cache, jobs }, Progress::discard())
+}
+
+#[tokio::test]
+async fn independent_branches_run_at_once() {
+    let mut g = Graph::new();
+    let target = fan_in(&mut g);
+    let worker = Arc::new(FakeWorker::default());
+    scheduler(worker.clone(), 8, false).solve(Arc::new(g), target).await.unwrap();
+    assert_eq!(worker.peak.load(Ordering::SeqCst), 4, "all four branches should overlap");
+}
+
+#[tokio::test]
+async fn jobs_bound_concurrency() {
+    let mut g = Graph::new();
+    let target = fan_in(&mut g);
+    let worker = Arc::new(FakeWorker::default());
+    scheduler(worker.clone(), 2, false).solve(Arc::new(g), target).await.unwrap();
+    assert_eq!(worker.peak.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn identical_ops_run_once() {
+    let mut g = Graph::new();
+    let base = g.add(Op::Scratch, vec![], "scratch");
+    // Same op and input, different names: one cache key, so one execution.
+    let a = g.add(exec("same"), vec![base], "stage a");
+    let b = g.add(exec("same"), vec![base], "stage b");
+    let j = g.add(mkdir("/j"), vec![a, b], "join");
+    let worker = Arc::new(FakeWorker::default());
+    let s = scheduler(worker.clone(), 8, false);
+    s.solve(Arc::new(g), j).await.unwrap();
+    assert_eq!(s.executed(), 2, "one exec + one mkdir");
+    assert_eq!(worker.executions.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn rebuild_is_all_cache_hits_and_no_cache_runs_again() {
+    let mut g = Graph::new();
+    let target = fan_in(&mut g);
+    let g = Arc::new(g);
+    let worker = Arc::new(FakeWorker::default());
+    let first = scheduler(worker.clone(), 8, false);
+    let v1 = first.solve(g.clone(), target).await.unwrap();
+    let ops = first.executed();
+    assert_eq!(ops, 9);
+    let second = scheduler(worker.clone(), 8, false);
+    let v2 = second.solve(g.clone(), target).await.unwrap();
+    assert_eq!(v1, v2);
+    assert_eq!(second.executed(), 0);
+    // Only the target is looked up: it hits, so nothing below it is consulted.
+    assert!(second.cached() >= 1);
+    let third = scheduler(worker.clone(), 8, true);
+    third.solve(g, target).await.unwrap();
+    assert_eq!(third.executed(), ops);
+}
+
+#[tokio::test]
+async fn unneeded_nodes_never_run() {
+    let mut g = Graph::new();
+    let base = g.add(Op::Scratch, vec![], "scratch");
+    let _unused = g.add(exec("unused"), vec![base], "unused stage");
+    let used = g.add(exec("used"), vec![base], "used stage");
+    let worker = Arc::new(FakeWorker::default());
+    scheduler(worker.clone(), 8, false).solve(Arc::new(g), used).await.unwrap();
+    assert_eq!(worker.executions.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn failure_names_the_step_and_skips_dependents() {
+    let mut g = Graph::new();
+    let base = g.add(Op::Scratch, vec![], "scratch");
+    let bad = g.add(exec("bad"), vec![base], "[2/3] RUN bad");
+    let after = g.add(exec("after"), vec![bad], "[3/3] RUN after");
+    let worker = Arc::new(FakeWorker { fail_on: Some("bad".into()), ..Default::default() });
+    let err = scheduler(worker.clone(), 8, false).solve(Arc::new(g), after).await.unwrap_err();
+    assert!(err.to_string().contains("[2/3] RUN bad"), "{err}");
+    assert_eq!(worker.executions.load(Ordering::SeqCst), 1, "the dependent must not run");
+}

@@ -1,0 +1,190 @@
+//! `mybuild build`: Dockerfile -> graph -> layers -> image, with progress.
+
+use crate::cli::{BuildArgs, ProgressMode};
+use crate::{config, output, render, resolve::StoreResolver};
+use anyhow::{bail, Context as _};
+use mybuild_cache::Store;
+use mybuild_frontend::{compile, CompileOptions};
+use mybuild_graph::NetworkMode;
+use mybuild_solver::context::Dockerignore;
+use mybuild_solver::registry::{ImageProvider, Reference, RegistryClient};
+use mybuild_solver::sandbox::Sandbox;
+use mybuild_solver::{BuildWorker, Progress, Scheduler, SolveError, SolveOptions};
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
+    let context = args
+        .context
+        .canonicalize()
+        .with_context(|| format!("build context {}", args.context.display()))?;
+    if !context.is_dir() {
+        bail!("build context {}: not a directory", context.display());
+    }
+    let dockerfile = args.file.clone().unwrap_or_else(|| context.join("Dockerfile"));
+    let text = std::fs::read_to_string(&dockerfile).with_context(|| format!("reading Dockerfile {}", dockerfile.display()))?;
+    let opts = CompileOptions {
+        filename: display_name(&dockerfile, &context),
+        build_args: build_args(&args.build_args)?,
+        target: args.target.clone(),
+        dockerignore: read_dockerignore(&context, &dockerfile)?,
+        network: network_mode(&args.network)?,
+    };
+    let outputs = args.outputs.iter().map(|o| output::Output::parse(o)).collect::<Result<Vec<_>, _>>()?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| Reference::parse(t).map(|r| r.to_string()).with_context(|| format!("invalid tag {t:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    std::fs::create_dir_all(root).with_context(|| format!("creating store root {}", root.display()))?;
+    let store = Arc::new(Store::open(root).with_context(|| format!("opening store {}", root.display()))?);
+    let client = RegistryClient::new(args.insecure_registries.clone())?;
+    let images = Arc::new(ImageProvider::new(store.clone(), client, args.pull));
+
+    let mode = progress_mode(&args);
+    let (progress, events) = Progress::channel();
+    let renderer = tokio::spawn(render::run(mode, events));
+    let result = build(&args, store, images, context, text, opts, &progress, &tags, &outputs).await;
+    drop(progress);
+    let _ = renderer.await;
+    let id = result?;
+    if mode == ProgressMode::Quiet {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn build(
+    args: &BuildArgs,
+    store: Arc<Store>,
+    images: Arc<ImageProvider>,
+    context: PathBuf,
+    text: String,
+    opts: CompileOptions,
+    progress: &Progress,
+    tags: &[String],
+    outputs: &[output::Output],
+) -> anyhow::Result<String> {
+    let def = "load-definition";
+    progress.started(def, &format!("[internal] load build definition from {}", opts.filename));
+    progress.log(def, mybuild_solver::LogStream::Stdout, format!("transferring dockerfile: {}B done\n", text.len()).as_bytes());
+    progress.done(def);
+
+    let resolver = StoreResolver::new(images.clone(), tokio::runtime::Handle::current(), progress.clone());
+    let plan = tokio::task::spawn_blocking(move || compile(&text, &opts, &resolver))
+        .await
+        .context("frontend thread panicked")??;
+    if let Some(what) = &args.print {
+        if what != "graph" {
+            bail!("--print={what}: only `graph` is supported");
+        }
+        print!("{}", plan.graph);
+        return Ok(String::new());
+    }
+
+    let sandbox = Arc::new(Sandbox::new()?);
+    let locals = BTreeMap::from([("context".to_string(), context)]);
+    let worker = BuildWorker::new(store.clone(), sandbox, images, locals, progress.clone());
+    let mut solve_opts = SolveOptions { no_cache: args.no_cache, ..Default::default() };
+    if let Some(j) = args.jobs {
+        solve_opts.jobs = j;
+    }
+    let scheduler = Scheduler::new(Arc::new(worker), solve_opts, progress.clone());
+    let value = match scheduler.solve(Arc::new(plan.graph), plan.target).await {
+        Ok(v) => v,
+        Err(e) => return Err(failure_report(&e)),
+    };
+    let chain = value.layers().context("the build target is not a filesystem")?.to_vec();
+
+    let export = "exporting";
+    progress.started(export, "exporting to image");
+    let config = config::finalize(plan.config, &chain)?;
+    let store2 = store.clone();
+    let id = tokio::task::spawn_blocking(move || store2.put_image(&config)).await??;
+    progress.log(export, mybuild_solver::LogStream::Stdout, format!("writing image {id} done\n").as_bytes());
+    for tag in tags {
+        store.tag(tag, &id)?;
+        progress.log(export, mybuild_solver::LogStream::Stdout, format!("naming to {tag} done\n").as_bytes());
+    }
+    for out in outputs {
+        let (store, id, names, out2) = (store.clone(), id.clone(), tags.to_vec(), out.clone());
+        tokio::task::spawn_blocking(move || out2.write(&store, &id, &names)).await??;
+        progress.log(export, mybuild_solver::LogStream::Stdout, format!("exporting to {} done\n", out.dest.display()).as_bytes());
+    }
+    progress.done(export);
+    Ok(id.to_string())
+}
+
+/// The failed step, the last lines of its output, then the error.
+fn failure_report(e: &SolveError) -> anyhow::Error {
+    if let SolveError::ExecFailed { step, tail, .. } = e {
+        eprintln!("------\n > {step}:");
+        for line in tail {
+            eprintln!("{line}");
+        }
+        eprintln!("------");
+    }
+    anyhow::anyhow!("failed to solve: {e}")
+}
+
+fn display_name(dockerfile: &Path, context: &Path) -> String {
+    dockerfile.strip_prefix(context).unwrap_or(dockerfile).display().to_string()
+}
+
+fn read_dockerignore(context: &Path, dockerfile: &Path) -> anyhow::Result<Vec<String>> {
+    // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's.
+    let mut specific = dockerfile.as_os_str().to_owned();
+    specific.push(".dockerignore");
+    for path in [PathBuf::from(specific), context.join(".dockerignore")] {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => return Ok(Dockerignore::parse(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    Ok(Vec::new())
+}
+
+fn build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in raw {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            // Docker: `--build-arg KEY` takes KEY from the environment, if set.
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn network_mode(s: &str) -> anyhow::Result<NetworkMode> {
+    match s {
+        "default" | "host" => Ok(NetworkMode::Host),
+        "none" => Ok(NetworkMode::None),
+        other => bail!("--network={other}: expected default, host or none"),
+    }
+}
+
+fn progress_mode(args: &BuildArgs) -> ProgressMode {
+    if args.quiet {
+        return ProgressMode::Quiet;
+    }
+    match args.progress {
+        // The live tty view is not written yet; plain is its faithful fallback.
+        ProgressMode::Auto | ProgressMode::Tty => {
+            let _ = std::io::stderr().is_terminal();
+            ProgressMode::Plain
+        }
+        m => m,
+    }
+}

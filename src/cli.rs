@@ -1,0 +1,184 @@
+//! Command-line flags and subcommand dispatch.
+//!
+//! `mybuild [--root DIR] [build] [OPTIONS] PATH`: `build` is the default
+//! subcommand, so `mybuild --progress=plain .` works like `docker build`.
+
+use crate::{base, build, images};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "mybuild", version, about = "A daemonless Dockerfile image builder")]
+pub struct Cli {
+    /// Store directory [default: /var/lib/mybuild as root, else $XDG_DATA_HOME/mybuild]
+    #[arg(long, global = true, env = "MYBUILD_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an image from a Dockerfile (the default subcommand)
+    Build(BuildArgs),
+    /// List images in the local store
+    Images(images::ImagesArgs),
+    /// Create a busybox base image in the local store from the host's static busybox
+    BootstrapBusybox(base::BootstrapArgs),
+    /// Developer tools
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DebugCommand {
+    /// Print a Dockerfile's parse tree in BuildKit's dump format
+    Parse { file: PathBuf },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Quiet,
+    Rawjson,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// Name of the Dockerfile [default: PATH/Dockerfile]
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Name and optionally a tag (name:tag); may be repeated
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Do not use cached results
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always look up base images in the registry
+    #[arg(long)]
+    pub pull: bool,
+    /// Build-time variable (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Print only the image id
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Export: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar
+    #[arg(short = 'o', long = "output", value_name = "type=...,dest=...")]
+    pub outputs: Vec<String>,
+    /// Network for RUN: default (the host's), host or none
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Print the compiled graph instead of building (`graph`)
+    #[arg(long, value_name = "WHAT")]
+    pub print: Option<String>,
+    /// How many steps may run at once [default: number of CPUs]
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Registry to reach over plain HTTP (loopback ones always are)
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// Build context directory
+    #[arg(value_name = "PATH")]
+    pub context: PathBuf,
+}
+
+const SUBCOMMANDS: &[&str] = &["build", "images", "bootstrap-busybox", "debug", "help"];
+
+/// Inserts `build` when no subcommand is named, so `mybuild [FLAGS] PATH` builds.
+fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--root" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with("--root=") {
+            i += 1;
+            continue;
+        }
+        let explicit = SUBCOMMANDS.contains(&a.as_ref()) || ["-h", "--help", "-V", "--version"].contains(&a.as_ref());
+        if !explicit {
+            args.insert(i, "build".into());
+        }
+        return args;
+    }
+    args
+}
+
+pub fn parse() -> Cli {
+    Cli::parse_from(with_default_subcommand(std::env::args_os().collect()))
+}
+
+/// The store directory: --root, $MYBUILD_ROOT, else the documented default.
+pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
+    if let Some(r) = cli_root {
+        return r.clone();
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/mybuild");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("mybuild")
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = store_root(&cli.root);
+    match cli.command {
+        Command::Build(args) => build::run(&root, args).await,
+        Command::Images(args) => images::run(&root, args),
+        Command::BootstrapBusybox(args) => base::run(&root, args).await,
+        Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
+    }
+}
+
+fn debug_parse(file: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let df = mybuild_frontend::parse(&text).with_context(|| format!("parsing {}", file.display()))?;
+    print!("{}", mybuild_frontend::dump(&df));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        with_default_subcommand(s.split(' ').map(OsString::from).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn build_is_the_default_subcommand() {
+        assert_eq!(argv("mybuild --progress=plain ."), ["mybuild", "build", "--progress=plain", "."]);
+        assert_eq!(argv("mybuild --root /r -t x ."), ["mybuild", "--root", "/r", "build", "-t", "x", "."]);
+        assert_eq!(argv("mybuild --root /r build ."), ["mybuild", "--root", "/r", "build", "."]);
+        assert_eq!(argv("mybuild images"), ["mybuild", "images"]);
+        assert_eq!(argv("mybuild ."), ["mybuild", "build", "."]);
+        let cli = Cli::parse_from(argv("mybuild --progress=plain -t a:b --no-cache ctx"));
+        match cli.command {
+            Command::Build(b) => {
+                assert_eq!(b.progress, ProgressMode::Plain);
+                assert!(b.no_cache);
+                assert_eq!(b.tags, ["a:b"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+}

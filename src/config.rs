@@ -1,0 +1,73 @@
+//! Completing the image config the frontend produced: the solved layer
+//! chain becomes `rootfs.diff_ids`, and creation times are stamped.
+
+use anyhow::{bail, Context as _};
+use mybuild_graph::Digest;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn finalize(mut config: Value, chain: &[Digest]) -> anyhow::Result<Vec<u8>> {
+    let now = rfc3339(SystemTime::now());
+    let obj = config.as_object_mut().context("frontend produced an image config that is not an object")?;
+    let diff_ids: Vec<&str> = chain.iter().map(|d| d.as_str()).collect();
+    obj.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+    obj.insert("created".into(), Value::String(now.clone()));
+    let history = obj.entry("history").or_insert_with(|| Value::Array(vec![]));
+    let entries = history.as_array_mut().context("image config history is not a list")?;
+    for h in entries.iter_mut() {
+        if let Some(h) = h.as_object_mut() {
+            h.entry("created").or_insert_with(|| Value::String(now.clone()));
+        }
+    }
+    let layered = entries.iter().filter(|h| h.get("empty_layer").and_then(Value::as_bool) != Some(true)).count();
+    if layered != chain.len() {
+        bail!("image config: {layered} history entries with layers, but the build produced {} layers", chain.len());
+    }
+    Ok(serde_json::to_vec(&config)?)
+}
+
+/// UTC timestamp in RFC 3339, as image configs carry it.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_395_661)), "2026-11-22T01:01:01Z");
+    }
+
+    #[test]
+    fn fills_diff_ids_and_checks_history() {
+        let chain = vec![Digest::of(b"a"), Digest::of(b"b")];
+        let cfg = json!({"history": [{"created_by": "base"}, {"created_by": "ENV", "empty_layer": true}, {"created_by": "RUN"}]});
+        let out: Value = serde_json::from_slice(&finalize(cfg, &chain).unwrap()).unwrap();
+        assert_eq!(out["rootfs"]["diff_ids"][1], chain[1].as_str());
+        assert!(out["history"][2]["created"].is_string());
+        let bad = json!({"history": [{"created_by": "RUN"}]});
+        assert!(finalize(bad, &chain).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! `mybuild images`: what the local store holds, as `docker images` shows it.
+
+use anyhow::Context as _;
+use clap::Args;
+use mybuild_cache::Store;
+use mybuild_solver::registry::Reference;
+use std::path::Path;
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only show image ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
+    let store = Store::open(root).with_context(|| format!("opening store {}", root.display()))?;
+    let images = store.images()?;
+    if args.quiet {
+        for img in images {
+            println!("{}", img.config.short());
+        }
+        return Ok(());
+    }
+    println!("{:<40} {:<20} {:<14} {:<22} {:>10}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    for img in images {
+        let familiar = Reference::parse(&img.name).map(|r| r.familiar()).unwrap_or_else(|_| img.name.clone());
+        let (repo, tag) = split_tag(&familiar);
+        let created = img.created.as_deref().unwrap_or("-");
+        println!("{:<40} {:<20} {:<14} {:<22} {:>10}", repo, tag, img.config.short(), created, human_size(img.size));
+    }
+    Ok(())
+}
+
+/// `host:5000/name:tag` -> (`host:5000/name`, `tag`); the tag colon is after the last `/`.
+fn split_tag(name: &str) -> (&str, &str) {
+    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[slash..].rfind(':') {
+        Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
+        None => (name, "<none>"),
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.3}{}", units[u]).replace(".000", "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_tags_after_the_registry_port() {
+        assert_eq!(split_tag("127.0.0.1:5000/busybox:latest"), ("127.0.0.1:5000/busybox", "latest"));
+        assert_eq!(split_tag("alpine:3"), ("alpine", "3"));
+        assert_eq!(split_tag("127.0.0.1:5000/x"), ("127.0.0.1:5000/x", "<none>"));
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_400_000), "4.400MB");
+    }
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "$(cat /app/motd), $1!"

@@ -1,0 +1,180 @@
+//! End-to-end tests of `mybuild build` (issue 2, the walking skeleton):
+//! real namespaces, overlayfs, store and registry; images read back from
+//! the exported OCI archives with every digest verified.
+
+mod util;
+
+use util::{assert_success, read_oci_archive, stderr, TestEnv};
+
+const ALL_INSTRUCTIONS: &str = r#"
+ARG BASE=busybox:latest
+FROM ${BASE}
+ARG WHO=world
+ENV APP=/app GREETING="hello there"
+LABEL org.example.name="demo" tier=test
+WORKDIR $APP
+COPY hello.txt ./
+ADD files.tar /app/unpacked/
+RUN echo "$GREETING $WHO" > greeting.txt && id -u > uid-root.txt
+USER 1000:1000
+RUN id -u > /tmp/uid.txt
+USER root
+EXPOSE 8080 53/udp
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/greeting.txt"]
+"#;
+
+fn tar_with(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o640);
+        h.set_path(name).unwrap();
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn builds_every_skeleton_instruction_into_a_valid_image() {
+    let env = TestEnv::new();
+    let ctx = env.context("all", ALL_INSTRUCTIONS, &[("hello.txt", "hi\n")]);
+    std::fs::write(ctx.join("files.tar"), tar_with(&[("a/b.txt", b"inside\n")])).unwrap();
+    let (out, archive) = env.build(&ctx, &["-t", "demo:1", "--build-arg", "WHO=tests"]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    let c = &img.config["config"];
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "root");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["cat /app/greeting.txt"]));
+    assert_eq!(c["Labels"]["org.example.name"], "demo");
+    assert!(c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object());
+    let envs: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(envs.contains(&"GREETING=hello there"), "{envs:?}");
+    assert!(!envs.iter().any(|e| e.starts_with("WHO=")), "ARGs are not persisted: {envs:?}");
+    assert_eq!(img.file("app/greeting.txt").unwrap(), b"hello there tests\n");
+    assert_eq!(img.file("app/hello.txt").unwrap(), b"hi\n");
+    assert_eq!(img.file("app/unpacked/a/b.txt").unwrap(), b"inside\n", "ADD extracts local tars");
+    assert_eq!(img.file("tmp/uid.txt").unwrap(), b"1000\n", "USER applies to RUN");
+    // history matches layers, and the image is listed under its tag
+    let history = img.config["history"].as_array().unwrap();
+    let layered = history.iter().filter(|h| h["empty_layer"] != true).count();
+    assert_eq!(layered, img.layers.len());
+    let images = env.mybuild(&["images"]);
+    assert!(String::from_utf8_lossy(&images.stdout).contains("demo "), "{}", String::from_utf8_lossy(&images.stdout));
+}
+
+#[test]
+fn unchanged_rebuild_is_all_cached_and_no_cache_runs_again() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nCOPY f /f\nRUN echo ran-the-step && cat /f > /g\n";
+    let ctx = env.context("cache", df, &[("f", "one\n")]);
+    let (first, _) = env.build(&ctx, &[]);
+    assert_success(&first, "first build");
+    assert!(stderr(&first).contains("ran-the-step"));
+
+    // mtime alone must not invalidate COPY
+    let f = ctx.join("f");
+    std::fs::write(&f, "one\n").unwrap();
+    let (second, _) = env.build(&ctx, &[]);
+    assert_success(&second, "second build");
+    let log = stderr(&second);
+    assert!(!log.contains("ran-the-step"), "no RUN may execute on a full cache hit:\n{log}");
+    assert!(log.contains("CACHED"), "{log}");
+
+    let (third, _) = env.build(&ctx, &["--no-cache"]);
+    assert_success(&third, "--no-cache build");
+    assert!(stderr(&third).contains("ran-the-step"), "--no-cache runs everything again");
+
+    std::fs::write(&f, "two\n").unwrap();
+    let (fourth, archive) = env.build(&ctx, &[]);
+    assert_success(&fourth, "build after edit");
+    assert!(stderr(&fourth).contains("ran-the-step"), "a content change invalidates COPY and what follows");
+    assert_eq!(read_oci_archive(&archive).file("g").unwrap(), b"two\n");
+}
+
+#[test]
+fn failing_run_reports_command_exit_code_and_output() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN echo before-fail && echo to-stderr >&2 && exit 3\n";
+    let ctx = env.context("fail", df, &[]);
+    let (out, archive) = env.build(&ctx, &["-t", "broken:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(err.contains("echo before-fail && echo to-stderr >&2 && exit 3"), "{err}");
+    assert!(err.contains("to-stderr"), "the last output lines are shown:\n{err}");
+    assert!(!archive.exists(), "nothing is exported");
+    let images = env.mybuild(&["images"]);
+    assert!(!String::from_utf8_lossy(&images.stdout).contains("broken"));
+}
+
+#[test]
+fn deleting_a_base_file_writes_a_whiteout() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN rm /bin/vi && mkdir -p /d/sub && echo x > /d/sub/f\nRUN rm -rf /d && mkdir /d && echo fresh > /d/only\n";
+    let ctx = env.context("wh", df, &[]);
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    let n = img.layers.len();
+    assert!(img.layers[n - 2].contains_key("bin/.wh.vi"), "{:?}", img.layers[n - 2].keys().collect::<Vec<_>>());
+    assert!(img.layers[n - 1].contains_key("d/.wh..wh..opq"), "{:?}", img.layers[n - 1].keys().collect::<Vec<_>>());
+}
+
+#[test]
+fn run_is_isolated_in_namespaces() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN echo $$ > /pid && hostname > /host && ls /sys/class/net > /nets 2>/dev/null; ls /proc | grep -c '^[0-9]' > /procs; true\n";
+    let ctx = env.context("ns", df, &[]);
+    let (out, archive) = env.build(&ctx, &["--network=none"]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("pid").unwrap(), b"1\n", "RUN is PID 1 of its own PID namespace");
+    assert_eq!(img.file("host").unwrap(), b"buildkitsandbox\n");
+    let procs: u32 = String::from_utf8(img.file("procs").unwrap()).unwrap().trim().parse().unwrap();
+    assert!(procs <= 3, "only the sandbox's processes are visible, saw {procs}");
+}
+
+#[test]
+fn from_scratch_and_docker_archive_output() {
+    let env = TestEnv::empty();
+    let ctx = env.context("scratch", "FROM scratch\nCOPY a.txt /\nCMD [\"/a.txt\"]\n", &[("a.txt", "alone\n")]);
+    let docker_tar = env.work.path().join("docker.tar");
+    let dest = format!("type=docker,dest={}", docker_tar.display());
+    let (out, archive) = env.build(&ctx, &["-t", "scratchy:v1", "--output", &dest]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.layers.len(), 1);
+    assert_eq!(img.file("a.txt").unwrap(), b"alone\n");
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("docker-archive:{}", docker_tar.display()))
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "skopeo reads the docker archive: {}", String::from_utf8_lossy(&inspect.stderr));
+    let cfg: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["/a.txt"]));
+}
+
+#[test]
+fn pulls_base_image_from_a_real_registry() {
+    // Seed: a busybox image exported by mybuild itself, pushed with skopeo.
+    let seed = TestEnv::new();
+    let (out, base_archive) = seed.build(&seed.context("seed", "FROM busybox\n", &[]), &[]);
+    assert_success(&out, "seed build");
+    let registry = util::registry::Registry::start();
+    registry.push_oci_archive(&base_archive, "base/busybox:latest");
+
+    let env = TestEnv::empty();
+    let df = format!("FROM {}/base/busybox:latest\nRUN echo pulled > /proof\n", registry.addr);
+    let ctx = env.context("pull", &df, &[]);
+    let (out, archive) = env.build(&ctx, &["-t", "pulled:1"]);
+    assert_success(&out, "build from registry");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("proof").unwrap(), b"pulled\n");
+    assert!(img.file("bin/busybox").is_some(), "base layers come from the registry");
+}

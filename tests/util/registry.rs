@@ -1,0 +1,68 @@
+//! A real registry for tests: Debian's `docker-registry` (the reference
+//! distribution implementation) on a random loopback port, with temporary
+//! storage, killed when dropped.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub struct Registry {
+    pub addr: String,
+    child: Child,
+    _storage: TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let storage = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = storage.path().join("config.yml");
+        let yaml = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n",
+            storage.path().join("data").display()
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry not installed (apt-get install docker-registry)");
+        let reg = Registry { addr, child, _storage: storage };
+        reg.wait_ready();
+        reg
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("registry on {} did not start", self.addr);
+    }
+
+    /// Pushes an OCI archive to `<addr>/<name>` with skopeo.
+    pub fn push_oci_archive(&self, archive: &Path, name: &str) {
+        let out = Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci-archive:{}", archive.display()))
+            .arg(format!("docker://{}/{}", self.addr, name))
+            .output()
+            .expect("skopeo not installed (apt-get install skopeo)");
+        assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
