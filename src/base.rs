@@ -18,8 +18,11 @@ pub struct BootstrapArgs {
 }
 
 pub async fn run(root: &Path, args: BootstrapArgs) -> anyhow::Result<()> {
-    let name = Reference::parse(&args.tag).with_context(|| format!("invalid tag {:?}", args.tag))?.to_string();
-    std::fs::create_dir_all(root).with_context(|| format!("creating store root {}", root.display()))?;
+    let name = Reference::parse(&args.tag)
+        .with_context(|| format!("invalid tag {:?}", args.tag))?
+        .to_string();
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("creating store root {}", root.display()))?;
     let store = Store::open(root).with_context(|| format!("opening store {}", root.display()))?;
     let busybox = args.busybox.clone();
     let id = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -52,22 +55,34 @@ fn goarch() -> &'static str {
 
 /// A deterministic layer: the FHS skeleton, busybox, one symlink per applet.
 fn busybox_layer(busybox: &Path) -> anyhow::Result<Vec<u8>> {
-    let binary = std::fs::read(busybox)
-        .with_context(|| format!("reading {} (install Debian package busybox-static)", busybox.display()))?;
+    let binary = std::fs::read(busybox).with_context(|| {
+        format!(
+            "reading {} (install Debian package busybox-static)",
+            busybox.display()
+        )
+    })?;
     let list = std::process::Command::new(busybox)
         .arg("--list")
         .output()
         .with_context(|| format!("running {} --list", busybox.display()))?;
     if !list.status.success() {
-        bail!("{} --list failed: is it a busybox binary?", busybox.display());
+        bail!(
+            "{} --list failed: is it a busybox binary?",
+            busybox.display()
+        );
     }
-    let mut applets: Vec<String> =
-        String::from_utf8_lossy(&list.stdout).split_whitespace().filter(|a| *a != "busybox").map(String::from).collect();
+    let mut applets: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .split_whitespace()
+        .filter(|a| *a != "busybox")
+        .map(String::from)
+        .collect();
     applets.sort();
     applets.dedup();
 
     let mut tar = tar::Builder::new(Vec::new());
-    for dir in ["bin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "usr", "usr/bin", "var"] {
+    for dir in [
+        "bin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "usr", "usr/bin", "var",
+    ] {
         let mode = match dir {
             "root" => 0o700,
             "tmp" => 0o1777,
@@ -75,13 +90,41 @@ fn busybox_layer(busybox: &Path) -> anyhow::Result<Vec<u8>> {
         };
         append(&mut tar, dir, tar::EntryType::Directory, mode, &[], None)?;
     }
-    append(&mut tar, "bin/busybox", tar::EntryType::Regular, 0o755, &binary, None)?;
+    append(
+        &mut tar,
+        "bin/busybox",
+        tar::EntryType::Regular,
+        0o755,
+        &binary,
+        None,
+    )?;
     for a in &applets {
-        append(&mut tar, &format!("bin/{a}"), tar::EntryType::Symlink, 0o777, &[], Some("busybox"))?;
+        append(
+            &mut tar,
+            &format!("bin/{a}"),
+            tar::EntryType::Symlink,
+            0o777,
+            &[],
+            Some("busybox"),
+        )?;
     }
     let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n";
-    append(&mut tar, "etc/passwd", tar::EntryType::Regular, 0o644, passwd, None)?;
-    append(&mut tar, "etc/group", tar::EntryType::Regular, 0o644, b"root:x:0:\nnobody:x:65534:\n", None)?;
+    append(
+        &mut tar,
+        "etc/passwd",
+        tar::EntryType::Regular,
+        0o644,
+        passwd,
+        None,
+    )?;
+    append(
+        &mut tar,
+        "etc/group",
+        tar::EntryType::Regular,
+        0o644,
+        b"root:x:0:\nnobody:x:65534:\n",
+        None,
+    )?;
     Ok(tar.into_inner()?)
 }
 

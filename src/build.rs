@@ -23,8 +23,12 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     if !context.is_dir() {
         bail!("build context {}: not a directory", context.display());
     }
-    let dockerfile = args.file.clone().unwrap_or_else(|| context.join("Dockerfile"));
-    let text = std::fs::read_to_string(&dockerfile).with_context(|| format!("reading Dockerfile {}", dockerfile.display()))?;
+    let dockerfile = args
+        .file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let text = std::fs::read_to_string(&dockerfile)
+        .with_context(|| format!("reading Dockerfile {}", dockerfile.display()))?;
     let opts = CompileOptions {
         filename: display_name(&dockerfile, &context),
         build_args: build_args(&args.build_args)?,
@@ -32,25 +36,41 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         dockerignore: read_dockerignore(&context, &dockerfile)?,
         network: network_mode(&args.network)?,
     };
-    let outputs = args.outputs.iter().map(|o| output::Output::parse(o)).collect::<Result<Vec<_>, _>>()?;
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| output::Output::parse(o))
+        .collect::<Result<Vec<_>, _>>()?;
     let tags = args
         .tags
         .iter()
-        .map(|t| Reference::parse(t).map(|r| r.to_string()).with_context(|| format!("invalid tag {t:?}")))
+        .map(|t| {
+            Reference::parse(t)
+                .map(|r| r.to_string())
+                .with_context(|| format!("invalid tag {t:?}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    std::fs::create_dir_all(root).with_context(|| format!("creating store root {}", root.display()))?;
-    let store = Arc::new(Store::open(root).with_context(|| format!("opening store {}", root.display()))?);
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("creating store root {}", root.display()))?;
+    let store =
+        Arc::new(Store::open(root).with_context(|| format!("opening store {}", root.display()))?);
     let client = RegistryClient::new(args.insecure_registries.clone())?;
     let images = Arc::new(ImageProvider::new(store.clone(), client, args.pull));
 
     let mode = progress_mode(&args);
     let (progress, events) = Progress::channel();
     let renderer = tokio::spawn(render::run(mode, events));
-    let result = build(&args, store, images, context, text, opts, &progress, &tags, &outputs).await;
+    let result = build(
+        &args, store, images, context, text, opts, &progress, &tags, &outputs,
+    )
+    .await;
     drop(progress);
     let _ = renderer.await;
-    let id = result?;
+    let id = result.map_err(|e| match e {
+        BuildFailure::Solve(e) => failure_report(&e),
+        BuildFailure::Other(e) => e,
+    })?;
     if mode == ProgressMode::Quiet {
         println!("{id}");
     }
@@ -68,19 +88,30 @@ async fn build(
     progress: &Progress,
     tags: &[String],
     outputs: &[output::Output],
-) -> anyhow::Result<String> {
+) -> Result<String, BuildFailure> {
     let def = "load-definition";
-    progress.started(def, &format!("[internal] load build definition from {}", opts.filename));
-    progress.log(def, mybuild_solver::LogStream::Stdout, format!("transferring dockerfile: {}B done\n", text.len()).as_bytes());
+    progress.started(
+        def,
+        &format!("[internal] load build definition from {}", opts.filename),
+    );
+    progress.log(
+        def,
+        mybuild_solver::LogStream::Stdout,
+        format!("transferring dockerfile: {}B done\n", text.len()).as_bytes(),
+    );
     progress.done(def);
 
-    let resolver = StoreResolver::new(images.clone(), tokio::runtime::Handle::current(), progress.clone());
+    let resolver = StoreResolver::new(
+        images.clone(),
+        tokio::runtime::Handle::current(),
+        progress.clone(),
+    );
     let plan = tokio::task::spawn_blocking(move || compile(&text, &opts, &resolver))
         .await
         .context("frontend thread panicked")??;
     if let Some(what) = &args.print {
         if what != "graph" {
-            bail!("--print={what}: only `graph` is supported");
+            return Err(anyhow::anyhow!("--print={what}: only `graph` is supported").into());
         }
         print!("{}", plan.graph);
         return Ok(String::new());
@@ -89,34 +120,65 @@ async fn build(
     let sandbox = Arc::new(Sandbox::new()?);
     let locals = BTreeMap::from([("context".to_string(), context)]);
     let worker = BuildWorker::new(store.clone(), sandbox, images, locals, progress.clone());
-    let mut solve_opts = SolveOptions { no_cache: args.no_cache, ..Default::default() };
+    let mut solve_opts = SolveOptions {
+        no_cache: args.no_cache,
+        ..Default::default()
+    };
     if let Some(j) = args.jobs {
         solve_opts.jobs = j;
     }
     let scheduler = Scheduler::new(Arc::new(worker), solve_opts, progress.clone());
     let value = match scheduler.solve(Arc::new(plan.graph), plan.target).await {
         Ok(v) => v,
-        Err(e) => return Err(failure_report(&e)),
+        Err(e) => return Err(BuildFailure::Solve(e)),
     };
-    let chain = value.layers().context("the build target is not a filesystem")?.to_vec();
+    let chain = value
+        .layers()
+        .context("the build target is not a filesystem")?
+        .to_vec();
 
     let export = "exporting";
     progress.started(export, "exporting to image");
     let config = config::finalize(plan.config, &chain)?;
     let store2 = store.clone();
     let id = tokio::task::spawn_blocking(move || store2.put_image(&config)).await??;
-    progress.log(export, mybuild_solver::LogStream::Stdout, format!("writing image {id} done\n").as_bytes());
+    progress.log(
+        export,
+        mybuild_solver::LogStream::Stdout,
+        format!("writing image {id} done\n").as_bytes(),
+    );
     for tag in tags {
         store.tag(tag, &id)?;
-        progress.log(export, mybuild_solver::LogStream::Stdout, format!("naming to {tag} done\n").as_bytes());
+        progress.log(
+            export,
+            mybuild_solver::LogStream::Stdout,
+            format!("naming to {tag} done\n").as_bytes(),
+        );
     }
     for out in outputs {
         let (store, id, names, out2) = (store.clone(), id.clone(), tags.to_vec(), out.clone());
         tokio::task::spawn_blocking(move || out2.write(&store, &id, &names)).await??;
-        progress.log(export, mybuild_solver::LogStream::Stdout, format!("exporting to {} done\n", out.dest.display()).as_bytes());
+        progress.log(
+            export,
+            mybuild_solver::LogStream::Stdout,
+            format!("exporting to {} done\n", out.dest.display()).as_bytes(),
+        );
     }
     progress.done(export);
     Ok(id.to_string())
+}
+
+/// Why a build stopped: a failed step is reported only after the progress
+/// renderer has drained, so the report comes last.
+enum BuildFailure {
+    Solve(Arc<SolveError>),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for BuildFailure {
+    fn from(e: E) -> Self {
+        BuildFailure::Other(e.into())
+    }
 }
 
 /// The failed step, the last lines of its output, then the error.
@@ -132,7 +194,11 @@ fn failure_report(e: &SolveError) -> anyhow::Error {
 }
 
 fn display_name(dockerfile: &Path, context: &Path) -> String {
-    dockerfile.strip_prefix(context).unwrap_or(dockerfile).display().to_string()
+    dockerfile
+        .strip_prefix(context)
+        .unwrap_or(dockerfile)
+        .display()
+        .to_string()
 }
 
 fn read_dockerignore(context: &Path, dockerfile: &Path) -> anyhow::Result<Vec<String>> {

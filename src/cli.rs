@@ -9,7 +9,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "mybuild", version, about = "A daemonless Dockerfile image builder")]
+#[command(
+    name = "mybuild",
+    version,
+    about = "A daemonless Dockerfile image builder"
+)]
 pub struct Cli {
     /// Store directory [default: /var/lib/mybuild as root, else $XDG_DATA_HOME/mybuild]
     #[arg(long, global = true, env = "MYBUILD_ROOT", value_name = "DIR")]
@@ -107,7 +111,8 @@ fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
             i += 1;
             continue;
         }
-        let explicit = SUBCOMMANDS.contains(&a.as_ref()) || ["-h", "--help", "-V", "--version"].contains(&a.as_ref());
+        let explicit = SUBCOMMANDS.contains(&a.as_ref())
+            || ["-h", "--help", "-V", "--version"].contains(&a.as_ref());
         if !explicit {
             args.insert(i, "build".into());
         }
@@ -147,8 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn debug_parse(file: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let df = mybuild_frontend::parse(&text).with_context(|| format!("parsing {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let df =
+        mybuild_frontend::parse(&text).with_context(|| format!("parsing {}", file.display()))?;
     print!("{}", mybuild_frontend::dump(&df));
     Ok(())
 }
@@ -166,9 +173,18 @@ mod tests {
 
     #[test]
     fn build_is_the_default_subcommand() {
-        assert_eq!(argv("mybuild --progress=plain ."), ["mybuild", "build", "--progress=plain", "."]);
-        assert_eq!(argv("mybuild --root /r -t x ."), ["mybuild", "--root", "/r", "build", "-t", "x", "."]);
-        assert_eq!(argv("mybuild --root /r build ."), ["mybuild", "--root", "/r", "build", "."]);
+        assert_eq!(
+            argv("mybuild --progress=plain ."),
+            ["mybuild", "build", "--progress=plain", "."]
+        );
+        assert_eq!(
+            argv("mybuild --root /r -t x ."),
+            ["mybuild", "--root", "/r", "build", "-t", "x", "."]
+        );
+        assert_eq!(
+            argv("mybuild --root /r build ."),
+            ["mybuild", "--root", "/r", "build", "."]
+        );
         assert_eq!(argv("mybuild images"), ["mybuild", "images"]);
         assert_eq!(argv("mybuild ."), ["mybuild", "build", "."]);
         let cli = Cli::parse_from(argv("mybuild --progress=plain -t a:b --no-cache ctx"));

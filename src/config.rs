@@ -8,30 +8,52 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn finalize(mut config: Value, chain: &[Digest]) -> anyhow::Result<Vec<u8>> {
     let now = rfc3339(SystemTime::now());
-    let obj = config.as_object_mut().context("frontend produced an image config that is not an object")?;
+    let obj = config
+        .as_object_mut()
+        .context("frontend produced an image config that is not an object")?;
     let diff_ids: Vec<&str> = chain.iter().map(|d| d.as_str()).collect();
-    obj.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+    obj.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": diff_ids}),
+    );
     obj.insert("created".into(), Value::String(now.clone()));
     let history = obj.entry("history").or_insert_with(|| Value::Array(vec![]));
-    let entries = history.as_array_mut().context("image config history is not a list")?;
+    let entries = history
+        .as_array_mut()
+        .context("image config history is not a list")?;
     for h in entries.iter_mut() {
         if let Some(h) = h.as_object_mut() {
-            h.entry("created").or_insert_with(|| Value::String(now.clone()));
+            h.entry("created")
+                .or_insert_with(|| Value::String(now.clone()));
         }
     }
-    let layered = entries.iter().filter(|h| h.get("empty_layer").and_then(Value::as_bool) != Some(true)).count();
+    let layered = entries
+        .iter()
+        .filter(|h| h.get("empty_layer").and_then(Value::as_bool) != Some(true))
+        .count();
     if layered != chain.len() {
-        bail!("image config: {layered} history entries with layers, but the build produced {} layers", chain.len());
+        bail!(
+            "image config: {layered} history entries with layers, but the build produced {} layers",
+            chain.len()
+        );
     }
     Ok(serde_json::to_vec(&config)?)
 }
 
 /// UTC timestamp in RFC 3339, as image configs carry it.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -56,8 +78,14 @@ mod tests {
     #[test]
     fn formats_dates() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_395_661)), "2026-11-22T01:01:01Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_395_661)),
+            "2026-11-22T01:01:01Z"
+        );
     }
 
     #[test]

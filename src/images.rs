@@ -22,12 +22,24 @@ pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    println!("{:<40} {:<20} {:<14} {:<22} {:>10}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    println!(
+        "{:<40} {:<20} {:<14} {:<22} {:>10}",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+    );
     for img in images {
-        let familiar = Reference::parse(&img.name).map(|r| r.familiar()).unwrap_or_else(|_| img.name.clone());
+        let familiar = Reference::parse(&img.name)
+            .map(|r| r.familiar())
+            .unwrap_or_else(|_| img.name.clone());
         let (repo, tag) = split_tag(&familiar);
         let created = img.created.as_deref().unwrap_or("-");
-        println!("{:<40} {:<20} {:<14} {:<22} {:>10}", repo, tag, img.config.short(), created, human_size(img.size));
+        println!(
+            "{:<40} {:<20} {:<14} {:<22} {:>10}",
+            repo,
+            tag,
+            img.config.short(),
+            created,
+            human_size(img.size)
+        );
     }
     Ok(())
 }
@@ -62,9 +74,15 @@ mod tests {
 
     #[test]
     fn splits_tags_after_the_registry_port() {
-        assert_eq!(split_tag("127.0.0.1:5000/busybox:latest"), ("127.0.0.1:5000/busybox", "latest"));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/busybox:latest"),
+            ("127.0.0.1:5000/busybox", "latest")
+        );
         assert_eq!(split_tag("alpine:3"), ("alpine", "3"));
-        assert_eq!(split_tag("127.0.0.1:5000/x"), ("127.0.0.1:5000/x", "<none>"));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/x"),
+            ("127.0.0.1:5000/x", "<none>")
+        );
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(4_400_000), "4.400MB");
     }

@@ -22,13 +22,17 @@ impl Output {
     pub fn parse(spec: &str) -> anyhow::Result<Output> {
         let (mut format, mut dest) = (None, None);
         for part in spec.split(',') {
-            let (k, v) = part.split_once('=').with_context(|| format!("--output {spec:?}: expected key=value, got {part:?}"))?;
+            let (k, v) = part
+                .split_once('=')
+                .with_context(|| format!("--output {spec:?}: expected key=value, got {part:?}"))?;
             match k {
                 "type" => {
                     format = Some(match v {
                         "oci" => OutputFormat::Oci,
                         "docker" => OutputFormat::Docker,
-                        other => bail!("--output {spec:?}: unsupported type {other:?} (oci, docker)"),
+                        other => {
+                            bail!("--output {spec:?}: unsupported type {other:?} (oci, docker)")
+                        }
                     })
                 }
                 "dest" => dest = Some(PathBuf::from(v)),
@@ -59,7 +63,10 @@ mod tests {
         let o = Output::parse("type=oci,dest=/tmp/x.tar").unwrap();
         assert_eq!(o.format, OutputFormat::Oci);
         assert_eq!(o.dest, PathBuf::from("/tmp/x.tar"));
-        assert_eq!(Output::parse("type=docker,dest=a").unwrap().format, OutputFormat::Docker);
+        assert_eq!(
+            Output::parse("type=docker,dest=a").unwrap().format,
+            OutputFormat::Docker
+        );
         assert!(Output::parse("type=tar,dest=a").is_err());
         assert!(Output::parse("type=oci").is_err());
         assert!(Output::parse("dest").is_err());

@@ -40,12 +40,15 @@ struct Plain {
 impl Plain {
     fn vertex(&mut self, id: &str, name: Option<&str>) -> &mut Vertex {
         let next = self.vertices.len() + 1;
-        let v = self.vertices.entry(id.to_string()).or_insert_with(|| Vertex {
-            number: next,
-            name: String::new(),
-            started: Instant::now(),
-            partial: String::new(),
-        });
+        let v = self
+            .vertices
+            .entry(id.to_string())
+            .or_insert_with(|| Vertex {
+                number: next,
+                name: String::new(),
+                started: Instant::now(),
+                partial: String::new(),
+            });
         if let Some(n) = name {
             if v.name.is_empty() {
                 v.name = n.to_string();
@@ -75,7 +78,9 @@ impl Plain {
                 self.vertex(&vertex, Some(&name)).started = at;
                 self.switch_to(out, &vertex)?;
             }
-            ProgressEvent::Log { vertex, data, at, .. } => {
+            ProgressEvent::Log {
+                vertex, data, at, ..
+            } => {
                 let v = self.vertex(&vertex, None);
                 v.partial.push_str(&String::from_utf8_lossy(&data));
                 let elapsed = at.saturating_duration_since(v.started).as_secs_f64();
@@ -126,20 +131,36 @@ impl Plain {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn rawjson(out: &mut impl Write, ev: &ProgressEvent) -> std::io::Result<()> {
     let value = match ev {
-        ProgressEvent::Started { vertex, name, .. } => serde_json::json!({"event": "started", "vertex": vertex, "name": name}),
-        ProgressEvent::Log { vertex, stream, data, .. } => serde_json::json!({
+        ProgressEvent::Started { vertex, name, .. } => {
+            serde_json::json!({"event": "started", "vertex": vertex, "name": name})
+        }
+        ProgressEvent::Log {
+            vertex,
+            stream,
+            data,
+            ..
+        } => serde_json::json!({
             "event": "log", "vertex": vertex,
             "stream": if *stream == mybuild_solver::LogStream::Stdout { 1 } else { 2 },
             "data": String::from_utf8_lossy(data),
         }),
-        ProgressEvent::Cached { vertex, name } => serde_json::json!({"event": "cached", "vertex": vertex, "name": name}),
-        ProgressEvent::Done { vertex, .. } => serde_json::json!({"event": "done", "vertex": vertex}),
-        ProgressEvent::Failed { vertex, error, .. } => serde_json::json!({"event": "error", "vertex": vertex, "error": error}),
+        ProgressEvent::Cached { vertex, name } => {
+            serde_json::json!({"event": "cached", "vertex": vertex, "name": name})
+        }
+        ProgressEvent::Done { vertex, .. } => {
+            serde_json::json!({"event": "done", "vertex": vertex})
+        }
+        ProgressEvent::Failed { vertex, error, .. } => {
+            serde_json::json!({"event": "error", "vertex": vertex, "error": error})
+        }
     };
     let mut value = value;
     value["time"] = serde_json::json!(unix_now());
@@ -169,13 +190,27 @@ mod tests {
             at: t,
         };
         let out = render(vec![
-            ProgressEvent::Started { vertex: "a".into(), name: "[a 1/2] RUN x".into(), at: t },
-            ProgressEvent::Started { vertex: "b".into(), name: "[b 1/2] RUN y".into(), at: t },
+            ProgressEvent::Started {
+                vertex: "a".into(),
+                name: "[a 1/2] RUN x".into(),
+                at: t,
+            },
+            ProgressEvent::Started {
+                vertex: "b".into(),
+                name: "[b 1/2] RUN y".into(),
+                at: t,
+            },
             log("a", "from a\n"),
             log("b", "from "),
             log("b", "b\n"),
-            ProgressEvent::Done { vertex: "a".into(), at: t },
-            ProgressEvent::Cached { vertex: "c".into(), name: "[c 2/2] COPY z /".into() },
+            ProgressEvent::Done {
+                vertex: "a".into(),
+                at: t,
+            },
+            ProgressEvent::Cached {
+                vertex: "c".into(),
+                name: "[c 2/2] COPY z /".into(),
+            },
         ]);
         let want = "#1 [a 1/2] RUN x\n\n#2 [b 1/2] RUN y\n\n#1 [a 1/2] RUN x\n#1 0.000 from a\n\n\
                     #2 [b 1/2] RUN y\n#2 0.000 from b\n\n#1 [a 1/2] RUN x\n#1 DONE 0.0s\n\n#3 [c 2/2] COPY z /\n#3 CACHED\n";

@@ -15,20 +15,34 @@ pub struct StoreResolver {
 
 impl StoreResolver {
     pub fn new(images: Arc<ImageProvider>, handle: Handle, progress: Progress) -> Self {
-        StoreResolver { images, handle, progress }
+        StoreResolver {
+            images,
+            handle,
+            progress,
+        }
     }
 }
 
 impl ImageResolver for StoreResolver {
     /// Called from the frontend's blocking thread, so blocking on the
     /// runtime here is allowed.
-    fn resolve(&self, reference: &str) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>> {
+    fn resolve(
+        &self,
+        reference: &str,
+    ) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>> {
         let vertex = format!("metadata {reference}");
-        self.progress.started(&vertex, &format!("[internal] load metadata for {reference}"));
+        self.progress.started(
+            &vertex,
+            &format!("[internal] load metadata for {reference}"),
+        );
         match self.handle.block_on(self.images.resolve(reference)) {
             Ok(img) => {
                 self.progress.done(&vertex);
-                Ok(ResolvedImage { reference: img.reference, pin: img.pin, config: img.config })
+                Ok(ResolvedImage {
+                    reference: img.reference,
+                    pin: img.pin,
+                    config: img.config,
+                })
             }
             Err(e) => {
                 self.progress.failed(&vertex, &e.to_string());

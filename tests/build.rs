@@ -52,19 +52,42 @@ fn builds_every_skeleton_instruction_into_a_valid_image() {
     assert_eq!(c["Cmd"], serde_json::json!(["cat /app/greeting.txt"]));
     assert_eq!(c["Labels"]["org.example.name"], "demo");
     assert!(c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object());
-    let envs: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let envs: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(envs.contains(&"GREETING=hello there"), "{envs:?}");
-    assert!(!envs.iter().any(|e| e.starts_with("WHO=")), "ARGs are not persisted: {envs:?}");
-    assert_eq!(img.file("app/greeting.txt").unwrap(), b"hello there tests\n");
+    assert!(
+        !envs.iter().any(|e| e.starts_with("WHO=")),
+        "ARGs are not persisted: {envs:?}"
+    );
+    assert_eq!(
+        img.file("app/greeting.txt").unwrap(),
+        b"hello there tests\n"
+    );
     assert_eq!(img.file("app/hello.txt").unwrap(), b"hi\n");
-    assert_eq!(img.file("app/unpacked/a/b.txt").unwrap(), b"inside\n", "ADD extracts local tars");
-    assert_eq!(img.file("tmp/uid.txt").unwrap(), b"1000\n", "USER applies to RUN");
+    assert_eq!(
+        img.file("app/unpacked/a/b.txt").unwrap(),
+        b"inside\n",
+        "ADD extracts local tars"
+    );
+    assert_eq!(
+        img.file("tmp/uid.txt").unwrap(),
+        b"1000\n",
+        "USER applies to RUN"
+    );
     // history matches layers, and the image is listed under its tag
     let history = img.config["history"].as_array().unwrap();
     let layered = history.iter().filter(|h| h["empty_layer"] != true).count();
     assert_eq!(layered, img.layers.len());
     let images = env.mybuild(&["images"]);
-    assert!(String::from_utf8_lossy(&images.stdout).contains("demo "), "{}", String::from_utf8_lossy(&images.stdout));
+    assert!(
+        String::from_utf8_lossy(&images.stdout).contains("demo "),
+        "{}",
+        String::from_utf8_lossy(&images.stdout)
+    );
 }
 
 #[test]
@@ -82,17 +105,26 @@ fn unchanged_rebuild_is_all_cached_and_no_cache_runs_again() {
     let (second, _) = env.build(&ctx, &[]);
     assert_success(&second, "second build");
     let log = stderr(&second);
-    assert!(!log.contains("ran-the-step"), "no RUN may execute on a full cache hit:\n{log}");
+    assert!(
+        !log.contains("ran-the-step"),
+        "no RUN may execute on a full cache hit:\n{log}"
+    );
     assert!(log.contains("CACHED"), "{log}");
 
     let (third, _) = env.build(&ctx, &["--no-cache"]);
     assert_success(&third, "--no-cache build");
-    assert!(stderr(&third).contains("ran-the-step"), "--no-cache runs everything again");
+    assert!(
+        stderr(&third).contains("ran-the-step"),
+        "--no-cache runs everything again"
+    );
 
     std::fs::write(&f, "two\n").unwrap();
     let (fourth, archive) = env.build(&ctx, &[]);
     assert_success(&fourth, "build after edit");
-    assert!(stderr(&fourth).contains("ran-the-step"), "a content change invalidates COPY and what follows");
+    assert!(
+        stderr(&fourth).contains("ran-the-step"),
+        "a content change invalidates COPY and what follows"
+    );
     assert_eq!(read_oci_archive(&archive).file("g").unwrap(), b"two\n");
 }
 
@@ -105,8 +137,14 @@ fn failing_run_reports_command_exit_code_and_output() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("exit code: 3"), "{err}");
-    assert!(err.contains("echo before-fail && echo to-stderr >&2 && exit 3"), "{err}");
-    assert!(err.contains("to-stderr"), "the last output lines are shown:\n{err}");
+    assert!(
+        err.contains("echo before-fail && echo to-stderr >&2 && exit 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("to-stderr"),
+        "the last output lines are shown:\n{err}"
+    );
     assert!(!archive.exists(), "nothing is exported");
     let images = env.mybuild(&["images"]);
     assert!(!String::from_utf8_lossy(&images.stdout).contains("broken"));
@@ -121,8 +159,16 @@ fn deleting_a_base_file_writes_a_whiteout() {
     assert_success(&out, "build");
     let img = read_oci_archive(&archive);
     let n = img.layers.len();
-    assert!(img.layers[n - 2].contains_key("bin/.wh.vi"), "{:?}", img.layers[n - 2].keys().collect::<Vec<_>>());
-    assert!(img.layers[n - 1].contains_key("d/.wh..wh..opq"), "{:?}", img.layers[n - 1].keys().collect::<Vec<_>>());
+    assert!(
+        img.layers[n - 2].contains_key("bin/.wh.vi"),
+        "{:?}",
+        img.layers[n - 2].keys().collect::<Vec<_>>()
+    );
+    assert!(
+        img.layers[n - 1].contains_key("d/.wh..wh..opq"),
+        "{:?}",
+        img.layers[n - 1].keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -133,16 +179,31 @@ fn run_is_isolated_in_namespaces() {
     let (out, archive) = env.build(&ctx, &["--network=none"]);
     assert_success(&out, "build");
     let img = read_oci_archive(&archive);
-    assert_eq!(img.file("pid").unwrap(), b"1\n", "RUN is PID 1 of its own PID namespace");
+    assert_eq!(
+        img.file("pid").unwrap(),
+        b"1\n",
+        "RUN is PID 1 of its own PID namespace"
+    );
     assert_eq!(img.file("host").unwrap(), b"buildkitsandbox\n");
-    let procs: u32 = String::from_utf8(img.file("procs").unwrap()).unwrap().trim().parse().unwrap();
-    assert!(procs <= 3, "only the sandbox's processes are visible, saw {procs}");
+    let procs: u32 = String::from_utf8(img.file("procs").unwrap())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        procs <= 3,
+        "only the sandbox's processes are visible, saw {procs}"
+    );
 }
 
 #[test]
 fn from_scratch_and_docker_archive_output() {
     let env = TestEnv::empty();
-    let ctx = env.context("scratch", "FROM scratch\nCOPY a.txt /\nCMD [\"/a.txt\"]\n", &[("a.txt", "alone\n")]);
+    let ctx = env.context(
+        "scratch",
+        "FROM scratch\nCOPY a.txt /\nCMD [\"/a.txt\"]\n",
+        &[("a.txt", "alone\n")],
+    );
     let docker_tar = env.work.path().join("docker.tar");
     let dest = format!("type=docker,dest={}", docker_tar.display());
     let (out, archive) = env.build(&ctx, &["-t", "scratchy:v1", "--output", &dest]);
@@ -155,7 +216,11 @@ fn from_scratch_and_docker_archive_output() {
         .arg(format!("docker-archive:{}", docker_tar.display()))
         .output()
         .unwrap();
-    assert!(inspect.status.success(), "skopeo reads the docker archive: {}", String::from_utf8_lossy(&inspect.stderr));
+    assert!(
+        inspect.status.success(),
+        "skopeo reads the docker archive: {}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
     let cfg: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["/a.txt"]));
 }
@@ -170,11 +235,17 @@ fn pulls_base_image_from_a_real_registry() {
     registry.push_oci_archive(&base_archive, "base/busybox:latest");
 
     let env = TestEnv::empty();
-    let df = format!("FROM {}/base/busybox:latest\nRUN echo pulled > /proof\n", registry.addr);
+    let df = format!(
+        "FROM {}/base/busybox:latest\nRUN echo pulled > /proof\n",
+        registry.addr
+    );
     let ctx = env.context("pull", &df, &[]);
     let (out, archive) = env.build(&ctx, &["-t", "pulled:1"]);
     assert_success(&out, "build from registry");
     let img = read_oci_archive(&archive);
     assert_eq!(img.file("proof").unwrap(), b"pulled\n");
-    assert!(img.file("bin/busybox").is_some(), "base layers come from the registry");
+    assert!(
+        img.file("bin/busybox").is_some(),
+        "base layers come from the registry"
+    );
 }

@@ -14,7 +14,10 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Debug, thiserror::Error)]
 pub enum ImageConfigError {
     #[error("image config of {reference}: {source}")]
-    Json { reference: String, source: serde_json::Error },
+    Json {
+        reference: String,
+        source: serde_json::Error,
+    },
     #[error("image config of {reference}: not a JSON object")]
     NotObject { reference: String },
 }
@@ -34,15 +37,22 @@ impl ImageConfig {
             "rootfs": {"type": "layers", "diff_ids": []},
             "history": [],
         });
-        ImageConfig { root: root.as_object().cloned().unwrap_or_default() }
+        ImageConfig {
+            root: root.as_object().cloned().unwrap_or_default(),
+        }
     }
 
     /// A base image's raw config; `history` and `rootfs` are kept.
     pub fn from_bytes(reference: &str, bytes: &[u8]) -> Result<Self, ImageConfigError> {
         let value: Value =
-            serde_json::from_slice(bytes).map_err(|source| ImageConfigError::Json { reference: reference.into(), source })?;
+            serde_json::from_slice(bytes).map_err(|source| ImageConfigError::Json {
+                reference: reference.into(),
+                source,
+            })?;
         let Value::Object(mut root) = value else {
-            return Err(ImageConfigError::NotObject { reference: reference.into() });
+            return Err(ImageConfigError::NotObject {
+                reference: reference.into(),
+            });
         };
         root.remove("created");
         root.remove("container_config");
@@ -60,10 +70,6 @@ impl ImageConfig {
         Value::Object(self.root.clone())
     }
 
-    pub fn arch(&self) -> String {
-        self.root.get("architecture").and_then(Value::as_str).unwrap_or("amd64").to_string()
-    }
-
     pub fn set_top(&mut self, key: &str, value: Value) {
         self.root.insert(key.into(), value);
     }
@@ -77,7 +83,9 @@ impl ImageConfig {
         if !entry.is_object() {
             *entry = json!({});
         }
-        entry.as_object_mut().expect("config was just made an object")
+        entry
+            .as_object_mut()
+            .expect("config was just made an object")
     }
 
     pub fn get_str(&self, key: &str) -> Option<String> {
@@ -86,7 +94,12 @@ impl ImageConfig {
 
     pub fn get_strs(&self, key: &str) -> Option<Vec<String>> {
         let list = self.config()?.get(key)?.as_array()?;
-        Some(list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        Some(
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        )
     }
 
     pub fn set(&mut self, key: &str, value: Option<Value>) {
@@ -116,7 +129,10 @@ impl ImageConfig {
     }
 
     pub fn env_get(&self, key: &str) -> Option<String> {
-        self.env().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.env()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// Replaces the variable in place, or appends it.
@@ -160,7 +176,12 @@ impl ImageConfig {
         if !layer {
             entry["empty_layer"] = json!(true);
         }
-        if let Some(list) = self.root.entry("history").or_insert_with(|| json!([])).as_array_mut() {
+        if let Some(list) = self
+            .root
+            .entry("history")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+        {
             list.push(entry);
         }
     }
@@ -180,9 +201,12 @@ mod tests {
         let v = c.to_value();
         assert_eq!(v["config"]["Env"], json!(["PATH=/x:/bin", "A=1", "B=2"]));
         assert_eq!(v["rootfs"]["diff_ids"], json!(["sha256:aa"]));
-        assert_eq!(v["history"][1], json!({"created_by": "ENV B=2", "comment": "buildkit.dockerfile.v0", "empty_layer": true}));
+        assert_eq!(
+            v["history"][1],
+            json!({"created_by": "ENV B=2", "comment": "buildkit.dockerfile.v0", "empty_layer": true})
+        );
         assert!(v.get("created").is_none());
-        assert_eq!(c.arch(), "arm64");
+        assert_eq!(v["architecture"], json!("arm64"));
     }
 
     #[test]

@@ -1,1 +1,64 @@
-//! placeholder
+//! mybuild's Dockerfile frontend: parses a Dockerfile and compiles it into a
+//! build graph plus the image config of the target stage.
+//!
+//! - [`parse`] / [`dump`]: the syntax tree and its reference text dump.
+//! - [`compile`]: graph + config, resolving base images through an
+//!   [`ImageResolver`] the caller provides (registry or local store).
+
+mod convert;
+mod image_config;
+pub mod instructions;
+pub mod parser;
+pub mod shell_lex;
+
+pub use convert::{compile, ConvertError, FrontendError};
+pub use image_config::ImageConfigError;
+pub use instructions::InstructionError;
+pub use parser::{dump, parse, Dockerfile, Heredoc, Node, ParseError, ParseErrorKind};
+
+use mybuild_graph::{Digest, Graph, NetworkMode, NodeId};
+use std::collections::BTreeMap;
+
+/// How to compile.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// Dockerfile name used in error messages, e.g. `Dockerfile`.
+    pub filename: String,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--target` stage; the last stage when `None`.
+    pub target: Option<String>,
+    /// `.dockerignore` patterns for the context source.
+    pub dockerignore: Vec<String>,
+    /// Network of RUN steps without `--network`.
+    pub network: NetworkMode,
+}
+
+/// Turns an image reference into a pinned digest and its config.
+pub trait ImageResolver {
+    fn resolve(
+        &self,
+        reference: &str,
+    ) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// Normalised reference, e.g. `docker.io/library/busybox:latest`.
+    pub reference: String,
+    /// Manifest digest the reference resolved to.
+    pub pin: Digest,
+    /// The raw image config JSON.
+    pub config: Vec<u8>,
+}
+
+/// The result of [`compile`].
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub graph: Graph,
+    /// The node whose filesystem is the image.
+    pub target: NodeId,
+    /// The image config (history and base diff_ids included; the caller sets
+    /// the solved diff_ids and creation times).
+    pub config: serde_json::Value,
+}

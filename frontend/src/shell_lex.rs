@@ -21,7 +21,11 @@ pub enum LexError {
     #[error("expanding {word:?}: unsupported modifier ({modifier}) in substitution")]
     BadModifier { word: String, modifier: char },
     #[error("expanding {word:?}: {name}: {message}")]
-    Required { word: String, name: String, message: String },
+    Required {
+        word: String,
+        name: String,
+        message: String,
+    },
 }
 
 /// Lexer settings; `Lexer::new(escape)` gives the ordinary behaviour.
@@ -38,7 +42,12 @@ pub struct Lexer {
 
 impl Lexer {
     pub fn new(escape: char) -> Self {
-        Lexer { escape, raw_quotes: false, raw_escapes: false, skip_unset: false }
+        Lexer {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_unset: false,
+        }
     }
 
     /// Expands one word; whitespace in the result is kept.
@@ -102,7 +111,13 @@ struct Word<'a> {
 
 impl<'a> Word<'a> {
     fn new(lex: &'a Lexer, src: &'a str, env: Lookup<'a>) -> Self {
-        Word { lex, src, chars: src.chars().collect(), pos: 0, env }
+        Word {
+            lex,
+            src,
+            chars: src.chars().collect(),
+            pos: 0,
+            env,
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -118,7 +133,10 @@ impl<'a> Word<'a> {
     }
 
     fn unterminated(&self, what: &'static str) -> LexError {
-        LexError::Unterminated { word: self.src.to_string(), what }
+        LexError::Unterminated {
+            word: self.src.to_string(),
+            what,
+        }
     }
 
     fn process_stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), LexError> {
@@ -249,8 +267,16 @@ impl<'a> Word<'a> {
         }
         self.next();
         match self.peek() {
-            None => return Err(LexError::MissingBrace { word: self.src.into() }),
-            Some('{' | '}' | ':') => return Err(LexError::BadSubstitution { word: self.src.into() }),
+            None => {
+                return Err(LexError::MissingBrace {
+                    word: self.src.into(),
+                })
+            }
+            Some('{' | '}' | ':') => {
+                return Err(LexError::BadSubstitution {
+                    word: self.src.into(),
+                })
+            }
             _ => {}
         }
         let name = self.name();
@@ -261,7 +287,9 @@ impl<'a> Word<'a> {
                 None => String::new(),
             }),
             Some(':') => {
-                let modifier = self.next().ok_or_else(|| LexError::MissingBrace { word: self.src.into() })?;
+                let modifier = self.next().ok_or_else(|| LexError::MissingBrace {
+                    word: self.src.into(),
+                })?;
                 let word = self.modifier_word()?;
                 self.apply(&name, modifier, &word, true)
             }
@@ -269,17 +297,31 @@ impl<'a> Word<'a> {
                 let word = self.modifier_word()?;
                 self.apply(&name, m, &word, false)
             }
-            None => Err(LexError::MissingBrace { word: self.src.into() }),
-            Some(_) => Err(LexError::BadSubstitution { word: self.src.into() }),
+            None => Err(LexError::MissingBrace {
+                word: self.src.into(),
+            }),
+            Some(_) => Err(LexError::BadSubstitution {
+                word: self.src.into(),
+            }),
         }
     }
 
     fn modifier_word(&mut self) -> Result<String, LexError> {
-        self.process_stop_on(Some('}')).map(|(s, _)| s).map_err(|_| LexError::MissingBrace { word: self.src.into() })
+        self.process_stop_on(Some('}'))
+            .map(|(s, _)| s)
+            .map_err(|_| LexError::MissingBrace {
+                word: self.src.into(),
+            })
     }
 
     /// `${name<colon?><modifier>word}`: with a colon, empty counts as unset.
-    fn apply(&self, name: &str, modifier: char, word: &str, colon: bool) -> Result<String, LexError> {
+    fn apply(
+        &self,
+        name: &str,
+        modifier: char,
+        word: &str,
+        colon: bool,
+    ) -> Result<String, LexError> {
         let value = self.lookup(name);
         if value.is_none() && self.lex.skip_unset {
             let c = if colon { ":" } else { "" };
@@ -290,14 +332,33 @@ impl<'a> Word<'a> {
             None => false,
         };
         match modifier {
-            '+' => Ok(if present { word.to_string() } else { String::new() }),
-            '-' => Ok(if present { value.unwrap_or_default() } else { word.to_string() }),
+            '+' => Ok(if present {
+                word.to_string()
+            } else {
+                String::new()
+            }),
+            '-' => Ok(if present {
+                value.unwrap_or_default()
+            } else {
+                word.to_string()
+            }),
             '?' if present => Ok(value.unwrap_or_default()),
             '?' => {
-                let message = if word.is_empty() { "is not allowed to be unset".to_string() } else { word.to_string() };
-                Err(LexError::Required { word: self.src.into(), name: name.into(), message })
+                let message = if word.is_empty() {
+                    "is not allowed to be unset".to_string()
+                } else {
+                    word.to_string()
+                };
+                Err(LexError::Required {
+                    word: self.src.into(),
+                    name: name.into(),
+                    message,
+                })
             }
-            other => Err(LexError::BadModifier { word: self.src.into(), modifier: other }),
+            other => Err(LexError::BadModifier {
+                word: self.src.into(),
+                modifier: other,
+            }),
         }
     }
 

@@ -16,11 +16,30 @@ pub enum LogStream {
 
 #[derive(Debug, Clone)]
 pub enum ProgressEvent {
-    Started { vertex: String, name: String, at: Instant },
-    Log { vertex: String, stream: LogStream, data: Vec<u8>, at: Instant },
-    Cached { vertex: String, name: String },
-    Done { vertex: String, at: Instant },
-    Failed { vertex: String, error: String, at: Instant },
+    Started {
+        vertex: String,
+        name: String,
+        at: Instant,
+    },
+    Log {
+        vertex: String,
+        stream: LogStream,
+        data: Vec<u8>,
+        at: Instant,
+    },
+    Cached {
+        vertex: String,
+        name: String,
+    },
+    Done {
+        vertex: String,
+        at: Instant,
+    },
+    Failed {
+        vertex: String,
+        error: String,
+        at: Instant,
+    },
 }
 
 /// A cheap, cloneable handle for sending events. Sending never blocks and
@@ -48,22 +67,41 @@ impl Progress {
     }
 
     pub fn started(&self, vertex: &str, name: &str) {
-        self.send(ProgressEvent::Started { vertex: vertex.into(), name: name.into(), at: Instant::now() });
+        self.send(ProgressEvent::Started {
+            vertex: vertex.into(),
+            name: name.into(),
+            at: Instant::now(),
+        });
     }
 
     pub fn log(&self, vertex: &str, stream: LogStream, data: &[u8]) {
-        self.send(ProgressEvent::Log { vertex: vertex.into(), stream, data: data.to_vec(), at: Instant::now() });
+        self.send(ProgressEvent::Log {
+            vertex: vertex.into(),
+            stream,
+            data: data.to_vec(),
+            at: Instant::now(),
+        });
     }
 
     pub fn cached(&self, vertex: &str, name: &str) {
-        self.send(ProgressEvent::Cached { vertex: vertex.into(), name: name.into() });
+        self.send(ProgressEvent::Cached {
+            vertex: vertex.into(),
+            name: name.into(),
+        });
     }
 
     pub fn done(&self, vertex: &str) {
-        self.send(ProgressEvent::Done { vertex: vertex.into(), at: Instant::now() });
+        self.send(ProgressEvent::Done {
+            vertex: vertex.into(),
+            at: Instant::now(),
+        });
     }
 
     pub fn failed(&self, vertex: &str, error: &str) {
-        self.send(ProgressEvent::Failed { vertex: vertex.into(), error: error.into(), at: Instant::now() });
+        self.send(ProgressEvent::Failed {
+            vertex: vertex.into(),
+            error: error.into(),
+            at: Instant::now(),
+        });
     }
 }

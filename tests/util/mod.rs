@@ -31,12 +31,17 @@ impl TestEnv {
 
     /// A fresh, empty store.
     pub fn empty() -> TestEnv {
-        TestEnv { root: tempfile::tempdir().unwrap(), work: tempfile::tempdir().unwrap() }
+        TestEnv {
+            root: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("--root").arg(self.root.path()).env_remove("DOCKER_BUILDKIT");
+        c.arg("--root")
+            .arg(self.root.path())
+            .env_remove("DOCKER_BUILDKIT");
         c
     }
 
@@ -59,7 +64,10 @@ impl TestEnv {
 
     /// `mybuild build --progress=plain [extra] CTX`, exporting an OCI archive.
     pub fn build(&self, ctx: &Path, extra: &[&str]) -> (Output, PathBuf) {
-        let out_tar = self.work.path().join(format!("{}.oci.tar", ctx.file_name().unwrap().to_string_lossy()));
+        let out_tar = self.work.path().join(format!(
+            "{}.oci.tar",
+            ctx.file_name().unwrap().to_string_lossy()
+        ));
         let dest = format!("type=oci,dest={}", out_tar.display());
         let mut args = vec!["build", "--progress=plain", "--output", &dest];
         args.extend_from_slice(extra);
@@ -95,7 +103,10 @@ pub struct Image {
 impl Image {
     /// The file as the last layer that touched it has it (no whiteout logic).
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
-        self.layers.iter().rev().find_map(|l| l.get(path).map(|(_, c)| c.clone()))
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| l.get(path).map(|(_, c)| c.clone()))
     }
 }
 
@@ -106,37 +117,63 @@ fn sha256_hex(data: &[u8]) -> String {
 
 pub fn read_oci_archive(path: &Path) -> Image {
     let mut files = BTreeMap::new();
-    let mut ar = tar::Archive::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    let mut ar = tar::Archive::new(
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
     for e in ar.entries().unwrap() {
         let mut e = e.unwrap();
-        let name = e.path().unwrap().to_string_lossy().trim_start_matches("./").to_string();
+        let name = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
         files.insert(name, data);
     }
     let blob = |digest: &str| -> Vec<u8> {
         let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-        let data = files.get(&format!("blobs/sha256/{hex}")).unwrap_or_else(|| panic!("blob {digest} missing")).clone();
-        assert_eq!(sha256_hex(&data), hex, "blob {digest} does not match its digest");
+        let data = files
+            .get(&format!("blobs/sha256/{hex}"))
+            .unwrap_or_else(|| panic!("blob {digest} missing"))
+            .clone();
+        assert_eq!(
+            sha256_hex(&data),
+            hex,
+            "blob {digest} does not match its digest"
+        );
         data
     };
     let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
-    let manifest: Value = serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
-    let config: Value = serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let config: Value =
+        serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
     let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap().clone();
     let descs = manifest["layers"].as_array().unwrap();
-    assert_eq!(descs.len(), diff_ids.len(), "manifest layers vs config diff_ids");
+    assert_eq!(
+        descs.len(),
+        diff_ids.len(),
+        "manifest layers vs config diff_ids"
+    );
     let mut layers = Vec::new();
     for (desc, diff_id) in descs.iter().zip(diff_ids) {
         let raw = blob(desc["digest"].as_str().unwrap());
         let tar_bytes = if raw.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .unwrap();
             out
         } else {
             raw
         };
-        assert_eq!(format!("sha256:{}", sha256_hex(&tar_bytes)), diff_id.as_str().unwrap(), "diff_id");
+        assert_eq!(
+            format!("sha256:{}", sha256_hex(&tar_bytes)),
+            diff_id.as_str().unwrap(),
+            "diff_id"
+        );
         layers.push(read_layer(&tar_bytes));
     }
     Image { config, layers }
@@ -147,7 +184,13 @@ fn read_layer(bytes: &[u8]) -> Layer {
     let mut ar = tar::Archive::new(bytes);
     for e in ar.entries().unwrap() {
         let mut e = e.unwrap();
-        let name = e.path().unwrap().to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_string();
+        let name = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         let kind = e.header().entry_type().as_byte();
         let mut data = Vec::new();
         if let Some(link) = e.link_name().unwrap() {

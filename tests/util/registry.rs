@@ -17,7 +17,11 @@ pub struct Registry {
 impl Registry {
     pub fn start() -> Registry {
         let storage = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let addr = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
         let yaml = format!(
@@ -32,7 +36,11 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("docker-registry not installed (apt-get install docker-registry)");
-        let reg = Registry { addr, child, _storage: storage };
+        let reg = Registry {
+            addr,
+            child,
+            _storage: storage,
+        };
         reg.wait_ready();
         reg
     }
@@ -56,7 +64,11 @@ impl Registry {
             .arg(format!("docker://{}/{}", self.addr, name))
             .output()
             .expect("skopeo not installed (apt-get install skopeo)");
-        assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

@@ -25,9 +25,16 @@ pub fn arg(
             Some(d) => format!("{k}={d}"),
             None => k.clone(),
         });
-        let value = opts.build_args.get(k).cloned().or(default).or_else(|| meta.get(k));
+        let value = opts
+            .build_args
+            .get(k)
+            .cloned()
+            .or(default)
+            .or_else(|| meta.get(k));
         stage.args.push((k.clone(), value));
     }
-    stage.config.push_history(&format!("ARG {}", text.join(" ")), false);
+    stage
+        .config
+        .push_history(&format!("ARG {}", text.join(" ")), false);
     Ok(())
 }

@@ -48,7 +48,11 @@ pub fn apply(stage: &mut Stage, instruction: &Instruction, escape: char) -> Resu
             for v in vols {
                 let v = stage.expand(v, escape)?;
                 if v.trim().is_empty() {
-                    return Err(ConvertError::Invalid { what: "VOLUME (empty path)", value: v }.into());
+                    return Err(ConvertError::Invalid {
+                        what: "VOLUME (empty path)",
+                        value: v,
+                    }
+                    .into());
                 }
                 stage.config.insert_into("Volumes", &v, json!({}));
                 all.push(v);
@@ -67,7 +71,7 @@ pub fn apply(stage: &mut Stage, instruction: &Instruction, escape: char) -> Resu
             format!("STOPSIGNAL {s}")
         }
         Instruction::Healthcheck(h) => {
-            let value = health_value(stage, h)?;
+            let value = health_value(h)?;
             let text = format!("HEALTHCHECK {value}");
             stage.config.set("Healthcheck", Some(value));
             text
@@ -110,7 +114,10 @@ fn command_args(stage: &Stage, c: &CmdLine) -> Vec<String> {
 
 /// `80` -> `80/tcp`; `8000-8002/udp` -> three ports; `ip:host:ctr` -> ctr.
 fn expand_port(spec: &str) -> Result<Vec<String>, ConvertError> {
-    let bad = || ConvertError::Invalid { what: "port", value: spec.into() };
+    let bad = || ConvertError::Invalid {
+        what: "port",
+        value: spec.into(),
+    };
     let container = spec.rsplit(':').next().unwrap_or(spec);
     let (range, proto) = match container.split_once('/') {
         Some((r, p)) => (r, p.to_ascii_lowercase()),
@@ -120,7 +127,10 @@ fn expand_port(spec: &str) -> Result<Vec<String>, ConvertError> {
         return Err(bad());
     }
     let (lo, hi) = match range.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = range.parse::<u16>().map_err(|_| bad())?;
             (p, p)
@@ -133,23 +143,38 @@ fn expand_port(spec: &str) -> Result<Vec<String>, ConvertError> {
 }
 
 fn check_signal(s: &str) -> Result<(), ConvertError> {
-    let ok = s.parse::<u32>().is_ok() || s.trim_start_matches("SIG").chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-');
+    let ok = s.parse::<u32>().is_ok()
+        || s.trim_start_matches("SIG")
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-');
     if s.is_empty() || !ok {
-        return Err(ConvertError::Invalid { what: "STOPSIGNAL", value: s.into() });
+        return Err(ConvertError::Invalid {
+            what: "STOPSIGNAL",
+            value: s.into(),
+        });
     }
     Ok(())
 }
 
-fn health_value(stage: &Stage, h: &Health) -> Result<Value, ConvertError> {
-    let Health::Check { test, interval, timeout, start_period, start_interval, retries } = h else {
+fn health_value(h: &Health) -> Result<Value, ConvertError> {
+    let Health::Check {
+        test,
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    } = h
+    else {
         return Ok(json!({"Test": ["NONE"]}));
     };
     let mut m = Map::new();
     let test = match test {
         CmdLine::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-        CmdLine::Exec(args) => std::iter::once("CMD".to_string()).chain(args.iter().cloned()).collect(),
+        CmdLine::Exec(args) => std::iter::once("CMD".to_string())
+            .chain(args.iter().cloned())
+            .collect(),
     };
-    let _ = stage;
     m.insert("Test".into(), json!(test));
     for (key, flag, value) in [
         ("Interval", "--interval", interval),
@@ -158,9 +183,15 @@ fn health_value(stage: &Stage, h: &Health) -> Result<Value, ConvertError> {
         ("StartInterval", "--start-interval", start_interval),
     ] {
         if let Some(v) = value {
-            let ns = parse_duration(v).ok_or_else(|| ConvertError::Invalid { what: "HEALTHCHECK duration", value: format!("{flag}={v}") })?;
+            let ns = parse_duration(v).ok_or_else(|| ConvertError::Invalid {
+                what: "HEALTHCHECK duration",
+                value: format!("{flag}={v}"),
+            })?;
             if ns != 0 && ns < 1_000_000 {
-                return Err(ConvertError::Invalid { what: "HEALTHCHECK duration (at least 1ms)", value: format!("{flag}={v}") });
+                return Err(ConvertError::Invalid {
+                    what: "HEALTHCHECK duration (at least 1ms)",
+                    value: format!("{flag}={v}"),
+                });
             }
             if ns != 0 {
                 m.insert(key.into(), json!(ns));
@@ -168,9 +199,15 @@ fn health_value(stage: &Stage, h: &Health) -> Result<Value, ConvertError> {
         }
     }
     if let Some(r) = retries {
-        let n: i64 = r.parse().map_err(|_| ConvertError::Invalid { what: "HEALTHCHECK --retries", value: r.clone() })?;
+        let n: i64 = r.parse().map_err(|_| ConvertError::Invalid {
+            what: "HEALTHCHECK --retries",
+            value: r.clone(),
+        })?;
         if n < 0 {
-            return Err(ConvertError::Invalid { what: "HEALTHCHECK --retries", value: r.clone() });
+            return Err(ConvertError::Invalid {
+                what: "HEALTHCHECK --retries",
+                value: r.clone(),
+            });
         }
         if n != 0 {
             m.insert("Retries".into(), json!(n));
@@ -190,10 +227,14 @@ fn parse_duration(s: &str) -> Option<u64> {
         return None;
     }
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let num: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -216,7 +257,10 @@ mod tests {
     #[test]
     fn expands_ports() {
         assert_eq!(expand_port("80").unwrap(), vec!["80/tcp"]);
-        assert_eq!(expand_port("8000-8002").unwrap(), vec!["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(
+            expand_port("8000-8002").unwrap(),
+            vec!["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         assert_eq!(expand_port("53/UDP").unwrap(), vec!["53/udp"]);
         assert!(expand_port("http").is_err());
     }

@@ -7,7 +7,13 @@ use crate::instructions::{Command, Copy};
 use mybuild_graph::{CopyAction, FileAction, FileOp, LocalSource, NodeId, Op, Owner};
 
 impl Converter<'_> {
-    pub(super) fn copy(&mut self, stage: &mut Stage, cmd: &Command, c: &Copy, visiting: &mut Vec<usize>) -> Result<(), StepError> {
+    pub(super) fn copy(
+        &mut self,
+        stage: &mut Stage,
+        cmd: &Command,
+        c: &Copy,
+        visiting: &mut Vec<usize>,
+    ) -> Result<(), StepError> {
         let kw = if c.add { "ADD" } else { "COPY" };
         if !c.inline.is_empty() {
             return Err(ConvertError::Unsupported(format!("{kw} from a heredoc")).into());
@@ -24,7 +30,11 @@ impl Converter<'_> {
             srcs.push(s);
         }
         if c.checksum.is_some() {
-            return Err(ConvertError::Invalid { what: "ADD --checksum for a non-HTTP(S) source", value: srcs.join(" ") }.into());
+            return Err(ConvertError::Invalid {
+                what: "ADD --checksum for a non-HTTP(S) source",
+                value: srcs.join(" "),
+            }
+            .into());
         }
         let raw_dest = stage.expand(&c.dest, self.escape)?;
         let dest = dest_path(&stage.workdir(), &raw_dest);
@@ -37,8 +47,17 @@ impl Converter<'_> {
             Some(from) => self.copy_source(from, visiting)?,
             None => self.context_node(),
         };
-        let action = CopyAction { source: 1, src: srcs.clone(), dest, owner, mode, extract_archives: c.add };
-        let op = Op::File(FileOp { actions: vec![FileAction::Copy(action)] });
+        let action = CopyAction {
+            source: 1,
+            src: srcs.clone(),
+            dest,
+            owner,
+            mode,
+            extract_archives: c.add,
+        };
+        let op = Op::File(FileOp {
+            actions: vec![FileAction::Copy(action)],
+        });
         let name = stage.step_name(cmd.original.trim());
         stage.node = self.graph.add(op, vec![stage.node, source], name);
         let history = format!("{kw} {} {raw_dest} # buildkit", srcs.join(" "));
@@ -50,7 +69,10 @@ impl Converter<'_> {
         if let Some(id) = self.context {
             return id;
         }
-        let op = Op::Local(LocalSource { name: "context".into(), exclude: self.opts.dockerignore.clone() });
+        let op = Op::Local(LocalSource {
+            name: "context".into(),
+            exclude: self.opts.dockerignore.clone(),
+        });
         let id = self.graph.add(op, vec![], "[internal] load build context");
         self.context = Some(id);
         id
@@ -62,12 +84,16 @@ impl Converter<'_> {
         if let Some(j) = self.stages.by_name_or_index(&from) {
             return match self.build_stage(j, visiting) {
                 Ok(stage) => Ok(stage.node),
-                Err(e) => Err(StepError::Frontend(e)),
+                Err(e) => Err(StepError::Frontend(Box::new(e))),
             };
         }
         self.image_node(&from).map_err(|e| match e {
             ConvertError::Resolve { message, .. } if looks_like_stage_name(&from) => {
-                ConvertError::UndefinedStage { name: from.clone(), message }.into()
+                ConvertError::UndefinedStage {
+                    name: from.clone(),
+                    message,
+                }
+                .into()
             }
             other => other.into(),
         })
@@ -79,12 +105,18 @@ fn looks_like_stage_name(s: &str) -> bool {
 }
 
 fn is_remote(src: &str) -> bool {
-    ["http://", "https://", "git@"].iter().any(|p| src.starts_with(p))
+    ["http://", "https://", "git@"]
+        .iter()
+        .any(|p| src.starts_with(p))
 }
 
 /// The absolute destination; a trailing `/` (or `.`) means "into".
 fn dest_path(workdir: &str, dest: &str) -> String {
-    let mut path = if dest.starts_with('/') { dest.to_string() } else { resolve_path(workdir, dest) };
+    let mut path = if dest.starts_with('/') {
+        dest.to_string()
+    } else {
+        resolve_path(workdir, dest)
+    };
     let into = dest.ends_with('/') || dest == "." || dest.is_empty() || dest.ends_with("/.");
     if into && !path.ends_with('/') {
         path.push('/');
@@ -98,16 +130,25 @@ fn parse_owner(spec: &str) -> Result<Owner, ConvertError> {
         None => (spec, None),
     };
     if user.is_empty() || group.as_deref() == Some("") {
-        return Err(ConvertError::Invalid { what: "--chown", value: spec.into() });
+        return Err(ConvertError::Invalid {
+            what: "--chown",
+            value: spec.into(),
+        });
     }
-    Ok(Owner { user: user.into(), group })
+    Ok(Owner {
+        user: user.into(),
+        group,
+    })
 }
 
 fn parse_chmod(spec: &str) -> Result<u32, ConvertError> {
     u32::from_str_radix(spec, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| ConvertError::Invalid { what: "--chmod (expected octal)", value: spec.into() })
+        .ok_or_else(|| ConvertError::Invalid {
+            what: "--chmod (expected octal)",
+            value: spec.into(),
+        })
 }
 
 #[cfg(test)]
@@ -124,8 +165,20 @@ mod tests {
 
     #[test]
     fn parses_owner_and_mode() {
-        assert_eq!(parse_owner("1:2").unwrap(), Owner { user: "1".into(), group: Some("2".into()) });
-        assert_eq!(parse_owner("nobody").unwrap(), Owner { user: "nobody".into(), group: None });
+        assert_eq!(
+            parse_owner("1:2").unwrap(),
+            Owner {
+                user: "1".into(),
+                group: Some("2".into())
+            }
+        );
+        assert_eq!(
+            parse_owner("nobody").unwrap(),
+            Owner {
+                user: "nobody".into(),
+                group: None
+            }
+        );
         assert!(parse_owner(":x").is_err());
         assert_eq!(parse_chmod("0640").unwrap(), 0o640);
         assert!(parse_chmod("u+x").is_err());

@@ -14,6 +14,8 @@ pub fn env(stage: &mut Stage, pairs: &[(String, String)], escape: char) -> Resul
         stage.config.set_env(k, v);
     }
     let text: Vec<String> = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    stage.config.push_history(&format!("ENV {}", text.join(" ")), false);
+    stage
+        .config
+        .push_history(&format!("ENV {}", text.join(" ")), false);
     Ok(())
 }

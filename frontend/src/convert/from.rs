@@ -15,12 +15,21 @@ fn count_steps(def: &StageDef, triggers: &[String], from_image: bool) -> usize {
     let own = def
         .commands
         .iter()
-        .filter(|c| matches!(c.instruction, Instruction::Run(_) | Instruction::Copy(_) | Instruction::Workdir(_)))
+        .filter(|c| {
+            matches!(
+                c.instruction,
+                Instruction::Run(_) | Instruction::Copy(_) | Instruction::Workdir(_)
+            )
+        })
         .count();
     let trig = triggers
         .iter()
         .filter(|t| {
-            let kw = t.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            let kw = t
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
             matches!(kw.as_str(), "run" | "copy" | "add" | "workdir")
         })
         .count();
@@ -28,27 +37,46 @@ fn count_steps(def: &StageDef, triggers: &[String], from_image: bool) -> usize {
 }
 
 impl Converter<'_> {
-    pub(super) fn start_stage(&mut self, i: usize, def: &StageDef, visiting: &mut Vec<usize>) -> Result<Stage, FrontendError> {
+    pub(super) fn start_stage(
+        &mut self,
+        i: usize,
+        def: &StageDef,
+        visiting: &mut Vec<usize>,
+    ) -> Result<Stage, FrontendError> {
         let file = self.opts.filename.clone();
         let err = |e: ConvertError| convert_err(&file, &def.from_cmd, e);
         let base = self.stages.meta.expand(&def.from.image).map_err(err)?;
         if def.from.platform.is_some() {
             // Only the host platform is built; a matching --platform is harmless.
-            let p = self.stages.meta.expand(def.from.platform.as_deref().unwrap_or("")).map_err(err)?;
+            let p = self
+                .stages
+                .meta
+                .expand(def.from.platform.as_deref().unwrap_or(""))
+                .map_err(err)?;
             if p != format!("linux/{}", go_arch()) {
-                return Err(err(ConvertError::Unsupported(format!("FROM --platform={p}"))));
+                return Err(err(ConvertError::Unsupported(format!(
+                    "FROM --platform={p}"
+                ))));
             }
         }
         let prefix = self.stages.prefix(i);
-        let blank = |node, config| Stage { node, config, args: Vec::new(), cmd_set: false, prefix, step: 0, total: 0 };
+        let blank = |node, config| Stage {
+            node,
+            config,
+            args: Vec::new(),
+            cmd_set: false,
+            prefix,
+            step: 0,
+            total: 0,
+        };
         let (mut stage, from_image) = match self.stages.by_name_or_index(&base).filter(|j| *j < i) {
             Some(j) => {
                 let parent = self.build_stage(j, visiting)?;
-                (blank(parent.node, parent.config), false)
+                (blank(parent.node, parent.config), None)
             }
             None if base.eq_ignore_ascii_case("scratch") => {
                 let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
-                (blank(node, ImageConfig::scratch(go_arch(), "linux")), false)
+                (blank(node, ImageConfig::scratch(go_arch(), "linux")), None)
             }
             None => {
                 let (source, config) = self.resolve_config(&base).map_err(err)?;
@@ -65,26 +93,53 @@ impl Converter<'_> {
     }
 
     /// Resolves an image reference to its source op and config.
-    pub(super) fn resolve_config(&mut self, reference: &str) -> Result<(ImageSource, ImageConfig), ConvertError> {
+    pub(super) fn resolve_config(
+        &mut self,
+        reference: &str,
+    ) -> Result<(ImageSource, ImageConfig), ConvertError> {
         let resolved = self
             .resolver
             .resolve(reference)
-            .map_err(|e| ConvertError::Resolve { reference: reference.into(), message: e.to_string() })?;
-        let config = ImageConfig::from_bytes(&resolved.reference, &resolved.config)
-            .map_err(|e| ConvertError::BaseConfig { reference: reference.into(), message: e.to_string() })?;
-        Ok((ImageSource { reference: resolved.reference, digest: Some(resolved.pin) }, config))
+            .map_err(|e| ConvertError::Resolve {
+                reference: reference.into(),
+                message: e.to_string(),
+            })?;
+        let config =
+            ImageConfig::from_bytes(&resolved.reference, &resolved.config).map_err(|e| {
+                ConvertError::BaseConfig {
+                    reference: reference.into(),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok((
+            ImageSource {
+                reference: resolved.reference,
+                digest: Some(resolved.pin),
+            },
+            config,
+        ))
     }
 
     /// An image used by `COPY --from=<image>`, as a node.
     pub(super) fn image_node(&mut self, reference: &str) -> Result<NodeId, ConvertError> {
         let (source, _) = self.resolve_config(reference)?;
-        Ok(self.graph.add(Op::Image(source), vec![], format!("FROM {reference}")))
+        Ok(self
+            .graph
+            .add(Op::Image(source), vec![], format!("FROM {reference}")))
     }
 
     /// Parses an inherited ONBUILD trigger into a command.
-    pub(super) fn trigger_command(&self, def: &StageDef, trigger: &str) -> Result<Command, ConvertError> {
-        let fail = |message: String| ConvertError::Trigger { trigger: trigger.into(), message };
-        let mut node = crate::parser::parse_line(trigger, self.escape).map_err(|e| fail(e.kind.to_string()))?;
+    pub(super) fn trigger_command(
+        &self,
+        def: &StageDef,
+        trigger: &str,
+    ) -> Result<Command, ConvertError> {
+        let fail = |message: String| ConvertError::Trigger {
+            trigger: trigger.into(),
+            message,
+        };
+        let mut node = crate::parser::parse_line(trigger, self.escape)
+            .map_err(|e| fail(e.kind.to_string()))?;
         node.start_line = def.from_cmd.line;
         let mut cmd = Command::from_node(&node).map_err(|e| fail(e.to_string()))?;
         cmd.original = trigger.to_string();

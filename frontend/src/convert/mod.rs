@@ -18,7 +18,7 @@ use crate::parser::ParseError;
 use crate::shell_lex::LexError;
 use crate::{BuildPlan, CompileOptions, ImageResolver};
 use mybuild_graph::{Graph, NodeId};
-use stages::{Stages, StageDef};
+use stages::{StageDef, Stages};
 use state::Stage;
 
 /// What went wrong converting one instruction.
@@ -55,12 +55,22 @@ fn show(text: &str) -> String {
 /// A compile failure, naming the Dockerfile and the line.
 #[derive(Debug, thiserror::Error)]
 pub enum FrontendError {
-    #[error("{file}:{line}: {error}{}", show(text), line = .error.line, text = .error.text)]
+    #[error("{file}:{}: {}{}", .error.line, .error.kind, show(&.error.text))]
     Parse { file: String, error: ParseError },
     #[error("{file}:{line}: {error}{}", show(text))]
-    Instruction { file: String, line: usize, text: String, error: InstructionError },
+    Instruction {
+        file: String,
+        line: usize,
+        text: String,
+        error: InstructionError,
+    },
     #[error("{file}:{line}: {error}{}", show(text))]
-    Convert { file: String, line: usize, text: String, error: ConvertError },
+    Convert {
+        file: String,
+        line: usize,
+        text: String,
+        error: Box<ConvertError>,
+    },
     #[error("{file}: target stage {target:?} could not be found")]
     TargetNotFound { file: String, target: String },
     #[error("{file}: the Dockerfile has no FROM instruction")]
@@ -68,9 +78,16 @@ pub enum FrontendError {
 }
 
 /// Converts a Dockerfile into a build plan.
-pub fn compile(dockerfile: &str, opts: &CompileOptions, resolver: &dyn ImageResolver) -> Result<BuildPlan, FrontendError> {
+pub fn compile(
+    dockerfile: &str,
+    opts: &CompileOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<BuildPlan, FrontendError> {
     let file = opts.filename.clone();
-    let df = crate::parser::parse(dockerfile).map_err(|error| FrontendError::Parse { file: file.clone(), error })?;
+    let df = crate::parser::parse(dockerfile).map_err(|error| FrontendError::Parse {
+        file: file.clone(),
+        error,
+    })?;
     let mut commands = Vec::new();
     for node in &df.instructions {
         let cmd = Command::from_node(node).map_err(|error| FrontendError::Instruction {
@@ -81,19 +98,41 @@ pub fn compile(dockerfile: &str, opts: &CompileOptions, resolver: &dyn ImageReso
         })?;
         commands.push(cmd);
     }
-    let stages = Stages::split(commands, opts).map_err(|(cmd, error)| convert_err(&file, &cmd, error))?;
-    let target = stages.target(opts.target.as_deref()).ok_or_else(|| match &opts.target {
-        Some(t) => FrontendError::TargetNotFound { file: file.clone(), target: t.clone() },
-        None => FrontendError::NoStages { file: file.clone() },
-    })?;
-    let mut conv = Converter { opts, resolver, graph: Graph::new(), context: None, stages, built: Vec::new(), escape: df.escape };
+    let stages = Stages::split(commands, opts).map_err(|e| convert_err(&file, &e.0, e.1))?;
+    let target = stages
+        .target(opts.target.as_deref())
+        .ok_or_else(|| match &opts.target {
+            Some(t) => FrontendError::TargetNotFound {
+                file: file.clone(),
+                target: t.clone(),
+            },
+            None => FrontendError::NoStages { file: file.clone() },
+        })?;
+    let mut conv = Converter {
+        opts,
+        resolver,
+        graph: Graph::new(),
+        context: None,
+        stages,
+        built: Vec::new(),
+        escape: df.escape,
+    };
     conv.built = vec![None; conv.stages.defs.len()];
     let stage = conv.build_stage(target, &mut Vec::new())?;
-    Ok(BuildPlan { graph: conv.graph, target: stage.node, config: stage.config.to_value() })
+    Ok(BuildPlan {
+        graph: conv.graph,
+        target: stage.node,
+        config: stage.config.to_value(),
+    })
 }
 
 fn convert_err(file: &str, cmd: &Command, error: ConvertError) -> FrontendError {
-    FrontendError::Convert { file: file.into(), line: cmd.line, text: cmd.original.clone(), error }
+    FrontendError::Convert {
+        file: file.into(),
+        line: cmd.line,
+        text: cmd.original.clone(),
+        error: Box::new(error),
+    }
 }
 
 /// Conversion state shared by all stages.
@@ -119,12 +158,18 @@ impl Converter<'_> {
         let file = self.opts.filename.clone();
         if visiting.contains(&i) {
             let name = def.name.clone().unwrap_or_else(|| i.to_string());
-            return Err(convert_err(&file, &def.from_cmd, ConvertError::Circular(name)));
+            return Err(convert_err(
+                &file,
+                &def.from_cmd,
+                ConvertError::Circular(name),
+            ));
         }
         visiting.push(i);
         let mut stage = self.start_stage(i, &def, visiting)?;
         for trigger in stage.config.take_onbuild() {
-            let cmd = self.trigger_command(&def, &trigger).map_err(|e| convert_err(&file, &def.from_cmd, e))?;
+            let cmd = self
+                .trigger_command(&def, &trigger)
+                .map_err(|e| convert_err(&file, &def.from_cmd, e))?;
             self.dispatch(&mut stage, &cmd, visiting)?;
         }
         for cmd in &def.commands {
@@ -135,20 +180,27 @@ impl Converter<'_> {
         Ok(stage)
     }
 
-    fn dispatch(&mut self, stage: &mut Stage, cmd: &Command, visiting: &mut Vec<usize>) -> Result<(), FrontendError> {
+    fn dispatch(
+        &mut self,
+        stage: &mut Stage,
+        cmd: &Command,
+        visiting: &mut Vec<usize>,
+    ) -> Result<(), FrontendError> {
         let file = self.opts.filename.clone();
         let result = match &cmd.instruction {
             Instruction::Run(r) => self.run(stage, cmd, r),
             Instruction::Copy(c) => self.copy(stage, cmd, c, visiting),
             Instruction::Workdir(p) => self.workdir(stage, cmd, p),
             Instruction::Env(pairs) => env::env(stage, pairs, self.escape),
-            Instruction::Arg(args) => arg::arg(stage, args, self.opts, &self.stages.meta, self.escape),
+            Instruction::Arg(args) => {
+                arg::arg(stage, args, self.opts, &self.stages.meta, self.escape)
+            }
             Instruction::From(_) => Err(ConvertError::NoStage.into()),
             other => config::apply(stage, other, self.escape),
         };
         result.map_err(|e| match e {
             StepError::Convert(error) => convert_err(&file, cmd, error),
-            StepError::Frontend(f) => f,
+            StepError::Frontend(f) => *f,
         })
     }
 }
@@ -156,7 +208,7 @@ impl Converter<'_> {
 /// Errors of a step: its own, or one from a stage it pulled in.
 pub(crate) enum StepError {
     Convert(ConvertError),
-    Frontend(FrontendError),
+    Frontend(Box<FrontendError>),
 }
 
 impl From<ConvertError> for StepError {

@@ -8,12 +8,23 @@ use crate::parser::{chomp_heredoc, heredoc_word, Heredoc};
 use mybuild_graph::{ExecOp, NetworkMode, Op};
 
 impl Converter<'_> {
-    pub(super) fn run(&mut self, stage: &mut Stage, cmd: &Command, run: &Run) -> Result<(), StepError> {
+    pub(super) fn run(
+        &mut self,
+        stage: &mut Stage,
+        cmd: &Command,
+        run: &Run,
+    ) -> Result<(), StepError> {
         let network = match run.network.as_deref() {
             None | Some("default") => self.opts.network,
             Some("none") => NetworkMode::None,
             Some("host") => NetworkMode::Host,
-            Some(other) => return Err(ConvertError::Invalid { what: "RUN --network", value: other.into() }.into()),
+            Some(other) => {
+                return Err(ConvertError::Invalid {
+                    what: "RUN --network",
+                    value: other.into(),
+                }
+                .into())
+            }
         };
         if let Some(sec) = run.security.as_deref().filter(|s| *s != "sandbox") {
             return Err(ConvertError::Unsupported(format!("RUN --security={sec}")).into());
@@ -29,7 +40,13 @@ impl Converter<'_> {
                 args
             }
         };
-        let exec = ExecOp { args: args.clone(), env: stage.run_env(), cwd: stage.workdir(), user: stage.user(), network };
+        let exec = ExecOp {
+            args: args.clone(),
+            env: stage.run_env(),
+            cwd: stage.workdir(),
+            user: stage.user(),
+            network,
+        };
         let name = stage.step_name(cmd.original.trim());
         stage.node = self.graph.add(Op::Exec(exec), vec![stage.node], name);
         let history = format!("RUN {} # buildkit", run_command_string(stage, &args));
@@ -48,7 +65,9 @@ fn check_mount(spec: &str) -> Result<(), ConvertError> {
     if kind == "cache" {
         return Ok(());
     }
-    Err(ConvertError::Unsupported(format!("RUN --mount=type={kind}")))
+    Err(ConvertError::Unsupported(format!(
+        "RUN --mount=type={kind}"
+    )))
 }
 
 /// The script a shell-form RUN hands to the shell. A lone `<<EOF` runs the
@@ -58,7 +77,11 @@ fn with_heredocs(line: &str, docs: &[Heredoc]) -> String {
         return line.to_string();
     };
     if docs.len() == 1 && heredoc_word(line.trim()).is_some() {
-        return if first.chomp { chomp_heredoc(&first.content) } else { first.content.clone() };
+        return if first.chomp {
+            chomp_heredoc(&first.content)
+        } else {
+            first.content.clone()
+        };
     }
     let mut full = line.to_string();
     for d in docs {
@@ -86,13 +109,25 @@ mod tests {
     use super::*;
 
     fn doc(name: &str, content: &str, chomp: bool) -> Heredoc {
-        Heredoc { name: name.into(), content: content.into(), expand: true, chomp, fd: 0 }
+        Heredoc {
+            name: name.into(),
+            content: content.into(),
+            expand: true,
+            chomp,
+            fd: 0,
+        }
     }
 
     #[test]
     fn lone_heredoc_runs_its_body() {
-        assert_eq!(with_heredocs("<<-EOF", &[doc("EOF", "\techo hi\n", true)]), "echo hi\n");
-        assert_eq!(with_heredocs("cat <<EOF > /f", &[doc("EOF", "x\n", false)]), "cat <<EOF > /f\nx\nEOF");
+        assert_eq!(
+            with_heredocs("<<-EOF", &[doc("EOF", "\techo hi\n", true)]),
+            "echo hi\n"
+        );
+        assert_eq!(
+            with_heredocs("cat <<EOF > /f", &[doc("EOF", "x\n", false)]),
+            "cat <<EOF > /f\nx\nEOF"
+        );
     }
 
     #[test]

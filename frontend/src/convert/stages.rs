@@ -23,7 +23,11 @@ pub struct MetaArgs {
 
 impl MetaArgs {
     pub fn get(&self, name: &str) -> Option<String> {
-        self.values.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.values
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 
     fn set(&mut self, name: &str, value: String) {
@@ -65,7 +69,10 @@ pub struct Stages {
 }
 
 impl Stages {
-    pub fn split(commands: Vec<Command>, opts: &CompileOptions) -> Result<Stages, (Command, ConvertError)> {
+    pub fn split(
+        commands: Vec<Command>,
+        opts: &CompileOptions,
+    ) -> Result<Stages, Box<(Command, ConvertError)>> {
         let mut meta = predefined();
         let mut defs: Vec<StageDef> = Vec::new();
         for cmd in commands {
@@ -81,7 +88,9 @@ impl Stages {
                     for (k, default) in args {
                         let value = match (opts.build_args.get(k), default) {
                             (Some(v), _) => Some(v.clone()),
-                            (None, Some(d)) => Some(meta.expand(d).map_err(|e| (cmd.clone(), e))?),
+                            (None, Some(d)) => {
+                                Some(meta.expand(d).map_err(|e| Box::new((cmd.clone(), e)))?)
+                            }
                             (None, None) => None,
                         };
                         if let Some(v) = value {
@@ -89,7 +98,7 @@ impl Stages {
                         }
                     }
                 }
-                (_, None) => return Err((cmd, ConvertError::NoStage)),
+                (_, None) => return Err(Box::new((cmd, ConvertError::NoStage))),
             }
         }
         Ok(Stages { defs, meta })
@@ -105,7 +114,9 @@ impl Stages {
 
     pub fn by_name(&self, name: &str) -> Option<usize> {
         let lower = name.to_ascii_lowercase();
-        self.defs.iter().position(|d| d.name.as_deref() == Some(lower.as_str()))
+        self.defs
+            .iter()
+            .position(|d| d.name.as_deref() == Some(lower.as_str()))
     }
 
     /// A stage by name, or by index when all digits.
@@ -121,6 +132,9 @@ impl Stages {
         if self.defs.len() == 1 {
             return String::new();
         }
-        self.defs[i].name.clone().unwrap_or_else(|| format!("stage-{i}"))
+        self.defs[i]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{i}"))
     }
 }

@@ -29,7 +29,11 @@ impl Stage {
         }
         self.step += 1;
         let width = self.total.to_string().len();
-        let prefix = if self.prefix.is_empty() { String::new() } else { format!("{} ", self.prefix) };
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.prefix)
+        };
         format!("[{prefix}{:>width$}/{}] {text}", self.step, self.total)
     }
 
@@ -38,7 +42,11 @@ impl Stage {
         if let Some(v) = self.config.env_get(name) {
             return Some(v);
         }
-        self.args.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.clone())
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
     }
 
     pub fn expand(&self, word: &str, escape: char) -> Result<String, LexError> {
@@ -65,7 +73,12 @@ impl Stage {
     /// The environment RUN sees: the image's, then the ARGs in scope, and
     /// a default PATH if the image has none.
     pub fn run_env(&self) -> Vec<String> {
-        let mut env: Vec<String> = self.config.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut env: Vec<String> = self
+            .config
+            .env()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         if !self.config.env().iter().any(|(k, _)| k == "PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
@@ -74,7 +87,10 @@ impl Stage {
     }
 
     pub fn workdir(&self) -> String {
-        self.config.get_str("WorkingDir").filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into())
+        self.config
+            .get_str("WorkingDir")
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into())
     }
 
     pub fn user(&self) -> String {
@@ -82,7 +98,10 @@ impl Stage {
     }
 
     pub fn shell(&self) -> Vec<String> {
-        self.config.get_strs("Shell").filter(|s| !s.is_empty()).unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+        self.config
+            .get_strs("Shell")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
     }
 }
 

@@ -8,12 +8,24 @@ use mybuild_graph::{FileAction, FileOp, MkdirAction, Op};
 use serde_json::json;
 
 impl Converter<'_> {
-    pub(super) fn workdir(&mut self, stage: &mut Stage, cmd: &Command, path: &str) -> Result<(), StepError> {
+    pub(super) fn workdir(
+        &mut self,
+        stage: &mut Stage,
+        cmd: &Command,
+        path: &str,
+    ) -> Result<(), StepError> {
         let expanded = stage.expand(path, self.escape)?;
         let wd = resolve_path(&stage.workdir(), &expanded);
         stage.config.set("WorkingDir", Some(json!(wd)));
-        let mkdir = MkdirAction { path: wd.clone(), mode: 0o755, parents: true, owner: None };
-        let op = Op::File(FileOp { actions: vec![FileAction::Mkdir(mkdir)] });
+        let mkdir = MkdirAction {
+            path: wd.clone(),
+            mode: 0o755,
+            parents: true,
+            owner: None,
+        };
+        let op = Op::File(FileOp {
+            actions: vec![FileAction::Mkdir(mkdir)],
+        });
         let name = stage.step_name(cmd.original.trim());
         stage.node = self.graph.add(op, vec![stage.node], name);
         stage.config.push_history(&format!("WORKDIR {wd}"), true);

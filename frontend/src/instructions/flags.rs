@@ -21,7 +21,11 @@ pub struct Flags {
 }
 
 impl Flags {
-    pub fn parse(instruction: &str, raw: &[String], allowed: &[(&str, Kind)]) -> Result<Self, InstructionError> {
+    pub fn parse(
+        instruction: &str,
+        raw: &[String],
+        allowed: &[(&str, Kind)],
+    ) -> Result<Self, InstructionError> {
         let mut flags = Flags::default();
         for word in raw {
             let body = word.strip_prefix("--").unwrap_or(word);
@@ -29,7 +33,10 @@ impl Flags {
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
-            let flag_err = |message: String| InstructionError::Flag { instruction: instruction.into(), message };
+            let flag_err = |message: String| InstructionError::Flag {
+                instruction: instruction.into(),
+                message,
+            };
             let Some(&(_, kind)) = allowed.iter().find(|(n, _)| *n == name) else {
                 return Err(flag_err(format!("unknown flag: {name}")));
             };
@@ -39,11 +46,15 @@ impl Flags {
             }
             let value = match (kind, value) {
                 (Kind::Bool, None) => "true".to_string(),
-                (Kind::Bool, Some(v)) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {
+                (Kind::Bool, Some(v))
+                    if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") =>
+                {
                     v.to_ascii_lowercase()
                 }
                 (Kind::Bool, Some(v)) => {
-                    return Err(flag_err(format!("expecting boolean value for flag {name}, not: {v}")));
+                    return Err(flag_err(format!(
+                        "expecting boolean value for flag {name}, not: {v}"
+                    )));
                 }
                 (_, None) => return Err(flag_err(format!("missing a value on flag: {name}"))),
                 (_, Some(v)) => v.to_string(),
@@ -70,7 +81,11 @@ impl Flags {
 mod tests {
     use super::*;
 
-    const ALLOWED: &[(&str, Kind)] = &[("from", Kind::Str), ("link", Kind::Bool), ("exclude", Kind::List)];
+    const ALLOWED: &[(&str, Kind)] = &[
+        ("from", Kind::Str),
+        ("link", Kind::Bool),
+        ("exclude", Kind::List),
+    ];
 
     fn parse(words: &[&str]) -> Result<Flags, InstructionError> {
         let raw: Vec<String> = words.iter().map(|s| s.to_string()).collect();
@@ -91,8 +106,14 @@ mod tests {
         for (words, msg) in [
             (&["--nope"][..], "unknown flag: nope"),
             (&["--from"][..], "missing a value on flag: from"),
-            (&["--from=a", "--from=b"][..], "duplicate flag specified: from"),
-            (&["--link=maybe"][..], "expecting boolean value for flag link, not: maybe"),
+            (
+                &["--from=a", "--from=b"][..],
+                "duplicate flag specified: from",
+            ),
+            (
+                &["--link=maybe"][..],
+                "expecting boolean value for flag link, not: maybe",
+            ),
         ] {
             let err = parse(words).unwrap_err().to_string();
             assert!(err.contains(msg), "{err}");

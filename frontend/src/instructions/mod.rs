@@ -12,11 +12,20 @@ pub enum InstructionError {
     #[error("unknown instruction: {0}")]
     Unknown(String),
     #[error("{instruction}: {message}")]
-    Flag { instruction: String, message: String },
+    Flag {
+        instruction: String,
+        message: String,
+    },
     #[error("{instruction} requires {what}")]
-    Arguments { instruction: String, what: &'static str },
+    Arguments {
+        instruction: String,
+        what: &'static str,
+    },
     #[error("{instruction}: {message}")]
-    Invalid { instruction: String, message: String },
+    Invalid {
+        instruction: String,
+        message: String,
+    },
 }
 
 /// A command line in exec (JSON) or shell form.
@@ -103,7 +112,10 @@ pub struct Command {
 }
 
 fn args_err(node: &Node, what: &'static str) -> InstructionError {
-    InstructionError::Arguments { instruction: node.keyword.to_ascii_uppercase(), what }
+    InstructionError::Arguments {
+        instruction: node.keyword.to_ascii_uppercase(),
+        what,
+    }
 }
 
 fn no_flags(node: &Node) -> Result<(), InstructionError> {
@@ -131,7 +143,11 @@ fn pairs(node: &Node) -> Result<Vec<(String, String)>, InstructionError> {
     if node.args.is_empty() {
         return Err(args_err(node, "at least one argument"));
     }
-    Ok(node.args.chunks(3).map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default())).collect())
+    Ok(node
+        .args
+        .chunks(3)
+        .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()))
+        .collect())
 }
 
 impl Command {
@@ -163,7 +179,11 @@ impl Command {
             "onbuild" => Instruction::Onbuild(onbuild(node)?),
             _ => return Err(InstructionError::Unknown(node.keyword.to_ascii_uppercase())),
         };
-        Ok(Command { line: node.start_line, original: node.original.clone(), instruction })
+        Ok(Command {
+            line: node.start_line,
+            original: node.original.clone(),
+            instruction,
+        })
     }
 }
 
@@ -182,21 +202,35 @@ fn from(node: &Node) -> Result<From, InstructionError> {
     let flags = Flags::parse("FROM", &node.flags, &[("platform", Kind::Str)])?;
     let platform = flags.string("platform");
     match node.args.as_slice() {
-        [image] => Ok(From { image: image.clone(), name: None, platform }),
+        [image] => Ok(From {
+            image: image.clone(),
+            name: None,
+            platform,
+        }),
         [image, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
             let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             if !valid {
                 return Err(InstructionError::Invalid { instruction: "FROM".into(), message: format!("invalid name for build stage: {name:?}, name can't start with a number or contain symbols") });
             }
-            Ok(From { image: image.clone(), name: Some(name.to_ascii_lowercase()), platform })
+            Ok(From {
+                image: image.clone(),
+                name: Some(name.to_ascii_lowercase()),
+                platform,
+            })
         }
         _ => Err(args_err(node, "either one or three arguments")),
     }
 }
 
 fn run(node: &Node) -> Result<Run, InstructionError> {
-    let allowed = [("mount", Kind::List), ("network", Kind::Str), ("security", Kind::Str)];
+    let allowed = [
+        ("mount", Kind::List),
+        ("network", Kind::Str),
+        ("security", Kind::Str),
+    ];
     let flags = Flags::parse("RUN", &node.flags, &allowed)?;
     if node.args.is_empty() && !node.json {
         return Err(args_err(node, "at least one argument"));
@@ -212,7 +246,12 @@ fn run(node: &Node) -> Result<Run, InstructionError> {
 
 fn copy(node: &Node, add: bool) -> Result<Copy, InstructionError> {
     let name = if add { "ADD" } else { "COPY" };
-    let mut allowed = vec![("chown", Kind::Str), ("chmod", Kind::Str), ("link", Kind::Bool), ("exclude", Kind::List)];
+    let mut allowed = vec![
+        ("chown", Kind::Str),
+        ("chmod", Kind::Str),
+        ("link", Kind::Bool),
+        ("exclude", Kind::List),
+    ];
     if add {
         allowed.extend([("checksum", Kind::Str), ("keep-git-dir", Kind::Bool)]);
     } else {
@@ -225,7 +264,11 @@ fn copy(node: &Node, add: bool) -> Result<Copy, InstructionError> {
     let mut paths = Vec::new();
     let mut inline = Vec::new();
     for src in srcs {
-        let doc = if node.json { None } else { crate::parser::heredoc_word(src) };
+        let doc = if node.json {
+            None
+        } else {
+            crate::parser::heredoc_word(src)
+        };
         match doc.and_then(|name| node.heredocs.iter().find(|h| h.name == name)) {
             Some(h) => inline.push(h.clone()),
             None => paths.push(src.clone()),
@@ -280,14 +323,21 @@ fn health(node: &Node) -> Result<Health, InstructionError> {
         "NONE" => Err(args_err(node, "no arguments after NONE")),
         "CMD" if rest.is_empty() => Err(args_err(node, "a command after CMD")),
         "CMD" => Ok(Health::Check {
-            test: if node.json { CmdLine::Exec(rest.to_vec()) } else { CmdLine::Shell(rest[0].clone()) },
+            test: if node.json {
+                CmdLine::Exec(rest.to_vec())
+            } else {
+                CmdLine::Shell(rest[0].clone())
+            },
             interval: flags.string("interval"),
             timeout: flags.string("timeout"),
             start_period: flags.string("start-period"),
             start_interval: flags.string("start-interval"),
             retries: flags.string("retries"),
         }),
-        other => Err(InstructionError::Invalid { instruction: "HEALTHCHECK".into(), message: format!("unknown type {other:?}") }),
+        other => Err(InstructionError::Invalid {
+            instruction: "HEALTHCHECK".into(),
+            message: format!("unknown type {other:?}"),
+        }),
     }
 }
 
@@ -306,7 +356,13 @@ fn onbuild(node: &Node) -> Result<String, InstructionError> {
     };
     let cmd = sub.command();
     if matches!(cmd.as_str(), "onbuild" | "from" | "maintainer") {
-        return Err(InstructionError::Invalid { instruction: "ONBUILD".into(), message: format!("{} isn't allowed as an ONBUILD trigger", cmd.to_ascii_uppercase()) });
+        return Err(InstructionError::Invalid {
+            instruction: "ONBUILD".into(),
+            message: format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                cmd.to_ascii_uppercase()
+            ),
+        });
     }
     Command::from_node(sub)?;
     Ok(sub.original.clone())

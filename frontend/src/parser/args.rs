@@ -30,10 +30,16 @@ pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseErrorKind> 
     let rest = rest.trim();
     let parsed = match keyword.to_ascii_lowercase().as_str() {
         "add" | "copy" | "volume" => maybe_json_to_list(rest)?,
-        "arg" => Parsed { args: words(rest, escape), ..Default::default() },
+        "arg" => Parsed {
+            args: words(rest, escape),
+            ..Default::default()
+        },
         "cmd" | "entrypoint" | "run" | "shell" => maybe_json(rest)?,
         "env" | "label" => name_val(rest, keyword, escape)?,
-        "expose" | "from" => Parsed { args: split_blank(rest), ..Default::default() },
+        "expose" | "from" => Parsed {
+            args: split_blank(rest),
+            ..Default::default()
+        },
         "healthcheck" => health(rest)?,
         "maintainer" | "stopsignal" | "user" | "workdir" => string(rest),
         "onbuild" => sub_command(rest, escape)?,
@@ -53,15 +59,25 @@ pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseErrorKind> 
 }
 
 fn string(rest: &str) -> Parsed {
-    let args = if rest.is_empty() { vec![] } else { vec![rest.to_string()] };
-    Parsed { args, ..Default::default() }
+    let args = if rest.is_empty() {
+        vec![]
+    } else {
+        vec![rest.to_string()]
+    };
+    Parsed {
+        args,
+        ..Default::default()
+    }
 }
 
 fn split_blank(rest: &str) -> Vec<String> {
     if rest.is_empty() {
         return vec![];
     }
-    rest.split(is_blank).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    rest.split(is_blank)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn sub_command(rest: &str, escape: char) -> Result<Parsed, ParseErrorKind> {
@@ -69,7 +85,10 @@ fn sub_command(rest: &str, escape: char) -> Result<Parsed, ParseErrorKind> {
         return Ok(Parsed::default());
     }
     let child = node_from_line(rest, escape)?;
-    Ok(Parsed { sub: Some(Box::new(child)), ..Default::default() })
+    Ok(Parsed {
+        sub: Some(Box::new(child)),
+        ..Default::default()
+    })
 }
 
 /// `Ok(None)` when the text is not a JSON array at all (then it is shell
@@ -97,15 +116,26 @@ fn maybe_json(rest: &str) -> Result<Parsed, ParseErrorKind> {
         return Ok(Parsed::default());
     }
     Ok(match json_array(rest)? {
-        Some(args) => Parsed { args, json: true, sub: None },
+        Some(args) => Parsed {
+            args,
+            json: true,
+            sub: None,
+        },
         None => string(rest),
     })
 }
 
 fn maybe_json_to_list(rest: &str) -> Result<Parsed, ParseErrorKind> {
     Ok(match json_array(rest)? {
-        Some(args) => Parsed { args, json: true, sub: None },
-        None => Parsed { args: split_blank(rest), ..Default::default() },
+        Some(args) => Parsed {
+            args,
+            json: true,
+            sub: None,
+        },
+        None => Parsed {
+            args: split_blank(rest),
+            ..Default::default()
+        },
     })
 }
 
@@ -134,7 +164,10 @@ fn name_val(rest: &str, keyword: &str, escape: char) -> Result<Parsed, ParseErro
         };
         let value = rest[i..].trim_start_matches(is_blank);
         args.extend([rest[..i].to_string(), value.to_string(), String::new()]);
-        return Ok(Parsed { args, ..Default::default() });
+        return Ok(Parsed {
+            args,
+            ..Default::default()
+        });
     }
     for w in ws {
         let Some((k, v)) = w.split_once('=') else {
@@ -142,7 +175,10 @@ fn name_val(rest: &str, keyword: &str, escape: char) -> Result<Parsed, ParseErro
         };
         args.extend([k.to_string(), v.to_string(), "=".to_string()]);
     }
-    Ok(Parsed { args, ..Default::default() })
+    Ok(Parsed {
+        args,
+        ..Default::default()
+    })
 }
 
 /// Splits on unquoted whitespace, keeping quotes and escapes as written.

@@ -16,7 +16,11 @@ pub struct Directives {
 
 impl Directives {
     pub fn new() -> Self {
-        Directives { escape: '\\', seen: Vec::new(), done: false }
+        Directives {
+            escape: '\\',
+            seen: Vec::new(),
+            done: false,
+        }
     }
 
     /// Looks at one physical line (leading whitespace already trimmed).
@@ -87,8 +91,14 @@ mod tests {
     fn rejects_duplicates_and_bad_tokens() {
         let mut d = Directives::new();
         d.observe("# escape=`").unwrap();
-        assert!(matches!(d.observe("# escape=`"), Err(ParseErrorKind::DuplicateDirective(_))));
+        assert!(matches!(
+            d.observe("# escape=`"),
+            Err(ParseErrorKind::DuplicateDirective(_))
+        ));
         let mut d = Directives::new();
-        assert!(matches!(d.observe("# escape=x"), Err(ParseErrorKind::BadEscapeToken(_))));
+        assert!(matches!(
+            d.observe("# escape=x"),
+            Err(ParseErrorKind::BadEscapeToken(_))
+        ));
     }
 }

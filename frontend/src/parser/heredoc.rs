@@ -15,7 +15,12 @@ pub fn can_contain_heredoc(node: &Node) -> bool {
 
 /// Every heredoc opener among the line's shell words, in order.
 pub fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, ParseErrorKind> {
-    let lex = Lexer { escape: '\\', raw_quotes: true, raw_escapes: true, skip_unset: true };
+    let lex = Lexer {
+        escape: '\\',
+        raw_quotes: true,
+        raw_escapes: true,
+        skip_unset: true,
+    };
     let words = lex.process_words(line, &|_| None).unwrap_or_default();
     let mut docs = Vec::new();
     for w in words {
@@ -40,7 +45,10 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, ParseErrorKind> {
     let rest = rest.trim_start();
     let (open, rest) = split_quote(rest, true);
     let (close, name) = split_quote(rest, false);
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Ok(None);
@@ -48,11 +56,21 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, ParseErrorKind> {
     if open != close {
         return Err(ParseErrorKind::HeredocQuotes(word.to_string()));
     }
-    Ok(Some(Heredoc { name: name.to_string(), content: String::new(), expand: open.is_none(), chomp, fd }))
+    Ok(Some(Heredoc {
+        name: name.to_string(),
+        content: String::new(),
+        expand: open.is_none(),
+        chomp,
+        fd,
+    }))
 }
 
 fn split_quote(s: &str, front: bool) -> (Option<char>, &str) {
-    let c = if front { s.chars().next() } else { s.chars().last() };
+    let c = if front {
+        s.chars().next()
+    } else {
+        s.chars().last()
+    };
     match c {
         Some(q @ ('"' | '\'')) => {
             if front {
@@ -67,7 +85,10 @@ fn split_quote(s: &str, front: bool) -> (Option<char>, &str) {
 
 /// `<<-` bodies lose the leading tabs of every line.
 pub fn chomp(content: &str) -> String {
-    content.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
+    content
+        .split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -77,8 +98,18 @@ mod tests {
     #[test]
     fn finds_several_openers_with_quotes_and_chomp() {
         let docs = heredocs_from_line("RUN cat <<EOF >a && cat <<-'EOT' > b 3<<\"X\"").unwrap();
-        let names: Vec<_> = docs.iter().map(|d| (d.name.as_str(), d.expand, d.chomp, d.fd)).collect();
-        assert_eq!(names, vec![("EOF", true, false, 0), ("EOT", false, true, 0), ("X", false, false, 3)]);
+        let names: Vec<_> = docs
+            .iter()
+            .map(|d| (d.name.as_str(), d.expand, d.chomp, d.fd))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("EOF", true, false, 0),
+                ("EOT", false, true, 0),
+                ("X", false, false, 3)
+            ]
+        );
     }
 
     #[test]

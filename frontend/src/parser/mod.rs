@@ -12,7 +12,7 @@ mod dump;
 mod heredoc;
 mod scanner;
 
-pub use dump::dump;
+pub use dump::{dump, go_quote};
 
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,9 +107,12 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
 /// Parses one instruction line outside a file (ONBUILD triggers of a base
 /// image), with the default escape token.
 pub fn parse_line(line: &str, escape: char) -> Result<Node, ParseError> {
-    args::node_from_line(line, escape).map_err(|kind| ParseError { line: 0, text: line.to_string(), kind })
+    args::node_from_line(line, escape).map_err(|kind| ParseError {
+        line: 0,
+        text: line.to_string(),
+        kind,
+    })
 }
-
 
 /// The delimiter name when `word` opens a heredoc (`<<EOF`, `<<-"EOF"`).
 pub fn heredoc_word(word: &str) -> Option<String> {

@@ -18,7 +18,11 @@ impl<'a> Scanner<'a> {
     pub fn new(text: &'a str) -> Self {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let lines = text.split_inclusive('\n').collect();
-        Scanner { lines, pos: 0, directives: Directives::new() }
+        Scanner {
+            lines,
+            pos: 0,
+            directives: Directives::new(),
+        }
     }
 
     pub fn run(mut self) -> Result<Dockerfile, ParseError> {
@@ -29,13 +33,25 @@ impl<'a> Scanner<'a> {
             }
         }
         if instructions.is_empty() {
-            return Err(ParseError { line: self.pos, text: String::new(), kind: ParseErrorKind::NoInstructions });
+            return Err(ParseError {
+                line: self.pos,
+                text: String::new(),
+                kind: ParseErrorKind::NoInstructions,
+            });
         }
-        Ok(Dockerfile { directives: self.directives.seen, escape: self.directives.escape, instructions })
+        Ok(Dockerfile {
+            directives: self.directives.seen,
+            escape: self.directives.escape,
+            instructions,
+        })
     }
 
     fn err(&self, line: usize, text: &str, kind: ParseErrorKind) -> ParseError {
-        ParseError { line, text: text.to_string(), kind }
+        ParseError {
+            line,
+            text: text.to_string(),
+            kind,
+        }
     }
 
     /// Reads one logical line starting at `pos`; `None` for blank/comment lines.
@@ -44,7 +60,9 @@ impl<'a> Scanner<'a> {
         let first = raw.trim_start();
         self.pos += 1;
         let start = self.pos;
-        self.directives.observe(first).map_err(|k| self.err(start, raw, k))?;
+        self.directives
+            .observe(first)
+            .map_err(|k| self.err(start, raw, k))?;
         let content = if first.starts_with('#') { "" } else { first };
         let escape = self.directives.escape;
         let (content, mut end) = trim_continuation(content, escape);
@@ -55,7 +73,9 @@ impl<'a> Scanner<'a> {
         while !end && self.pos < self.lines.len() {
             let raw = trim_newline(self.lines[self.pos]);
             self.pos += 1;
-            self.directives.observe(raw).map_err(|k| self.err(self.pos, raw, k))?;
+            self.directives
+                .observe(raw)
+                .map_err(|k| self.err(self.pos, raw, k))?;
             let trimmed = raw.trim_start();
             if trimmed.starts_with('#') || trimmed.is_empty() {
                 continue;
@@ -68,7 +88,9 @@ impl<'a> Scanner<'a> {
         if heredoc::can_contain_heredoc(&node) && buf.contains("<<") {
             let docs = heredoc::heredocs_from_line(&buf).map_err(|k| self.err(start, &buf, k))?;
             for doc in docs {
-                let doc = self.read_heredoc_body(doc).map_err(|k| self.err(start, &buf, k))?;
+                let doc = self
+                    .read_heredoc_body(doc)
+                    .map_err(|k| self.err(start, &buf, k))?;
                 attach_heredoc(&mut node, doc);
             }
         }
@@ -78,12 +100,19 @@ impl<'a> Scanner<'a> {
         Ok(Some(node))
     }
 
-    fn read_heredoc_body(&mut self, mut doc: super::Heredoc) -> Result<super::Heredoc, ParseErrorKind> {
+    fn read_heredoc_body(
+        &mut self,
+        mut doc: super::Heredoc,
+    ) -> Result<super::Heredoc, ParseErrorKind> {
         while self.pos < self.lines.len() {
             let raw = self.lines[self.pos];
             self.pos += 1;
             let line = trim_newline(raw);
-            let candidate = if doc.chomp { line.trim_start_matches('\t') } else { line };
+            let candidate = if doc.chomp {
+                line.trim_start_matches('\t')
+            } else {
+                line
+            };
             if candidate == doc.name {
                 return Ok(doc);
             }

@@ -12,13 +12,22 @@ pub enum DigestError {
 /// A validated sha256 digest. Only sha256 is supported; anything else is
 /// rejected at parse time rather than trusted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "String", into = "String"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "String", into = "String")
+)]
 pub struct Digest(String);
 
 impl Digest {
     pub fn parse(s: &str) -> Result<Self, DigestError> {
-        let hex = s.strip_prefix("sha256:").ok_or_else(|| DigestError::Malformed(s.to_string()))?;
-        let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| DigestError::Malformed(s.to_string()))?;
+        let ok = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(Digest(s.to_string()))
         } else {
@@ -63,22 +72,6 @@ impl std::str::FromStr for Digest {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_only_sha256() {
-        let d = Digest::of(b"");
-        assert_eq!(d.hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
-        assert!(Digest::parse("sha512:abcd").is_err());
-        assert!(Digest::parse("sha256:ABC").is_err());
-        assert!(Digest::parse(&format!("sha256:{}", "G".repeat(64))).is_err());
-        assert_eq!(d.short(), "e3b0c44298fc");
-    }
-}
-
 impl TryFrom<String> for Digest {
     type Error = DigestError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
@@ -89,5 +82,24 @@ impl TryFrom<String> for Digest {
 impl From<Digest> for String {
     fn from(d: Digest) -> String {
         d.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_sha256() {
+        let d = Digest::of(b"");
+        assert_eq!(
+            d.hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
+        assert!(Digest::parse("sha512:abcd").is_err());
+        assert!(Digest::parse("sha256:ABC").is_err());
+        assert!(Digest::parse(&format!("sha256:{}", "G".repeat(64))).is_err());
+        assert_eq!(d.short(), "e3b0c44298fc");
     }
 }

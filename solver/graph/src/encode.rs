@@ -25,7 +25,9 @@ impl Default for KeyEncoder {
 
 impl KeyEncoder {
     pub fn new() -> Self {
-        let mut e = KeyEncoder { hasher: Sha256::new() };
+        let mut e = KeyEncoder {
+            hasher: Sha256::new(),
+        };
         e.str("mybuild-cache-key");
         e.u64(GRAPH_KEY_VERSION as u64);
         e
@@ -122,7 +124,11 @@ mod tests {
     #[test]
     fn encoding_is_stable() {
         let mut e = KeyEncoder::new();
-        e.str("exec").strs(&["sh".into(), "-c".into()]).u64(7).bool(true).opt_str(None);
+        e.str("exec")
+            .strs(&["sh".into(), "-c".into()])
+            .u64(7)
+            .bool(true)
+            .opt_str(None);
         assert_eq!(
             e.finish().as_str(),
             "sha256:496554eebde453794e1cbbc6b0146d67ce10cb2ca74b41ba4074de5e860c35d9"

@@ -59,9 +59,16 @@ impl Graph {
     /// # Panics
     /// If an input id does not exist yet: that would break topological order.
     pub fn add(&mut self, op: Op, inputs: Vec<NodeId>, name: impl Into<String>) -> NodeId {
-        let node = Node { op, inputs, name: name.into() };
+        let node = Node {
+            op,
+            inputs,
+            name: name.into(),
+        };
         for input in &node.inputs {
-            assert!(input.index() < self.nodes.len(), "graph input {input:?} added before it exists");
+            assert!(
+                input.index() < self.nodes.len(),
+                "graph input {input:?} added before it exists"
+            );
         }
         if let Some(pos) = self.nodes.iter().position(|n| *n == node) {
             return NodeId(pos as u32);
@@ -84,7 +91,10 @@ impl Graph {
 
     /// All nodes with their ids, in topological order.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, &Node)> {
-        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i as u32), n))
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NodeId(i as u32), n))
     }
 
     /// The ids `target` depends on (itself included), in topological order.
@@ -99,6 +109,9 @@ impl Graph {
                 }
             }
         }
-        (0..self.nodes.len()).filter(|i| needed[*i]).map(|i| NodeId(i as u32)).collect()
+        (0..self.nodes.len())
+            .filter(|i| needed[*i])
+            .map(|i| NodeId(i as u32))
+            .collect()
     }
 }

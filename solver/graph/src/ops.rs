@@ -132,7 +132,8 @@ impl Op {
         match self {
             Op::Scratch => {}
             Op::Image(i) => {
-                e.str(&i.reference).opt_str(i.digest.as_ref().map(|d| d.as_str()));
+                e.str(&i.reference)
+                    .opt_str(i.digest.as_ref().map(|d| d.as_str()));
             }
             Op::Local(l) => {
                 e.str(&l.name).strs(&l.exclude);
@@ -142,7 +143,11 @@ impl Op {
                     NetworkMode::Host => "host",
                     NetworkMode::None => "none",
                 };
-                e.strs(&x.args).strs(&x.env).str(&x.cwd).str(&x.user).str(net);
+                e.strs(&x.args)
+                    .strs(&x.env)
+                    .str(&x.cwd)
+                    .str(&x.user)
+                    .str(net);
             }
             Op::File(f) => {
                 e.u64(f.actions.len() as u64);
@@ -174,7 +179,10 @@ impl FileAction {
                 e.opt_u64(c.mode.map(u64::from)).bool(c.extract_archives);
             }
             FileAction::Mkdir(m) => {
-                e.str("mkdir").str(&m.path).u64(m.mode as u64).bool(m.parents);
+                e.str("mkdir")
+                    .str(&m.path)
+                    .u64(m.mode as u64)
+                    .bool(m.parents);
                 encode_owner(e, &m.owner);
             }
         }

@@ -7,7 +7,10 @@ fn owner(o: &Option<Owner>) -> String {
     match o {
         None => String::new(),
         Some(Owner { user, group: None }) => format!(" chown={user:?}"),
-        Some(Owner { user, group: Some(g) }) => format!(" chown={:?}", format!("{user}:{g}")),
+        Some(Owner {
+            user,
+            group: Some(g),
+        }) => format!(" chown={:?}", format!("{user}:{g}")),
     }
 }
 
@@ -25,7 +28,11 @@ fn op_line(op: &Op) -> String {
             x.env,
             x.cwd,
             x.user,
-            if x.network == NetworkMode::Host { "host" } else { "none" }
+            if x.network == NetworkMode::Host {
+                "host"
+            } else {
+                "none"
+            }
         ),
         Op::File(f) => {
             let parts: Vec<String> = f

@@ -16,7 +16,23 @@ pub(crate) struct CopyOpts<'a> {
     pub dest: &'a str,
     /// `--chown`; `None` copies as root, as Docker does for the context.
     pub ids: Ids,
+    /// Copied entries keep their own uid/gid instead of `ids`.
+    pub keep_source_owner: bool,
     pub chmod: Option<u32>,
+}
+
+impl CopyOpts<'_> {
+    /// The owner a copied entry gets.
+    fn owner_of(&self, st: &libc::stat) -> Ids {
+        if self.keep_source_owner {
+            Ids {
+                uid: st.st_uid,
+                gid: st.st_gid,
+            }
+        } else {
+            self.ids
+        }
+    }
 }
 
 fn create_err(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> FileOpError {
@@ -135,7 +151,7 @@ fn finish_dir(m: &Match, idx: usize, dir: &DestDir, opts: &CopyOpts) -> Result<(
     set_meta(
         parent_fd.as_fd(),
         name,
-        opts.ids,
+        opts.owner_of(st),
         effective_mode(st.st_mode, opts.chmod),
         st,
     )
@@ -194,7 +210,8 @@ fn place_leaf(
         }
     };
     let mode = effective_mode(entry.stat.st_mode, opts.chmod);
-    set_meta(pfd, name, opts.ids, mode, &entry.stat).map_err(create_err(&path))?;
+    set_meta(pfd, name, opts.owner_of(&entry.stat), mode, &entry.stat)
+        .map_err(create_err(&path))?;
     // After chown, which would clear it.
     if let Some((input, out)) = files {
         at::copy_capability(input.as_fd(), out.as_fd()).map_err(create_err(&path))?;

@@ -35,6 +35,9 @@ pub struct SourceRoot {
     pub path: PathBuf,
     /// `.dockerignore` patterns (only for the build context).
     pub exclude: Vec<String>,
+    /// Keep the source's uid/gid when no `--chown` is given. Docker does this
+    /// for `COPY --from` a stage or image; context files become 0:0.
+    pub preserve_owner: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +135,7 @@ fn copy_action(
         root,
         dest: &c.dest,
         ids,
+        keep_source_owner: source.preserve_owner && c.owner.is_none(),
         chmod: c.mode,
     };
     for m in &matches {

@@ -78,9 +78,8 @@ pub enum RegistryError {
         digest: Digest,
         media_type: String,
     },
-    #[error("layer {index} ({digest}) of {reference}: unpacked to diff_id {got}, config says {expected}")]
+    #[error("layer {index} ({digest}): unpacked to diff_id {got}, config says {expected}")]
     DiffIdMismatch {
-        reference: String,
         index: usize,
         digest: Digest,
         expected: Digest,
@@ -90,7 +89,7 @@ pub enum RegistryError {
     Store {
         op: &'static str,
         what: String,
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("open blob {path}: {source}")]
     OpenBlob {
@@ -125,7 +124,7 @@ impl RegistryError {
         RegistryError::Store {
             op,
             what: what.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }

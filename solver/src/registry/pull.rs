@@ -122,7 +122,7 @@ impl RegistryClient {
         if !store.has_blob(&job.layer.digest) {
             self.download_layer(store, img, job.layer).await?;
         }
-        unpack_layer(store, img, job, compression).await
+        unpack_layer(store, job, compression).await
     }
 
     async fn download_layer(
@@ -227,7 +227,6 @@ fn write_blob(
 /// Decompresses the stored blob into a snapshot and checks the diff_id.
 async fn unpack_layer(
     store: &Arc<Store>,
-    img: &ResolvedImage,
     job: &LayerJob<'_>,
     compression: Compression,
 ) -> Result<(), RegistryError> {
@@ -238,7 +237,6 @@ async fn unpack_layer(
         .map_err(|source| RegistryError::Task { what, source })??;
     if &got != job.diff_id {
         return Err(RegistryError::DiffIdMismatch {
-            reference: img.reference.to_string(),
             index: job.index,
             digest: job.layer.digest.clone(),
             expected: job.diff_id.clone(),

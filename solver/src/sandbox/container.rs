@@ -7,7 +7,7 @@ use super::helper::Layout;
 use super::rootpath::open_dir_path;
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;
-use super::{mounts, privs, user, ExecTask};
+use super::{mounts, privs, prune, user, ExecTask};
 use mybuild_graph::NetworkMode;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -20,7 +20,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Runs the command and reports how it ended.
 pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError> {
-    nix::unistd::sethostname(&task.hostname).step(|| format!("set hostname {:?}", task.hostname))?;
+    nix::unistd::sethostname(&task.hostname)
+        .step(|| format!("set hostname {:?}", task.hostname))?;
     let host_network = task.network == NetworkMode::Host;
     if !host_network {
         loopback_up()?;
@@ -28,7 +29,12 @@ pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError
     let root = open_dir_path(&layout.root).step(|| format!("open {}", layout.root.display()))?;
     let mut stubs = Stubs::default();
     let result = prepare_and_fork(&root, &mut stubs, layout, task);
-    let cleanup = stubs.remove_all(&root);
+    // Pruning edits `upper` under the live overlay; nothing reads the
+    // overlay afterwards, and unmounting first would cost an RCU grace
+    // period (tens of ms) per RUN.
+    let cleanup = stubs
+        .remove_all(&root)
+        .map(|()| prune::prune_copy_ups(&layout.upper, stubs.touched()));
     match (result, cleanup) {
         (Err(e), _) => Err(e),
         (Ok(Status::Exited { code: 0 }), Err(e)) => Err(e),
@@ -36,13 +42,19 @@ pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError
     }
 }
 
-fn prepare_and_fork(root: &OwnedFd, stubs: &mut Stubs, layout: &Layout, task: &ExecTask) -> Result<Status, SetupError> {
+fn prepare_and_fork(
+    root: &OwnedFd,
+    stubs: &mut Stubs,
+    layout: &Layout,
+    task: &ExecTask,
+) -> Result<Status, SetupError> {
     for (path, kind) in mounts::mountpoints(task.network == NetworkMode::Host) {
         stubs.ensure(root, path, kind)?;
     }
     nix::unistd::chdir(&layout.root).step(|| format!("chdir to {}", layout.root.display()))?;
     // The child watches this pipe: EOF means the helper is already gone.
-    let (alive_r, alive_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).step(|| "create liveness pipe".into())?;
+    let (alive_r, alive_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).step(|| "create liveness pipe".into())?;
     // SAFETY: the helper is single-threaded, so the child may do anything.
     match unsafe { fork() }.step(|| "fork".into())? {
         ForkResult::Child => {
@@ -68,7 +80,11 @@ fn wait(child: Pid) -> Result<Status, SetupError> {
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(Status::Exited { code }),
-            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(Status::Signaled { signal: signal as i32 }),
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                return Ok(Status::Signaled {
+                    signal: signal as i32,
+                })
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e).step(|| "wait for command".into()),
         }
@@ -83,7 +99,8 @@ fn child(task: &ExecTask, alive: OwnedFd) -> Result<std::convert::Infallible, Se
         unsafe { libc::_exit(1) }
     }
     drop(alive);
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).step(|| "unshare mount namespace".into())?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .step(|| "unshare mount namespace".into())?;
     mounts::setup_root(task.network == NetworkMode::Host)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let id = user::load(&task.user)?;
@@ -91,13 +108,25 @@ fn child(task: &ExecTask, alive: OwnedFd) -> Result<std::convert::Infallible, Se
     make_cwd(&task.cwd, id.uid, id.gid)?;
     privs::drop_to(&id)?;
     nix::unistd::chdir(task.cwd.as_str()).step(|| format!("chdir to {}", task.cwd))?;
-    let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
-    let program = privs::find_executable(task.args.first().map(String::as_str).unwrap_or(""), &path_var)?;
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string();
+    let program = privs::find_executable(
+        task.args.first().map(String::as_str).unwrap_or(""),
+        &path_var,
+    )?;
     exec(&program, &task.args, &env)
 }
 
 fn helper_gone(alive: &OwnedFd) -> bool {
-    let mut fds = [libc::pollfd { fd: alive.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    let mut fds = [libc::pollfd {
+        fd: alive.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
     // SAFETY: one valid pollfd; a zero timeout never blocks.
     unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) > 0 }
 }
@@ -105,7 +134,10 @@ fn helper_gone(alive: &OwnedFd) -> bool {
 /// The step's environment plus `HOME` (from passwd) and `PATH` when unset.
 fn environment(env: &[String], home: &str) -> Vec<String> {
     let mut env = env.to_vec();
-    let has = |env: &[String], key: &str| env.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == key));
+    let has = |env: &[String], key: &str| {
+        env.iter()
+            .any(|e| e.split_once('=').is_some_and(|(k, _)| k == key))
+    };
     if !has(&env, "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
     }
@@ -124,16 +156,29 @@ fn make_cwd(cwd: &str, uid: u32, gid: u32) -> Result<(), SetupError> {
             Ok(()) => std::os::unix::fs::chown(&path, Some(uid), Some(gid))
                 .step(|| format!("chown working directory {}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).step(|| format!("create working directory {}", path.display())),
+            Err(e) => {
+                return Err(e).step(|| format!("create working directory {}", path.display()))
+            }
         }
     }
     Ok(())
 }
 
-fn exec(program: &str, args: &[String], env: &[String]) -> Result<std::convert::Infallible, SetupError> {
-    let cstr = |s: &str| CString::new(s).map_err(|_| SetupError::NulInCommand { program: program.to_string() });
+fn exec(
+    program: &str,
+    args: &[String],
+    env: &[String],
+) -> Result<std::convert::Infallible, SetupError> {
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| SetupError::NulInCommand {
+            program: program.to_string(),
+        })
+    };
     let program_c = cstr(program)?;
-    let args_c = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
+    let args_c = args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let env_c = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
     // The Rust runtime ignores SIGPIPE; commands expect the default.
     // SAFETY: resetting a disposition to SIG_DFL has no handler to race with.

@@ -10,28 +10,45 @@ use crate::fileop::{self, SourceRoot};
 use nix::mount::{mount, MsFlags};
 use std::path::PathBuf;
 
-pub(super) fn run(req: &HelperRequest, layout: &Layout, task: &FileTask) -> Result<Status, SetupError> {
+pub(super) fn run(
+    req: &HelperRequest,
+    layout: &Layout,
+    task: &FileTask,
+) -> Result<Status, SetupError> {
     // File modes come from the actions (or the sources), not from a umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let mut sources = Vec::with_capacity(task.sources.len());
     for (i, source) in task.sources.iter().enumerate() {
         sources.push(match source {
             SourceMount::None => None,
-            SourceMount::Dir { path, exclude } => Some(SourceRoot { path: path.clone(), exclude: exclude.clone() }),
-            SourceMount::Layers { lowers } => {
-                Some(SourceRoot { path: mount_layers(req, layout, i, lowers)?, exclude: Vec::new() })
-            }
+            SourceMount::Dir { path, exclude } => Some(SourceRoot {
+                path: path.clone(),
+                exclude: exclude.clone(),
+                preserve_owner: false,
+            }),
+            SourceMount::Layers { lowers } => Some(SourceRoot {
+                path: mount_layers(req, layout, i, lowers)?,
+                exclude: Vec::new(),
+                preserve_owner: true,
+            }),
         });
     }
     Ok(match fileop::apply(&layout.root, &sources, &task.actions) {
         Ok(()) => Status::Exited { code: 0 },
-        Err(e) => Status::FileOp { message: e.to_string() },
+        Err(e) => Status::FileOp {
+            message: e.to_string(),
+        },
     })
 }
 
 /// A read-only view of a layer chain. Overlay needs two lowers when it has
 /// no upper, so a single layer is bind-mounted and none is an empty dir.
-fn mount_layers(req: &HelperRequest, layout: &Layout, index: usize, lowers: &[PathBuf]) -> Result<PathBuf, SetupError> {
+fn mount_layers(
+    req: &HelperRequest,
+    layout: &Layout,
+    index: usize,
+    lowers: &[PathBuf],
+) -> Result<PathBuf, SetupError> {
     if lowers.is_empty() {
         return Ok(layout.empty.clone());
     }
@@ -42,7 +59,14 @@ fn mount_layers(req: &HelperRequest, layout: &Layout, index: usize, lowers: &[Pa
     }
     let layer = req.snapshots_root.join(&lowers[0]);
     let step = || format!("bind layer {} on {}", layer.display(), target.display());
-    mount(Some(&layer), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).step(step)?;
+    mount(
+        Some(&layer),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(step)?;
     let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).step(step)?;
     Ok(target)

@@ -21,6 +21,8 @@ pub(super) struct Layout {
     pub scratch: PathBuf,
     /// The overlay: the step's root filesystem.
     pub root: PathBuf,
+    /// The request's upper dir.
+    pub upper: PathBuf,
     /// An empty dir, standing in for a missing lower layer.
     pub empty: PathBuf,
 }
@@ -55,10 +57,17 @@ fn guard_parent() {
 
 fn read_request() -> Result<HelperRequest, SetupError> {
     let mut bytes = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut bytes).step(|| "read request".into())?;
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .step(|| "read request".into())?;
     // The command must not read the request pipe: give it /dev/null.
-    let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .step(|| "open /dev/null".into())?;
+    let null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(|| "open /dev/null".into())?;
     nix::unistd::dup2_stdin(&null).step(|| "redirect stdin".into())?;
     serde_json::from_slice(&bytes).map_err(|source| SetupError::Request { source })
 }
@@ -73,7 +82,8 @@ fn run(req: &HelperRequest) -> Result<Status, SetupError> {
     }
     unshare(flags).step(|| "unshare namespaces".into())?;
     let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).step(|| "make / private".into())?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .step(|| "make / private".into())?;
     let layout = prepare_layout(req)?;
     match &req.task {
         Task::Exec(x) => container::run(&layout, x),
@@ -83,9 +93,20 @@ fn run(req: &HelperRequest) -> Result<Status, SetupError> {
 
 fn prepare_layout(req: &HelperRequest) -> Result<Layout, SetupError> {
     let scratch = req.merged.clone();
-    mount(Some("tmpfs"), &scratch, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
-        .step(|| format!("mount scratch tmpfs on {}", scratch.display()))?;
-    let layout = Layout { root: scratch.join("root"), empty: scratch.join("empty"), scratch };
+    mount(
+        Some("tmpfs"),
+        &scratch,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=1m"),
+    )
+    .step(|| format!("mount scratch tmpfs on {}", scratch.display()))?;
+    let layout = Layout {
+        root: scratch.join("root"),
+        empty: scratch.join("empty"),
+        upper: req.upper.clone(),
+        scratch,
+    };
     for dir in [&layout.root, &layout.empty] {
         std::fs::create_dir(dir).step(|| format!("create {}", dir.display()))?;
     }
@@ -93,8 +114,15 @@ fn prepare_layout(req: &HelperRequest) -> Result<Layout, SetupError> {
     std::env::set_current_dir(&req.snapshots_root)
         .step(|| format!("chdir to snapshots root {}", req.snapshots_root.display()))?;
     let empty_lower = [layout.empty.clone()];
-    let lowers: &[PathBuf] = if req.lowers.is_empty() { &empty_lower } else { &req.lowers };
-    let upper = overlay::Upper { upper: &req.upper, work: &req.work };
+    let lowers: &[PathBuf] = if req.lowers.is_empty() {
+        &empty_lower
+    } else {
+        &req.lowers
+    };
+    let upper = overlay::Upper {
+        upper: &req.upper,
+        work: &req.work,
+    };
     overlay::mount_overlay(lowers, Some(upper), &layout.root, false)?;
     Ok(layout)
 }

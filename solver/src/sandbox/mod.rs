@@ -17,6 +17,8 @@ mod helper;
 mod mounts;
 mod overlay;
 mod privs;
+mod procmask;
+mod prune;
 mod rootpath;
 mod runner;
 mod status;
@@ -78,9 +80,14 @@ pub struct FileTask {
 pub enum SourceMount {
     None,
     /// A host directory read in place (the build context).
-    Dir { path: PathBuf, exclude: Vec<String> },
+    Dir {
+        path: PathBuf,
+        exclude: Vec<String>,
+    },
     /// A layer chain, relative to `snapshots_root`, top-most first.
-    Layers { lowers: Vec<PathBuf> },
+    Layers {
+        lowers: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +109,25 @@ pub enum SandboxError {
     #[error("resolve the sandbox helper binary /proc/self/exe: {source}")]
     CurrentExe { source: std::io::Error },
     #[error("start sandbox helper {exe}: {source}")]
-    Spawn { exe: PathBuf, source: std::io::Error },
+    Spawn {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
     #[error("sandbox {step}: {source}")]
-    Io { step: &'static str, source: std::io::Error },
+    Io {
+        step: &'static str,
+        source: std::io::Error,
+    },
     #[error("encode sandbox request: {source}")]
     Encode { source: serde_json::Error },
     #[error("sandbox helper sent an unreadable status line {line:?}: {source}")]
-    Status { line: String, source: serde_json::Error },
+    Status {
+        line: String,
+        source: serde_json::Error,
+    },
     #[error("sandbox helper {exe} ended without a status ({status})")]
-    HelperDied { exe: PathBuf, status: std::process::ExitStatus },
+    HelperDied {
+        exe: PathBuf,
+        status: std::process::ExitStatus,
+    },
 }

@@ -36,15 +36,32 @@ const DEV_LINKS: [(&str, &str); 5] = [
 /// Mounts everything below the rootfs at the current directory, then makes
 /// it `/`. Must run in a mount namespace of its own.
 pub(super) fn setup_root(host_network: bool) -> Result<(), SetupError> {
-    let root = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .step(|| "open rootfs".into())?;
+    let root = nix::fcntl::open(
+        ".",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(|| "open rootfs".into())?;
     let special = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let proc_dir = mount_point(&root, "proc", Kind::Dir)?;
-    mount(Some("proc"), fd_path(&proc_dir).as_str(), Some("proc"), special, None::<&str>)
-        .step(|| "mount /proc".into())?;
+    mount(
+        Some("proc"),
+        fd_path(&proc_dir).as_str(),
+        Some("proc"),
+        special,
+        None::<&str>,
+    )
+    .step(|| "mount /proc".into())?;
     let sys_dir = mount_point(&root, "sys", Kind::Dir)?;
-    mount(Some("sysfs"), fd_path(&sys_dir).as_str(), Some("sysfs"), special | MsFlags::MS_RDONLY, None::<&str>)
-        .step(|| "mount /sys".into())?;
+    mount(
+        Some("sysfs"),
+        fd_path(&sys_dir).as_str(),
+        Some("sysfs"),
+        special | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .step(|| "mount /sys".into())?;
+    super::procmask::apply(&root)?;
     setup_dev(&root)?;
     if host_network {
         for file in ["etc/resolv.conf", "etc/hosts"] {
@@ -63,7 +80,11 @@ fn mount_point(root: &OwnedFd, path: &str, kind: Kind) -> Result<OwnedFd, SetupE
     let bad = |_| SetupError::BadMountpoint {
         step: format!("mount /{path}"),
         path: format!("/{path}"),
-        kind: if kind == Kind::Dir { "directory" } else { "file" },
+        kind: if kind == Kind::Dir {
+            "directory"
+        } else {
+            "file"
+        },
     };
     open_in_root(root, path, flags).map_err(bad)
 }
@@ -71,26 +92,52 @@ fn mount_point(root: &OwnedFd, path: &str, kind: Kind) -> Result<OwnedFd, SetupE
 fn setup_dev(root: &OwnedFd) -> Result<(), SetupError> {
     let dev = mount_point(root, "dev", Kind::Dir)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
-    mount(Some("tmpfs"), fd_path(&dev).as_str(), Some("tmpfs"), flags, Some("mode=755,size=65536k"))
-        .step(|| "mount tmpfs on /dev".into())?;
+    mount(
+        Some("tmpfs"),
+        fd_path(&dev).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755,size=65536k"),
+    )
+    .step(|| "mount tmpfs on /dev".into())?;
     // Re-open: the old handle names the directory under the new tmpfs.
-    let dev = open_in_root(root, "dev", OFlag::O_PATH | OFlag::O_DIRECTORY).step(|| "open /dev".into())?;
+    let dev = open_in_root(root, "dev", OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .step(|| "open /dev".into())?;
     let base = fd_path(&dev);
     for name in DEVICES {
         let create = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        openat(&dev, name, create, Mode::from_bits_truncate(0o666)).step(|| format!("create /dev/{name}"))?;
+        openat(&dev, name, create, Mode::from_bits_truncate(0o666))
+            .step(|| format!("create /dev/{name}"))?;
         let host = format!("/dev/{name}");
-        mount(Some(host.as_str()), format!("{base}/{name}").as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .step(|| format!("bind {host}"))?;
+        mount(
+            Some(host.as_str()),
+            format!("{base}/{name}").as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .step(|| format!("bind {host}"))?;
     }
     mkdir(&dev, "pts", 0o755)?;
     let pts_opts = "newinstance,ptmxmode=0666,mode=0620,gid=5";
-    mount(Some("devpts"), format!("{base}/pts").as_str(), Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_opts))
-        .step(|| "mount /dev/pts".into())?;
+    mount(
+        Some("devpts"),
+        format!("{base}/pts").as_str(),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(pts_opts),
+    )
+    .step(|| "mount /dev/pts".into())?;
     mkdir(&dev, "shm", 0o1777)?;
     let shm_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("shm"), format!("{base}/shm").as_str(), Some("tmpfs"), shm_flags, Some("mode=1777,size=65536k"))
-        .step(|| "mount /dev/shm".into())?;
+    mount(
+        Some("shm"),
+        format!("{base}/shm").as_str(),
+        Some("tmpfs"),
+        shm_flags,
+        Some("mode=1777,size=65536k"),
+    )
+    .step(|| "mount /dev/shm".into())?;
     for (name, target) in DEV_LINKS {
         symlinkat(target, &dev, name).step(|| format!("create /dev/{name}"))?;
     }
@@ -109,13 +156,29 @@ fn bind_host_file(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
         other => other.step(|| format!("open /{path}"))?,
     };
     let host = format!("/{path}");
-    mount(Some(host.as_str()), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .step(|| format!("bind {host}"))?;
+    mount(
+        Some(host.as_str()),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(|| format!("bind {host}"))?;
     // Remounting needs the new mount itself, not the file it covers.
     let bound = open_in_root(root, path, OFlag::O_PATH).step(|| format!("open /{path}"))?;
-    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    mount(None::<&str>, fd_path(&bound).as_str(), None::<&str>, ro, None::<&str>)
-        .step(|| format!("make /{path} read-only"))
+    let ro = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(
+        None::<&str>,
+        fd_path(&bound).as_str(),
+        None::<&str>,
+        ro,
+        None::<&str>,
+    )
+    .step(|| format!("make /{path} read-only"))
 }
 
 /// Makes the rootfs `/` and drops every trace of the host's mounts.

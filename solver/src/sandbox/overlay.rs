@@ -30,16 +30,41 @@ const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// Mounts an overlay of `lowers` (top-most first, relative to the current
 /// dir or absolute) on `target`. Without `upper` the overlay is read-only.
-pub(super) fn mount_overlay(lowers: &[PathBuf], upper: Option<Upper>, target: &Path, readonly: bool) -> Result<(), SetupError> {
-    let step = || format!("mount overlay ({} layers) on {}", lowers.len(), target.display());
+pub(super) fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: Option<Upper>,
+    target: &Path,
+    readonly: bool,
+) -> Result<(), SetupError> {
+    let step = || {
+        format!(
+            "mount overlay ({} layers) on {}",
+            lowers.len(),
+            target.display()
+        )
+    };
     match legacy_options(lowers, upper.as_ref()) {
         Some(options) => {
-            let flags = if readonly { MsFlags::MS_RDONLY } else { MsFlags::empty() };
-            mount(Some("overlay"), target, Some("overlay"), flags, Some(options.as_str())).step(step)
+            let flags = if readonly {
+                MsFlags::MS_RDONLY
+            } else {
+                MsFlags::empty()
+            };
+            mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                flags,
+                Some(options.as_str()),
+            )
+            .step(step)
         }
-        None => mount_with_fsconfig(lowers, upper.as_ref(), target, readonly).map_err(|(source, log)| {
-            SetupError::Sys { step: format!("{}{log}", step()), source }
-        }),
+        None => mount_with_fsconfig(lowers, upper.as_ref(), target, readonly).map_err(
+            |(source, log)| SetupError::Sys {
+                step: format!("{}{log}", step()),
+                source,
+            },
+        ),
     }
 }
 
@@ -70,9 +95,16 @@ fn plain(path: &Path) -> Option<&str> {
 /// Error plus whatever the kernel logged on the filesystem context.
 type FsError = (Errno, String);
 
-fn mount_with_fsconfig(lowers: &[PathBuf], upper: Option<&Upper>, target: &Path, readonly: bool) -> Result<(), FsError> {
+fn mount_with_fsconfig(
+    lowers: &[PathBuf],
+    upper: Option<&Upper>,
+    target: &Path,
+    readonly: bool,
+) -> Result<(), FsError> {
     let fs = fsopen()?;
-    let set = |key: &str, value: &Path| fsconfig_string(&fs, key, value).map_err(|e| (e, kernel_log(&fs)));
+    let set = |key: &str, value: &Path| {
+        fsconfig_string(&fs, key, value).map_err(|e| (e, kernel_log(&fs)))
+    };
     for lower in lowers {
         set("lowerdir+", lower)?;
     }
@@ -81,7 +113,16 @@ fn mount_with_fsconfig(lowers: &[PathBuf], upper: Option<&Upper>, target: &Path,
         set("workdir", u.work)?;
     }
     // SAFETY: plain syscall on a valid fd with no pointers.
-    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, 0usize, 0usize, 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            0usize,
+            0usize,
+            0,
+        )
+    };
     Errno::result(ret).map_err(|e| (e, kernel_log(&fs)))?;
     let attrs = if readonly { MOUNT_ATTR_RDONLY } else { 0 };
     // SAFETY: plain syscall on a valid fd with no pointers.
@@ -105,7 +146,9 @@ fn mount_with_fsconfig(lowers: &[PathBuf], upper: Option<&Upper>, target: &Path,
 fn fsopen() -> Result<OwnedFd, FsError> {
     // SAFETY: the name is a NUL-terminated literal.
     let ret = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
-    Errno::result(ret).map(owned).map_err(|e| (e, String::new()))
+    Errno::result(ret)
+        .map(owned)
+        .map_err(|e| (e, String::new()))
 }
 
 fn fsconfig_string(fs: &OwnedFd, key: &str, value: &Path) -> Result<(), Errno> {
@@ -113,7 +156,14 @@ fn fsconfig_string(fs: &OwnedFd, key: &str, value: &Path) -> Result<(), Errno> {
     let value = cstring(value.as_os_str().as_bytes()).map_err(|(e, _)| e)?;
     // SAFETY: key and value are NUL-terminated and outlive the call.
     let ret = unsafe {
-        libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0)
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
     };
     Errno::result(ret).map(drop)
 }
@@ -143,7 +193,10 @@ mod tests {
     #[test]
     fn options_are_relative_and_ordered() {
         let lowers = vec![PathBuf::from("b/fs"), PathBuf::from("a/fs")];
-        let upper = Upper { upper: Path::new("/s/up"), work: Path::new("/s/work") };
+        let upper = Upper {
+            upper: Path::new("/s/up"),
+            work: Path::new("/s/work"),
+        };
         let opts = legacy_options(&lowers, Some(&upper)).unwrap();
         assert_eq!(opts, "lowerdir=b/fs:a/fs,upperdir=/s/up,workdir=/s/work");
     }
@@ -152,7 +205,9 @@ mod tests {
     fn special_characters_or_long_lists_fall_back() {
         assert!(legacy_options(&[PathBuf::from("a:b")], None).is_none());
         assert!(legacy_options(&[PathBuf::from("a,b")], None).is_none());
-        let many: Vec<PathBuf> = (0..500).map(|i| PathBuf::from(format!("layer-{i:04}/fs"))).collect();
+        let many: Vec<PathBuf> = (0..500)
+            .map(|i| PathBuf::from(format!("layer-{i:04}/fs")))
+            .collect();
         assert!(legacy_options(&many, None).is_none());
         assert!(legacy_options(&many[..100], None).is_some());
     }

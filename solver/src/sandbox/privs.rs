@@ -29,7 +29,10 @@ fn default_caps() -> CapsHashSet {
 }
 
 fn caps_step(step: &'static str) -> impl Fn(caps::errors::CapsError) -> SetupError {
-    move |e| SetupError::Caps { step: step.to_string(), source: e }
+    move |e| SetupError::Caps {
+        step: step.to_string(),
+        source: e,
+    }
 }
 
 /// Becomes `id` with Docker's default capabilities (none left in the
@@ -38,7 +41,8 @@ pub(super) fn drop_to(id: &Identity) -> Result<(), SetupError> {
     let keep = default_caps();
     for cap in caps::read(None, CapSet::Bounding).map_err(caps_step("read bounding set"))? {
         if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(caps_step("drop bounding capability"))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(caps_step("drop bounding capability"))?;
         }
     }
     // Empty inheritable/ambient sets: a non-empty inheritable set lets
@@ -51,8 +55,10 @@ pub(super) fn drop_to(id: &Identity) -> Result<(), SetupError> {
     // Leaving uid 0 clears the permitted and effective sets by itself.
     nix::unistd::setuid(Uid::from_raw(id.uid)).step(|| format!("setuid {}", id.uid))?;
     if id.uid == 0 {
-        caps::set(None, CapSet::Effective, &keep).map_err(caps_step("set effective capabilities"))?;
-        caps::set(None, CapSet::Permitted, &keep).map_err(caps_step("set permitted capabilities"))?;
+        caps::set(None, CapSet::Effective, &keep)
+            .map_err(caps_step("set effective capabilities"))?;
+        caps::set(None, CapSet::Permitted, &keep)
+            .map_err(caps_step("set permitted capabilities"))?;
     }
     nix::sys::prctl::set_no_new_privs().step(|| "set no_new_privs".into())
 }
@@ -68,10 +74,18 @@ pub(super) fn find_executable(name: &str, path_var: &str) -> Result<String, Setu
     }
     path_var
         .split(':')
-        .map(|dir| if dir.is_empty() { ".".to_string() } else { dir.to_string() })
+        .map(|dir| {
+            if dir.is_empty() {
+                ".".to_string()
+            } else {
+                dir.to_string()
+            }
+        })
         .map(|dir| format!("{}/{name}", dir.trim_end_matches('/')))
         .find(|candidate| is_executable_file(candidate))
-        .ok_or_else(|| SetupError::NotFound { name: name.to_string() })
+        .ok_or_else(|| SetupError::NotFound {
+            name: name.to_string(),
+        })
 }
 
 fn is_executable_file(path: &str) -> bool {
@@ -85,15 +99,24 @@ mod tests {
 
     #[test]
     fn default_set_matches_docker_mask() {
-        let mask: u64 = DEFAULT_CAPS.iter().map(|c| c.bitmask()).fold(0, |a, b| a | b);
+        let mask: u64 = DEFAULT_CAPS
+            .iter()
+            .map(|c| c.bitmask())
+            .fold(0, |a, b| a | b);
         assert_eq!(mask, 0xa80425fb);
     }
 
     #[test]
     fn executable_lookup_uses_the_given_path() {
-        assert_eq!(find_executable("sh", "/nonexistent:/bin").unwrap(), "/bin/sh");
+        assert_eq!(
+            find_executable("sh", "/nonexistent:/bin").unwrap(),
+            "/bin/sh"
+        );
         assert_eq!(find_executable("./x", "").unwrap(), "./x");
-        assert!(matches!(find_executable("no-such-cmd-xyz", "/bin"), Err(SetupError::NotFound { .. })));
+        assert!(matches!(
+            find_executable("no-such-cmd-xyz", "/bin"),
+            Err(SetupError::NotFound { .. })
+        ));
         // Directories are not executables.
         assert!(find_executable("bin", "/").is_err());
     }

@@ -24,7 +24,11 @@ pub(super) fn fd_path(fd: &impl AsRawFd) -> String {
 
 /// Opens a directory (or the root itself) as an `O_PATH` handle.
 pub(super) fn open_dir_path(path: &std::path::Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
 }
 
 #[cfg(test)]
@@ -42,6 +46,9 @@ mod tests {
         // "/escape/inside" only exists if "/" means the rootfs.
         assert!(open_in_root(&fd, "escape/inside", OFlag::O_PATH).is_ok());
         assert!(open_in_root(&fd, "inside/up/inside", OFlag::O_PATH).is_ok());
-        assert_eq!(open_in_root(&fd, "escape/etc/passwd", OFlag::O_PATH).err(), Some(Errno::ENOENT));
+        assert_eq!(
+            open_in_root(&fd, "escape/etc/passwd", OFlag::O_PATH).err(),
+            Some(Errno::ENOENT)
+        );
     }
 }

@@ -29,7 +29,8 @@ impl Sandbox {
     /// Uses the running binary as the helper, resolved once so a later
     /// upgrade of the file on disk cannot swap helpers mid-build.
     pub fn new() -> Result<Sandbox, SandboxError> {
-        let exe = std::fs::read_link("/proc/self/exe").map_err(|source| SandboxError::CurrentExe { source })?;
+        let exe = std::fs::read_link("/proc/self/exe")
+            .map_err(|source| SandboxError::CurrentExe { source })?;
         Ok(Sandbox { exe })
     }
 
@@ -40,22 +41,37 @@ impl Sandbox {
 
     /// Runs one step and blocks until it is done (callers use
     /// `spawn_blocking`). Output is streamed to `on_output` as it arrives.
-    pub fn run(&self, req: &HelperRequest, on_output: &mut dyn FnMut(OutputStream, &[u8])) -> Result<(), SandboxError> {
+    pub fn run(
+        &self,
+        req: &HelperRequest,
+        on_output: &mut dyn FnMut(OutputStream, &[u8]),
+    ) -> Result<(), SandboxError> {
         let request = serde_json::to_vec(req).map_err(|source| SandboxError::Encode { source })?;
         let (mut child, pipes) = self.spawn()?;
-        let Pipes { request: request_w, stdout, stderr, status: status_r } = pipes;
+        let Pipes {
+            request: request_w,
+            stdout,
+            stderr,
+            status: status_r,
+        } = pipes;
         // The helper reads the whole request before anything else, so this
         // cannot deadlock; a helper that died early just yields EPIPE here.
         let _ = std::fs::File::from(request_w).write_all(&request);
         let status_bytes = pump(stdout, stderr, status_r, on_output);
-        let exit = child.wait().map_err(|source| SandboxError::Io { step: "wait for helper", source })?;
+        let exit = child.wait().map_err(|source| SandboxError::Io {
+            step: "wait for helper",
+            source,
+        })?;
         match status::parse(&status_bytes?)? {
             Some(Status::Exited { code: 0 }) => Ok(()),
             Some(Status::Exited { code }) => Err(SandboxError::Exited { code }),
             Some(Status::Signaled { signal }) => Err(SandboxError::Signaled { signal }),
             Some(Status::Setup { step, message }) => Err(SandboxError::Setup { step, message }),
             Some(Status::FileOp { message }) => Err(SandboxError::FileOp { message }),
-            None => Err(SandboxError::HelperDied { exe: self.exe.clone(), status: exit }),
+            None => Err(SandboxError::HelperDied {
+                exe: self.exe.clone(),
+                status: exit,
+            }),
         }
     }
 
@@ -86,17 +102,31 @@ impl Sandbox {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|source| SandboxError::Spawn { exe: self.exe.clone(), source })?;
+        let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+            exe: self.exe.clone(),
+            source,
+        })?;
         // Dropping `cmd` and `status_w` closes our copies of the helper's
         // ends, so EOF on the read ends means the helper tree is gone.
         drop(cmd);
         drop(status_w);
-        Ok((child, Pipes { request: req_w, stdout: out_r, stderr: err_r, status: status_r }))
+        Ok((
+            child,
+            Pipes {
+                request: req_w,
+                stdout: out_r,
+                stderr: err_r,
+                status: status_r,
+            },
+        ))
     }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Io { step: "create pipe", source: e.into() })
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Io {
+        step: "create pipe",
+        source: e.into(),
+    })
 }
 
 /// Reads stdout, stderr and status until all three reach EOF, forwarding
@@ -107,7 +137,11 @@ fn pump(
     status: OwnedFd,
     on_output: &mut dyn FnMut(OutputStream, &[u8]),
 ) -> Result<Vec<u8>, SandboxError> {
-    let mut files = [Some(std::fs::File::from(stdout)), Some(std::fs::File::from(stderr)), Some(std::fs::File::from(status))];
+    let mut files = [
+        Some(std::fs::File::from(stdout)),
+        Some(std::fs::File::from(stderr)),
+        Some(std::fs::File::from(status)),
+    ];
     for file in files.iter().flatten() {
         // Non-blocking, so a spurious wakeup never parks us in read().
         let flags = fcntl(file.as_fd(), FcntlArg::F_GETFL).map_err(io_err("poll pipes"))?;
@@ -120,7 +154,11 @@ fn pump(
         let open: Vec<usize> = (0..3).filter(|i| files[*i].is_some()).collect();
         let mut fds: Vec<libc::pollfd> = open
             .iter()
-            .map(|i| libc::pollfd { fd: files[*i].as_ref().expect("open").as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .map(|i| libc::pollfd {
+                fd: files[*i].as_ref().expect("open").as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
@@ -128,7 +166,10 @@ fn pump(
             if source.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(SandboxError::Io { step: "poll helper pipes", source });
+            return Err(SandboxError::Io {
+                step: "poll helper pipes",
+                source,
+            });
         }
         let ready = fds.iter().map(|f| f.revents != 0);
         for (slot, _) in open.iter().zip(ready).filter(|(_, r)| *r) {
@@ -140,8 +181,17 @@ fn pump(
                     1 => on_output(OutputStream::Stderr, &buf[..n]),
                     _ => status_bytes.extend_from_slice(&buf[..n]),
                 },
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
-                Err(source) => return Err(SandboxError::Io { step: "read helper output", source }),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(source) => {
+                    return Err(SandboxError::Io {
+                        step: "read helper output",
+                        source,
+                    })
+                }
             }
         }
     }
@@ -149,5 +199,8 @@ fn pump(
 }
 
 fn io_err(step: &'static str) -> impl Fn(nix::errno::Errno) -> SandboxError {
-    move |e| SandboxError::Io { step, source: e.into() }
+    move |e| SandboxError::Io {
+        step,
+        source: e.into(),
+    }
 }

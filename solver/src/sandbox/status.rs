@@ -24,7 +24,10 @@ pub(super) enum SetupError {
     #[error("{step}: {source}")]
     Sys { step: String, source: Errno },
     #[error("{step}: {source}")]
-    Io { step: String, source: std::io::Error },
+    Io {
+        step: String,
+        source: std::io::Error,
+    },
     #[error("read request: {source}")]
     Request { source: serde_json::Error },
     #[error("unable to find user {name}: no matching entries in passwd file")]
@@ -38,25 +41,51 @@ pub(super) enum SetupError {
     #[error("exec: no command given")]
     EmptyCommand,
     #[error("{step}: {path} is a dangling symlink or not a {kind}")]
-    BadMountpoint { step: String, path: String, kind: &'static str },
+    BadMountpoint {
+        step: String,
+        path: String,
+        kind: &'static str,
+    },
     #[error("{step}: {source}")]
-    Caps { step: String, source: caps::errors::CapsError },
+    Caps {
+        step: String,
+        source: caps::errors::CapsError,
+    },
 }
 
 impl SetupError {
     /// The short step name reported to the caller.
     pub(super) fn step(&self) -> String {
         match self {
-            SetupError::Sys { step, .. } | SetupError::Io { step, .. } | SetupError::Caps { step, .. } => step.clone(),
+            SetupError::Sys { step, .. }
+            | SetupError::Io { step, .. }
+            | SetupError::Caps { step, .. } => step.clone(),
             SetupError::BadMountpoint { step, .. } => step.clone(),
             SetupError::Request { .. } => "read request".into(),
-            SetupError::UnknownUser { .. } | SetupError::UnknownGroup { .. } => "resolve user".into(),
-            SetupError::NotFound { .. } | SetupError::EmptyCommand | SetupError::NulInCommand { .. } => "exec".into(),
+            SetupError::UnknownUser { .. } | SetupError::UnknownGroup { .. } => {
+                "resolve user".into()
+            }
+            SetupError::NotFound { .. }
+            | SetupError::EmptyCommand
+            | SetupError::NulInCommand { .. } => "exec".into(),
+        }
+    }
+
+    /// The error without its step, which is reported separately.
+    fn message(&self) -> String {
+        match self {
+            SetupError::Sys { source, .. } => source.to_string(),
+            SetupError::Io { source, .. } => source.to_string(),
+            SetupError::Caps { source, .. } => source.to_string(),
+            other => other.to_string(),
         }
     }
 
     pub(super) fn into_status(self) -> Status {
-        Status::Setup { step: self.step(), message: self.to_string() }
+        Status::Setup {
+            step: self.step(),
+            message: self.message(),
+        }
     }
 }
 
@@ -67,13 +96,19 @@ pub(super) trait StepExt<T> {
 
 impl<T> StepExt<T> for Result<T, Errno> {
     fn step(self, step: impl FnOnce() -> String) -> Result<T, SetupError> {
-        self.map_err(|source| SetupError::Sys { step: step(), source })
+        self.map_err(|source| SetupError::Sys {
+            step: step(),
+            source,
+        })
     }
 }
 
 impl<T> StepExt<T> for Result<T, std::io::Error> {
     fn step(self, step: impl FnOnce() -> String) -> Result<T, SetupError> {
-        self.map_err(|source| SetupError::Io { step: step(), source })
+        self.map_err(|source| SetupError::Io {
+            step: step(),
+            source,
+        })
     }
 }
 
@@ -99,10 +134,11 @@ pub(super) fn status_fd() -> BorrowedFd<'static> {
 pub(super) fn parse(bytes: &[u8]) -> Result<Option<Status>, super::SandboxError> {
     let mut verdict: Option<Status> = None;
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let status: Status = serde_json::from_slice(line).map_err(|source| super::SandboxError::Status {
-            line: String::from_utf8_lossy(line).into_owned(),
-            source,
-        })?;
+        let status: Status =
+            serde_json::from_slice(line).map_err(|source| super::SandboxError::Status {
+                line: String::from_utf8_lossy(line).into_owned(),
+                source,
+            })?;
         let is_error = matches!(status, Status::Setup { .. } | Status::FileOp { .. });
         let have_error = matches!(verdict, Some(Status::Setup { .. } | Status::FileOp { .. }));
         if verdict.is_none() || (is_error && !have_error) {
@@ -118,14 +154,24 @@ mod tests {
 
     #[test]
     fn first_error_beats_final_exit() {
-        let lines = b"{\"Setup\":{\"step\":\"exec\",\"message\":\"nope\"}}\n{\"Exited\":{\"code\":127}}\n";
+        let lines =
+            b"{\"Setup\":{\"step\":\"exec\",\"message\":\"nope\"}}\n{\"Exited\":{\"code\":127}}\n";
         let status = parse(lines).unwrap().unwrap();
-        assert_eq!(status, Status::Setup { step: "exec".into(), message: "nope".into() });
+        assert_eq!(
+            status,
+            Status::Setup {
+                step: "exec".into(),
+                message: "nope".into()
+            }
+        );
     }
 
     #[test]
     fn plain_exit_is_reported() {
-        assert_eq!(parse(b"{\"Exited\":{\"code\":3}}\n").unwrap(), Some(Status::Exited { code: 3 }));
+        assert_eq!(
+            parse(b"{\"Exited\":{\"code\":3}}\n").unwrap(),
+            Some(Status::Exited { code: 3 })
+        );
         assert_eq!(parse(b"").unwrap(), None);
         assert!(parse(b"garbage\n").is_err());
     }

@@ -9,7 +9,7 @@ use super::status::SetupError;
 pub(super) struct Identity {
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups, primary gid included.
+    /// Supplementary groups (primary gid included when taken from passwd).
     pub groups: Vec<u32>,
     pub home: String,
 }
@@ -51,31 +51,43 @@ pub(super) fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity,
     let (uid, mut gid, home, name) = match (entry, numeric) {
         (Some(e), _) => (e.uid, e.gid, e.home.to_string(), Some(e.name)),
         (None, Some(id)) => (id, 0, "/".to_string(), None),
-        (None, None) => return Err(SetupError::UnknownUser { name: user_part.to_string() }),
+        (None, None) => {
+            return Err(SetupError::UnknownUser {
+                name: user_part.to_string(),
+            })
+        }
     };
-    let mut sgids = Vec::new();
+    // As runc: an explicit group, or a user absent from passwd, gets no
+    // supplementary groups at all (`id` then prints no `groups=`).
+    let mut all = Vec::new();
     match group_part.filter(|g| !g.is_empty()) {
         Some(g) => gid = lookup_group(g, &groups)?,
         None => {
             if let Some(name) = name {
-                sgids.extend(groups.iter().filter(|g| g.members.contains(&name)).map(|g| g.gid));
+                all.push(gid);
+                for g in groups.iter().filter(|g| g.members.contains(&name)) {
+                    if !all.contains(&g.gid) {
+                        all.push(g.gid);
+                    }
+                }
             }
         }
     }
-    let mut all = vec![gid];
-    for g in sgids {
-        if !all.contains(&g) {
-            all.push(g);
-        }
-    }
-    Ok(Identity { uid, gid, groups: all, home: if home.is_empty() { "/".into() } else { home } })
+    Ok(Identity {
+        uid,
+        gid,
+        groups: all,
+        home: if home.is_empty() { "/".into() } else { home },
+    })
 }
 
 fn lookup_group(spec: &str, groups: &[GroupEntry]) -> Result<u32, SetupError> {
     if let Some(g) = groups.iter().find(|g| g.name == spec) {
         return Ok(g.gid);
     }
-    spec.parse::<u32>().map_err(|_| SetupError::UnknownGroup { name: spec.to_string() })
+    spec.parse::<u32>().map_err(|_| SetupError::UnknownGroup {
+        name: spec.to_string(),
+    })
 }
 
 fn parse_passwd(line: &str) -> Option<PasswdEntry<'_>> {
@@ -83,7 +95,12 @@ fn parse_passwd(line: &str) -> Option<PasswdEntry<'_>> {
     if f.len() < 7 || f[0].starts_with('#') {
         return None;
     }
-    Some(PasswdEntry { name: f[0], uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5] })
+    Some(PasswdEntry {
+        name: f[0],
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        home: f[5],
+    })
 }
 
 fn parse_group(line: &str) -> Option<GroupEntry<'_>> {
@@ -91,8 +108,16 @@ fn parse_group(line: &str) -> Option<GroupEntry<'_>> {
     if f.len() < 4 || f[0].starts_with('#') {
         return None;
     }
-    let members = f[3].split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
-    Some(GroupEntry { name: f[0], gid: f[2].parse().ok()?, members })
+    let members = f[3]
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    Some(GroupEntry {
+        name: f[0],
+        gid: f[2].parse().ok()?,
+        members,
+    })
 }
 
 #[cfg(test)]
@@ -105,26 +130,56 @@ mod tests {
     #[test]
     fn names_ids_and_groups() {
         let root = resolve("", PASSWD, GROUP).unwrap();
-        assert_eq!(root, Identity { uid: 0, gid: 0, groups: vec![0, 10], home: "/root".into() });
+        assert_eq!(
+            root,
+            Identity {
+                uid: 0,
+                gid: 0,
+                groups: vec![0, 10],
+                home: "/root".into()
+            }
+        );
         let app = resolve("app", PASSWD, GROUP).unwrap();
-        assert_eq!(app, Identity { uid: 1000, gid: 1001, groups: vec![1001, 50], home: "/home/app".into() });
+        assert_eq!(
+            app,
+            Identity {
+                uid: 1000,
+                gid: 1001,
+                groups: vec![1001, 50],
+                home: "/home/app".into()
+            }
+        );
         assert_eq!(resolve("1000", PASSWD, GROUP).unwrap(), app);
         let explicit = resolve("app:wheel", PASSWD, GROUP).unwrap();
-        assert_eq!((explicit.gid, explicit.groups), (10, vec![10]));
+        assert_eq!((explicit.gid, explicit.groups), (10, vec![]));
     }
 
     #[test]
     fn numeric_ids_work_without_entries() {
         let id = resolve("4242:4343", "", "").unwrap();
-        assert_eq!(id, Identity { uid: 4242, gid: 4343, groups: vec![4343], home: "/".into() });
+        assert_eq!(
+            id,
+            Identity {
+                uid: 4242,
+                gid: 4343,
+                groups: vec![],
+                home: "/".into()
+            }
+        );
         assert_eq!(resolve("77", PASSWD, GROUP).unwrap().gid, 0);
     }
 
     #[test]
     fn unknown_names_are_errors() {
         let err = resolve("nobodyhere", PASSWD, GROUP).unwrap_err();
-        assert!(err.to_string().contains("unable to find user nobodyhere"), "{err}");
+        assert!(
+            err.to_string().contains("unable to find user nobodyhere"),
+            "{err}"
+        );
         let err = resolve("app:nogroup", PASSWD, GROUP).unwrap_err();
-        assert!(err.to_string().contains("unable to find group nogroup"), "{err}");
+        assert!(
+            err.to_string().contains("unable to find group nogroup"),
+            "{err}"
+        );
     }
 }

@@ -18,10 +18,14 @@ pub fn node_key(node: &Node, input_keys: &[Digest], content: Option<&Digest>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mybuild_graph::{Op, Owner};
+    use mybuild_graph::Op;
 
     fn node(op: Op) -> Node {
-        Node { op, inputs: vec![], name: "n".into() }
+        Node {
+            op,
+            inputs: vec![],
+            name: "n".into(),
+        }
     }
 
     #[test]
@@ -30,9 +34,17 @@ mod tests {
         let mut b = a.clone();
         b.name = "other".into();
         let k1 = Digest::of(b"1");
-        assert_eq!(node_key(&a, &[k1.clone()], None), node_key(&b, &[k1.clone()], None));
-        assert_ne!(node_key(&a, &[k1.clone()], None), node_key(&a, &[Digest::of(b"2")], None));
-        assert_ne!(node_key(&a, &[k1.clone()], None), node_key(&a, &[k1.clone()], Some(&Digest::of(b"c"))));
-        let _ = Owner { user: "x".into(), group: None };
+        assert_eq!(
+            node_key(&a, std::slice::from_ref(&k1), None),
+            node_key(&b, std::slice::from_ref(&k1), None)
+        );
+        assert_ne!(
+            node_key(&a, std::slice::from_ref(&k1), None),
+            node_key(&a, &[Digest::of(b"2")], None)
+        );
+        assert_ne!(
+            node_key(&a, std::slice::from_ref(&k1), None),
+            node_key(&a, std::slice::from_ref(&k1), Some(&Digest::of(b"c")))
+        );
     }
 }

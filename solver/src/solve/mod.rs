@@ -45,15 +45,29 @@ pub enum SolveError {
     #[error("{step}: {message}")]
     Step { step: String, message: String },
     #[error("{step}: process \"{command}\" did not complete successfully: exit code: {code}")]
-    ExecFailed { step: String, command: String, code: i32, tail: Vec<String> },
+    ExecFailed {
+        step: String,
+        command: String,
+        code: i32,
+        tail: Vec<String>,
+    },
     #[error("{step}: input {input} is not a filesystem")]
     BadInput { step: String, input: usize },
     #[error("{step}: cache store: {source}")]
-    Store { step: String, source: mybuild_cache::StoreError },
+    Store {
+        step: String,
+        source: mybuild_cache::StoreError,
+    },
     #[error("{step}: {source}")]
-    Registry { step: String, source: crate::registry::RegistryError },
+    Registry {
+        step: String,
+        source: crate::registry::RegistryError,
+    },
     #[error("{step}: build context: {source}")]
-    Context { step: String, source: crate::context::ContextError },
+    Context {
+        step: String,
+        source: crate::context::ContextError,
+    },
     #[error("{step}: worker thread failed: {message}")]
     Join { step: String, message: String },
 }
@@ -76,6 +90,10 @@ pub trait Worker: Send + Sync + 'static {
 
     /// Evaluates one op. Sources (image, local, scratch) are always evaluated;
     /// exec and file ops only on a cache miss.
-    fn execute<'a>(&'a self, id: NodeId, node: &'a Node, inputs: &'a [Value]) -> BoxFuture<'a, Result<Value, SolveError>>;
+    fn execute<'a>(
+        &'a self,
+        id: NodeId,
+        node: &'a Node,
+        inputs: &'a [Value],
+    ) -> BoxFuture<'a, Result<Value, SolveError>>;
 }
-

@@ -29,8 +29,13 @@ pub struct SolveOptions {
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        SolveOptions { no_cache: false, jobs }
+        let jobs = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        SolveOptions {
+            no_cache: false,
+            jobs,
+        }
     }
 }
 
@@ -61,7 +66,9 @@ impl<W: Worker> Scheduler<W> {
             executed: AtomicUsize::new(0),
             cached: AtomicUsize::new(0),
         };
-        Scheduler { inner: Arc::new(inner) }
+        Scheduler {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Ops actually executed so far (cache misses).
@@ -82,7 +89,11 @@ impl<W: Worker> Scheduler<W> {
                 .node(id)
                 .inputs
                 .iter()
-                .map(|i| futures[i.index()].clone().expect("inputs precede their users"))
+                .map(|i| {
+                    futures[i.index()]
+                        .clone()
+                        .expect("inputs precede their users")
+                })
                 .collect();
             let inner = self.inner.clone();
             let graph = graph.clone();
@@ -94,7 +105,9 @@ impl<W: Worker> Scheduler<W> {
             let fut: BoxFuture<'static, _> = Box::pin(fut);
             futures[id.index()] = Some(fut.shared());
         }
-        let target = futures[target.index()].clone().expect("target was scheduled");
+        let target = futures[target.index()]
+            .clone()
+            .expect("target was scheduled");
         target.await.map(|(_, v)| v)
     }
 }
@@ -104,7 +117,13 @@ pub(crate) fn vertex_id(id: NodeId) -> String {
 }
 
 impl<W: Worker> Inner<W> {
-    async fn run_node(self: &Arc<Self>, graph: &Graph, id: NodeId, keys: Vec<Digest>, values: Vec<Value>) -> SolveResult<(Digest, Value)> {
+    async fn run_node(
+        self: &Arc<Self>,
+        graph: &Graph,
+        id: NodeId,
+        keys: Vec<Digest>,
+        values: Vec<Value>,
+    ) -> SolveResult<(Digest, Value)> {
         let node = graph.node(id);
         let vertex = vertex_id(id);
         if matches!(node.op, Op::Scratch | Op::Image(_) | Op::Local(_)) {
@@ -113,16 +132,28 @@ impl<W: Worker> Inner<W> {
             if announce {
                 self.progress.started(&vertex, &node.name);
             }
-            let value = self.worker.execute(id, node, &values).await.map_err(|e| self.fail(&vertex, e))?;
+            let value = self
+                .worker
+                .execute(id, node, &values)
+                .await
+                .map_err(|e| self.fail(&vertex, e))?;
             if announce {
                 self.progress.done(&vertex);
             }
             return Ok((key, value));
         }
-        let content = self.worker.content_key(id, node, &values).await.map_err(|e| self.fail(&vertex, e))?;
+        let content = self
+            .worker
+            .content_key(id, node, &values)
+            .await
+            .map_err(|e| self.fail(&vertex, e))?;
         let key = node_key(node, &keys, content.as_ref());
         if !self.opts.no_cache {
-            if let Some(value) = self.worker.cache_get(&key).map_err(|e| self.fail(&vertex, e))? {
+            if let Some(value) = self
+                .worker
+                .cache_get(&key)
+                .map_err(|e| self.fail(&vertex, e))?
+            {
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name);
                 return Ok((key, value));
@@ -133,7 +164,13 @@ impl<W: Worker> Inner<W> {
     }
 
     /// One execution per cache key, however many nodes ask for it.
-    fn shared_run(self: &Arc<Self>, graph: &Graph, id: NodeId, key: &Digest, values: Vec<Value>) -> RunFuture {
+    fn shared_run(
+        self: &Arc<Self>,
+        graph: &Graph,
+        id: NodeId,
+        key: &Digest,
+        values: Vec<Value>,
+    ) -> RunFuture {
         let mut in_flight = self.in_flight.lock().expect("in-flight map poisoned");
         if let Some(existing) = in_flight.get(key) {
             return existing.clone();
@@ -145,8 +182,15 @@ impl<W: Worker> Inner<W> {
             let vertex = vertex_id(id);
             let _permit = inner.jobs.acquire().await.expect("job semaphore closed");
             inner.progress.started(&vertex, &node.name);
-            let value = inner.worker.execute(id, &node, &values).await.map_err(|e| inner.fail(&vertex, e))?;
-            inner.worker.cache_put(&key_owned, &value).map_err(|e| inner.fail(&vertex, e))?;
+            let value = inner
+                .worker
+                .execute(id, &node, &values)
+                .await
+                .map_err(|e| inner.fail(&vertex, e))?;
+            inner
+                .worker
+                .cache_put(&key_owned, &value)
+                .map_err(|e| inner.fail(&vertex, e))?;
             inner.executed.fetch_add(1, Ordering::SeqCst);
             inner.progress.done(&vertex);
             Ok(value)

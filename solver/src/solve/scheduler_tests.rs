@@ -27,24 +27,47 @@ fn exec(cmd: &str) -> Op {
 
 fn mkdir(path: &str) -> Op {
     Op::File(FileOp {
-        actions: vec![FileAction::Mkdir(MkdirAction { path: path.into(), mode: 0o755, parents: true, owner: None })],
+        actions: vec![FileAction::Mkdir(MkdirAction {
+            path: path.into(),
+            mode: 0o755,
+            parents: true,
+            owner: None,
+        })],
     })
 }
 
 impl Worker for FakeWorker {
-    fn content_key<'a>(&'a self, _: NodeId, _: &'a Node, _: &'a [Value]) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
+    fn content_key<'a>(
+        &'a self,
+        _: NodeId,
+        _: &'a Node,
+        _: &'a [Value],
+    ) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
         Box::pin(async { Ok(None) })
     }
     fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError> {
         Ok(self.cache.lock().unwrap().get(key).cloned())
     }
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError> {
-        self.cache.lock().unwrap().insert(key.clone(), value.clone());
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(key.clone(), value.clone());
         Ok(())
     }
-    fn execute<'a>(&'a self, _: NodeId, node: &'a Node, inputs: &'a [Value]) -> BoxFuture<'a, Result<Value, SolveError>> {
+    fn execute<'a>(
+        &'a self,
+        _: NodeId,
+        node: &'a Node,
+        inputs: &'a [Value],
+    ) -> BoxFuture<'a, Result<Value, SolveError>> {
         Box::pin(async move {
-            let mut layers: Vec<Digest> = inputs.iter().filter_map(|v| v.layers()).flatten().cloned().collect();
+            let mut layers: Vec<Digest> = inputs
+                .iter()
+                .filter_map(|v| v.layers())
+                .flatten()
+                .cloned()
+                .collect();
             if let Op::Exec(x) = &node.op {
                 self.executions.fetch_add(1, Ordering::SeqCst);
                 let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -52,7 +75,10 @@ impl Worker for FakeWorker {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 self.running.fetch_sub(1, Ordering::SeqCst);
                 if self.fail_on.as_deref() == Some(x.args[0].as_str()) {
-                    return Err(SolveError::Step { step: node.name.clone(), message: "boom".into() });
+                    return Err(SolveError::Step {
+                        step: node.name.clone(),
+                        message: "boom".into(),
+                    });
                 }
                 layers.push(Digest::of(x.args[0].as_bytes()));
             } else if let Op::File(_) = &node.op {
@@ -67,7 +93,9 @@ impl Worker for FakeWorker {
 /// Four independent branches joined at the end, like the `parallel` bench.
 fn fan_in(graph: &mut Graph) -> NodeId {
     let base = graph.add(Op::Scratch, vec![], "scratch");
-    let branches: Vec<NodeId> = (0..4).map(|i| graph.add(exec(&format!("b{i}")), vec![base], format!("branch {i}"))).collect();
+    let branches: Vec<NodeId> = (0..4)
+        .map(|i| graph.add(exec(&format!("b{i}")), vec![base], format!("branch {i}")))
+        .collect();
     let mut joined = graph.add(mkdir("/out"), vec![base], "join");
     for b in branches {
         joined = graph.add(mkdir("/x"), vec![joined, b], "join step");
@@ -84,8 +112,15 @@ async fn independent_branches_run_at_once() {
     let mut g = Graph::new();
     let target = fan_in(&mut g);
     let worker = Arc::new(FakeWorker::default());
-    scheduler(worker.clone(), 8, false).solve(Arc::new(g), target).await.unwrap();
-    assert_eq!(worker.peak.load(Ordering::SeqCst), 4, "all four branches should overlap");
+    scheduler(worker.clone(), 8, false)
+        .solve(Arc::new(g), target)
+        .await
+        .unwrap();
+    assert_eq!(
+        worker.peak.load(Ordering::SeqCst),
+        4,
+        "all four branches should overlap"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +128,10 @@ async fn jobs_bound_concurrency() {
     let mut g = Graph::new();
     let target = fan_in(&mut g);
     let worker = Arc::new(FakeWorker::default());
-    scheduler(worker.clone(), 2, false).solve(Arc::new(g), target).await.unwrap();
+    scheduler(worker.clone(), 2, false)
+        .solve(Arc::new(g), target)
+        .await
+        .unwrap();
     assert_eq!(worker.peak.load(Ordering::SeqCst), 2);
 }
 
@@ -140,7 +178,10 @@ async fn unneeded_nodes_never_run() {
     let _unused = g.add(exec("unused"), vec![base], "unused stage");
     let used = g.add(exec("used"), vec![base], "used stage");
     let worker = Arc::new(FakeWorker::default());
-    scheduler(worker.clone(), 8, false).solve(Arc::new(g), used).await.unwrap();
+    scheduler(worker.clone(), 8, false)
+        .solve(Arc::new(g), used)
+        .await
+        .unwrap();
     assert_eq!(worker.executions.load(Ordering::SeqCst), 1);
 }
 
@@ -150,8 +191,18 @@ async fn failure_names_the_step_and_skips_dependents() {
     let base = g.add(Op::Scratch, vec![], "scratch");
     let bad = g.add(exec("bad"), vec![base], "[2/3] RUN bad");
     let after = g.add(exec("after"), vec![bad], "[3/3] RUN after");
-    let worker = Arc::new(FakeWorker { fail_on: Some("bad".into()), ..Default::default() });
-    let err = scheduler(worker.clone(), 8, false).solve(Arc::new(g), after).await.unwrap_err();
+    let worker = Arc::new(FakeWorker {
+        fail_on: Some("bad".into()),
+        ..Default::default()
+    });
+    let err = scheduler(worker.clone(), 8, false)
+        .solve(Arc::new(g), after)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("[2/3] RUN bad"), "{err}");
-    assert_eq!(worker.executions.load(Ordering::SeqCst), 1, "the dependent must not run");
+    assert_eq!(
+        worker.executions.load(Ordering::SeqCst),
+        1,
+        "the dependent must not run"
+    );
 }

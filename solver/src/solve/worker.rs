@@ -5,7 +5,9 @@ use super::{scheduler::vertex_id, BoxFuture, SolveError, Value, Worker};
 use crate::context::selection_digest;
 use crate::progress::{LogStream, Progress};
 use crate::registry::ImageProvider;
-use crate::sandbox::{ExecTask, FileTask, HelperRequest, OutputStream, Sandbox, SandboxError, SourceMount, Task};
+use crate::sandbox::{
+    ExecTask, FileTask, HelperRequest, OutputStream, Sandbox, SandboxError, SourceMount, Task,
+};
 use mybuild_cache::Store;
 use mybuild_graph::{Digest, FileAction, KeyEncoder, Node, NodeId, Op};
 use std::collections::{BTreeMap, VecDeque};
@@ -32,11 +34,20 @@ impl BuildWorker {
         locals: BTreeMap<String, PathBuf>,
         progress: Progress,
     ) -> Self {
-        BuildWorker { store, sandbox, images, locals, progress }
+        BuildWorker {
+            store,
+            sandbox,
+            images,
+            locals,
+            progress,
+        }
     }
 
     fn store_err(step: &str) -> impl Fn(mybuild_cache::StoreError) -> SolveError + '_ {
-        move |source| SolveError::Store { step: step.to_string(), source }
+        move |source| SolveError::Store {
+            step: step.to_string(),
+            source,
+        }
     }
 
     /// Overlay lower dirs for a chain, top-most first, relative to the snapshot root.
@@ -50,7 +61,10 @@ impl BuildWorker {
                     step: step.to_string(),
                     message: format!("layer {d} is missing from the store"),
                 })?;
-                Ok(dir.strip_prefix(&root).map(|p| p.to_path_buf()).unwrap_or(dir))
+                Ok(dir
+                    .strip_prefix(&root)
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or(dir))
             })
             .collect()
     }
@@ -59,28 +73,46 @@ impl BuildWorker {
         inputs
             .first()
             .and_then(Value::layers)
-            .ok_or_else(|| SolveError::BadInput { step: node.name.clone(), input: 0 })
+            .ok_or_else(|| SolveError::BadInput {
+                step: node.name.clone(),
+                input: 0,
+            })
     }
 
     fn sources(&self, node: &Node, inputs: &[Value]) -> Result<Vec<SourceMount>, SolveError> {
         let mut sources = vec![SourceMount::None];
         for value in inputs.iter().skip(1) {
             sources.push(match value {
-                Value::Local { path, exclude } => SourceMount::Dir { path: path.clone(), exclude: exclude.clone() },
-                Value::Layers(chain) => SourceMount::Layers { lowers: self.lowers(&node.name, chain)? },
+                Value::Local { path, exclude } => SourceMount::Dir {
+                    path: path.clone(),
+                    exclude: exclude.clone(),
+                },
+                Value::Layers(chain) => SourceMount::Layers {
+                    lowers: self.lowers(&node.name, chain)?,
+                },
             });
         }
         Ok(sources)
     }
 
-    async fn run_task(&self, id: NodeId, node: &Node, chain: &[Digest], task: Task) -> Result<Value, SolveError> {
+    async fn run_task(
+        &self,
+        id: NodeId,
+        node: &Node,
+        chain: &[Digest],
+        task: Task,
+    ) -> Result<Value, SolveError> {
         let step = node.name.clone();
         let command = match &task {
             Task::Exec(x) => x.args.join(" "),
             Task::File(_) => String::new(),
         };
         let lowers = self.lowers(&step, chain)?;
-        let (store, sandbox, progress) = (self.store.clone(), self.sandbox.clone(), self.progress.clone());
+        let (store, sandbox, progress) = (
+            self.store.clone(),
+            self.sandbox.clone(),
+            self.progress.clone(),
+        );
         let vertex = vertex_id(id);
         let step2 = step.clone();
         let diff = tokio::task::spawn_blocking(move || {
@@ -105,32 +137,67 @@ impl BuildWorker {
             match run {
                 Ok(()) => {}
                 Err(SandboxError::Exited { code }) => {
-                    return Err(SolveError::ExecFailed { step: step2, command, code, tail: tail.lines() })
+                    return Err(SolveError::ExecFailed {
+                        step: step2,
+                        command,
+                        code,
+                        tail: tail.lines(),
+                    })
                 }
-                Err(e) => return Err(SolveError::Step { step: step2, message: e.to_string() }),
+                Err(e) => {
+                    return Err(SolveError::Step {
+                        step: step2,
+                        message: e.to_string(),
+                    })
+                }
             }
-            store.commit_upper(&wd.upper()).map_err(Self::store_err(&step2))
+            store
+                .commit_upper(&wd.upper())
+                .map_err(Self::store_err(&step2))
         })
         .await
-        .map_err(|e| SolveError::Join { step: step.clone(), message: e.to_string() })??;
+        .map_err(|e| SolveError::Join {
+            step: step.clone(),
+            message: e.to_string(),
+        })??;
         let mut layers = chain.to_vec();
         layers.push(diff);
         Ok(Value::Layers(layers))
     }
 
-    async fn copy_content_key(&self, node: &Node, inputs: &[Value]) -> Result<Option<Digest>, SolveError> {
-        let Op::File(f) = &node.op else { return Ok(None) };
+    async fn copy_content_key(
+        &self,
+        node: &Node,
+        inputs: &[Value],
+    ) -> Result<Option<Digest>, SolveError> {
+        let Op::File(f) = &node.op else {
+            return Ok(None);
+        };
         let mut enc = KeyEncoder::new();
         let mut reads_local = false;
         for action in &f.actions {
-            let FileAction::Copy(c) = action else { continue };
-            let Some(Value::Local { path, exclude }) = inputs.get(c.source as usize) else { continue };
-            let (path, exclude, srcs, extract) = (path.clone(), exclude.clone(), c.src.clone(), c.extract_archives);
+            let FileAction::Copy(c) = action else {
+                continue;
+            };
+            let Some(Value::Local { path, exclude }) = inputs.get(c.source as usize) else {
+                continue;
+            };
+            let (path, exclude, srcs, extract) = (
+                path.clone(),
+                exclude.clone(),
+                c.src.clone(),
+                c.extract_archives,
+            );
             let step = node.name.clone();
-            let digest = tokio::task::spawn_blocking(move || selection_digest(&path, &exclude, &srcs, extract))
-                .await
-                .map_err(|e| SolveError::Join { step: step.clone(), message: e.to_string() })?
-                .map_err(|source| SolveError::Context { step, source })?;
+            let digest = tokio::task::spawn_blocking(move || {
+                selection_digest(&path, &exclude, &srcs, extract)
+            })
+            .await
+            .map_err(|e| SolveError::Join {
+                step: step.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|source| SolveError::Context { step, source })?;
             enc.digest(&digest);
             reads_local = true;
         }
@@ -139,23 +206,39 @@ impl BuildWorker {
 }
 
 impl Worker for BuildWorker {
-    fn content_key<'a>(&'a self, _: NodeId, node: &'a Node, inputs: &'a [Value]) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
+    fn content_key<'a>(
+        &'a self,
+        _: NodeId,
+        node: &'a Node,
+        inputs: &'a [Value],
+    ) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
         Box::pin(self.copy_content_key(node, inputs))
     }
 
     fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError> {
-        let chain = self.store.cache_get(key).map_err(Self::store_err("cache lookup"))?;
+        let chain = self
+            .store
+            .cache_get(key)
+            .map_err(Self::store_err("cache lookup"))?;
         Ok(chain.map(Value::Layers))
     }
 
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError> {
         match value {
-            Value::Layers(chain) => self.store.cache_put(key, chain).map_err(Self::store_err("cache record")),
+            Value::Layers(chain) => self
+                .store
+                .cache_put(key, chain)
+                .map_err(Self::store_err("cache record")),
             Value::Local { .. } => Ok(()),
         }
     }
 
-    fn execute<'a>(&'a self, id: NodeId, node: &'a Node, inputs: &'a [Value]) -> BoxFuture<'a, Result<Value, SolveError>> {
+    fn execute<'a>(
+        &'a self,
+        id: NodeId,
+        node: &'a Node,
+        inputs: &'a [Value],
+    ) -> BoxFuture<'a, Result<Value, SolveError>> {
         Box::pin(async move {
             match &node.op {
                 Op::Scratch => Ok(Value::Layers(vec![])),
@@ -164,7 +247,10 @@ impl Worker for BuildWorker {
                         .images
                         .layers(&img.reference, img.digest.as_ref())
                         .await
-                        .map_err(|source| SolveError::Registry { step: node.name.clone(), source })?;
+                        .map_err(|source| SolveError::Registry {
+                            step: node.name.clone(),
+                            source,
+                        })?;
                     Ok(Value::Layers(layers))
                 }
                 Op::Local(l) => {
@@ -172,7 +258,10 @@ impl Worker for BuildWorker {
                         step: node.name.clone(),
                         message: format!("no local directory named {:?} was given", l.name),
                     })?;
-                    Ok(Value::Local { path: path.clone(), exclude: l.exclude.clone() })
+                    Ok(Value::Local {
+                        path: path.clone(),
+                        exclude: l.exclude.clone(),
+                    })
                 }
                 Op::Exec(x) => {
                     let chain = self.rootfs(node, inputs)?;
@@ -188,7 +277,10 @@ impl Worker for BuildWorker {
                 }
                 Op::File(f) => {
                     let chain = self.rootfs(node, inputs)?;
-                    let task = Task::File(FileTask { actions: f.actions.clone(), sources: self.sources(node, inputs)? });
+                    let task = Task::File(FileTask {
+                        actions: f.actions.clone(),
+                        sources: self.sources(node, inputs)?,
+                    });
                     self.run_task(id, node, chain, task).await
                 }
             }
@@ -208,7 +300,8 @@ impl Tail {
         self.partial.push_str(&String::from_utf8_lossy(data));
         while let Some(pos) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=pos).collect();
-            self.lines.push_back(line.trim_end_matches('\n').to_string());
+            self.lines
+                .push_back(line.trim_end_matches('\n').to_string());
             if self.lines.len() > TAIL_LINES {
                 self.lines.pop_front();
             }

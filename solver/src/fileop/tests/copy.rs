@@ -392,3 +392,32 @@ fn file_capabilities_survive_copy_and_chown() {
     assert_eq!(xattr(&fx.out("/bin/ping"), None), cap.len() as isize);
     assert_eq!(fx.meta("/bin/ping").1, 3);
 }
+
+/// Context files become root's; files copied from a stage keep their owner
+/// unless --chown says otherwise.
+#[test]
+fn stage_sources_keep_their_owner_context_sources_do_not() {
+    for (stage, chown, want) in [
+        (false, None, (0, 0)),
+        (true, None, (1234, 567)),
+        (true, Some("42:43"), (42, 43)),
+    ] {
+        let mut fx = Fixture::new();
+        fx.stage_source = stage;
+        fx.file("d/f", "x");
+        for p in ["d", "d/f"] {
+            std::os::unix::fs::chown(fx.ctx.path().join(p), Some(1234), Some(567)).unwrap();
+        }
+        let mut action = copy(&["d"], "/out/");
+        if let (FileAction::Copy(c), Some(o)) = (&mut action, chown) {
+            let (u, g) = o.split_once(':').unwrap();
+            c.owner = Some(Owner {
+                user: u.into(),
+                group: Some(g.into()),
+            });
+        }
+        fx.apply(vec![action]).unwrap();
+        let (_, uid, gid) = fx.meta("/out/f");
+        assert_eq!((uid, gid), want, "stage={stage} chown={chown:?}");
+    }
+}

@@ -18,6 +18,8 @@ pub(super) struct Fixture {
     pub ctx: TempDir,
     pub root: TempDir,
     pub exclude: Vec<String>,
+    /// Treat the source like a stage (`COPY --from`) rather than the context.
+    pub stage_source: bool,
 }
 
 impl Fixture {
@@ -26,6 +28,7 @@ impl Fixture {
             ctx: tempfile::tempdir().unwrap(),
             root: tempfile::tempdir().unwrap(),
             exclude: Vec::new(),
+            stage_source: false,
         }
     }
 
@@ -44,6 +47,7 @@ impl Fixture {
         let src = SourceRoot {
             path: self.ctx.path().to_path_buf(),
             exclude: self.exclude.clone(),
+            preserve_owner: self.stage_source,
         };
         apply(self.root.path(), &[None, Some(src)], &actions)
     }

@@ -6,7 +6,8 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const APPLETS: &[&str] = &[
-    "sh", "cat", "echo", "ls", "id", "ip", "grep", "rm", "touch", "readlink", "hostname", "test", "wc", "sleep", "stat",
+    "sh", "cat", "echo", "ls", "id", "ip", "grep", "rm", "touch", "readlink", "hostname", "test",
+    "wc", "sleep", "stat", "true", "pwd",
 ];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
@@ -32,15 +33,20 @@ impl Fixture {
         std::fs::create_dir_all(base.join("bin")).unwrap();
         std::fs::create_dir_all(base.join("etc")).unwrap();
         std::fs::create_dir_all(base.join("tmp")).unwrap();
-        std::fs::set_permissions(base.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        std::fs::copy("/bin/busybox", base.join("bin/busybox")).expect("host /bin/busybox (busybox-static)");
+        std::fs::set_permissions(base.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        std::fs::copy("/bin/busybox", base.join("bin/busybox"))
+            .expect("host /bin/busybox (busybox-static)");
         for applet in APPLETS {
             symlink("busybox", base.join("bin").join(applet)).unwrap();
         }
         std::fs::write(base.join("etc/passwd"), PASSWD).unwrap();
         std::fs::write(base.join("etc/group"), GROUP).unwrap();
         std::fs::write(base.join("hello"), "hello from base\n").unwrap();
-        Fixture { dir, runs: std::cell::Cell::new(0) }
+        Fixture {
+            dir,
+            runs: std::cell::Cell::new(0),
+        }
     }
 
     pub fn snapshots(&self) -> PathBuf {
@@ -98,7 +104,11 @@ pub fn run(req: &HelperRequest) -> Output {
         OutputStream::Stderr => stderr.extend_from_slice(data),
     });
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    Output { result, stdout: text(stdout), stderr: text(stderr) }
+    Output {
+        result,
+        stdout: text(stdout),
+        stderr: text(stderr),
+    }
 }
 
 /// Runs `task` on the base layer and returns the output plus the upper dir.
@@ -109,7 +119,10 @@ pub fn run_on_base(fx: &Fixture, task: ExecTask) -> (Output, PathBuf) {
 
 pub fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names

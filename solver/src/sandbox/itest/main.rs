@@ -4,13 +4,18 @@
 //! re-executes itself as the helper.
 
 mod cases;
+mod filecases;
 mod fixture;
+mod killcase;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("__sandbox") {
         mybuild_solver::sandbox::helper_main();
+    }
+    if std::env::args().nth(1).as_deref() == Some("__driver") {
+        killcase::driver(&std::env::args().nth(2).expect("request path"));
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -24,7 +29,9 @@ fn main() {
         return;
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let selected = cases::ALL.iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())));
+    let selected = cases::ALL.iter().filter(|(name, _)| {
+        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+    });
     let (mut passed, mut failed) = (0, Vec::new());
     for (name, case) in selected {
         match catch_unwind(AssertUnwindSafe(case)) {
@@ -38,7 +45,11 @@ fn main() {
             }
         }
     }
-    println!("\ntest result: {}. {passed} passed; {} failed", if failed.is_empty() { "ok" } else { "FAILED" }, failed.len());
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len()
+    );
     if !failed.is_empty() {
         println!("failures: {failed:?}");
         std::process::exit(101);

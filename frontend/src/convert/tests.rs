@@ -1,0 +1,219 @@
+use crate::{compile, BuildPlan, CompileOptions, FrontendError, ImageResolver, ResolvedImage};
+use mybuild_graph::{Digest, ExecOp, FileAction, NetworkMode, Op};
+use serde_json::{json, Value};
+
+/// Serves `base` (optionally with ONBUILD triggers) and nothing else.
+struct Fake(Value);
+
+impl ImageResolver for Fake {
+    fn resolve(
+        &self,
+        reference: &str,
+    ) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>> {
+        if reference != "base" {
+            return Err(format!("{reference}: not found").into());
+        }
+        let config = json!({"architecture": "amd64", "os": "linux",
+            "config": self.0, "rootfs": {"type": "layers", "diff_ids": ["sha256:00"]},
+            "history": [{"created_by": "base"}]});
+        Ok(ResolvedImage {
+            reference: "docker.io/library/base:latest".into(),
+            pin: Digest::of(b"m"),
+            config: config.to_string().into_bytes(),
+        })
+    }
+}
+
+fn opts() -> CompileOptions {
+    CompileOptions {
+        filename: "Dockerfile".into(),
+        build_args: Default::default(),
+        target: None,
+        dockerignore: vec!["*.log".into()],
+        network: NetworkMode::Host,
+    }
+}
+
+fn build(text: &str) -> Result<BuildPlan, FrontendError> {
+    compile(
+        text,
+        &opts(),
+        &Fake(json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]})),
+    )
+}
+
+fn exec(plan: &BuildPlan) -> ExecOp {
+    match &plan.graph.node(plan.target).op {
+        Op::Exec(x) => x.clone(),
+        other => panic!("target is {other:?}"),
+    }
+}
+
+#[test]
+fn history_has_one_layer_per_filesystem_step() {
+    let plan =
+        build("FROM base\nENV A=1\nRUN echo $A\nWORKDIR /w\nCOPY a.txt .\nCMD [\"x\"]\n").unwrap();
+    let history: Vec<(String, bool)> = plan.config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["created_by"].as_str().unwrap().to_string(),
+                h.get("empty_layer").is_none(),
+            )
+        })
+        .collect();
+    let want = [
+        ("base", true),
+        ("ENV A=1", false),
+        ("RUN /bin/sh -c echo $A # buildkit", true),
+        ("WORKDIR /w", true),
+        ("COPY a.txt . # buildkit", true),
+        ("CMD [\"x\"]", false),
+    ];
+    let want: Vec<(String, bool)> = want.iter().map(|(s, l)| (s.to_string(), *l)).collect();
+    assert_eq!(history, want);
+    assert_eq!(plan.config["rootfs"]["diff_ids"], json!(["sha256:00"]));
+    let names: Vec<&str> = plan.graph.iter().map(|(_, n)| n.name.as_str()).collect();
+    assert!(names.contains(&"[2/4] RUN echo $A"), "{names:?}");
+}
+
+#[test]
+fn run_gets_env_args_workdir_user_and_network() {
+    let mut o = opts();
+    o.build_args.insert("V".into(), "cli".into());
+    o.network = NetworkMode::None;
+    let text =
+        "FROM base\nARG V=default\nARG U=u1\nUSER $U\nWORKDIR rel\nRUN --network=host true\n";
+    let plan = compile(text, &o, &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap();
+    let x = exec(&plan);
+    assert_eq!(x.env, vec!["PATH=/bin", "V=cli", "U=u1"]);
+    assert_eq!(
+        (x.cwd.as_str(), x.user.as_str(), x.network),
+        ("/rel", "u1", NetworkMode::Host)
+    );
+    assert!(plan.config["config"].get("V").is_none());
+    assert_eq!(
+        plan.config["config"]["Env"],
+        json!(["PATH=/bin"]),
+        "ARGs never persist"
+    );
+    let plan = compile("FROM base\nRUN true\n", &o, &Fake(json!({}))).unwrap();
+    assert_eq!(exec(&plan).network, NetworkMode::None);
+    assert!(
+        exec(&plan).env[0].starts_with("PATH=/usr/local/sbin"),
+        "default PATH added"
+    );
+}
+
+#[test]
+fn context_node_only_when_read_and_carries_dockerignore() {
+    let plan = build("FROM base\nRUN true\n").unwrap();
+    assert!(!plan.graph.iter().any(|(_, n)| n.op.kind() == "local"));
+    let plan = build("FROM scratch\nCOPY --chown=1:2 --chmod=640 a /b/\n").unwrap();
+    let node = plan.graph.node(plan.target);
+    let Op::File(f) = &node.op else { panic!() };
+    let FileAction::Copy(c) = &f.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            c.dest.as_str(),
+            c.mode,
+            c.owner.as_ref().map(|o| o.user.as_str())
+        ),
+        ("/b/", Some(0o640), Some("1"))
+    );
+    let Op::Local(l) = &plan.graph.node(node.inputs[1]).op else {
+        panic!()
+    };
+    assert_eq!(l.exclude, vec!["*.log"]);
+    assert_eq!(
+        plan.config["config"]["Env"],
+        json!([format!("PATH={}", crate::image_config::DEFAULT_PATH)])
+    );
+}
+
+#[test]
+fn unneeded_stages_are_not_built_and_target_stops() {
+    let text = "FROM base AS a\nRUN echo a\nFROM base AS broken\nRUN exit 1\nFROM a AS c\nRUN echo c\nFROM c\nRUN echo d\n";
+    let plan = build(text).unwrap();
+    assert!(!plan.graph.iter().any(|(_, n)| n.name.contains("exit 1")));
+    let mut o = opts();
+    o.target = Some("C".into());
+    let plan = compile(text, &o, &Fake(json!({}))).unwrap();
+    assert_eq!(plan.graph.node(plan.target).name, "[c 1/1] RUN echo c");
+    o.target = Some("nope".into());
+    assert!(matches!(
+        compile(text, &o, &Fake(json!({}))),
+        Err(FrontendError::TargetNotFound { .. })
+    ));
+}
+
+#[test]
+fn global_args_feed_from_and_can_be_redeclared() {
+    let mut o = opts();
+    o.build_args.insert("IMG".into(), "base".into());
+    let text = "ARG IMG=other\nFROM ${IMG}\nARG IMG\nARG TARGETARCH\nRUN echo\n";
+    let plan = compile(text, &o, &Fake(json!({}))).unwrap();
+    let env = exec(&plan).env;
+    assert!(env.contains(&"IMG=base".to_string()), "{env:?}");
+    assert!(env.iter().any(|e| e.starts_with("TARGETARCH=")), "{env:?}");
+}
+
+#[test]
+fn base_onbuild_triggers_run_first_and_are_cleared() {
+    let fake = Fake(json!({"OnBuild": ["RUN echo trig"]}));
+    let plan = compile("FROM base\nRUN echo own\n", &opts(), &fake).unwrap();
+    let own = plan.graph.node(plan.target);
+    assert_eq!(plan.graph.node(own.inputs[0]).name, "[2/3] RUN echo trig");
+    assert!(plan.config["config"].get("OnBuild").is_none());
+}
+
+#[test]
+fn entrypoint_resets_inherited_cmd_only() {
+    let plan = build("FROM base\nENTRYPOINT [\"e\"]\n").unwrap();
+    assert!(plan.config["config"].get("Cmd").is_none());
+    let plan = build("FROM base\nCMD c\nENTRYPOINT e\n").unwrap();
+    assert_eq!(plan.config["config"]["Cmd"], json!(["/bin/sh", "-c", "c"]));
+    assert_eq!(
+        plan.config["config"]["Entrypoint"],
+        json!(["/bin/sh", "-c", "e"])
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_text() {
+    let e = build("FROM base\nFROBNICATE now\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "Dockerfile:2: unknown instruction: FROBNICATE\n >>> FROBNICATE now"
+    );
+    let e = build("FROM base\nCOPY --from=nosuch /x /y\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("Dockerfile:2: undefined stage or image \"nosuch\""),
+        "{e}"
+    );
+    let e = build("FROM base\nRUN <<EOF\nx\n").unwrap_err().to_string();
+    assert!(
+        e.starts_with("Dockerfile:2: unterminated heredoc EOF"),
+        "{e}"
+    );
+    let e = build("FROM base\nCOPY <<EOF /f\nx\nEOF\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not supported yet"), "{e}");
+    let e = build("RUN x\n").unwrap_err().to_string();
+    assert!(e.contains("no build stage"), "{e}");
+}
+
+#[test]
+fn heredoc_run_executes_body_through_shell() {
+    let plan = build("FROM base\nRUN <<EOF\necho a\necho b\nEOF\n").unwrap();
+    assert_eq!(exec(&plan).args, vec!["/bin/sh", "-c", "echo a\necho b\n"]);
+}
