@@ -139,6 +139,16 @@ async fn build(
 
     let export = "exporting";
     progress.started(export, "exporting to image");
+    let chain = chain
+        .into_iter()
+        .map(|diff_id| {
+            let created = store
+                .layer_record(&diff_id)?
+                .and_then(|r| r.created)
+                .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+            Ok(config::ChainLayer { diff_id, created })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = config::finalize(plan.config, &chain)?;
     let store2 = store.clone();
     let id = tokio::task::spawn_blocking(move || store2.put_image(&config)).await??;

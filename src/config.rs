@@ -6,34 +6,53 @@ use mybuild_graph::Digest;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub fn finalize(mut config: Value, chain: &[Digest]) -> anyhow::Result<Vec<u8>> {
-    let now = rfc3339(SystemTime::now());
+/// One layer of the solved chain: its diff_id and when the store made it.
+pub struct ChainLayer {
+    pub diff_id: Digest,
+    pub created: Option<SystemTime>,
+}
+
+/// Fills in `rootfs` and the creation times the frontend left open. Times
+/// come from the layers, not the clock, so an unchanged rebuild writes the
+/// same config and therefore the same image id (BuildKit's behaviour). A
+/// history entry without a layer takes the time of the layer before it.
+pub fn finalize(mut config: Value, chain: &[ChainLayer]) -> anyhow::Result<Vec<u8>> {
+    let now = SystemTime::now();
+    let time_of = |i: usize| rfc3339(chain.get(i).and_then(|l| l.created).unwrap_or(now));
     let obj = config
         .as_object_mut()
         .context("frontend produced an image config that is not an object")?;
-    let diff_ids: Vec<&str> = chain.iter().map(|d| d.as_str()).collect();
+    let diff_ids: Vec<&str> = chain.iter().map(|l| l.diff_id.as_str()).collect();
     obj.insert(
         "rootfs".into(),
         json!({"type": "layers", "diff_ids": diff_ids}),
     );
-    obj.insert("created".into(), Value::String(now.clone()));
+    let last = chain
+        .len()
+        .checked_sub(1)
+        .map_or_else(|| rfc3339(now), time_of);
+    obj.insert("created".into(), Value::String(last));
     let history = obj.entry("history").or_insert_with(|| Value::Array(vec![]));
     let entries = history
         .as_array_mut()
         .context("image config history is not a list")?;
+    let mut layer = 0usize;
     for h in entries.iter_mut() {
+        let empty = h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+        let at = if empty {
+            layer.saturating_sub(1)
+        } else {
+            layer
+        };
         if let Some(h) = h.as_object_mut() {
             h.entry("created")
-                .or_insert_with(|| Value::String(now.clone()));
+                .or_insert_with(|| Value::String(time_of(at)));
         }
+        layer += usize::from(!empty);
     }
-    let layered = entries
-        .iter()
-        .filter(|h| h.get("empty_layer").and_then(Value::as_bool) != Some(true))
-        .count();
-    if layered != chain.len() {
+    if layer != chain.len() {
         bail!(
-            "image config: {layered} history entries with layers, but the build produced {} layers",
+            "image config: {layer} history entries with layers, but the build produced {} layers",
             chain.len()
         );
     }
@@ -88,14 +107,33 @@ mod tests {
         );
     }
 
+    fn layer(name: &[u8], secs: u64) -> ChainLayer {
+        ChainLayer {
+            diff_id: Digest::of(name),
+            created: Some(UNIX_EPOCH + Duration::from_secs(secs)),
+        }
+    }
+
     #[test]
     fn fills_diff_ids_and_checks_history() {
-        let chain = vec![Digest::of(b"a"), Digest::of(b"b")];
+        let chain = vec![layer(b"a", 60), layer(b"b", 120)];
         let cfg = json!({"history": [{"created_by": "base"}, {"created_by": "ENV", "empty_layer": true}, {"created_by": "RUN"}]});
         let out: Value = serde_json::from_slice(&finalize(cfg, &chain).unwrap()).unwrap();
-        assert_eq!(out["rootfs"]["diff_ids"][1], chain[1].as_str());
-        assert!(out["history"][2]["created"].is_string());
+        assert_eq!(out["rootfs"]["diff_ids"][1], chain[1].diff_id.as_str());
+        assert_eq!(out["history"][0]["created"], "1970-01-01T00:01:00Z");
+        assert_eq!(out["history"][1]["created"], "1970-01-01T00:01:00Z");
+        assert_eq!(out["history"][2]["created"], "1970-01-01T00:02:00Z");
+        assert_eq!(out["created"], "1970-01-01T00:02:00Z");
         let bad = json!({"history": [{"created_by": "RUN"}]});
         assert!(finalize(bad, &chain).is_err());
+    }
+
+    #[test]
+    fn same_layers_give_the_same_config() {
+        let cfg =
+            json!({"history": [{"created_by": "RUN"}, {"created_by": "CMD", "empty_layer": true}]});
+        let a = finalize(cfg.clone(), &[layer(b"a", 7)]).unwrap();
+        let b = finalize(cfg, &[layer(b"a", 7)]).unwrap();
+        assert_eq!(a, b);
     }
 }

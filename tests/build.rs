@@ -100,9 +100,11 @@ fn unchanged_rebuild_is_all_cached_and_no_cache_runs_again() {
     assert_success(&first, "first build");
     assert!(stderr(&first).contains("ran-step-42"));
 
-    // mtime alone must not invalidate COPY
+    // mtime alone must not invalidate COPY; the clock moves past a second
+    // so a config stamped with "now" would get another id.
     let f = ctx.join("f");
     std::fs::write(&f, "one\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (second, _) = env.build(&ctx, &[]);
     assert_success(&second, "second build");
     let log = stderr(&second);
@@ -111,6 +113,11 @@ fn unchanged_rebuild_is_all_cached_and_no_cache_runs_again() {
         "no RUN may execute on a full cache hit:\n{log}"
     );
     assert!(log.contains("CACHED"), "{log}");
+    assert_eq!(
+        image_id(&log),
+        image_id(&stderr(&first)),
+        "a full cache hit writes the same image, as BuildKit does"
+    );
 
     let (third, _) = env.build(&ctx, &["--no-cache"]);
     assert_success(&third, "--no-cache build");
@@ -127,6 +134,15 @@ fn unchanged_rebuild_is_all_cached_and_no_cache_runs_again() {
         "a content change invalidates COPY and what follows"
     );
     assert_eq!(read_oci_archive(&archive).file("g").unwrap(), b"two\n");
+}
+
+/// The id from plain progress' `writing image sha256:... done`.
+fn image_id(log: &str) -> String {
+    log.lines()
+        .find_map(|l| l.split("writing image ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no image id in:\n{log}"))
+        .to_string()
 }
 
 #[test]

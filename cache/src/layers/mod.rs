@@ -37,6 +37,11 @@ pub struct LayerRecord {
     /// Directory name under `snapshots/`.
     pub snapshot: String,
     pub compressed: Vec<CompressedBlob>,
+    /// When this store first made the layer (Unix seconds). Images take
+    /// their `created` times from it, so a rebuild that hits the cache
+    /// yields the very same image id, as with BuildKit.
+    #[serde(default)]
+    pub created: Option<u64>,
 }
 
 /// Short, fixed-length snapshot names keep overlay's mount options short.
@@ -150,11 +155,15 @@ impl Store {
         }
         fs::rename(dir, &target).map_err(io_err("rename snapshot into", &target))?;
         fsync_dir(&self.snapshots_root()).map_err(io_err("fsync", &self.snapshots_root()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut rec = LayerRecord {
             diff_id: diff_id.clone(),
             size,
             snapshot: name,
             compressed,
+            created: existing.as_ref().and_then(|r| r.created).or(Some(now)),
         };
         for old in existing.into_iter().flat_map(|r| r.compressed) {
             if !rec.compressed.iter().any(|c| c.digest == old.digest) {
