@@ -154,8 +154,11 @@ fn debug_parse(file: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let df =
-        mybuild_frontend::parse(&text).with_context(|| format!("parsing {}", file.display()))?;
+    let df = mybuild_frontend::parse(&text).map_err(|e| {
+        let span = mybuild_frontend::Span::locate(&text, e.line, e.line, e.kind.needle());
+        let at = format!("{}:{}:{}", file.display(), span.line, span.column);
+        anyhow::anyhow!("{at}: {}\n{span}", e.kind)
+    })?;
     print!("{}", mybuild_frontend::dump(&df));
     Ok(())
 }

@@ -6,12 +6,14 @@
 //!   [`ImageResolver`] the caller provides (registry or local store).
 
 mod convert;
+mod diagnostic;
 mod image_config;
 pub mod instructions;
 pub mod parser;
 pub mod shell_lex;
 
 pub use convert::{compile, ConvertError, FrontendError};
+pub use diagnostic::Span;
 pub use image_config::ImageConfigError;
 pub use instructions::InstructionError;
 pub use parser::{dump, parse, Dockerfile, Heredoc, Node, ParseError, ParseErrorKind};

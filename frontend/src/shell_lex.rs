@@ -28,6 +28,19 @@ pub enum LexError {
     },
 }
 
+impl LexError {
+    /// The word that failed to expand, as written.
+    pub fn word(&self) -> &str {
+        match self {
+            LexError::Unterminated { word, .. }
+            | LexError::MissingBrace { word }
+            | LexError::BadSubstitution { word }
+            | LexError::BadModifier { word, .. }
+            | LexError::Required { word, .. } => word,
+        }
+    }
+}
+
 /// Lexer settings; `Lexer::new(escape)` gives the ordinary behaviour.
 #[derive(Debug, Clone, Copy)]
 pub struct Lexer {

@@ -112,7 +112,7 @@ fn conformance_cases_compile_to_golden_config_and_graph() {
         let result = compile(&text, &options(&case), &FakeResolver);
         if COMPILE_ERRORS.contains(&name.as_str()) {
             match result {
-                Err(e) => assert!(e.to_string().starts_with("Dockerfile:2: "), "{name}: {e}"),
+                Err(e) => assert!(e.to_string().starts_with("Dockerfile:2:"), "{name}: {e}"),
                 Ok(_) => failures.push(format!("{name}: compiled, expected an error")),
             }
             continue;

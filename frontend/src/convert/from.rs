@@ -44,7 +44,8 @@ impl Converter<'_> {
         visiting: &mut Vec<usize>,
     ) -> Result<Stage, FrontendError> {
         let file = self.opts.filename.clone();
-        let err = |e: ConvertError| convert_err(&file, &def.from_cmd, e);
+        let source = self.source;
+        let err = |e: ConvertError| convert_err(&file, source, &def.from_cmd, e);
         let base = self.stages.meta.expand(&def.from.image).map_err(err)?;
         if def.from.platform.is_some() {
             // Only the host platform is built; a matching --platform is harmless.
@@ -141,6 +142,7 @@ impl Converter<'_> {
         let mut node = crate::parser::parse_line(trigger, self.escape)
             .map_err(|e| fail(e.kind.to_string()))?;
         node.start_line = def.from_cmd.line;
+        node.end_line = def.from_cmd.end_line;
         let mut cmd = Command::from_node(&node).map_err(|e| fail(e.to_string()))?;
         cmd.original = trigger.to_string();
         Ok(cmd)

@@ -13,6 +13,7 @@ mod stages;
 mod state;
 mod workdir;
 
+use crate::diagnostic::Span;
 use crate::instructions::{Command, Instruction, InstructionError};
 use crate::parser::ParseError;
 use crate::shell_lex::LexError;
@@ -44,37 +45,60 @@ pub enum ConvertError {
     NoStage,
 }
 
-fn show(text: &str) -> String {
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!("\n >>> {text}")
+impl ConvertError {
+    /// The text in the instruction this error is about, to point at.
+    fn needle(&self) -> Option<&str> {
+        match self {
+            ConvertError::Expand(e) => Some(e.word()),
+            ConvertError::Resolve { reference, .. }
+            | ConvertError::BaseConfig { reference, .. } => Some(reference),
+            ConvertError::UndefinedStage { name, .. } | ConvertError::Circular(name) => Some(name),
+            ConvertError::Invalid { value, .. } => Some(value),
+            ConvertError::Unsupported(_) | ConvertError::Trigger { .. } | ConvertError::NoStage => {
+                None
+            }
+        }
     }
 }
 
-/// A compile failure, naming the Dockerfile and the line.
+/// A compile failure, naming the Dockerfile, line and column, and showing
+/// the line with the offending text underlined.
 #[derive(Debug, thiserror::Error)]
 pub enum FrontendError {
-    #[error("{file}:{}: {}{}", .error.line, .error.kind, show(&.error.text))]
-    Parse { file: String, error: ParseError },
-    #[error("{file}:{line}: {error}{}", show(text))]
+    #[error("{file}:{}:{}: {}\n{span}", span.line, span.column, .error.kind)]
+    Parse {
+        file: String,
+        error: ParseError,
+        span: Box<Span>,
+    },
+    #[error("{file}:{}:{}: {error}\n{span}", span.line, span.column)]
     Instruction {
         file: String,
-        line: usize,
-        text: String,
         error: InstructionError,
+        span: Box<Span>,
     },
-    #[error("{file}:{line}: {error}{}", show(text))]
+    #[error("{file}:{}:{}: {error}\n{span}", span.line, span.column)]
     Convert {
         file: String,
-        line: usize,
-        text: String,
         error: Box<ConvertError>,
+        span: Box<Span>,
     },
     #[error("{file}: target stage {target:?} could not be found")]
     TargetNotFound { file: String, target: String },
     #[error("{file}: the Dockerfile has no FROM instruction")]
     NoStages { file: String },
+}
+
+impl FrontendError {
+    /// The line the error points at, when it points at one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            FrontendError::Parse { span, .. }
+            | FrontendError::Instruction { span, .. }
+            | FrontendError::Convert { span, .. } => Some(span.line),
+            _ => None,
+        }
+    }
 }
 
 /// Converts a Dockerfile into a build plan.
@@ -86,19 +110,30 @@ pub fn compile(
     let file = opts.filename.clone();
     let df = crate::parser::parse(dockerfile).map_err(|error| FrontendError::Parse {
         file: file.clone(),
+        span: Box::new(Span::locate(
+            dockerfile,
+            error.line,
+            error.line,
+            error.kind.needle(),
+        )),
         error,
     })?;
     let mut commands = Vec::new();
     for node in &df.instructions {
         let cmd = Command::from_node(node).map_err(|error| FrontendError::Instruction {
             file: file.clone(),
-            line: node.start_line,
-            text: node.original.clone(),
+            span: Box::new(Span::locate(
+                dockerfile,
+                node.start_line,
+                node.end_line,
+                error.needle(),
+            )),
             error,
         })?;
         commands.push(cmd);
     }
-    let stages = Stages::split(commands, opts).map_err(|e| convert_err(&file, &e.0, e.1))?;
+    let stages =
+        Stages::split(commands, opts).map_err(|e| convert_err(&file, dockerfile, &e.0, e.1))?;
     let target = stages
         .target(opts.target.as_deref())
         .ok_or_else(|| match &opts.target {
@@ -116,6 +151,7 @@ pub fn compile(
         stages,
         built: Vec::new(),
         escape: df.escape,
+        source: dockerfile,
     };
     conv.built = vec![None; conv.stages.defs.len()];
     let stage = conv.build_stage(target, &mut Vec::new())?;
@@ -126,11 +162,10 @@ pub fn compile(
     })
 }
 
-fn convert_err(file: &str, cmd: &Command, error: ConvertError) -> FrontendError {
+fn convert_err(file: &str, source: &str, cmd: &Command, error: ConvertError) -> FrontendError {
     FrontendError::Convert {
         file: file.into(),
-        line: cmd.line,
-        text: cmd.original.clone(),
+        span: Box::new(Span::locate(source, cmd.line, cmd.end_line, error.needle())),
         error: Box::new(error),
     }
 }
@@ -146,6 +181,8 @@ pub(crate) struct Converter<'a> {
     /// Finished stages by index.
     built: Vec<Option<Stage>>,
     escape: char,
+    /// The Dockerfile text, for pointing errors at a column.
+    source: &'a str,
 }
 
 impl Converter<'_> {
@@ -160,6 +197,7 @@ impl Converter<'_> {
             let name = def.name.clone().unwrap_or_else(|| i.to_string());
             return Err(convert_err(
                 &file,
+                self.source,
                 &def.from_cmd,
                 ConvertError::Circular(name),
             ));
@@ -169,7 +207,7 @@ impl Converter<'_> {
         for trigger in stage.config.take_onbuild() {
             let cmd = self
                 .trigger_command(&def, &trigger)
-                .map_err(|e| convert_err(&file, &def.from_cmd, e))?;
+                .map_err(|e| convert_err(&file, self.source, &def.from_cmd, e))?;
             self.dispatch(&mut stage, &cmd, visiting)?;
         }
         for cmd in &def.commands {
@@ -199,7 +237,7 @@ impl Converter<'_> {
             other => config::apply(stage, other, self.escape),
         };
         result.map_err(|e| match e {
-            StepError::Convert(error) => convert_err(&file, cmd, error),
+            StepError::Convert(error) => convert_err(&file, self.source, cmd, error),
             StepError::Frontend(f) => *f,
         })
     }

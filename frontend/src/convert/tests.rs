@@ -190,20 +190,33 @@ fn errors_name_file_line_and_text() {
         .to_string();
     assert_eq!(
         e,
-        "Dockerfile:2: unknown instruction: FROBNICATE\n >>> FROBNICATE now"
+        "Dockerfile:2:1: unknown instruction: FROBNICATE\n   |\n 2 | FROBNICATE now\n   | ^^^^^^^^^^"
     );
     let e = build("FROM base\nCOPY --from=nosuch /x /y\n")
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("Dockerfile:2: undefined stage or image \"nosuch\""),
+        e.starts_with("Dockerfile:2:13: undefined stage or image \"nosuch\""),
+        "{e}"
+    );
+    assert!(
+        e.ends_with(" 2 | COPY --from=nosuch /x /y\n   |             ^^^^^^"),
         "{e}"
     );
     let e = build("FROM base\nRUN <<EOF\nx\n").unwrap_err().to_string();
     assert!(
-        e.starts_with("Dockerfile:2: unterminated heredoc EOF"),
+        e.starts_with("Dockerfile:2:7: unterminated heredoc EOF"),
         "{e}"
     );
+    let e = build("FROM base\nRUN echo \\\n  --nope\nCOPY --frm=x a b\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("Dockerfile:4:6: COPY: unknown flag: frm"),
+        "{e}"
+    );
+    let e = build("FROM base\nENV A=${B\n").unwrap_err().to_string();
+    assert!(e.starts_with("Dockerfile:2:7: expanding"), "{e}");
     let e = build("FROM base\nCOPY <<EOF /f\nx\nEOF\n")
         .unwrap_err()
         .to_string();

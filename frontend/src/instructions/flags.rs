@@ -35,6 +35,7 @@ impl Flags {
             };
             let flag_err = |message: String| InstructionError::Flag {
                 instruction: instruction.into(),
+                word: format!("--{name}"),
                 message,
             };
             let Some(&(_, kind)) = allowed.iter().find(|(n, _)| *n == name) else {

@@ -14,6 +14,8 @@ pub enum InstructionError {
     #[error("{instruction}: {message}")]
     Flag {
         instruction: String,
+        /// The flag as written, e.g. `--frm=x`.
+        word: String,
         message: String,
     },
     #[error("{instruction} requires {what}")]
@@ -26,6 +28,16 @@ pub enum InstructionError {
         instruction: String,
         message: String,
     },
+}
+
+impl InstructionError {
+    /// The text in the instruction this error is about, to point at.
+    pub fn needle(&self) -> Option<&str> {
+        match self {
+            InstructionError::Flag { word, .. } => Some(word),
+            _ => None,
+        }
+    }
 }
 
 /// A command line in exec (JSON) or shell form.
@@ -106,7 +118,9 @@ pub enum Instruction {
 /// An instruction with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
+    /// 1-based first and last physical lines.
     pub line: usize,
+    pub end_line: usize,
     pub original: String,
     pub instruction: Instruction,
 }
@@ -181,6 +195,7 @@ impl Command {
         };
         Ok(Command {
             line: node.start_line,
+            end_line: node.end_line,
             original: node.original.clone(),
             instruction,
         })

@@ -99,6 +99,22 @@ pub enum ParseErrorKind {
     NotStringArray(String),
 }
 
+impl ParseErrorKind {
+    /// The text on the error's line this error is about, to point at.
+    pub fn needle(&self) -> Option<&str> {
+        match self {
+            ParseErrorKind::DuplicateDirective(w)
+            | ParseErrorKind::BadEscapeToken(w)
+            | ParseErrorKind::UnterminatedHeredoc(w)
+            | ParseErrorKind::HeredocQuotes(w)
+            | ParseErrorKind::MissingEquals(w) => Some(w),
+            ParseErrorKind::NotStringArray(_)
+            | ParseErrorKind::MissingValue(_)
+            | ParseErrorKind::NoInstructions => None,
+        }
+    }
+}
+
 /// Parses a whole Dockerfile.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     scanner::Scanner::new(text).run()

@@ -1,0 +1,117 @@
+//! Compiler-style pointers into a Dockerfile for error messages: the line
+//! and column of the offending text, shown under a caret.
+//!
+//! Errors are raised where only the instruction is known, so the exact
+//! place is found afterwards: [`Span::locate`] searches the instruction's
+//! physical lines for the word the error is about (a flag, a stage name, an
+//! unknown keyword) and falls back to the instruction's first character.
+
+use std::fmt;
+
+/// A 1-based line and column in a Dockerfile, the width of the text meant
+/// (in characters) and that line as written.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Span {
+    pub line: usize,
+    pub column: usize,
+    pub width: usize,
+    pub source: String,
+}
+
+impl Span {
+    /// Finds `needle` on lines `first..=last` (1-based) of `text`. Without
+    /// a needle, or when it is not there (it may have been expanded), the
+    /// span is the first word of line `first`.
+    pub fn locate(text: &str, first: usize, last: usize, needle: Option<&str>) -> Span {
+        let lines: Vec<&str> = text
+            .strip_prefix('\u{feff}')
+            .unwrap_or(text)
+            .lines()
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        let first = first.clamp(1, lines.len().max(1));
+        let last = last.clamp(first, lines.len().max(first));
+        let line_at = |n: usize| lines.get(n - 1).copied().unwrap_or("");
+        if let Some(needle) = needle.filter(|n| !n.is_empty()) {
+            for n in first..=last {
+                if let Some(byte) = line_at(n).find(needle) {
+                    return Span::at(line_at(n), n, byte, needle.chars().count());
+                }
+            }
+        }
+        let source = line_at(first);
+        let start = source.len() - source.trim_start().len();
+        let width = source[start..]
+            .split_whitespace()
+            .next()
+            .map_or(1, |w| w.chars().count());
+        Span::at(source, first, start, width)
+    }
+
+    fn at(source: &str, line: usize, byte: usize, width: usize) -> Span {
+        Span {
+            line,
+            column: source[..byte].chars().count() + 1,
+            width: width.max(1),
+            source: source.to_string(),
+        }
+    }
+}
+
+/// Renders as
+/// ```text
+///    |
+///  3 | FOO bar
+///    | ^^^
+/// ```
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let number = self.line.to_string();
+        let pad = " ".repeat(number.len());
+        // Tabs stay tabs under the line, so the caret lines up in any terminal.
+        let lead: String = self
+            .source
+            .chars()
+            .take(self.column - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        writeln!(f, " {pad} |")?;
+        writeln!(f, " {number} | {}", self.source)?;
+        write!(f, " {pad} | {lead}{}", "^".repeat(self.width))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "FROM base\nRUN echo a \\\n    --bad\n\tCOPY x y\n";
+
+    #[test]
+    fn finds_the_needle_on_a_continuation_line() {
+        let s = Span::locate(TEXT, 2, 3, Some("--bad"));
+        assert_eq!((s.line, s.column, s.width), (3, 5, 5));
+        assert_eq!(s.source, "    --bad");
+    }
+
+    #[test]
+    fn falls_back_to_the_first_word() {
+        let s = Span::locate(TEXT, 4, 4, Some("absent"));
+        assert_eq!((s.line, s.column, s.width), (4, 2, 4));
+        assert_eq!(s.to_string(), "   |\n 4 | \tCOPY x y\n   | \t^^^^");
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let s = Span::locate("FROM base\nLABEL é=1 --x\n", 2, 2, Some("--x"));
+        assert_eq!(s.column, 11);
+    }
+
+    #[test]
+    fn out_of_range_lines_do_not_panic() {
+        let s = Span::locate("", 0, 0, None);
+        assert_eq!((s.line, s.column), (1, 1));
+        let s = Span::locate("FROM a\n", 9, 3, Some("x"));
+        assert_eq!(s.line, 1);
+    }
+}
