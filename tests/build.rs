@@ -266,3 +266,76 @@ fn pulls_base_image_from_a_real_registry() {
         "base layers come from the registry"
     );
 }
+
+/// Issue 3: `COPY <<EOF` writes each document as a file; unquoted ones
+/// expand variables but keep quotes, and `--chmod` applies to them.
+#[test]
+fn copy_heredocs_write_files() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nARG WHO=world\nCOPY <<EOF /etc/motd\nhi $WHO \"q\" \\$HOME\nEOF\n\
+              COPY --chmod=0750 <<'TOOL' /usr/local/bin/\n#!/bin/sh\necho tool $WHO\nTOOL\n\
+              RUN stat -c %a /usr/local/bin/TOOL > /mode && /usr/local/bin/TOOL > /out\n";
+    let ctx = env.context("heredoc", df, &[]);
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("etc/motd").unwrap(), b"hi world \"q\" $HOME\n");
+    assert_eq!(
+        img.file("usr/local/bin/TOOL").unwrap(),
+        b"#!/bin/sh\necho tool $WHO\n"
+    );
+    assert_eq!(img.file("mode").unwrap(), b"750\n");
+    assert_eq!(img.file("out").unwrap(), b"tool world\n");
+}
+
+/// Issue 3: `COPY --parents` keeps source paths below the root or a `/./`
+/// pivot; `--exclude` drops paths below each source (BuildKit's cases).
+#[test]
+fn copy_parents_and_exclude() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\n\
+              COPY --parents ./x/./y/*.txt src/**/*.md /p/\n\
+              COPY --exclude=*/*.png . /all\n\
+              ADD --exclude=*.png d* /flat/\n\
+              RUN cd / && find p all flat | sort > /listing\n";
+    let ctx = env.context(
+        "parents",
+        df,
+        &[
+            ("x/y/a.txt", "a"),
+            ("x/y/b.png", "b"),
+            ("src/k/l.md", "l"),
+            ("d1/i.png", "i"),
+            ("d1/j.txt", "j"),
+            ("d2/k.txt", "k"),
+        ],
+    );
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let listing = String::from_utf8(read_oci_archive(&archive).file("listing").unwrap()).unwrap();
+    let want = [
+        "all",
+        "all/Dockerfile",
+        "all/d1",
+        "all/d1/j.txt",
+        "all/d2",
+        "all/d2/k.txt",
+        "all/src",
+        "all/src/k",
+        "all/src/k/l.md",
+        "all/x",
+        "all/x/y",
+        "all/x/y/a.txt",
+        "all/x/y/b.png",
+        "flat",
+        "flat/j.txt",
+        "flat/k.txt",
+        "p",
+        "p/src",
+        "p/src/k",
+        "p/src/k/l.md",
+        "p/y",
+        "p/y/a.txt",
+    ];
+    assert_eq!(listing.lines().collect::<Vec<_>>(), want);
+}

@@ -4,7 +4,8 @@
 use super::state::{resolve_path, Stage};
 use super::{ConvertError, Converter, StepError};
 use crate::instructions::{Command, Copy};
-use mybuild_graph::{CopyAction, FileAction, FileOp, LocalSource, NodeId, Op, Owner};
+use crate::parser::{chomp_heredoc, Heredoc};
+use mybuild_graph::{CopyAction, FileAction, FileOp, LocalSource, MkfileAction, NodeId, Op, Owner};
 
 impl Converter<'_> {
     pub(super) fn copy(
@@ -15,12 +16,11 @@ impl Converter<'_> {
         visiting: &mut Vec<usize>,
     ) -> Result<(), StepError> {
         let kw = if c.add { "ADD" } else { "COPY" };
-        if !c.inline.is_empty() {
-            return Err(ConvertError::Unsupported(format!("{kw} from a heredoc")).into());
-        }
-        if c.parents || !c.exclude.is_empty() {
-            return Err(ConvertError::Unsupported(format!("{kw} --parents/--exclude")).into());
-        }
+        let excludes = c
+            .exclude
+            .iter()
+            .map(|p| stage.expand(p, self.escape))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut srcs = Vec::new();
         for s in &c.srcs {
             let s = stage.expand(s, self.escape)?;
@@ -43,26 +43,76 @@ impl Converter<'_> {
             None => None,
         };
         let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
-        let source = match &c.from {
-            Some(from) => self.copy_source(from, visiting)?,
-            None => self.context_node(),
+        // Several sources (documents included) always go into a directory.
+        let dest = if srcs.len() + c.inline.len() > 1 && !dest.ends_with('/') {
+            format!("{dest}/")
+        } else {
+            dest
         };
-        let action = CopyAction {
-            source: 1,
-            src: srcs.clone(),
-            dest,
-            owner,
-            mode,
-            extract_archives: c.add,
-        };
-        let op = Op::File(FileOp {
-            actions: vec![FileAction::Copy(action)],
-        });
+        let mut inputs = vec![stage.node];
+        let mut actions = Vec::new();
+        if !srcs.is_empty() {
+            let source = match &c.from {
+                Some(from) => self.copy_source(from, visiting)?,
+                None => self.context_node(),
+            };
+            inputs.push(source);
+            actions.push(FileAction::Copy(CopyAction {
+                source: 1,
+                src: srcs.clone(),
+                dest: dest.clone(),
+                owner: owner.clone(),
+                mode,
+                extract_archives: c.add,
+                parents: c.parents,
+                exclude: excludes.clone(),
+            }));
+        }
+        for doc in &c.inline {
+            inputs.push(self.document_node(stage, doc)?);
+            actions.push(FileAction::Copy(CopyAction {
+                source: (inputs.len() - 1) as u32,
+                src: vec![doc.name.clone()],
+                dest: dest.clone(),
+                owner: owner.clone(),
+                mode,
+                extract_archives: false,
+                parents: false,
+                exclude: Vec::new(),
+            }));
+        }
+        let op = Op::File(FileOp { actions });
         let name = stage.step_name(cmd.original.trim());
-        stage.node = self.graph.add(op, vec![stage.node, source], name);
-        let history = format!("{kw} {} {raw_dest} # buildkit", srcs.join(" "));
+        stage.node = self.graph.add(op, inputs, name);
+        let docs = c.inline.iter().map(|d| format!("<<{}", d.name));
+        let all: Vec<String> = srcs.iter().cloned().chain(docs).collect();
+        let history = format!("{kw} {} {raw_dest} # buildkit", all.join(" "));
         stage.config.push_history(&history, true);
         Ok(())
+    }
+
+    /// A heredoc of COPY as a file of its own on an empty filesystem, so
+    /// the copy that follows treats it like any other source.
+    fn document_node(&mut self, stage: &Stage, doc: &Heredoc) -> Result<NodeId, StepError> {
+        let mut data = if doc.chomp {
+            chomp_heredoc(&doc.content)
+        } else {
+            doc.content.clone()
+        };
+        if doc.expand {
+            data = stage.expand_document(&data, self.escape)?;
+        }
+        let scratch = self.graph.add(Op::Scratch, vec![], "FROM scratch");
+        let op = Op::File(FileOp {
+            actions: vec![FileAction::Mkfile(MkfileAction {
+                path: format!("/{}", doc.name),
+                data,
+                mode: 0o644,
+            })],
+        });
+        Ok(self
+            .graph
+            .add(op, vec![scratch], "[internal] preparing inline document"))
     }
 
     fn context_node(&mut self) -> NodeId {

@@ -53,6 +53,14 @@ impl Stage {
         Lexer::new(escape).process_word(word, &|n| self.lookup(n))
     }
 
+    /// A COPY heredoc body: variables expand, quotes stay as written
+    /// (BuildKit's "raw" expansion).
+    pub fn expand_document(&self, body: &str, escape: char) -> Result<String, LexError> {
+        let mut lexer = Lexer::new(escape);
+        lexer.raw_quotes = true;
+        lexer.process_word(body, &|n| self.lookup(n))
+    }
+
     /// ARGs with values that no ENV shadows, in declaration order.
     pub fn arg_env(&self) -> Vec<(String, String)> {
         let env = self.config.env();

@@ -217,10 +217,6 @@ fn errors_name_file_line_and_text() {
     );
     let e = build("FROM base\nENV A=${B\n").unwrap_err().to_string();
     assert!(e.starts_with("Dockerfile:2:7: expanding"), "{e}");
-    let e = build("FROM base\nCOPY <<EOF /f\nx\nEOF\n")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("not supported yet"), "{e}");
     let e = build("RUN x\n").unwrap_err().to_string();
     assert!(e.contains("no build stage"), "{e}");
 }
@@ -229,4 +225,51 @@ fn errors_name_file_line_and_text() {
 fn heredoc_run_executes_body_through_shell() {
     let plan = build("FROM base\nRUN <<EOF\necho a\necho b\nEOF\n").unwrap();
     assert_eq!(exec(&plan).args, vec!["/bin/sh", "-c", "echo a\necho b\n"]);
+}
+
+/// The Mkfile a copy input was made by, with what it was copied to.
+fn documents(plan: &BuildPlan) -> Vec<(String, String, String)> {
+    let node = plan.graph.node(plan.target);
+    let Op::File(f) = &node.op else {
+        panic!("target is {:?}", node.op)
+    };
+    f.actions
+        .iter()
+        .map(|a| {
+            let FileAction::Copy(c) = a else {
+                panic!("{a:?}")
+            };
+            let input = plan.graph.node(node.inputs[c.source as usize]);
+            let Op::File(doc) = &input.op else {
+                panic!("{:?}", input.op)
+            };
+            let [FileAction::Mkfile(m)] = doc.actions.as_slice() else {
+                panic!("{:?}", doc.actions)
+            };
+            assert_eq!(c.src, vec![m.path.trim_start_matches('/').to_string()]);
+            (m.path.clone(), m.data.clone(), c.dest.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn copy_heredocs_become_inline_files() {
+    let plan = build(
+        "FROM base\nARG WHO=you\nCOPY <<EOF <<-'RAW' /etc/\nhi $WHO \"q\" \\$HOME\nEOF\n\tkeep $WHO\n\tRAW\n",
+    )
+    .unwrap();
+    assert_eq!(
+        documents(&plan),
+        vec![
+            ("/EOF".into(), "hi you \"q\" $HOME\n".into(), "/etc/".into()),
+            ("/RAW".into(), "keep $WHO\n".into(), "/etc/".into()),
+        ]
+    );
+    let history = plan.config["history"].as_array().unwrap();
+    assert_eq!(
+        history.last().unwrap()["created_by"],
+        "COPY <<EOF <<RAW /etc/ # buildkit"
+    );
+    let single = build("FROM base\nWORKDIR /w\nCOPY <<EOF motd\nx\nEOF\n").unwrap();
+    assert_eq!(documents(&single)[0].2, "/w/motd");
 }

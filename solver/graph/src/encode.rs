@@ -10,7 +10,7 @@ use crate::Digest;
 use sha2::{Digest as _, Sha256};
 
 /// Version of the op encoding; part of every cache key.
-pub const GRAPH_KEY_VERSION: u32 = 1;
+pub const GRAPH_KEY_VERSION: u32 = 2;
 
 /// Streams a canonical encoding into sha256.
 pub struct KeyEncoder {

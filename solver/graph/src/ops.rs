@@ -82,6 +82,7 @@ pub struct FileOp {
 pub enum FileAction {
     Copy(CopyAction),
     Mkdir(MkdirAction),
+    Mkfile(MkfileAction),
 }
 
 /// `COPY`/`ADD`: copy paths of a source input into the rootfs.
@@ -101,6 +102,12 @@ pub struct CopyAction {
     pub mode: Option<u32>,
     /// ADD: unpack local tar archives (plain, gzip, bzip2, xz) instead of copying them.
     pub extract_archives: bool,
+    /// `--parents`: each source keeps its path below the root (or below a
+    /// `/./` in it) under `dest`, and its wildcards may span directories.
+    pub parents: bool,
+    /// `--exclude` patterns (`.dockerignore` syntax), matched against paths
+    /// below each source.
+    pub exclude: Vec<String>,
 }
 
 /// `WORKDIR` and friends: create a directory.
@@ -112,6 +119,16 @@ pub struct MkdirAction {
     pub mode: u32,
     pub parents: bool,
     pub owner: Option<Owner>,
+}
+
+/// Write a file with inline content (the documents of `COPY <<EOF`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MkfileAction {
+    /// Absolute path; missing parent directories are created 0755.
+    pub path: String,
+    pub data: String,
+    pub mode: u32,
 }
 
 impl Op {
@@ -176,7 +193,10 @@ impl FileAction {
             FileAction::Copy(c) => {
                 e.str("copy").u64(c.source as u64).strs(&c.src).str(&c.dest);
                 encode_owner(e, &c.owner);
-                e.opt_u64(c.mode.map(u64::from)).bool(c.extract_archives);
+                e.opt_u64(c.mode.map(u64::from))
+                    .bool(c.extract_archives)
+                    .bool(c.parents)
+                    .strs(&c.exclude);
             }
             FileAction::Mkdir(m) => {
                 e.str("mkdir")
@@ -184,6 +204,9 @@ impl FileAction {
                     .u64(m.mode as u64)
                     .bool(m.parents);
                 encode_owner(e, &m.owner);
+            }
+            FileAction::Mkfile(m) => {
+                e.str("mkfile").str(&m.path).str(&m.data).u64(m.mode as u64);
             }
         }
     }

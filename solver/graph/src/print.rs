@@ -40,13 +40,19 @@ fn op_line(op: &Op) -> String {
                 .iter()
                 .map(|a| match a {
                     FileAction::Copy(c) => format!(
-                        "copy from=input{} src={:?} dest={:?}{}{}{}",
+                        "copy from=input{} src={:?} dest={:?}{}{}{}{}{}",
                         c.source,
                         c.src,
                         c.dest,
                         owner(&c.owner),
                         c.mode.map(|m| format!(" chmod={m:o}")).unwrap_or_default(),
-                        if c.extract_archives { " extract" } else { "" }
+                        if c.extract_archives { " extract" } else { "" },
+                        if c.parents { " parents" } else { "" },
+                        if c.exclude.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" exclude={:?}", c.exclude)
+                        }
                     ),
                     FileAction::Mkdir(m) => format!(
                         "mkdir {:?} mode={:o}{}{}",
@@ -55,6 +61,9 @@ fn op_line(op: &Op) -> String {
                         if m.parents { " parents" } else { "" },
                         owner(&m.owner)
                     ),
+                    FileAction::Mkfile(m) => {
+                        format!("mkfile {:?} mode={:o} data={:?}", m.path, m.mode, m.data)
+                    }
                 })
                 .collect();
             format!("file {}", parts.join("; "))

@@ -12,7 +12,7 @@ pub use dockerignore::Dockerignore;
 
 use crate::fileop::at;
 use crate::fileop::select::{self, Entry, Match, SelectError, Source};
-use mybuild_graph::{Digest, KeyEncoder};
+use mybuild_graph::{CopyAction, Digest, KeyEncoder};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read};
 use std::os::fd::AsFd;
@@ -40,24 +40,31 @@ pub enum ContextError {
 /// reach the image from the context). Missing sources are errors naming them.
 pub fn selection_digest(
     root: &Path,
-    exclude: &[String],
-    srcs: &[String],
-    extract_archives: bool,
+    dockerignore: &[String],
+    copy: &CopyAction,
 ) -> Result<Digest, ContextError> {
     let fd = at::open_root(root).map_err(|source| ContextError::OpenRoot {
         path: root.display().to_string(),
         source,
     })?;
-    let ignore = Dockerignore::new(exclude)?;
+    let ignore = Dockerignore::new(dockerignore)?;
+    let exclude = Dockerignore::new(&copy.exclude)?;
     let src = Source {
         root: fd.as_fd(),
         ignore: &ignore,
     };
-    let matches = select::select(&src, srcs)?;
+    let request = select::Request {
+        patterns: &copy.src,
+        parents: copy.parents,
+        exclude: &exclude,
+    };
+    let matches = select::select(&src, &request)?;
     let mut e = KeyEncoder::new();
     e.str("context-selection")
-        .bool(extract_archives)
-        .strs(srcs)
+        .bool(copy.extract_archives)
+        .bool(copy.parents)
+        .strs(&copy.exclude)
+        .strs(&copy.src)
         .u64(matches.len() as u64);
     for m in &matches {
         encode_match(&mut e, &src, m)?;

@@ -2,9 +2,22 @@ use super::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
+fn copy_of(srcs: &[String], extract_archives: bool) -> CopyAction {
+    CopyAction {
+        source: 1,
+        src: srcs.to_vec(),
+        dest: "/".into(),
+        owner: None,
+        mode: None,
+        extract_archives,
+        parents: false,
+        exclude: Vec::new(),
+    }
+}
+
 fn digest(dir: &Path, srcs: &[&str]) -> Digest {
     let srcs: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
-    selection_digest(dir, &["**/*.log".to_string()], &srcs, false).unwrap()
+    selection_digest(dir, &["**/*.log".to_string()], &copy_of(&srcs, false)).unwrap()
 }
 
 fn set_mtime(path: &Path, secs: i64) {
@@ -82,29 +95,56 @@ fn renames_links_and_source_lists_change_the_digest() {
         digest(dir.path(), &["src/*.c"]),
         digest(dir.path(), &["src/a.c"])
     );
-    let with_archives = selection_digest(dir.path(), &[], &["src".into()], true).unwrap();
+    let with_archives = selection_digest(dir.path(), &[], &copy_of(&["src".into()], true)).unwrap();
     assert_ne!(
         with_archives,
-        selection_digest(dir.path(), &[], &["src".into()], false).unwrap()
+        selection_digest(dir.path(), &[], &copy_of(&["src".into()], false)).unwrap()
     );
 }
 
 #[test]
 fn missing_sources_and_bad_patterns_are_errors() {
     let dir = context();
-    let err = selection_digest(dir.path(), &[], &["nope.txt".into()], false).unwrap_err();
+    let err = selection_digest(dir.path(), &[], &copy_of(&["nope.txt".into()], false)).unwrap_err();
     assert!(err.to_string().contains("nope.txt"), "{err}");
     let err = selection_digest(
         dir.path(),
         &["other.txt".into()],
-        &["other.txt".into()],
-        false,
+        &copy_of(&["other.txt".into()], false),
     )
     .unwrap_err();
     assert!(
         matches!(err, ContextError::Select(SelectError::NotFound { .. })),
         "{err}"
     );
-    let err = selection_digest(dir.path(), &["!".into()], &["src".into()], false).unwrap_err();
+    let err =
+        selection_digest(dir.path(), &["!".into()], &copy_of(&["src".into()], false)).unwrap_err();
     assert!(matches!(err, ContextError::IgnorePattern { .. }), "{err}");
+}
+
+#[test]
+fn key_covers_exclude_and_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("d/sub")).unwrap();
+    fs::write(dir.path().join("d/a.txt"), "a").unwrap();
+    fs::write(dir.path().join("d/sub/b.txt"), "b").unwrap();
+    let plain = copy_of(&["d".into()], false);
+    let key = |c: &CopyAction| selection_digest(dir.path(), &[], c).unwrap();
+    let base = key(&plain);
+    let excluding = CopyAction {
+        exclude: vec!["sub".into()],
+        ..plain.clone()
+    };
+    assert_ne!(key(&excluding), base);
+    let parents = CopyAction {
+        parents: true,
+        ..plain.clone()
+    };
+    assert_ne!(key(&parents), base);
+    // Editing an excluded file leaves the key alone; editing a kept one does not.
+    let before = key(&excluding);
+    fs::write(dir.path().join("d/sub/b.txt"), "changed").unwrap();
+    assert_eq!(key(&excluding), before);
+    fs::write(dir.path().join("d/a.txt"), "changed").unwrap();
+    assert_ne!(key(&excluding), before);
 }

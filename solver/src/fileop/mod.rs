@@ -24,7 +24,7 @@ pub use owner::{resolve_owner, Ids, OwnerError};
 pub use select::SelectError;
 
 use crate::context::{ContextError, Dockerignore};
-use mybuild_graph::{CopyAction, FileAction, MkdirAction};
+use mybuild_graph::{CopyAction, FileAction, MkdirAction, MkfileAction};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ pub enum FileOpError {
     OpenRoot { path: String, source: io::Error },
     #[error("copy from input {index}: no source directory was provided for it")]
     MissingSource { index: u32 },
-    #[error("dockerignore of {path}: {source}")]
+    #[error("exclude patterns of {path}: {source}")]
     Ignore { path: String, source: ContextError },
     #[error(transparent)]
     Select(#[from] SelectError),
@@ -79,6 +79,7 @@ pub fn apply(
         match action {
             FileAction::Copy(c) => copy_action(root_fd.as_fd(), sources, c)?,
             FileAction::Mkdir(m) => mkdir_action(root_fd.as_fd(), m)?,
+            FileAction::Mkfile(m) => mkfile_action(root_fd.as_fd(), m)?,
         }
     }
     Ok(())
@@ -119,9 +120,21 @@ fn copy_action(
         ignore: &ignore,
     };
     let ids = resolve_owner(root, c.owner.as_ref())?;
-    let matches = select::select(&src, &c.src)?;
+    let exclude = Dockerignore::new(&c.exclude).map_err(|e| FileOpError::Ignore {
+        path: c.exclude.join(" "),
+        source: e,
+    })?;
+    let matches = select::select(
+        &src,
+        &select::Request {
+            patterns: &c.src,
+            parents: c.parents,
+            exclude: &exclude,
+        },
+    )?;
     // BuildKit's ensureDstPath: the destination directory, or its parent.
-    let into_dir = dest_is_dir(&c.dest, c.src.len().max(matches.len()));
+    // `--parents` always copies a root's contents into a directory.
+    let into_dir = c.parents || dest_is_dir(&c.dest, c.src.len().max(matches.len()));
     let ensure = if into_dir {
         c.dest.clone()
     } else {
@@ -174,4 +187,39 @@ fn mkdir_action(root: BorrowedFd, m: &MkdirAction) -> Result<(), FileOpError> {
     }
     dest::mkdir_resolved(root, &res, m.mode & 0o7777, ids).map_err(err)?;
     Ok(())
+}
+
+/// Writes an inline document. Parents are created as root-owned 0755
+/// directories; an existing non-directory at the path is replaced.
+fn mkfile_action(root: BorrowedFd, m: &MkfileAction) -> Result<(), FileOpError> {
+    let parent = parent_str(&m.path);
+    let dir = dest::mkdir_all(root, &parent, 0o755, Ids { uid: 0, gid: 0 }).map_err(|source| {
+        FileOpError::Mkdir {
+            path: parent.clone(),
+            source,
+        }
+    })?;
+    let comps = resolve::clean(&m.path);
+    let Some(name) = comps.last() else {
+        return Err(FileOpError::ReplaceDirectory {
+            path: m.path.clone(),
+        });
+    };
+    let write = |source| FileOpError::Write {
+        path: m.path.clone(),
+        source,
+    };
+    match at::lstat_at(dir.fd.as_fd(), name).map_err(write)? {
+        Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+            return Err(FileOpError::ReplaceDirectory {
+                path: m.path.clone(),
+            })
+        }
+        Some(_) => at::unlink_at(dir.fd.as_fd(), name, false).map_err(write)?,
+        None => {}
+    }
+    let mut file = at::create_file(dir.fd.as_fd(), name, 0o600).map_err(write)?;
+    io::Write::write_all(&mut file, m.data.as_bytes()).map_err(write)?;
+    drop(file);
+    at::chmod_at(dir.fd.as_fd(), name, m.mode & 0o7777).map_err(write)
 }

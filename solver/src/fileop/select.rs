@@ -80,6 +80,57 @@ impl Match {
         }
     }
 
+    /// Keeps the entries below the top whose relative path passes `keep`,
+    /// and every directory that still holds a kept entry. Hardlink
+    /// references are renumbered; a link whose first path went becomes the
+    /// first itself.
+    pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        let n = self.entries.len();
+        let dirs: HashMap<&Path, usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_dir())
+            .map(|(i, e)| (e.rel.as_path(), i))
+            .collect();
+        let mut kept = vec![false; n];
+        kept[0] = true;
+        for i in 1..n {
+            if kept[i] || !keep(&self.entries[i].rel.to_string_lossy()) {
+                continue;
+            }
+            kept[i] = true;
+            let mut up = self.entries[i].rel.parent();
+            while let Some(&d) = up.and_then(|p| dirs.get(p)) {
+                if std::mem::replace(&mut kept[d], true) {
+                    break;
+                }
+                up = self.entries[d].rel.parent();
+            }
+        }
+        let mut first_of: HashMap<(u64, u64), usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (e, _) in std::mem::take(&mut self.entries)
+            .into_iter()
+            .zip(kept)
+            .filter(|(_, k)| *k)
+        {
+            let mut e = e;
+            if e.hardlink_of.is_some() {
+                let first = *first_of
+                    .entry((e.stat.st_dev, e.stat.st_ino))
+                    .or_insert(out.len());
+                e.hardlink_of = (first != out.len()).then_some(first);
+            } else if e.link_target.is_none() && !e.is_dir() && e.stat.st_nlink > 1 {
+                first_of
+                    .entry((e.stat.st_dev, e.stat.st_ino))
+                    .or_insert(out.len());
+            }
+            out.push(e);
+        }
+        self.entries = out;
+    }
+
     pub(crate) fn top(&self) -> &Entry {
         &self.entries[0]
     }
@@ -97,29 +148,83 @@ fn io_err(path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> SelectError {
     move |source| SelectError::Io { path, source }
 }
 
+/// What one COPY/ADD reads: its source strings and the flags that shape
+/// the selection.
+pub(crate) struct Request<'a> {
+    pub patterns: &'a [String],
+    /// `--parents`: see [`select_parents`].
+    pub parents: bool,
+    /// `--exclude` rules, matched against paths below each match (never
+    /// against the match itself, as in BuildKit).
+    pub exclude: &'a Dockerignore,
+}
+
 /// Expands and resolves every source string; each must match something.
-pub(crate) fn select(src: &Source, patterns: &[String]) -> Result<Vec<Match>, SelectError> {
+pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectError> {
     let mut out = Vec::new();
-    for pattern in patterns {
-        let before = out.len();
-        for (path, base_name) in expand(src, pattern)? {
-            if let Some(m) = resolve_match(src, pattern, &path, base_name)? {
-                out.push(m);
+    for pattern in req.patterns {
+        let found = if req.parents {
+            select_parents(src, pattern, req.exclude)?
+        } else {
+            let mut found = Vec::new();
+            for (path, base_name) in expand(src, pattern)? {
+                if let Some(mut m) = resolve_match(src, pattern, &path, base_name)? {
+                    m.retain(|rel| !req.exclude.is_excluded(rel));
+                    found.push(m);
+                }
             }
+            found
+        };
+        if found.is_empty() && !(req.parents && has_wildcards(pattern)) {
+            return Err(not_found(pattern));
         }
-        if out.len() == before {
-            let comps = resolve::clean(pattern);
-            return Err(
-                if comps.iter().any(|c| has_wildcards(&c.to_string_lossy())) {
-                    SelectError::NoMatch {
-                        pattern: pattern.clone(),
-                    }
-                } else {
-                    SelectError::NotFound {
-                        path: pattern.clone(),
-                    }
-                },
-            );
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+fn not_found(pattern: &str) -> SelectError {
+    let comps = resolve::clean(pattern);
+    if comps.iter().any(|c| has_wildcards(&c.to_string_lossy())) {
+        SelectError::NoMatch {
+            pattern: pattern.to_string(),
+        }
+    } else {
+        SelectError::NotFound {
+            path: pattern.to_string(),
+        }
+    }
+}
+
+/// `--parents`: the source splits at its first `/./` into a copy root
+/// (the source root when there is none) and a pattern below it. The copy
+/// root's contents are copied, keeping only what the pattern matches
+/// (`**` spans directories; a matched directory brings its subtree) and
+/// the directories leading to it. A wildcard in the root part gives one
+/// copy root per match.
+fn select_parents(
+    src: &Source,
+    pattern: &str,
+    exclude: &Dockerignore,
+) -> Result<Vec<Match>, SelectError> {
+    let (root, below) = match pattern.split_once("/./") {
+        Some((root, below)) => (root, below),
+        None => ("", pattern),
+    };
+    let include = Dockerignore::new(&[below.to_string()]).map_err(|_| SelectError::BadPattern {
+        pattern: pattern.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for (path, base_name) in expand(src, if root.is_empty() { "." } else { root })? {
+        let Some(mut m) = resolve_match(src, pattern, &path, base_name)? else {
+            continue;
+        };
+        if !m.top().is_dir() {
+            continue;
+        }
+        m.retain(|rel| include.is_excluded(rel) && !exclude.is_excluded(rel));
+        if m.entries.len() > 1 {
+            out.push(m);
         }
     }
     Ok(out)

@@ -182,22 +182,16 @@ impl BuildWorker {
             let Some(Value::Local { path, exclude }) = inputs.get(c.source as usize) else {
                 continue;
             };
-            let (path, exclude, srcs, extract) = (
-                path.clone(),
-                exclude.clone(),
-                c.src.clone(),
-                c.extract_archives,
-            );
+            let (path, exclude, copy) = (path.clone(), exclude.clone(), c.clone());
             let step = node.name.clone();
-            let digest = tokio::task::spawn_blocking(move || {
-                selection_digest(&path, &exclude, &srcs, extract)
-            })
-            .await
-            .map_err(|e| SolveError::Join {
-                step: step.clone(),
-                message: e.to_string(),
-            })?
-            .map_err(|source| SolveError::Context { step, source })?;
+            let digest =
+                tokio::task::spawn_blocking(move || selection_digest(&path, &exclude, &copy))
+                    .await
+                    .map_err(|e| SolveError::Join {
+                        step: step.clone(),
+                        message: e.to_string(),
+                    })?
+                    .map_err(|source| SolveError::Context { step, source })?;
             enc.digest(&digest);
             reads_local = true;
         }

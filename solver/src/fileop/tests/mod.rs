@@ -90,6 +90,8 @@ pub(super) fn copy(src: &[&str], dest: &str) -> FileAction {
         owner: None,
         mode: None,
         extract_archives: false,
+        parents: false,
+        exclude: Vec::new(),
     })
 }
 

@@ -15,6 +15,8 @@ fn copy(source: u32, src: &str, dest: &str) -> FileAction {
         owner: None,
         mode: None,
         extract_archives: false,
+        parents: false,
+        exclude: Vec::new(),
     })
 }
 
