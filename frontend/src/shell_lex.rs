@@ -7,6 +7,9 @@
 //! `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`, `${VAR+w}`, `${VAR:?w}`
 //! and `${VAR?w}`. Nothing else (no command substitution) is interpreted.
 
+/// How deeply `${a:-${b:-...}}` may nest.
+pub const MAX_NESTING: usize = 64;
+
 /// Variable lookup used during expansion.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -16,6 +19,8 @@ pub enum LexError {
     Unterminated { word: String, what: &'static str },
     #[error("expanding {word:?}: syntax error: missing '}}'")]
     MissingBrace { word: String },
+    #[error("expanding {word:?}: substitutions nested more than {MAX_NESTING} deep")]
+    TooDeep { word: String },
     #[error("expanding {word:?}: syntax error: bad substitution")]
     BadSubstitution { word: String },
     #[error("expanding {word:?}: unsupported modifier ({modifier}) in substitution")]
@@ -35,6 +40,7 @@ impl LexError {
             LexError::Unterminated { word, .. }
             | LexError::MissingBrace { word }
             | LexError::BadSubstitution { word }
+            | LexError::TooDeep { word }
             | LexError::BadModifier { word, .. }
             | LexError::Required { word, .. } => word,
         }
@@ -120,6 +126,8 @@ struct Word<'a> {
     chars: Vec<char>,
     pos: usize,
     env: Lookup<'a>,
+    /// `${...:-word}` levels currently open.
+    depth: usize,
 }
 
 impl<'a> Word<'a> {
@@ -130,6 +138,7 @@ impl<'a> Word<'a> {
             chars: src.chars().collect(),
             pos: 0,
             env,
+            depth: 0,
         }
     }
 
@@ -320,11 +329,21 @@ impl<'a> Word<'a> {
     }
 
     fn modifier_word(&mut self) -> Result<String, LexError> {
-        self.process_stop_on(Some('}'))
-            .map(|(s, _)| s)
-            .map_err(|_| LexError::MissingBrace {
+        // Nesting recurses; hostile input must not exhaust the stack.
+        if self.depth >= MAX_NESTING {
+            return Err(LexError::TooDeep {
                 word: self.src.into(),
-            })
+            });
+        }
+        self.depth += 1;
+        let result = self.process_stop_on(Some('}'));
+        self.depth -= 1;
+        result.map(|(s, _)| s).map_err(|e| match e {
+            LexError::TooDeep { .. } => e,
+            _ => LexError::MissingBrace {
+                word: self.src.into(),
+            },
+        })
     }
 
     /// `${name<colon?><modifier>word}`: with a colon, empty counts as unset.

@@ -78,3 +78,15 @@ fn skip_unset_keeps_references() {
         "$NOPE ${NOPE} ${NOPE:-x} 1"
     );
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let lex = Lexer::new('\\');
+    let nested = |n: usize| format!("{}x{}", "${U:-".repeat(n), "}".repeat(n));
+    assert_eq!(lex.process_word(&nested(MAX_NESTING), &env).unwrap(), "x");
+    let deep = nested(100_000);
+    assert!(matches!(
+        lex.process_word(&deep, &env),
+        Err(LexError::TooDeep { .. })
+    ));
+}

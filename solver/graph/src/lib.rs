@@ -43,9 +43,36 @@ pub struct Node {
 
 /// An immutable-by-convention DAG of ops. Nodes only ever get appended, and a
 /// node's inputs always have smaller ids, so the order is topological.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Graph {
     nodes: Vec<Node>,
+    /// Node identity (op encoding, inputs, name) to id, so adding stays
+    /// constant-time however large the Dockerfile.
+    index: std::collections::HashMap<Digest, NodeId>,
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+    }
+}
+
+impl Eq for Graph {}
+
+impl Node {
+    /// What makes two nodes the same node: the op's canonical encoding,
+    /// the inputs and the name.
+    fn identity(&self) -> Digest {
+        let mut e = KeyEncoder::new();
+        e.str("graph-node");
+        self.op.encode(&mut e);
+        e.u64(self.inputs.len() as u64);
+        for input in &self.inputs {
+            e.u64(u64::from(input.0));
+        }
+        e.str(&self.name);
+        e.finish()
+    }
 }
 
 impl Graph {
@@ -70,11 +97,14 @@ impl Graph {
                 "graph input {input:?} added before it exists"
             );
         }
-        if let Some(pos) = self.nodes.iter().position(|n| *n == node) {
-            return NodeId(pos as u32);
+        let identity = node.identity();
+        if let Some(&id) = self.index.get(&identity) {
+            return id;
         }
+        let id = NodeId(self.nodes.len() as u32);
         self.nodes.push(node);
-        NodeId((self.nodes.len() - 1) as u32)
+        self.index.insert(identity, id);
+        id
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -113,5 +143,48 @@ impl Graph {
             .filter(|i| needed[*i])
             .map(|i| NodeId(i as u32))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mkdir(path: &str) -> Op {
+        Op::File(FileOp {
+            actions: vec![FileAction::Mkdir(MkdirAction {
+                path: path.into(),
+                mode: 0o755,
+                parents: true,
+                owner: None,
+            })],
+        })
+    }
+
+    #[test]
+    fn identical_nodes_are_stored_once() {
+        let mut g = Graph::new();
+        let root = g.add(Op::Scratch, vec![], "FROM scratch");
+        let a = g.add(mkdir("/a"), vec![root], "a");
+        assert_eq!(g.add(Op::Scratch, vec![], "FROM scratch"), root);
+        assert_eq!(g.add(mkdir("/a"), vec![root], "a"), a);
+        assert_ne!(g.add(mkdir("/a"), vec![root], "other name"), a);
+        assert_ne!(g.add(mkdir("/b"), vec![root], "a"), a);
+        assert_ne!(g.add(mkdir("/a"), vec![a], "a"), a);
+        assert_eq!(g.len(), 5);
+    }
+
+    #[test]
+    fn equal_graphs_compare_equal() {
+        let build = || {
+            let mut g = Graph::new();
+            let root = g.add(Op::Scratch, vec![], "s");
+            g.add(mkdir("/x"), vec![root], "x");
+            g
+        };
+        assert_eq!(build(), build());
+        let mut other = build();
+        other.add(mkdir("/y"), vec![NodeId(0)], "y");
+        assert_ne!(build(), other);
     }
 }
