@@ -131,7 +131,7 @@ mod tests {
             .opt_str(None);
         assert_eq!(
             e.finish().as_str(),
-            "sha256:496554eebde453794e1cbbc6b0146d67ce10cb2ca74b41ba4074de5e860c35d9"
+            "sha256:591b96421410926c195e7ba667e6b2e5615a7b58e451f638bab0a859cf05a31d"
         );
     }
 }
