@@ -119,7 +119,8 @@ async fn build(
 
     let sandbox = Arc::new(Sandbox::new()?);
     let locals = BTreeMap::from([("context".to_string(), context)]);
-    let worker = BuildWorker::new(store.clone(), sandbox, images, locals, progress.clone());
+    let worker = BuildWorker::new(store.clone(), sandbox, images, locals, progress.clone())
+        .with_secrets(read_secrets(&args.secrets)?);
     let mut solve_opts = SolveOptions {
         no_cache: args.no_cache,
         ..Default::default()
@@ -263,4 +264,44 @@ fn progress_mode(args: &BuildArgs) -> ProgressMode {
         }
         m => m,
     }
+}
+
+/// `--secret id=ID[,src=FILE|,env=VAR]`, as buildx takes it: without `src`
+/// or `env`, the environment variable named ID, else the file named ID.
+fn read_secrets(specs: &[String]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let mut id = None;
+        let (mut src, mut env) = (None, None);
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => anyhow::bail!(
+                    "--secret {spec:?}: unknown field {field:?} (want id=, src= or env=)"
+                ),
+            }
+        }
+        let id = id.with_context(|| format!("--secret {spec:?}: id= is required"))?;
+        let data = match (src, env) {
+            (Some(path), _) => {
+                std::fs::read(&path).with_context(|| format!("--secret id={id}: reading {path}"))?
+            }
+            (None, Some(var)) => std::env::var_os(&var)
+                .with_context(|| {
+                    format!("--secret id={id}: environment variable {var} is not set")
+                })?
+                .into_encoded_bytes(),
+            (None, None) => match std::env::var_os(&id) {
+                Some(v) => v.into_encoded_bytes(),
+                None => std::fs::read(&id).with_context(|| {
+                    format!("--secret id={id}: no src= or env= given, no ${id} and no file {id}")
+                })?,
+            },
+        };
+        out.insert(id, data);
+    }
+    Ok(out)
 }

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Build an image from a Dockerfile (the default subcommand)
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List images in the local store
     Images(images::ImagesArgs),
     /// Create a busybox base image in the local store from the host's static busybox
@@ -79,6 +79,9 @@ pub struct BuildArgs {
     /// Export: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar
     #[arg(short = 'o', long = "output", value_name = "type=...,dest=...")]
     pub outputs: Vec<String>,
+    /// Secret for `RUN --mount=type=secret` (id=ID,src=FILE or id=ID,env=VAR)
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
     /// Network for RUN: default (the host's), host or none
     #[arg(long, default_value = "default")]
     pub network: String,
@@ -143,7 +146,7 @@ pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let root = store_root(&cli.root);
     match cli.command {
-        Command::Build(args) => build::run(&root, args).await,
+        Command::Build(args) => build::run(&root, *args).await,
         Command::Images(args) => images::run(&root, args),
         Command::BootstrapBusybox(args) => base::run(&root, args).await,
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),

@@ -339,3 +339,107 @@ fn copy_parents_and_exclude() {
     ];
     assert_eq!(listing.lines().collect::<Vec<_>>(), want);
 }
+
+/// Issue 3: `RUN --mount`. A cache mount persists between builds and never
+/// reaches the layer; binds read the context or a stage (writes discarded);
+/// a tmpfs is empty; a secret is a read-only file that leaves no trace.
+#[test]
+fn run_mounts_cache_bind_tmpfs_and_secret() {
+    let env = TestEnv::new();
+    let df = "FROM busybox AS tools\nRUN mkdir -p /opt && echo tool > /opt/t\n\
+              FROM busybox\n\
+              RUN --mount=type=cache,target=/cache echo x >> /cache/runs && wc -l < /cache/runs > /count\n\
+              RUN --mount=type=bind,source=src,target=/src cat /src/in > /from-ctx && (touch /src/w 2>/dev/null; echo $? > /ctx-write)\n\
+              RUN --mount=type=bind,from=tools,source=/opt,target=/opt,rw cat /opt/t > /from-stage && echo scribble > /opt/t\n\
+              RUN --mount=type=tmpfs,target=/scratch ls -A /scratch | wc -l > /tmp-empty\n\
+              RUN --mount=type=secret,id=tok,required stat -c %a /run/secrets/tok > /secret-mode && grep -c s3cret /run/secrets/tok > /secret-seen\n";
+    let ctx = env.context(
+        "mounts",
+        df,
+        &[("src/in", "from context\n"), ("tok", "s3cret\n")],
+    );
+    let tok = ctx.join("tok");
+    let secret = format!("id=tok,src={}", tok.display());
+    let (out, archive) = env.build(&ctx, &["--secret", &secret]);
+    assert_success(&out, "first build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("count").unwrap(), b"1\n");
+    assert_eq!(img.file("from-ctx").unwrap(), b"from context\n");
+    assert_ne!(
+        img.file("ctx-write").unwrap(),
+        b"0\n",
+        "context binds are read-only"
+    );
+    assert_eq!(img.file("from-stage").unwrap(), b"tool\n");
+    assert_eq!(img.file("tmp-empty").unwrap(), b"0\n");
+    assert_eq!(img.file("secret-mode").unwrap(), b"400\n");
+    assert_eq!(img.file("secret-seen").unwrap(), b"1\n");
+    for layer in &img.layers {
+        for path in layer.keys() {
+            assert!(
+                !["cache/", "src/", "opt/", "scratch/", "run/"]
+                    .iter()
+                    .any(|p| path.starts_with(p)),
+                "mount content or stub {path} leaked into a layer"
+            );
+        }
+        assert!(
+            !layer
+                .values()
+                .any(|(_, data)| data.windows(6).any(|w| w == b"s3cret")),
+            "the secret reached a layer"
+        );
+    }
+
+    // The cache mount's contents survive into the next build; a changed
+    // bind source invalidates only the steps that read it.
+    std::fs::write(ctx.join("src/in"), "edited\n").unwrap();
+    let (again, archive) = env.build(&ctx, &["--secret", &secret, "--no-cache"]);
+    assert_success(&again, "second build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(
+        img.file("count").unwrap(),
+        b"2\n",
+        "the cache mount persisted"
+    );
+    assert_eq!(img.file("from-ctx").unwrap(), b"edited\n");
+
+    // Checked when the step runs (a cached step reads no secret, as in BuildKit).
+    let (missing, _) = env.build(&ctx, &["--no-cache"]);
+    assert!(
+        !missing.status.success(),
+        "a required secret that is not given fails"
+    );
+    assert!(
+        stderr(&missing).contains("secret \"tok\" is required"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// A changed bind-mount source is a cache miss for the RUN that reads it.
+#[test]
+fn bind_mount_source_is_part_of_the_cache_key() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN --mount=type=bind,target=/m cat /m/f > /copy\n";
+    let ctx = env.context("bindkey", df, &[("f", "one\n")]);
+    let (first, _) = env.build(&ctx, &[]);
+    assert_success(&first, "first build");
+    std::fs::write(ctx.join("f"), "two\n").unwrap();
+    let (second, archive) = env.build(&ctx, &[]);
+    assert_success(&second, "second build");
+    assert_eq!(read_oci_archive(&archive).file("copy").unwrap(), b"two\n");
+}
+
+/// A bind source is resolved inside its own root: a context symlink to `/`
+/// means the context, never the host.
+#[test]
+fn bind_mount_source_cannot_leave_the_context() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN --mount=type=bind,source=esc/etc,target=/m cat /m/hostname\n";
+    let ctx = env.context("bindesc", df, &[]);
+    std::os::unix::fs::symlink("/", ctx.join("esc")).unwrap();
+    let (out, _) = env.build(&ctx, &[]);
+    assert!(!out.status.success(), "the host's /etc must not be mounted");
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+}

@@ -115,7 +115,7 @@ impl Converter<'_> {
             .add(op, vec![scratch], "[internal] preparing inline document"))
     }
 
-    fn context_node(&mut self) -> NodeId {
+    pub(super) fn context_node(&mut self) -> NodeId {
         if let Some(id) = self.context {
             return id;
         }
@@ -129,7 +129,11 @@ impl Converter<'_> {
     }
 
     /// `--from=`: a stage by name or index, else an image reference.
-    fn copy_source(&mut self, from: &str, visiting: &mut Vec<usize>) -> Result<NodeId, StepError> {
+    pub(super) fn copy_source(
+        &mut self,
+        from: &str,
+        visiting: &mut Vec<usize>,
+    ) -> Result<NodeId, StepError> {
         let from = self.stages.meta.expand(from)?;
         if let Some(j) = self.stages.by_name_or_index(&from) {
             return match self.build_stage(j, visiting) {

@@ -8,6 +8,7 @@ mod config;
 mod copy;
 mod env;
 mod from;
+mod mount;
 mod run;
 mod stages;
 mod state;
@@ -226,7 +227,7 @@ impl Converter<'_> {
     ) -> Result<(), FrontendError> {
         let file = self.opts.filename.clone();
         let result = match &cmd.instruction {
-            Instruction::Run(r) => self.run(stage, cmd, r),
+            Instruction::Run(r) => self.run(stage, cmd, r, visiting),
             Instruction::Copy(c) => self.copy(stage, cmd, c, visiting),
             Instruction::Workdir(p) => self.workdir(stage, cmd, p),
             Instruction::Env(pairs) => env::env(stage, pairs, self.escape),

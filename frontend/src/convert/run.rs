@@ -13,6 +13,7 @@ impl Converter<'_> {
         stage: &mut Stage,
         cmd: &Command,
         run: &Run,
+        visiting: &mut Vec<usize>,
     ) -> Result<(), StepError> {
         let network = match run.network.as_deref() {
             None | Some("default") => self.opts.network,
@@ -29,9 +30,8 @@ impl Converter<'_> {
         if let Some(sec) = run.security.as_deref().filter(|s| *s != "sandbox") {
             return Err(ConvertError::Unsupported(format!("RUN --security={sec}")).into());
         }
-        for mount in &run.mounts {
-            check_mount(mount)?;
-        }
+        let mut inputs = vec![stage.node];
+        let mounts = self.run_mounts(stage, &run.mounts, &mut inputs, visiting)?;
         let args = match &run.cmd {
             CmdLine::Exec(args) => args.clone(),
             CmdLine::Shell(line) => {
@@ -46,28 +46,14 @@ impl Converter<'_> {
             cwd: stage.workdir(),
             user: stage.user(),
             network,
+            mounts,
         };
         let name = stage.step_name(cmd.original.trim());
-        stage.node = self.graph.add(Op::Exec(exec), vec![stage.node], name);
+        stage.node = self.graph.add(Op::Exec(exec), inputs, name);
         let history = format!("RUN {} # buildkit", run_command_string(stage, &args));
         stage.config.push_history(&history, true);
         Ok(())
     }
-}
-
-/// Only cache mounts are accepted (and ignored: they are an optimisation,
-/// the build's result does not depend on them).
-fn check_mount(spec: &str) -> Result<(), ConvertError> {
-    let kind = spec
-        .split(',')
-        .find_map(|kv| kv.strip_prefix("type="))
-        .unwrap_or("bind");
-    if kind == "cache" {
-        return Ok(());
-    }
-    Err(ConvertError::Unsupported(format!(
-        "RUN --mount=type={kind}"
-    )))
 }
 
 /// The script a shell-form RUN hands to the shell. A lone `<<EOF` runs the
@@ -128,12 +114,5 @@ mod tests {
             with_heredocs("cat <<EOF > /f", &[doc("EOF", "x\n", false)]),
             "cat <<EOF > /f\nx\nEOF"
         );
-    }
-
-    #[test]
-    fn only_cache_mounts_pass() {
-        assert!(check_mount("type=cache,target=/root/.cache").is_ok());
-        assert!(check_mount("type=secret,id=x").is_err());
-        assert!(check_mount("target=/x").is_err());
     }
 }

@@ -273,3 +273,45 @@ fn copy_heredocs_become_inline_files() {
     let single = build("FROM base\nWORKDIR /w\nCOPY <<EOF motd\nx\nEOF\n").unwrap();
     assert_eq!(documents(&single)[0].2, "/w/motd");
 }
+
+#[test]
+fn run_mounts_become_exec_mounts_and_inputs() {
+    use mybuild_graph::{CacheSharing, MountKind};
+    let plan = build(
+        "FROM base AS tools\nFROM base\nWORKDIR /w\nARG C=pkg\n\
+         RUN --mount=type=cache,target=.cache/$C,sharing=locked \
+         --mount=type=bind,from=tools,source=/usr,target=/u \
+         --mount=type=secret,id=tok --mount=type=tmpfs,target=/t,size=1m make\n",
+    )
+    .unwrap();
+    let node = plan.graph.node(plan.target);
+    let x = exec(&plan);
+    assert_eq!(node.inputs.len(), 2, "rootfs and the bind's stage");
+    let targets: Vec<&str> = x.mounts.iter().map(|m| m.target.as_str()).collect();
+    assert_eq!(targets, ["/w/.cache/pkg", "/u", "/run/secrets/tok", "/t"]);
+    assert!(matches!(
+        &x.mounts[0].kind,
+        MountKind::Cache { id, sharing: CacheSharing::Locked, mode: 0o755, .. } if id == "/w/.cache/pkg"
+    ));
+    assert!(matches!(
+        &x.mounts[1].kind,
+        MountKind::Bind { input: 1, source, readwrite: false } if source == "/usr"
+    ));
+    assert!(
+        matches!(&x.mounts[2].kind, MountKind::Secret { id, required: false, mode: 0o400, .. } if id == "tok")
+    );
+    assert!(matches!(
+        x.mounts[3].kind,
+        MountKind::Tmpfs {
+            size: Some(1048576)
+        }
+    ));
+    let e = build("FROM base\nRUN --mount=type=ssh x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("type=ssh is not supported"), "{e}");
+    let e = build("FROM base\nRUN --mount=type=cache x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("without a target"), "{e}");
+}

@@ -13,11 +13,13 @@
 
 mod digest;
 mod encode;
+mod mounts;
 mod ops;
 mod print;
 
 pub use digest::{Digest, DigestError};
 pub use encode::{KeyEncoder, GRAPH_KEY_VERSION};
+pub use mounts::{CacheSharing, ExecMount, MountKind};
 pub use ops::*;
 
 /// Index of a node inside its [`Graph`].

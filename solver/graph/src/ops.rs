@@ -12,7 +12,8 @@ pub enum Op {
     Image(ImageSource),
     /// A directory handed to the solver by name (the build context). No inputs.
     Local(LocalSource),
-    /// A command run in a sandbox. Input 0 is the root filesystem.
+    /// A command run in a sandbox. Input 0 is the root filesystem; bind
+    /// mounts name further inputs.
     Exec(ExecOp),
     /// Filesystem edits. Input 0 is the root filesystem being edited; copy
     /// actions name further inputs by index.
@@ -61,6 +62,9 @@ pub struct ExecOp {
     /// `user[:group]`, names or ids, resolved inside the rootfs. Empty = root.
     pub user: String,
     pub network: NetworkMode,
+    /// `RUN --mount`s, in Dockerfile order. A bind names its input by index
+    /// (never 0).
+    pub mounts: Vec<crate::ExecMount>,
 }
 
 /// `--chown` owner, resolved inside the destination rootfs.
@@ -164,7 +168,11 @@ impl Op {
                     .strs(&x.env)
                     .str(&x.cwd)
                     .str(&x.user)
-                    .str(net);
+                    .str(net)
+                    .u64(x.mounts.len() as u64);
+                for m in &x.mounts {
+                    m.encode(e);
+                }
             }
             Op::File(f) => {
                 e.u64(f.actions.len() as u64);

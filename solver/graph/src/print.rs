@@ -23,7 +23,7 @@ fn op_line(op: &Op) -> String {
         },
         Op::Local(l) => format!("local {:?} exclude={:?}", l.name, l.exclude),
         Op::Exec(x) => format!(
-            "exec args={:?} env={:?} cwd={:?} user={:?} network={}",
+            "exec args={:?} env={:?} cwd={:?} user={:?} network={}{}",
             x.args,
             x.env,
             x.cwd,
@@ -32,7 +32,11 @@ fn op_line(op: &Op) -> String {
                 "host"
             } else {
                 "none"
-            }
+            },
+            x.mounts
+                .iter()
+                .map(|m| format!("; mount {}", m.describe()))
+                .collect::<String>()
         ),
         Op::File(f) => {
             let parts: Vec<String> = f

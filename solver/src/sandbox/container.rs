@@ -7,7 +7,7 @@ use super::helper::Layout;
 use super::rootpath::open_dir_path;
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;
-use super::{mounts, privs, prune, user, ExecTask};
+use super::{binds, mounts, privs, prune, user, ExecTask, HelperRequest};
 use mybuild_graph::NetworkMode;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -19,7 +19,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs the command and reports how it ended.
-pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError> {
+pub(super) fn run(
+    req: &HelperRequest,
+    layout: &Layout,
+    task: &ExecTask,
+) -> Result<Status, SetupError> {
     nix::unistd::sethostname(&task.hostname)
         .step(|| format!("set hostname {:?}", task.hostname))?;
     let host_network = task.network == NetworkMode::Host;
@@ -28,7 +32,7 @@ pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError
     }
     let root = open_dir_path(&layout.root).step(|| format!("open {}", layout.root.display()))?;
     let mut stubs = Stubs::default();
-    let result = prepare_and_fork(&root, &mut stubs, layout, task);
+    let result = prepare_and_fork(req, &root, &mut stubs, layout, task);
     // Pruning edits `upper` under the live overlay; nothing reads the
     // overlay afterwards, and unmounting first would cost an RCU grace
     // period (tens of ms) per RUN.
@@ -43,6 +47,7 @@ pub(super) fn run(layout: &Layout, task: &ExecTask) -> Result<Status, SetupError
 }
 
 fn prepare_and_fork(
+    req: &HelperRequest,
     root: &OwnedFd,
     stubs: &mut Stubs,
     layout: &Layout,
@@ -51,6 +56,7 @@ fn prepare_and_fork(
     for (path, kind) in mounts::mountpoints(task.network == NetworkMode::Host) {
         stubs.ensure(root, path, kind)?;
     }
+    let extra = binds::prepare(req, layout, root, stubs, &task.mounts)?;
     nix::unistd::chdir(&layout.root).step(|| format!("chdir to {}", layout.root.display()))?;
     // The child watches this pipe: EOF means the helper is already gone.
     let (alive_r, alive_w) =
@@ -59,7 +65,7 @@ fn prepare_and_fork(
     match unsafe { fork() }.step(|| "fork".into())? {
         ForkResult::Child => {
             drop(alive_w);
-            let err = match child(task, alive_r) {
+            let err = match child(task, &extra, alive_r) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -92,7 +98,11 @@ fn wait(child: Pid) -> Result<Status, SetupError> {
 }
 
 /// PID 1 of the step: returns only on failure.
-fn child(task: &ExecTask, alive: OwnedFd) -> Result<std::convert::Infallible, SetupError> {
+fn child(
+    task: &ExecTask,
+    extra: &[binds::Prepared],
+    alive: OwnedFd,
+) -> Result<std::convert::Infallible, SetupError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).step(|| "set parent-death signal".into())?;
     if helper_gone(&alive) {
         // SAFETY: nobody is left to report to.
@@ -101,7 +111,7 @@ fn child(task: &ExecTask, alive: OwnedFd) -> Result<std::convert::Infallible, Se
     drop(alive);
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .step(|| "unshare mount namespace".into())?;
-    mounts::setup_root(task.network == NetworkMode::Host)?;
+    mounts::setup_root(task.network == NetworkMode::Host, extra)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let id = user::load(&task.user)?;
     let env = environment(&task.env, &id.home);

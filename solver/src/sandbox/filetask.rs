@@ -43,7 +43,7 @@ pub(super) fn run(
 
 /// A read-only view of a layer chain. Overlay needs two lowers when it has
 /// no upper, so a single layer is bind-mounted and none is an empty dir.
-fn mount_layers(
+pub(super) fn mount_layers(
     req: &HelperRequest,
     layout: &Layout,
     index: usize,

@@ -86,7 +86,7 @@ fn run(req: &HelperRequest) -> Result<Status, SetupError> {
         .step(|| "make / private".into())?;
     let layout = prepare_layout(req)?;
     match &req.task {
-        Task::Exec(x) => container::run(&layout, x),
+        Task::Exec(x) => container::run(req, &layout, x),
         Task::File(f) => filetask::run(req, &layout, f),
     }
 }

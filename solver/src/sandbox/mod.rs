@@ -11,6 +11,7 @@
 //! on fd 3. Everything the helper mounts dies with its mount namespace, so the
 //! caller only has to hand `upper` to the store afterwards.
 
+mod binds;
 mod container;
 mod filetask;
 mod helper;
@@ -66,6 +67,39 @@ pub struct ExecTask {
     pub user: String,
     pub network: mybuild_graph::NetworkMode,
     pub hostname: String,
+    /// `RUN --mount`s, in order.
+    pub mounts: Vec<SandboxMount>,
+}
+
+/// One `RUN --mount`, resolved by the caller to what the helper mounts.
+/// Targets are absolute paths inside the rootfs.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum SandboxMount {
+    /// `sub` inside `source`; writes go to a throw-away tmpfs when `readwrite`.
+    Bind {
+        target: String,
+        source: SourceMount,
+        sub: String,
+        readwrite: bool,
+    },
+    /// A host directory kept by the store between builds.
+    Cache {
+        target: String,
+        host: PathBuf,
+        readonly: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+    /// The secret's bytes, shown as a read-only file.
+    Secret {
+        target: String,
+        data: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

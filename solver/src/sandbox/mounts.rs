@@ -35,7 +35,10 @@ const DEV_LINKS: [(&str, &str); 5] = [
 
 /// Mounts everything below the rootfs at the current directory, then makes
 /// it `/`. Must run in a mount namespace of its own.
-pub(super) fn setup_root(host_network: bool) -> Result<(), SetupError> {
+pub(super) fn setup_root(
+    host_network: bool,
+    extra: &[super::binds::Prepared],
+) -> Result<(), SetupError> {
     let root = nix::fcntl::open(
         ".",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -68,6 +71,7 @@ pub(super) fn setup_root(host_network: bool) -> Result<(), SetupError> {
             bind_host_file(&root, file)?;
         }
     }
+    super::binds::mount_all(&root, extra)?;
     pivot(&root)
 }
 

@@ -7,6 +7,7 @@
 //! logic is tested with a fake worker that counts calls.
 
 mod keys;
+mod mounts;
 mod scheduler;
 mod worker;
 

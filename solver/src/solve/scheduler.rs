@@ -108,7 +108,17 @@ impl<W: Worker> Scheduler<W> {
         let target = futures[target.index()]
             .clone()
             .expect("target was scheduled");
-        target.await.map(|(_, v)| v)
+        drop(futures);
+        let result = target.await.map(|(_, v)| v);
+        // A run a failure left unfinished still sits here and holds `inner`
+        // (its progress sender included): drop it, or the cycle keeps the
+        // progress stream open for ever.
+        self.inner
+            .in_flight
+            .lock()
+            .expect("in-flight map poisoned")
+            .clear();
+        result
     }
 }
 

@@ -22,6 +22,7 @@ fn exec(cmd: &str) -> Op {
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
     })
 }
 
@@ -205,4 +206,36 @@ async fn failure_names_the_step_and_skips_dependents() {
         1,
         "the dependent must not run"
     );
+}
+
+/// A failure while another branch still runs must not keep the progress
+/// stream open: the CLI waits for it to close before it reports.
+#[tokio::test]
+async fn failure_beside_a_running_branch_closes_progress() {
+    let mut g = Graph::new();
+    let base = g.add(Op::Scratch, vec![], "scratch");
+    let bad = g.add(exec("bad"), vec![base], "RUN bad");
+    let slow = g.add(exec("slow-1"), vec![base], "RUN slow-1");
+    let slow = g.add(exec("slow-2"), vec![slow], "RUN slow-2");
+    let join = g.add(mkdir("/j"), vec![bad, slow], "join");
+    let worker = Arc::new(FakeWorker {
+        fail_on: Some("bad".into()),
+        ..Default::default()
+    });
+    let (progress, mut events) = Progress::channel();
+    let sched = Scheduler::new(
+        worker,
+        SolveOptions {
+            no_cache: false,
+            jobs: 8,
+        },
+        progress,
+    );
+    assert!(sched.solve(Arc::new(g), join).await.is_err());
+    drop(sched);
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await.is_some() {}
+    })
+    .await;
+    assert!(drained.is_ok(), "the progress stream never closed");
 }

@@ -1,15 +1,19 @@
 //! The real [`Worker`]: sandboxed exec and file ops over the layer store,
 //! images from the [`ImageProvider`], and the build context read in place.
 
+use super::mounts;
 use super::{scheduler::vertex_id, BoxFuture, SolveError, Value, Worker};
 use crate::context::selection_digest;
 use crate::progress::{LogStream, Progress};
 use crate::registry::ImageProvider;
+use crate::sandbox::SandboxMount;
 use crate::sandbox::{
     ExecTask, FileTask, HelperRequest, OutputStream, Sandbox, SandboxError, SourceMount, Task,
 };
 use mybuild_cache::Store;
-use mybuild_graph::{Digest, FileAction, KeyEncoder, Node, NodeId, Op};
+use mybuild_graph::{
+    CopyAction, Digest, ExecMount, FileAction, KeyEncoder, MountKind, Node, NodeId, Op,
+};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +27,8 @@ pub struct BuildWorker {
     images: Arc<ImageProvider>,
     locals: BTreeMap<String, PathBuf>,
     progress: Progress,
+    /// `--secret` values by id, for `RUN --mount=type=secret`.
+    secrets: BTreeMap<String, Vec<u8>>,
 }
 
 impl BuildWorker {
@@ -40,7 +46,14 @@ impl BuildWorker {
             images,
             locals,
             progress,
+            secrets: BTreeMap::new(),
         }
+    }
+
+    /// The secrets `RUN --mount=type=secret` may read, by id.
+    pub fn with_secrets(mut self, secrets: BTreeMap<String, Vec<u8>>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     fn store_err(step: &str) -> impl Fn(mybuild_cache::StoreError) -> SolveError + '_ {
@@ -93,6 +106,40 @@ impl BuildWorker {
             });
         }
         Ok(sources)
+    }
+
+    /// The sandbox's view of `RUN --mount`s; cache locks are held until
+    /// the returned guard is dropped.
+    async fn exec_mounts(
+        &self,
+        node: &Node,
+        inputs: &[Value],
+        mounts: &[ExecMount],
+    ) -> Result<(Vec<SandboxMount>, mounts::Held), SolveError> {
+        if mounts.is_empty() {
+            return Ok((Vec::new(), mounts::Held::default()));
+        }
+        let sources = self.sources(node, inputs)?;
+        let (step, mounts) = (node.name.clone(), mounts.to_vec());
+        let (cache_root, secrets) = (self.store.root().join("cache-mounts"), self.secrets.clone());
+        let step2 = step.clone();
+        tokio::task::spawn_blocking(move || {
+            let source_of = |i: u32| {
+                sources
+                    .get(i as usize)
+                    .cloned()
+                    .ok_or(SolveError::BadInput {
+                        step: step2.clone(),
+                        input: i as usize,
+                    })
+            };
+            mounts::resolve(&step2, &mounts, &cache_root, &secrets, source_of)
+        })
+        .await
+        .map_err(|e| SolveError::Join {
+            step,
+            message: e.to_string(),
+        })?
     }
 
     async fn run_task(
@@ -170,15 +217,9 @@ impl BuildWorker {
         node: &Node,
         inputs: &[Value],
     ) -> Result<Option<Digest>, SolveError> {
-        let Op::File(f) = &node.op else {
-            return Ok(None);
-        };
         let mut enc = KeyEncoder::new();
         let mut reads_local = false;
-        for action in &f.actions {
-            let FileAction::Copy(c) = action else {
-                continue;
-            };
+        for c in &local_reads(&node.op) {
             let Some(Value::Local { path, exclude }) = inputs.get(c.source as usize) else {
                 continue;
             };
@@ -259,6 +300,7 @@ impl Worker for BuildWorker {
                 }
                 Op::Exec(x) => {
                     let chain = self.rootfs(node, inputs)?;
+                    let (mounts, held) = self.exec_mounts(node, inputs, &x.mounts).await?;
                     let task = Task::Exec(ExecTask {
                         args: x.args.clone(),
                         env: x.env.clone(),
@@ -266,8 +308,11 @@ impl Worker for BuildWorker {
                         user: x.user.clone(),
                         network: x.network,
                         hostname: "buildkitsandbox".into(),
+                        mounts,
                     });
-                    self.run_task(id, node, chain, task).await
+                    let result = self.run_task(id, node, chain, task).await;
+                    drop(held);
+                    result
                 }
                 Op::File(f) => {
                     let chain = self.rootfs(node, inputs)?;
@@ -279,6 +324,39 @@ impl Worker for BuildWorker {
                 }
             }
         })
+    }
+}
+
+/// What an op reads from its inputs, as copy selections: COPY/ADD sources,
+/// and for RUN each bind mount's whole source tree.
+fn local_reads(op: &Op) -> Vec<CopyAction> {
+    match op {
+        Op::File(f) => f
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                FileAction::Copy(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect(),
+        Op::Exec(x) => x
+            .mounts
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MountKind::Bind { input, source, .. } => Some(CopyAction {
+                    source: *input,
+                    src: vec![source.clone()],
+                    dest: m.target.clone(),
+                    owner: None,
+                    mode: None,
+                    extract_archives: false,
+                    parents: false,
+                    exclude: Vec::new(),
+                }),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

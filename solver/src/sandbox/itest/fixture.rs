@@ -90,6 +90,7 @@ pub fn exec(args: &[&str]) -> ExecTask {
         user: String::new(),
         network: NetworkMode::Host,
         hostname: "buildkitsandbox".into(),
+        mounts: vec![],
     }
 }
 

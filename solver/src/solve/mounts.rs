@@ -1,0 +1,219 @@
+//! `RUN --mount` on the caller's side: graph mounts turned into what the
+//! sandbox helper mounts. Cache mounts live in the store under
+//! `cache-mounts/<hash of id>` and are locked per their sharing mode for as
+//! long as the step runs; secrets come from the build's `--secret`s.
+
+use super::SolveError;
+use crate::sandbox::{SandboxMount, SourceMount};
+use mybuild_graph::{CacheSharing, Digest, ExecMount, MountKind};
+use nix::fcntl::{Flock, FlockArg};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Flocks held until the step is done.
+#[derive(Default)]
+pub(super) struct Held(Vec<Flock<File>>);
+
+fn step_err(step: &str, message: String) -> SolveError {
+    SolveError::Step {
+        step: step.to_string(),
+        message,
+    }
+}
+
+/// Resolves every mount; `source_of(i)` is the sandbox view of input `i`.
+/// Blocking: cache locks may wait for another step.
+pub(super) fn resolve(
+    step: &str,
+    mounts: &[ExecMount],
+    cache_root: &Path,
+    secrets: &BTreeMap<String, Vec<u8>>,
+    source_of: impl Fn(u32) -> Result<SourceMount, SolveError>,
+) -> Result<(Vec<SandboxMount>, Held), SolveError> {
+    let mut out = Vec::new();
+    let mut held = Held::default();
+    for m in mounts {
+        let target = m.target.clone();
+        match &m.kind {
+            MountKind::Bind {
+                input,
+                source,
+                readwrite,
+            } => out.push(SandboxMount::Bind {
+                target,
+                source: source_of(*input)?,
+                sub: source.clone(),
+                readwrite: *readwrite,
+            }),
+            MountKind::Cache {
+                id,
+                sharing,
+                readonly,
+                mode,
+                uid,
+                gid,
+            } => {
+                let (host, lock) = cache_dir(cache_root, id, *sharing, *mode, (*uid, *gid))
+                    .map_err(|e| step_err(step, format!("cache mount {id:?}: {e}")))?;
+                held.0.extend(lock);
+                out.push(SandboxMount::Cache {
+                    target,
+                    host,
+                    readonly: *readonly,
+                });
+            }
+            MountKind::Tmpfs { size } => out.push(SandboxMount::Tmpfs {
+                target,
+                size: *size,
+            }),
+            MountKind::Secret {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => match secrets.get(id) {
+                Some(data) => out.push(SandboxMount::Secret {
+                    target,
+                    data: data.clone(),
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                }),
+                None if *required => {
+                    return Err(step_err(
+                        step,
+                        format!(
+                        "secret {id:?} is required but was not given (--secret id={id},src=FILE)"
+                    ),
+                    ))
+                }
+                // BuildKit skips an optional secret that was not given.
+                None => {}
+            },
+        }
+    }
+    Ok((out, held))
+}
+
+/// The directory of cache `id`, made with `mode` and owner on first use.
+/// `locked` waits for other users; `private` takes the first free copy.
+fn cache_dir(
+    root: &Path,
+    id: &str,
+    sharing: CacheSharing,
+    mode: u32,
+    owner: (u32, u32),
+) -> std::io::Result<(PathBuf, Option<Flock<File>>)> {
+    std::fs::create_dir_all(root)?;
+    let name = Digest::of(id.as_bytes()).hex()[..24].to_string();
+    for n in 0u32.. {
+        let dir = match n {
+            0 => root.join(&name),
+            n => root.join(format!("{name}-{n}")),
+        };
+        let lock_file = File::create(dir.with_extension("lock"))?;
+        let lock = match sharing {
+            CacheSharing::Shared => None,
+            CacheSharing::Locked => Some(lock(lock_file, FlockArg::LockExclusive)?),
+            CacheSharing::Private => {
+                match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+                    Ok(l) => Some(l),
+                    Err((_, nix::errno::Errno::EWOULDBLOCK)) => continue,
+                    Err((_, e)) => return Err(e.into()),
+                }
+            }
+        };
+        make_dir(&dir, mode, owner)?;
+        return Ok((dir, lock));
+    }
+    unreachable!("the loop only ends by returning")
+}
+
+fn lock(file: File, arg: FlockArg) -> std::io::Result<Flock<File>> {
+    Flock::lock(file, arg).map_err(|(_, e)| e.into())
+}
+
+fn make_dir(dir: &Path, mode: u32, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    let tmp = dir.with_extension("new");
+    match std::fs::DirBuilder::new().mode(0o700).create(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    if dir.is_dir() {
+        let _ = std::fs::remove_dir(&tmp);
+        return Ok(());
+    }
+    // Made whole under another name, then renamed: never half-set-up.
+    std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode & 0o7777))?;
+    match std::fs::rename(&tmp, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn cache_dirs_are_per_id_with_mode_and_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, _) = cache_dir(tmp.path(), "a", CacheSharing::Shared, 0o711, (7, 8)).unwrap();
+        let meta = std::fs::metadata(&a).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+            (0o711, 7, 8)
+        );
+        let (again, _) = cache_dir(tmp.path(), "a", CacheSharing::Shared, 0o700, (0, 0)).unwrap();
+        assert_eq!(a, again);
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().mode() & 0o7777,
+            0o711,
+            "made once"
+        );
+        let (b, _) = cache_dir(tmp.path(), "b", CacheSharing::Shared, 0o755, (0, 0)).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn private_caches_are_not_shared_while_in_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (first, lock) =
+            cache_dir(tmp.path(), "p", CacheSharing::Private, 0o755, (0, 0)).unwrap();
+        let (second, _) = cache_dir(tmp.path(), "p", CacheSharing::Private, 0o755, (0, 0)).unwrap();
+        assert_ne!(first, second, "the first copy is taken");
+        drop(lock);
+        let (third, _) = cache_dir(tmp.path(), "p", CacheSharing::Private, 0o755, (0, 0)).unwrap();
+        assert_eq!(first, third, "released copies are reused");
+    }
+
+    #[test]
+    fn missing_required_secret_fails_and_optional_is_skipped() {
+        let mount = |required| ExecMount {
+            target: "/run/secrets/tok".into(),
+            kind: MountKind::Secret {
+                id: "tok".into(),
+                required,
+                mode: 0o400,
+                uid: 0,
+                gid: 0,
+            },
+        };
+        let none = BTreeMap::new();
+        let root = tempfile::tempdir().unwrap();
+        let src = |_| Ok(SourceMount::None);
+        assert!(resolve("s", &[mount(true)], root.path(), &none, src).is_err());
+        let (mounts, _) = resolve("s", &[mount(false)], root.path(), &none, src).unwrap();
+        assert!(mounts.is_empty());
+        let given = BTreeMap::from([("tok".to_string(), b"v".to_vec())]);
+        let (mounts, _) = resolve("s", &[mount(true)], root.path(), &given, src).unwrap();
+        assert!(matches!(&mounts[0], SandboxMount::Secret { data, .. } if data == b"v"));
+    }
+}
