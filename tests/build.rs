@@ -443,3 +443,65 @@ fn bind_mount_source_cannot_leave_the_context() {
     assert!(!out.status.success(), "the host's /etc must not be mounted");
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
 }
+
+/// Issue 3: `ADD <url>` downloads the file (mode 0600 unless `--chmod`,
+/// named after the URL path), checks `--checksum`, keys later steps on the
+/// body, and fails naming the URL on a 404.
+#[test]
+fn add_from_url() {
+    use sha2::Digest as _;
+    let server = util::http::FileServer::start();
+    server.set("/dl/tool.sh", b"#!/bin/sh\necho v1\n");
+    let url = server.url("/dl/tool.sh");
+    let sum = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(b"#!/bin/sh\necho v1\n"))
+    );
+    let env = TestEnv::new();
+    let df = format!(
+        "FROM busybox\nADD {url} /opt/\nADD --checksum={sum} --chmod=755 {url} /bin/tool\n\
+         RUN stat -c '%a %Y' /opt/tool.sh > /meta && /bin/tool > /out\n"
+    );
+    let ctx = env.context("addurl", &df, &[]);
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("opt/tool.sh").unwrap(), b"#!/bin/sh\necho v1\n");
+    assert_eq!(
+        img.file("meta").unwrap(),
+        b"600 784111777\n",
+        "mode 0600, Last-Modified time"
+    );
+    assert_eq!(img.file("out").unwrap(), b"v1\n");
+
+    // A new body: the checksum no longer matches.
+    server.set("/dl/tool.sh", b"#!/bin/sh\necho v2\n");
+    let (bad, _) = env.build(&ctx, &[]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("checksum mismatch"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // Without a checksum, the new body invalidates what follows.
+    let df = format!("FROM busybox\nADD --chmod=755 {url} /bin/tool\nRUN /bin/tool > /out\n");
+    let ctx = env.context("addurl2", &df, &[]);
+    let (first, archive) = env.build(&ctx, &[]);
+    assert_success(&first, "build v2");
+    assert_eq!(read_oci_archive(&archive).file("out").unwrap(), b"v2\n");
+    server.set("/dl/tool.sh", b"#!/bin/sh\necho v3\n");
+    let (second, archive) = env.build(&ctx, &[]);
+    assert_success(&second, "build v3");
+    assert_eq!(read_oci_archive(&archive).file("out").unwrap(), b"v3\n");
+
+    let missing = server.url("/nope");
+    let ctx = env.context("add404", &format!("FROM busybox\nADD {missing} /x\n"), &[]);
+    let (out, _) = env.build(&ctx, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&missing) && stderr(&out).contains("404"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -5,7 +5,10 @@ use super::state::{resolve_path, Stage};
 use super::{ConvertError, Converter, StepError};
 use crate::instructions::{Command, Copy};
 use crate::parser::{chomp_heredoc, Heredoc};
-use mybuild_graph::{CopyAction, FileAction, FileOp, LocalSource, MkfileAction, NodeId, Op, Owner};
+use mybuild_graph::{
+    CopyAction, Digest, FileAction, FileOp, HttpSource, LocalSource, MkfileAction, NodeId, Op,
+    Owner,
+};
 
 impl Converter<'_> {
     pub(super) fn copy(
@@ -21,21 +24,34 @@ impl Converter<'_> {
             .iter()
             .map(|p| stage.expand(p, self.escape))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut srcs = Vec::new();
+        let (mut srcs, mut urls) = (Vec::new(), Vec::new());
         for s in &c.srcs {
             let s = stage.expand(s, self.escape)?;
-            if c.add && is_remote(&s) {
-                return Err(ConvertError::Unsupported(format!("ADD from a URL ({s})")).into());
+            match remote_kind(&s) {
+                None => srcs.push(s),
+                Some(_) if !c.add => {
+                    return Err(invalid("COPY source (a URL needs ADD)", &s).into())
+                }
+                Some(Remote::Http) => urls.push(s),
+                Some(Remote::Git) => {
+                    return Err(ConvertError::Unsupported(format!("ADD from git ({s})")).into())
+                }
             }
-            srcs.push(s);
         }
-        if c.checksum.is_some() {
-            return Err(ConvertError::Invalid {
-                what: "ADD --checksum for a non-HTTP(S) source",
-                value: srcs.join(" "),
+        let checksum = match &c.checksum {
+            None => None,
+            Some(_) if !srcs.is_empty() || urls.len() != 1 => {
+                return Err(invalid(
+                    "ADD --checksum (needs one HTTP(S) source)",
+                    &c.srcs.join(" "),
+                )
+                .into())
             }
-            .into());
-        }
+            Some(sum) => {
+                let sum = stage.expand(sum, self.escape)?;
+                Some(Digest::parse(&sum).map_err(|_| invalid("ADD --checksum", &sum))?)
+            }
+        };
         let raw_dest = stage.expand(&c.dest, self.escape)?;
         let dest = dest_path(&stage.workdir(), &raw_dest);
         let owner = match &c.chown {
@@ -44,7 +60,7 @@ impl Converter<'_> {
         };
         let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
         // Several sources (documents included) always go into a directory.
-        let dest = if srcs.len() + c.inline.len() > 1 && !dest.ends_with('/') {
+        let dest = if srcs.len() + urls.len() + c.inline.len() > 1 && !dest.ends_with('/') {
             format!("{dest}/")
         } else {
             dest
@@ -68,6 +84,25 @@ impl Converter<'_> {
                 exclude: excludes.clone(),
             }));
         }
+        for url in &urls {
+            let filename = url_filename(url);
+            let op = Op::Http(HttpSource {
+                url: url.clone(),
+                checksum: checksum.clone(),
+                filename: filename.clone(),
+            });
+            inputs.push(self.graph.add(op, vec![], url.clone()));
+            actions.push(FileAction::Copy(CopyAction {
+                source: (inputs.len() - 1) as u32,
+                src: vec![filename],
+                dest: dest.clone(),
+                owner: owner.clone(),
+                mode,
+                extract_archives: false,
+                parents: false,
+                exclude: Vec::new(),
+            }));
+        }
         for doc in &c.inline {
             inputs.push(self.document_node(stage, doc)?);
             actions.push(FileAction::Copy(CopyAction {
@@ -85,7 +120,7 @@ impl Converter<'_> {
         let name = stage.step_name(cmd.original.trim());
         stage.node = self.graph.add(op, inputs, name);
         let docs = c.inline.iter().map(|d| format!("<<{}", d.name));
-        let all: Vec<String> = srcs.iter().cloned().chain(docs).collect();
+        let all: Vec<String> = srcs.iter().chain(&urls).cloned().chain(docs).collect();
         let history = format!("{kw} {} {raw_dest} # buildkit", all.join(" "));
         stage.config.push_history(&history, true);
         Ok(())
@@ -158,10 +193,47 @@ fn looks_like_stage_name(s: &str) -> bool {
     !s.contains(['/', ':', '@', '.'])
 }
 
-fn is_remote(src: &str) -> bool {
-    ["http://", "https://", "git@"]
+enum Remote {
+    Http,
+    Git,
+}
+
+fn remote_kind(src: &str) -> Option<Remote> {
+    if src.starts_with("http://") || src.starts_with("https://") {
+        let git = src
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .ends_with(".git");
+        return Some(if git { Remote::Git } else { Remote::Http });
+    }
+    ["git@", "git://", "ssh://"]
         .iter()
         .any(|p| src.starts_with(p))
+        .then_some(Remote::Git)
+}
+
+fn invalid(what: &'static str, value: &str) -> ConvertError {
+    ConvertError::Invalid {
+        what,
+        value: value.into(),
+    }
+}
+
+/// The file name `ADD <url> dir/` gives: the URL path's last segment.
+fn url_filename(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    match path.split_once('/') {
+        Some((_, p)) => p.rsplit('/').next().filter(|n| !n.is_empty()),
+        None => None,
+    }
+    .unwrap_or("__unnamed__")
+    .to_string()
 }
 
 /// The absolute destination; a trailing `/` (or `.`) means "into".
@@ -208,6 +280,14 @@ fn parse_chmod(spec: &str) -> Result<u32, ConvertError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filenames_come_from_the_url_path() {
+        assert_eq!(url_filename("https://h/a/b/tool.tgz?x=1"), "tool.tgz");
+        assert_eq!(url_filename("http://h:8080/f#frag"), "f");
+        assert_eq!(url_filename("https://h/"), "__unnamed__");
+        assert_eq!(url_filename("https://h"), "__unnamed__");
+    }
 
     #[test]
     fn dest_is_absolute_and_keeps_into_slash() {

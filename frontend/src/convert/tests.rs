@@ -315,3 +315,38 @@ fn run_mounts_become_exec_mounts_and_inputs() {
         .to_string();
     assert!(e.contains("without a target"), "{e}");
 }
+
+#[test]
+fn add_urls_become_http_sources() {
+    let plan = build(
+        "FROM base\nADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 https://example.com/a/tool.tgz /opt/\n",
+    )
+    .unwrap();
+    let node = plan.graph.node(plan.target);
+    let Op::Http(h) = &plan.graph.node(node.inputs[1]).op else {
+        panic!("{:?}", node.inputs)
+    };
+    assert_eq!(h.url, "https://example.com/a/tool.tgz");
+    assert_eq!(h.filename, "tool.tgz");
+    assert!(h.checksum.is_some());
+    let Op::File(f) = &node.op else { panic!() };
+    let FileAction::Copy(c) = &f.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (c.src.clone(), c.dest.as_str(), c.extract_archives),
+        (vec!["tool.tgz".to_string()], "/opt/", false)
+    );
+    let e = build("FROM base\nCOPY https://example.com/f /f\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a URL needs ADD"), "{e}");
+    let e = build("FROM base\nADD --checksum=sha256:00 f /f\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--checksum"), "{e}");
+    let e = build("FROM base\nADD https://github.com/x/y.git /src\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ADD from git"), "{e}");
+}

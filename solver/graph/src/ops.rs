@@ -12,6 +12,9 @@ pub enum Op {
     Image(ImageSource),
     /// A directory handed to the solver by name (the build context). No inputs.
     Local(LocalSource),
+    /// A file downloaded over HTTP(S) (`ADD <url>`), alone in a filesystem.
+    /// No inputs.
+    Http(HttpSource),
     /// A command run in a sandbox. Input 0 is the root filesystem; bind
     /// mounts name further inputs.
     Exec(ExecOp),
@@ -29,6 +32,17 @@ pub struct ImageSource {
     /// Manifest digest the frontend resolved the reference to, when known.
     /// It pins the cache key: a moved tag is a different source.
     pub digest: Option<Digest>,
+}
+
+/// `ADD https://...`: the body of `url` as the file `/<filename>`, mode
+/// 0600, dated by its `Last-Modified`. With `checksum` the body must have
+/// that digest; without, the solver keys the result on the body itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct HttpSource {
+    pub url: String,
+    pub checksum: Option<Digest>,
+    pub filename: String,
 }
 
 /// A named local directory, e.g. the build context.
@@ -142,6 +156,7 @@ impl Op {
             Op::Scratch => "scratch",
             Op::Image(_) => "image",
             Op::Local(_) => "local",
+            Op::Http(_) => "http",
             Op::Exec(_) => "exec",
             Op::File(_) => "file",
         }
@@ -158,6 +173,11 @@ impl Op {
             }
             Op::Local(l) => {
                 e.str(&l.name).strs(&l.exclude);
+            }
+            Op::Http(h) => {
+                e.str(&h.url)
+                    .opt_str(h.checksum.as_ref().map(|d| d.as_str()))
+                    .str(&h.filename);
             }
             Op::Exec(x) => {
                 let net = match x.network {

@@ -22,6 +22,15 @@ fn op_line(op: &Op) -> String {
             None => format!("image {:?}", i.reference),
         },
         Op::Local(l) => format!("local {:?} exclude={:?}", l.name, l.exclude),
+        Op::Http(h) => format!(
+            "http {:?} file={:?}{}",
+            h.url,
+            h.filename,
+            h.checksum
+                .as_ref()
+                .map(|d| format!(" checksum={d}"))
+                .unwrap_or_default()
+        ),
         Op::Exec(x) => format!(
             "exec args={:?} env={:?} cwd={:?} user={:?} network={}{}",
             x.args,

@@ -6,6 +6,7 @@
 //! Everything with side effects sits behind [`Worker`], so the scheduling
 //! logic is tested with a fake worker that counts calls.
 
+mod fetch;
 mod keys;
 mod mounts;
 mod scheduler;
@@ -68,6 +69,11 @@ pub enum SolveError {
     Context {
         step: String,
         source: crate::context::ContextError,
+    },
+    #[error("{step}: {source}")]
+    Fetch {
+        step: String,
+        source: Box<fetch::FetchError>,
     },
     #[error("{step}: worker thread failed: {message}")]
     Join { step: String, message: String },

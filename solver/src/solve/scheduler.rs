@@ -136,8 +136,10 @@ impl<W: Worker> Inner<W> {
     ) -> SolveResult<(Digest, Value)> {
         let node = graph.node(id);
         let vertex = vertex_id(id);
-        if matches!(node.op, Op::Scratch | Op::Image(_) | Op::Local(_)) {
-            let key = node_key(node, &keys, None);
+        if matches!(
+            node.op,
+            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_)
+        ) {
             let announce = !matches!(node.op, Op::Scratch);
             if announce {
                 self.progress.started(&vertex, &node.name);
@@ -150,6 +152,13 @@ impl<W: Worker> Inner<W> {
             if announce {
                 self.progress.done(&vertex);
             }
+            // A download is keyed by what it brought, so a changed file
+            // invalidates the steps after it.
+            let content = match (&node.op, value.layers()) {
+                (Op::Http(_), Some(layers)) => layers.last().cloned(),
+                _ => None,
+            };
+            let key = node_key(node, &keys, content.as_ref());
             return Ok((key, value));
         }
         let content = self

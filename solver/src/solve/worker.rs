@@ -29,6 +29,8 @@ pub struct BuildWorker {
     progress: Progress,
     /// `--secret` values by id, for `RUN --mount=type=secret`.
     secrets: BTreeMap<String, Vec<u8>>,
+    /// For `ADD <url>`; made on first use.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl BuildWorker {
@@ -47,6 +49,7 @@ impl BuildWorker {
             locals,
             progress,
             secrets: BTreeMap::new(),
+            http: std::sync::OnceLock::new(),
         }
     }
 
@@ -287,6 +290,17 @@ impl Worker for BuildWorker {
                             source,
                         })?;
                     Ok(Value::Layers(layers))
+                }
+                Op::Http(h) => {
+                    let client = self.http.get_or_init(reqwest::Client::new);
+                    let diff =
+                        super::fetch::fetch(client, &self.store, h)
+                            .await
+                            .map_err(|source| SolveError::Fetch {
+                                step: node.name.clone(),
+                                source: Box::new(source),
+                            })?;
+                    Ok(Value::Layers(vec![diff]))
                 }
                 Op::Local(l) => {
                     let path = self.locals.get(&l.name).ok_or_else(|| SolveError::Step {

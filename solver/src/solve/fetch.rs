@@ -1,0 +1,173 @@
+//! `ADD <url>`: downloads a file over HTTP(S) into a one-file layer. The
+//! body is written and hashed on a blocking thread as it streams in, checked
+//! against `--checksum` when given, and only then committed to the store.
+
+use mybuild_cache::{Store, StoreError};
+use mybuild_graph::{Digest, HttpSource};
+use reqwest::header::LAST_MODIFIED;
+use sha2::{Digest as _, Sha256};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("GET {url}: {source}")]
+    Request { url: String, source: reqwest::Error },
+    #[error("GET {url}: server answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("ADD {url}: checksum mismatch: expected {expected}, got {actual}")]
+    Checksum {
+        url: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("ADD {url}: write {path}: {source}")]
+    Write {
+        url: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("ADD {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error("ADD {url}: download thread failed: {message}")]
+    Join { url: String, message: String },
+}
+
+/// Downloads `src` and commits it as a layer; returns its diff_id.
+pub async fn fetch(
+    client: &reqwest::Client,
+    store: &Arc<Store>,
+    src: &HttpSource,
+) -> Result<Digest, FetchError> {
+    let url = src.url.clone();
+    let request = |source| FetchError::Request {
+        url: url.clone(),
+        source,
+    };
+    let mut response = client.get(&src.url).send().await.map_err(request)?;
+    if !response.status().is_success() {
+        return Err(FetchError::Status {
+            url,
+            status: response.status().as_u16(),
+        });
+    }
+    let modified = response
+        .headers()
+        .get(LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date);
+    let wd = store.work_dir().map_err(|source| FetchError::Store {
+        url: url.clone(),
+        source,
+    })?;
+    let path = wd.upper().join(&src.filename);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let writer = {
+        let (path, url) = (path.clone(), url.clone());
+        tokio::task::spawn_blocking(move || write_body(&path, &url, rx, modified))
+    };
+    while let Some(chunk) = response.chunk().await.map_err(request)? {
+        if tx.send(chunk.to_vec()).is_err() {
+            break; // the writer failed; its error is reported below
+        }
+    }
+    drop(tx);
+    let join = |e: tokio::task::JoinError| FetchError::Join {
+        url: url.clone(),
+        message: e.to_string(),
+    };
+    let actual = writer.await.map_err(join)??;
+    if let Some(expected) = &src.checksum {
+        if *expected != actual {
+            return Err(FetchError::Checksum {
+                url,
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    let store2 = store.clone();
+    let upper = wd.upper();
+    let committed = tokio::task::spawn_blocking(move || store2.commit_upper(&upper))
+        .await
+        .map_err(join)?;
+    drop(wd);
+    committed.map_err(|source| FetchError::Store { url, source })
+}
+
+/// Writes the streamed body to `path` (mode 0600, as Docker's ADD of a URL)
+/// and returns its sha256.
+fn write_body(
+    path: &std::path::Path,
+    url: &str,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    modified: Option<SystemTime>,
+) -> Result<Digest, FetchError> {
+    let err = |source| FetchError::Write {
+        url: url.to_string(),
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::create(path).map_err(err)?;
+    let mut hasher = Sha256::new();
+    for chunk in rx {
+        hasher.update(&chunk);
+        file.write_all(&chunk).map_err(err)?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(err)?;
+    // Without Last-Modified the time is fixed, so the same body always
+    // makes the same layer (and the steps after it stay cached).
+    file.set_modified(modified.unwrap_or(UNIX_EPOCH))
+        .map_err(err)?;
+    Ok(Digest::from_sha256(hasher.finalize().into()))
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's preferred date format).
+fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + h * 3600 + m * 60 + sec;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse() {
+        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 784_111_777);
+        assert!(parse_http_date("yesterday").is_none());
+        assert!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST").is_none());
+    }
+}
