@@ -505,3 +505,37 @@ fn add_from_url() {
         stderr(&out)
     );
 }
+
+/// A bind of the context shows only what `.dockerignore` lets in, like
+/// everything else that reads the context.
+#[test]
+fn bind_mount_of_the_context_respects_dockerignore() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\n\
+              RUN --mount=type=bind,target=/m cd /m && find . | sort > /all\n\
+              RUN --mount=type=bind,source=sub,target=/s cd /s && find . | sort > /sub\n";
+    let ctx = env.context(
+        "bindignore",
+        df,
+        &[
+            (".dockerignore", "secret.txt\nsub/skip\n"),
+            ("secret.txt", "hidden"),
+            ("keep.txt", "k"),
+            ("sub/skip", "s"),
+            ("sub/keep", "k"),
+        ],
+    );
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    let all = String::from_utf8(img.file("all").unwrap()).unwrap();
+    assert!(
+        !all.contains("secret.txt") && !all.contains("skip"),
+        "{all}"
+    );
+    assert!(
+        all.contains("./keep.txt") && all.contains("./sub/keep"),
+        "{all}"
+    );
+    assert_eq!(img.file("sub").unwrap(), b".\n./keep\n");
+}

@@ -4,17 +4,22 @@
 //! long as the step runs; secrets come from the build's `--secret`s.
 
 use super::SolveError;
+use crate::fileop::{self, SourceRoot};
 use crate::sandbox::{SandboxMount, SourceMount};
-use mybuild_graph::{CacheSharing, Digest, ExecMount, MountKind};
+use mybuild_cache::{Store, WorkDir};
+use mybuild_graph::{CacheSharing, CopyAction, Digest, ExecMount, FileAction, MountKind};
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Flocks held until the step is done.
+/// Flocks and filtered context views, held until the step is done.
 #[derive(Default)]
-pub(super) struct Held(Vec<Flock<File>>);
+pub(super) struct Held {
+    locks: Vec<Flock<File>>,
+    views: Vec<WorkDir>,
+}
 
 fn step_err(step: &str, message: String) -> SolveError {
     SolveError::Step {
@@ -28,10 +33,11 @@ fn step_err(step: &str, message: String) -> SolveError {
 pub(super) fn resolve(
     step: &str,
     mounts: &[ExecMount],
-    cache_root: &Path,
+    store: &Store,
     secrets: &BTreeMap<String, Vec<u8>>,
     source_of: impl Fn(u32) -> Result<SourceMount, SolveError>,
 ) -> Result<(Vec<SandboxMount>, Held), SolveError> {
+    let cache_root = store.root().join("cache-mounts");
     let mut out = Vec::new();
     let mut held = Held::default();
     for m in mounts {
@@ -41,12 +47,27 @@ pub(super) fn resolve(
                 input,
                 source,
                 readwrite,
-            } => out.push(SandboxMount::Bind {
-                target,
-                source: source_of(*input)?,
-                sub: source.clone(),
-                readwrite: *readwrite,
-            }),
+            } => {
+                let view = match source_of(*input)? {
+                    SourceMount::Dir { path, exclude } if !exclude.is_empty() => {
+                        let wd = context_view(store, &path, &exclude, source)
+                            .map_err(|e| step_err(step, format!("bind mount {target}: {e}")))?;
+                        let dir = wd.upper();
+                        held.views.push(wd);
+                        SourceMount::Dir {
+                            path: dir,
+                            exclude: Vec::new(),
+                        }
+                    }
+                    other => other,
+                };
+                out.push(SandboxMount::Bind {
+                    target,
+                    source: view,
+                    sub: source.clone(),
+                    readwrite: *readwrite,
+                })
+            }
             MountKind::Cache {
                 id,
                 sharing,
@@ -55,9 +76,9 @@ pub(super) fn resolve(
                 uid,
                 gid,
             } => {
-                let (host, lock) = cache_dir(cache_root, id, *sharing, *mode, (*uid, *gid))
+                let (host, lock) = cache_dir(&cache_root, id, *sharing, *mode, (*uid, *gid))
                     .map_err(|e| step_err(step, format!("cache mount {id:?}: {e}")))?;
-                held.0.extend(lock);
+                held.locks.extend(lock);
                 out.push(SandboxMount::Cache {
                     target,
                     host,
@@ -96,6 +117,39 @@ pub(super) fn resolve(
         }
     }
     Ok((out, held))
+}
+
+/// A bind of the build context must not show what `.dockerignore` leaves
+/// out, so with ignore rules the bound path is copied, filtered, to a
+/// scratch directory at the same path (as BuildKit's context transfer does).
+fn context_view(
+    store: &Store,
+    context: &Path,
+    exclude: &[String],
+    sub: &str,
+) -> Result<WorkDir, String> {
+    let wd = store.work_dir().map_err(|e| e.to_string())?;
+    let whole = sub.trim_matches('/').is_empty() || sub.trim_matches('/') == ".";
+    let copy = CopyAction {
+        source: 1,
+        src: vec![if whole { ".".into() } else { sub.to_string() }],
+        dest: "/".into(),
+        owner: None,
+        mode: None,
+        extract_archives: false,
+        parents: !whole,
+        exclude: Vec::new(),
+    };
+    let sources = [
+        None,
+        Some(SourceRoot {
+            path: context.to_path_buf(),
+            exclude: exclude.to_vec(),
+            preserve_owner: false,
+        }),
+    ];
+    fileop::apply(&wd.upper(), &sources, &[FileAction::Copy(copy)]).map_err(|e| e.to_string())?;
+    Ok(wd)
 }
 
 /// The directory of cache `id`, made with `mode` and owner on first use.
@@ -208,12 +262,13 @@ mod tests {
         };
         let none = BTreeMap::new();
         let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
         let src = |_| Ok(SourceMount::None);
-        assert!(resolve("s", &[mount(true)], root.path(), &none, src).is_err());
-        let (mounts, _) = resolve("s", &[mount(false)], root.path(), &none, src).unwrap();
+        assert!(resolve("s", &[mount(true)], &store, &none, src).is_err());
+        let (mounts, _) = resolve("s", &[mount(false)], &store, &none, src).unwrap();
         assert!(mounts.is_empty());
         let given = BTreeMap::from([("tok".to_string(), b"v".to_vec())]);
-        let (mounts, _) = resolve("s", &[mount(true)], root.path(), &given, src).unwrap();
+        let (mounts, _) = resolve("s", &[mount(true)], &store, &given, src).unwrap();
         assert!(matches!(&mounts[0], SandboxMount::Secret { data, .. } if data == b"v"));
     }
 }

@@ -124,7 +124,7 @@ impl BuildWorker {
         }
         let sources = self.sources(node, inputs)?;
         let (step, mounts) = (node.name.clone(), mounts.to_vec());
-        let (cache_root, secrets) = (self.store.root().join("cache-mounts"), self.secrets.clone());
+        let (store, secrets) = (self.store.clone(), self.secrets.clone());
         let step2 = step.clone();
         tokio::task::spawn_blocking(move || {
             let source_of = |i: u32| {
@@ -136,7 +136,7 @@ impl BuildWorker {
                         input: i as usize,
                     })
             };
-            mounts::resolve(&step2, &mounts, &cache_root, &secrets, source_of)
+            mounts::resolve(&step2, &mounts, &store, &secrets, source_of)
         })
         .await
         .map_err(|e| SolveError::Join {
