@@ -4,7 +4,7 @@ use crate::cli::{BuildArgs, ProgressMode};
 use crate::{config, output, render, resolve::StoreResolver};
 use anyhow::{bail, Context as _};
 use mybuild_cache::Store;
-use mybuild_frontend::{compile, CompileOptions};
+use mybuild_frontend::{compile, CompileOptions, Span};
 use mybuild_graph::NetworkMode;
 use mybuild_solver::context::Dockerignore;
 use mybuild_solver::registry::{ImageProvider, Reference, RegistryClient};
@@ -68,7 +68,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     drop(progress);
     let _ = renderer.await;
     let id = result.map_err(|e| match e {
-        BuildFailure::Solve(e) => failure_report(&e),
+        BuildFailure::Solve(e, at) => failure_report(&e, at.as_ref()),
         BuildFailure::Other(e) => e,
     })?;
     if mode == ProgressMode::Quiet {
@@ -106,6 +106,7 @@ async fn build(
         tokio::runtime::Handle::current(),
         progress.clone(),
     );
+    let (source, filename) = (text.clone(), opts.filename.clone());
     let plan = tokio::task::spawn_blocking(move || compile(&text, &opts, &resolver))
         .await
         .context("frontend thread panicked")??;
@@ -129,9 +130,16 @@ async fn build(
         solve_opts.jobs = j;
     }
     let scheduler = Scheduler::new(Arc::new(worker), solve_opts, progress.clone());
+    let plan_steps = plan.steps;
     let value = match scheduler.solve(Arc::new(plan.graph), plan.target).await {
         Ok(v) => v,
-        Err(e) => return Err(BuildFailure::Solve(e)),
+        Err(e) => {
+            let at = plan_steps.get(e.step()).map(|&(first, last)| {
+                let span = Span::locate(&source, first, last, e.needle());
+                (filename.clone(), span)
+            });
+            return Err(BuildFailure::Solve(e, at));
+        }
     };
     let chain = value
         .layers()
@@ -182,7 +190,8 @@ async fn build(
 /// Why a build stopped: a failed step is reported only after the progress
 /// renderer has drained, so the report comes last.
 enum BuildFailure {
-    Solve(Arc<SolveError>),
+    /// With the failed instruction's place in the Dockerfile, when known.
+    Solve(Arc<SolveError>, Option<(String, Span)>),
     Other(anyhow::Error),
 }
 
@@ -192,14 +201,18 @@ impl<E: Into<anyhow::Error>> From<E> for BuildFailure {
     }
 }
 
-/// The failed step, the last lines of its output, then the error.
-fn failure_report(e: &SolveError) -> anyhow::Error {
+/// The failed step, the last lines of its output, where it is in the
+/// Dockerfile, then the error.
+fn failure_report(e: &SolveError, at: Option<&(String, Span)>) -> anyhow::Error {
     if let SolveError::ExecFailed { step, tail, .. } = e {
         eprintln!("------\n > {step}:");
         for line in tail {
             eprintln!("{line}");
         }
         eprintln!("------");
+    }
+    if let Some((file, span)) = at {
+        eprintln!("{file}:{}:{}\n{span}", span.line, span.column);
     }
     anyhow::anyhow!("failed to solve: {e}")
 }

@@ -162,9 +162,34 @@ fn failing_run_reports_command_exit_code_and_output() {
         err.contains("to-stderr"),
         "the last output lines are shown:\n{err}"
     );
+    assert!(
+        err.contains("Dockerfile:2:1\n   |\n 2 | RUN echo before-fail"),
+        "the failing instruction is shown where it is:\n{err}"
+    );
     assert!(!archive.exists(), "nothing is exported");
     let images = env.mybuild(&["images"]);
     assert!(!String::from_utf8_lossy(&images.stdout).contains("broken"));
+}
+
+/// Issue 3: a missing context file names the Dockerfile line and points at
+/// the source that is not there.
+#[test]
+fn missing_context_file_points_at_the_source() {
+    let env = TestEnv::new();
+    let df = "FROM busybox
+COPY here.txt gone.txt /dst/
+";
+    let ctx = env.context("missing", df, &[("here.txt", "x")]);
+    let (out, _) = env.build(&ctx, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "Dockerfile:2:15\n   |\n 2 | COPY here.txt gone.txt /dst/\n   |               ^^^^^^^^"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("gone.txt: not found"), "{err}");
 }
 
 #[test]

@@ -33,9 +33,12 @@ impl Span {
         let last = last.clamp(first, lines.len().max(first));
         let line_at = |n: usize| lines.get(n - 1).copied().unwrap_or("");
         if let Some(needle) = needle.filter(|n| !n.is_empty()) {
-            for n in first..=last {
-                if let Some(byte) = line_at(n).find(needle) {
-                    return Span::at(line_at(n), n, byte, needle.chars().count());
+            // A whole word first (`b` in `FROM busybox AS b`), then any match.
+            for whole in [true, false] {
+                for n in first..=last {
+                    if let Some(byte) = find(line_at(n), needle, whole) {
+                        return Span::at(line_at(n), n, byte, needle.chars().count());
+                    }
                 }
             }
         }
@@ -56,6 +59,17 @@ impl Span {
             source: source.to_string(),
         }
     }
+}
+
+/// The byte offset of `needle` in `line`; with `whole`, only where it is
+/// not part of a longer word.
+fn find(line: &str, needle: &str, whole: bool) -> Option<usize> {
+    let wordy = |c: char| c.is_alphanumeric() || "_-.".contains(c);
+    line.match_indices(needle).map(|(i, _)| i).find(|&i| {
+        !whole
+            || (!line[..i].chars().next_back().is_some_and(wordy)
+                && !line[i + needle.len()..].chars().next().is_some_and(wordy))
+    })
 }
 
 /// Renders as
@@ -99,6 +113,14 @@ mod tests {
         let s = Span::locate(TEXT, 4, 4, Some("absent"));
         assert_eq!((s.line, s.column, s.width), (4, 2, 4));
         assert_eq!(s.to_string(), "   |\n 4 | \tCOPY x y\n   | \t^^^^");
+    }
+
+    #[test]
+    fn whole_words_win_over_parts_of_words() {
+        let s = Span::locate("FROM busybox AS b\n", 1, 1, Some("b"));
+        assert_eq!(s.column, 17);
+        let s = Span::locate("FROM busybox\n", 1, 1, Some("bus"));
+        assert_eq!(s.column, 6, "a part of a word when nothing else matches");
     }
 
     #[test]

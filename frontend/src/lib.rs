@@ -63,4 +63,7 @@ pub struct BuildPlan {
     /// The image config (history and base diff_ids included; the caller sets
     /// the solved diff_ids and creation times).
     pub config: serde_json::Value,
+    /// The Dockerfile lines (first, last) each step node came from, by node
+    /// name, so a failure in the solver can point back at its instruction.
+    pub steps: BTreeMap<String, (usize, usize)>,
 }

@@ -22,6 +22,7 @@ use crate::{BuildPlan, CompileOptions, ImageResolver};
 use mybuild_graph::{Graph, NodeId};
 use stages::{StageDef, Stages};
 use state::Stage;
+use std::collections::BTreeMap;
 
 /// What went wrong converting one instruction.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +35,7 @@ pub enum ConvertError {
     BaseConfig { reference: String, message: String },
     #[error("undefined stage or image {name:?} in --from: {message}")]
     UndefinedStage { name: String, message: String },
-    #[error("stage {0:?} depends on itself")]
+    #[error("circular dependency detected on stage {0:?}")]
     Circular(String),
     #[error("{0} is not supported yet")]
     Unsupported(String),
@@ -153,6 +154,7 @@ pub fn compile(
         built: Vec::new(),
         escape: df.escape,
         source: dockerfile,
+        steps: BTreeMap::new(),
     };
     conv.built = vec![None; conv.stages.defs.len()];
     let stage = conv.build_stage(target, &mut Vec::new())?;
@@ -160,6 +162,7 @@ pub fn compile(
         graph: conv.graph,
         target: stage.node,
         config: stage.config.to_value(),
+        steps: conv.steps,
     })
 }
 
@@ -184,6 +187,8 @@ pub(crate) struct Converter<'a> {
     escape: char,
     /// The Dockerfile text, for pointing errors at a column.
     source: &'a str,
+    /// Lines of each step node, by name (see [`BuildPlan::steps`]).
+    steps: BTreeMap<String, (usize, usize)>,
 }
 
 impl Converter<'_> {
@@ -205,6 +210,10 @@ impl Converter<'_> {
         }
         visiting.push(i);
         let mut stage = self.start_stage(i, &def, visiting)?;
+        let from_name = self.graph.node(stage.node).name.clone();
+        self.steps
+            .entry(from_name)
+            .or_insert((def.from_cmd.line, def.from_cmd.end_line));
         for trigger in stage.config.take_onbuild() {
             let cmd = self
                 .trigger_command(&def, &trigger)
@@ -226,6 +235,7 @@ impl Converter<'_> {
         visiting: &mut Vec<usize>,
     ) -> Result<(), FrontendError> {
         let file = self.opts.filename.clone();
+        let before = stage.node;
         let result = match &cmd.instruction {
             Instruction::Run(r) => self.run(stage, cmd, r, visiting),
             Instruction::Copy(c) => self.copy(stage, cmd, c, visiting),
@@ -240,7 +250,12 @@ impl Converter<'_> {
         result.map_err(|e| match e {
             StepError::Convert(error) => convert_err(&file, self.source, cmd, error),
             StepError::Frontend(f) => *f,
-        })
+        })?;
+        if stage.node != before {
+            let name = self.graph.node(stage.node).name.clone();
+            self.steps.entry(name).or_insert((cmd.line, cmd.end_line));
+        }
+        Ok(())
     }
 }
 

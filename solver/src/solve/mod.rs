@@ -79,6 +79,40 @@ pub enum SolveError {
     Join { step: String, message: String },
 }
 
+impl SolveError {
+    /// The name of the step that failed.
+    pub fn step(&self) -> &str {
+        match self {
+            SolveError::Step { step, .. }
+            | SolveError::ExecFailed { step, .. }
+            | SolveError::BadInput { step, .. }
+            | SolveError::Store { step, .. }
+            | SolveError::Registry { step, .. }
+            | SolveError::Context { step, .. }
+            | SolveError::Fetch { step, .. }
+            | SolveError::Join { step, .. } => step,
+        }
+    }
+
+    /// The word of the instruction the failure is about, when it is one
+    /// (a missing COPY source).
+    pub fn needle(&self) -> Option<&str> {
+        use crate::fileop::SelectError;
+        let select = match self {
+            SolveError::Context {
+                source: crate::context::ContextError::Select(s),
+                ..
+            } => s,
+            _ => return None,
+        };
+        match select {
+            SelectError::NotFound { path } => Some(path),
+            SelectError::NoMatch { pattern } | SelectError::BadPattern { pattern } => Some(pattern),
+            SelectError::Io { .. } => None,
+        }
+    }
+}
+
 /// The narrow interface between the scheduler and the world.
 pub trait Worker: Send + Sync + 'static {
     /// Key material beyond the op and its inputs' keys, such as the digest of
