@@ -67,22 +67,37 @@ impl Converter<'_> {
         };
         let mut inputs = vec![stage.node];
         let mut actions = Vec::new();
+        // One copy action per source input; only the context or stage copy
+        // unpacks archives, keeps parents or excludes.
+        let base = CopyAction {
+            source: 0,
+            src: Vec::new(),
+            dest,
+            owner,
+            mode,
+            extract_archives: false,
+            parents: false,
+            exclude: Vec::new(),
+        };
+        let copy_from = |inputs: &mut Vec<NodeId>, node: NodeId, src: String| {
+            inputs.push(node);
+            CopyAction {
+                source: (inputs.len() - 1) as u32,
+                src: vec![src],
+                ..base.clone()
+            }
+        };
         if !srcs.is_empty() {
             let source = match &c.from {
                 Some(from) => self.copy_source(from, visiting)?,
                 None => self.context_node(),
             };
-            inputs.push(source);
-            actions.push(FileAction::Copy(CopyAction {
-                source: 1,
-                src: srcs.clone(),
-                dest: dest.clone(),
-                owner: owner.clone(),
-                mode,
-                extract_archives: c.add,
-                parents: c.parents,
-                exclude: excludes.clone(),
-            }));
+            let mut copy = copy_from(&mut inputs, source, String::new());
+            copy.src = srcs.clone();
+            copy.extract_archives = c.add;
+            copy.parents = c.parents;
+            copy.exclude = excludes;
+            actions.push(FileAction::Copy(copy));
         }
         for url in &urls {
             let filename = url_filename(url);
@@ -91,30 +106,16 @@ impl Converter<'_> {
                 checksum: checksum.clone(),
                 filename: filename.clone(),
             });
-            inputs.push(self.graph.add(op, vec![], url.clone()));
-            actions.push(FileAction::Copy(CopyAction {
-                source: (inputs.len() - 1) as u32,
-                src: vec![filename],
-                dest: dest.clone(),
-                owner: owner.clone(),
-                mode,
-                extract_archives: false,
-                parents: false,
-                exclude: Vec::new(),
-            }));
+            let node = self.graph.add(op, vec![], url.clone());
+            actions.push(FileAction::Copy(copy_from(&mut inputs, node, filename)));
         }
         for doc in &c.inline {
-            inputs.push(self.document_node(stage, doc)?);
-            actions.push(FileAction::Copy(CopyAction {
-                source: (inputs.len() - 1) as u32,
-                src: vec![doc.name.clone()],
-                dest: dest.clone(),
-                owner: owner.clone(),
-                mode,
-                extract_archives: false,
-                parents: false,
-                exclude: Vec::new(),
-            }));
+            let node = self.document_node(stage, doc)?;
+            actions.push(FileAction::Copy(copy_from(
+                &mut inputs,
+                node,
+                doc.name.clone(),
+            )));
         }
         let op = Op::File(FileOp { actions });
         let name = stage.step_name(cmd.original.trim());
