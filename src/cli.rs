@@ -88,7 +88,7 @@ pub struct BuildArgs {
     /// Print the compiled graph instead of building (`graph`)
     #[arg(long, value_name = "WHAT")]
     pub print: Option<String>,
-    /// How many steps may run at once [default: number of CPUs]
+    /// How many steps may run at once [default: 4 per CPU]
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Registry to reach over plain HTTP (loopback ones always are)

@@ -28,10 +28,13 @@ pub struct SolveOptions {
 }
 
 impl Default for SolveOptions {
+    /// Four ops per CPU: RUN steps mostly wait (on the network, a sleep,
+    /// the disk), and BuildKit does not bound them at all, so one per CPU
+    /// would serialise independent stages that BuildKit overlaps.
     fn default() -> Self {
         let jobs = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+            .map(|n| n.get() * 4)
+            .unwrap_or(8);
         SolveOptions {
             no_cache: false,
             jobs,
