@@ -7,8 +7,10 @@
 //! meant to run on `spawn_blocking`.
 
 mod dockerignore;
+mod hashcache;
 
 pub use dockerignore::Dockerignore;
+pub use hashcache::HashCache;
 
 use crate::fileop::at;
 use crate::fileop::select::{self, Entry, Match, SelectError, Source};
@@ -38,10 +40,13 @@ pub enum ContextError {
 /// per matched entry its relative path, type, permission bits, size, content
 /// hash or link target (never times, inode numbers or owners, which do not
 /// reach the image from the context). Missing sources are errors naming them.
+/// With `hashes`, files whose metadata did not change since they were last
+/// hashed are not read again.
 pub fn selection_digest(
     root: &Path,
     dockerignore: &[String],
     copy: &CopyAction,
+    hashes: Option<&HashCache>,
 ) -> Result<Digest, ContextError> {
     let fd = at::open_root(root).map_err(|source| ContextError::OpenRoot {
         path: root.display().to_string(),
@@ -67,12 +72,17 @@ pub fn selection_digest(
         .strs(&copy.src)
         .u64(matches.len() as u64);
     for m in &matches {
-        encode_match(&mut e, &src, m)?;
+        encode_match(&mut e, &src, m, hashes)?;
     }
     Ok(e.finish())
 }
 
-fn encode_match(e: &mut KeyEncoder, src: &Source, m: &Match) -> Result<(), ContextError> {
+fn encode_match(
+    e: &mut KeyEncoder,
+    src: &Source,
+    m: &Match,
+    hashes: Option<&HashCache>,
+) -> Result<(), ContextError> {
     e.str(&m.pattern)
         .bytes(m.base_name.as_bytes())
         .u64(m.entries.len() as u64);
@@ -86,7 +96,7 @@ fn encode_match(e: &mut KeyEncoder, src: &Source, m: &Match) -> Result<(), Conte
             Some(first) => e
                 .str("hardlink")
                 .bytes(m.entries[first].rel.as_os_str().as_bytes()),
-            None => encode_body(e, src, m, entry)?,
+            None => encode_body(e, src, m, entry, hashes)?,
         };
     }
     Ok(())
@@ -97,16 +107,24 @@ fn encode_body<'e>(
     src: &Source,
     m: &Match,
     entry: &Entry,
+    hashes: Option<&HashCache>,
 ) -> Result<&'e mut KeyEncoder, ContextError> {
     match entry.kind() {
         libc::S_IFREG => {
             let path = m.path_of(entry);
+            let rel = path.to_string_lossy();
+            if let Some(known) = hashes.and_then(|h| h.get(&rel, &entry.stat)) {
+                return Ok(e.u64(known.0).bytes(&known.1));
+            }
             let err = |source| ContextError::Hash {
                 path: path.display().to_string(),
                 source,
             };
             let file = m.open(src, entry).map_err(err)?;
             let (size, hash) = hash_file(file).map_err(err)?;
+            if let Some(h) = hashes {
+                h.put(&rel, &entry.stat, hash);
+            }
             Ok(e.u64(size).bytes(&hash))
         }
         libc::S_IFLNK => Ok(e.bytes(entry.link_target.as_deref().unwrap_or_default().as_bytes())),

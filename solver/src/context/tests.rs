@@ -17,7 +17,7 @@ fn copy_of(srcs: &[String], extract_archives: bool) -> CopyAction {
 
 fn digest(dir: &Path, srcs: &[&str]) -> Digest {
     let srcs: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
-    selection_digest(dir, &["**/*.log".to_string()], &copy_of(&srcs, false)).unwrap()
+    selection_digest(dir, &["**/*.log".to_string()], &copy_of(&srcs, false), None).unwrap()
 }
 
 fn set_mtime(path: &Path, secs: i64) {
@@ -95,30 +95,38 @@ fn renames_links_and_source_lists_change_the_digest() {
         digest(dir.path(), &["src/*.c"]),
         digest(dir.path(), &["src/a.c"])
     );
-    let with_archives = selection_digest(dir.path(), &[], &copy_of(&["src".into()], true)).unwrap();
+    let with_archives =
+        selection_digest(dir.path(), &[], &copy_of(&["src".into()], true), None).unwrap();
     assert_ne!(
         with_archives,
-        selection_digest(dir.path(), &[], &copy_of(&["src".into()], false)).unwrap()
+        selection_digest(dir.path(), &[], &copy_of(&["src".into()], false), None).unwrap()
     );
 }
 
 #[test]
 fn missing_sources_and_bad_patterns_are_errors() {
     let dir = context();
-    let err = selection_digest(dir.path(), &[], &copy_of(&["nope.txt".into()], false)).unwrap_err();
+    let err =
+        selection_digest(dir.path(), &[], &copy_of(&["nope.txt".into()], false), None).unwrap_err();
     assert!(err.to_string().contains("nope.txt"), "{err}");
     let err = selection_digest(
         dir.path(),
         &["other.txt".into()],
         &copy_of(&["other.txt".into()], false),
+        None,
     )
     .unwrap_err();
     assert!(
         matches!(err, ContextError::Select(SelectError::NotFound { .. })),
         "{err}"
     );
-    let err =
-        selection_digest(dir.path(), &["!".into()], &copy_of(&["src".into()], false)).unwrap_err();
+    let err = selection_digest(
+        dir.path(),
+        &["!".into()],
+        &copy_of(&["src".into()], false),
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(err, ContextError::IgnorePattern { .. }), "{err}");
 }
 
@@ -129,7 +137,7 @@ fn key_covers_exclude_and_parents() {
     fs::write(dir.path().join("d/a.txt"), "a").unwrap();
     fs::write(dir.path().join("d/sub/b.txt"), "b").unwrap();
     let plain = copy_of(&["d".into()], false);
-    let key = |c: &CopyAction| selection_digest(dir.path(), &[], c).unwrap();
+    let key = |c: &CopyAction| selection_digest(dir.path(), &[], c, None).unwrap();
     let base = key(&plain);
     let excluding = CopyAction {
         exclude: vec!["sub".into()],
@@ -147,4 +155,45 @@ fn key_covers_exclude_and_parents() {
     assert_eq!(key(&excluding), before);
     fs::write(dir.path().join("d/a.txt"), "changed").unwrap();
     assert_ne!(key(&excluding), before);
+}
+
+#[test]
+fn remembered_hashes_are_used_only_while_files_look_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    fs::create_dir(&ctx).unwrap();
+    let f = ctx.join("f");
+    fs::write(&f, "one").unwrap();
+    let cache_file = dir.path().join("hashes");
+    let copy = copy_of(&["f".into()], false);
+    let plain = selection_digest(&ctx, &[], &copy, None).unwrap();
+    // Files changed in the last seconds are never remembered, so wait them out.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let cache = HashCache::open(cache_file.clone());
+    assert_eq!(
+        selection_digest(&ctx, &[], &copy, Some(&cache)).unwrap(),
+        plain
+    );
+    cache.save().unwrap();
+
+    // Same content rewritten with the old mtime: still the same key, read again.
+    let reloaded = HashCache::open(cache_file.clone());
+    assert_eq!(
+        selection_digest(&ctx, &[], &copy, Some(&reloaded)).unwrap(),
+        plain
+    );
+    let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+    fs::write(&f, "two").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let changed = selection_digest(&ctx, &[], &copy, Some(&reloaded)).unwrap();
+    assert_ne!(
+        changed, plain,
+        "a rewrite with the same size and mtime is still seen"
+    );
+    assert_eq!(changed, selection_digest(&ctx, &[], &copy, None).unwrap());
 }

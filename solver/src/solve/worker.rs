@@ -3,7 +3,7 @@
 
 use super::mounts;
 use super::{scheduler::vertex_id, BoxFuture, SolveError, Value, Worker};
-use crate::context::selection_digest;
+use crate::context::{selection_digest, HashCache};
 use crate::progress::{LogStream, Progress};
 use crate::registry::ImageProvider;
 use crate::sandbox::SandboxMount;
@@ -31,6 +31,8 @@ pub struct BuildWorker {
     secrets: BTreeMap<String, Vec<u8>>,
     /// For `ADD <url>`; made on first use.
     http: std::sync::OnceLock<reqwest::Client>,
+    /// Remembered file digests of each local directory, by its path.
+    hashes: BTreeMap<PathBuf, Arc<HashCache>>,
 }
 
 impl BuildWorker {
@@ -42,7 +44,16 @@ impl BuildWorker {
         locals: BTreeMap<String, PathBuf>,
         progress: Progress,
     ) -> Self {
+        let hashes = locals
+            .values()
+            .map(|path| {
+                let name = Digest::of(path.as_os_str().as_encoded_bytes()).hex()[..24].to_string();
+                let file = store.root().join("context-hashes").join(name);
+                (path.clone(), Arc::new(HashCache::open(file)))
+            })
+            .collect();
         BuildWorker {
+            hashes,
             store,
             sandbox,
             images,
@@ -227,15 +238,22 @@ impl BuildWorker {
                 continue;
             };
             let (path, exclude, copy) = (path.clone(), exclude.clone(), c.clone());
+            let hashes = self.hashes.get(&path).cloned();
             let step = node.name.clone();
-            let digest =
-                tokio::task::spawn_blocking(move || selection_digest(&path, &exclude, &copy))
-                    .await
-                    .map_err(|e| SolveError::Join {
-                        step: step.clone(),
-                        message: e.to_string(),
-                    })?
-                    .map_err(|source| SolveError::Context { step, source })?;
+            let digest = tokio::task::spawn_blocking(move || {
+                let digest = selection_digest(&path, &exclude, &copy, hashes.as_deref());
+                // Losing the cache file only costs a re-read next time.
+                if let Some(h) = &hashes {
+                    let _ = h.save();
+                }
+                digest
+            })
+            .await
+            .map_err(|e| SolveError::Join {
+                step: step.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|source| SolveError::Context { step, source })?;
             enc.digest(&digest);
             reads_local = true;
         }
