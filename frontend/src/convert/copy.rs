@@ -229,8 +229,12 @@ fn url_filename(url: &str) -> String {
         .split(['?', '#'])
         .next()
         .unwrap_or_default();
+    // Never a name that walks out of the directory it is written into.
     match path.split_once('/') {
-        Some((_, p)) => p.rsplit('/').next().filter(|n| !n.is_empty()),
+        Some((_, p)) => p
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty() && *n != "." && *n != ".."),
         None => None,
     }
     .unwrap_or("__unnamed__")
@@ -288,6 +292,8 @@ mod tests {
         assert_eq!(url_filename("http://h:8080/f#frag"), "f");
         assert_eq!(url_filename("https://h/"), "__unnamed__");
         assert_eq!(url_filename("https://h"), "__unnamed__");
+        assert_eq!(url_filename("https://h/a/.."), "__unnamed__");
+        assert_eq!(url_filename("https://h/a/."), "__unnamed__");
     }
 
     #[test]

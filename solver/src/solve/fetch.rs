@@ -62,6 +62,18 @@ pub async fn fetch(
         url: url.clone(),
         source,
     })?;
+    // The frontend names the file; refuse anything but one plain name.
+    if src.filename.is_empty()
+        || src.filename.contains('/')
+        || src.filename == "."
+        || src.filename == ".."
+    {
+        return Err(FetchError::Write {
+            url,
+            path: src.filename.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        });
+    }
     let path = wd.upper().join(&src.filename);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
     let writer = {

@@ -310,7 +310,15 @@ impl Worker for BuildWorker {
                     Ok(Value::Layers(layers))
                 }
                 Op::Http(h) => {
-                    let client = self.http.get_or_init(reqwest::Client::new);
+                    let client = self.http.get_or_init(|| {
+                        // A server that stops answering fails the step
+                        // instead of hanging the build.
+                        reqwest::Client::builder()
+                            .connect_timeout(std::time::Duration::from_secs(30))
+                            .read_timeout(std::time::Duration::from_secs(120))
+                            .build()
+                            .unwrap_or_default()
+                    });
                     let diff =
                         super::fetch::fetch(client, &self.store, h)
                             .await
