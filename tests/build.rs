@@ -564,3 +564,41 @@ fn bind_mount_of_the_context_respects_dockerignore() {
     );
     assert_eq!(img.file("sub").unwrap(), b".\n./keep\n");
 }
+
+/// Issue 3/4: `COPY --link` makes its layer on its own, so a change below
+/// it does not re-run it, and the image still has the file on top.
+#[test]
+fn copy_link_layer_does_not_depend_on_the_stage_below() {
+    let env = TestEnv::new();
+    let df = |v: u32| {
+        format!("FROM busybox\nRUN echo {v} > /v\nCOPY --link --chmod=0640 f /app/f\nRUN stat -c %a /app/f > /mode\n")
+    };
+    let ctx = env.context("link", &df(1), &[("f", "linked\n")]);
+    let (first, archive) = env.build(&ctx, &[]);
+    assert_success(&first, "first build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("app/f").unwrap(), b"linked\n");
+    assert_eq!(img.file("mode").unwrap(), b"640\n");
+    assert_eq!(img.layers.len(), 4, "base, RUN, the linked COPY, RUN");
+    assert_eq!(
+        img.config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        4
+    );
+
+    std::fs::write(ctx.join("Dockerfile"), df(2)).unwrap();
+    let (second, archive) = env.build(&ctx, &[]);
+    assert_success(&second, "second build");
+    let log = stderr(&second);
+    let copy_cached = log
+        .lines()
+        .skip_while(|l| !l.contains("COPY --link"))
+        .take_while(|l| !l.is_empty())
+        .any(|l| l.ends_with("CACHED"));
+    assert!(
+        copy_cached,
+        "the linked COPY is reused after a change below it:\n{log}"
+    );
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("v").unwrap(), b"2\n");
+    assert_eq!(img.file("app/f").unwrap(), b"linked\n");
+}

@@ -54,10 +54,11 @@ impl Converter<'_> {
         };
         let raw_dest = stage.expand(&c.dest, self.escape)?;
         let dest = dest_path(&stage.workdir(), &raw_dest);
-        let owner = match &c.chown {
-            Some(o) => Some(parse_owner(&stage.expand(o, self.escape)?)?),
+        let owner_spec = match &c.chown {
+            Some(o) => Some(stage.expand(o, self.escape)?),
             None => None,
         };
+        let owner = owner_spec.as_deref().map(parse_owner).transpose()?;
         let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
         // Several sources (documents included) always go into a directory.
         let dest = if srcs.len() + urls.len() + c.inline.len() > 1 && !dest.ends_with('/') {
@@ -119,7 +120,20 @@ impl Converter<'_> {
         }
         let op = Op::File(FileOp { actions });
         let name = stage.step_name(cmd.original.trim());
-        stage.node = self.graph.add(op, inputs, name);
+        // `--link`: the copy starts from an empty tree, so its cache key
+        // does not depend on the stage below. Owner names need the stage's
+        // /etc/passwd, so they keep the ordinary copy.
+        let numeric = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let names_free = owner_spec
+            .as_deref()
+            .map_or(true, |o| o.split(':').all(numeric));
+        if c.link && names_free {
+            inputs[0] = self.graph.add(Op::Scratch, vec![], "FROM scratch");
+            let layer = self.graph.add(op, inputs, name.clone());
+            stage.node = self.graph.add(Op::Merge, vec![stage.node, layer], name);
+        } else {
+            stage.node = self.graph.add(op, inputs, name);
+        }
         let docs = c.inline.iter().map(|d| format!("<<{}", d.name));
         let all: Vec<String> = srcs.iter().chain(&urls).cloned().chain(docs).collect();
         let history = format!("{kw} {} {raw_dest} # buildkit", all.join(" "));

@@ -21,6 +21,9 @@ pub enum Op {
     /// Filesystem edits. Input 0 is the root filesystem being edited; copy
     /// actions name further inputs by index.
     File(FileOp),
+    /// The inputs' layers stacked in input order (`COPY --link`: a layer
+    /// made on its own, put on top of the stage without depending on it).
+    Merge,
 }
 
 /// `FROM <reference>`.
@@ -157,6 +160,7 @@ impl Op {
             Op::Image(_) => "image",
             Op::Local(_) => "local",
             Op::Http(_) => "http",
+            Op::Merge => "merge",
             Op::Exec(_) => "exec",
             Op::File(_) => "file",
         }
@@ -166,7 +170,7 @@ impl Op {
     pub fn encode(&self, e: &mut KeyEncoder) {
         e.str(self.kind());
         match self {
-            Op::Scratch => {}
+            Op::Scratch | Op::Merge => {}
             Op::Image(i) => {
                 e.str(&i.reference)
                     .opt_str(i.digest.as_ref().map(|d| d.as_str()));

@@ -17,6 +17,7 @@ fn owner(o: &Option<Owner>) -> String {
 fn op_line(op: &Op) -> String {
     match op {
         Op::Scratch => "scratch".into(),
+        Op::Merge => "merge".into(),
         Op::Image(i) => match &i.digest {
             Some(d) => format!("image {:?} digest={d}", i.reference),
             None => format!("image {:?}", i.reference),

@@ -141,9 +141,9 @@ impl<W: Worker> Inner<W> {
         let vertex = vertex_id(id);
         if matches!(
             node.op,
-            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_)
+            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_) | Op::Merge
         ) {
-            let announce = !matches!(node.op, Op::Scratch);
+            let announce = !matches!(node.op, Op::Scratch | Op::Merge);
             if announce {
                 self.progress.started(&vertex, &node.name);
             }

@@ -298,6 +298,17 @@ impl Worker for BuildWorker {
         Box::pin(async move {
             match &node.op {
                 Op::Scratch => Ok(Value::Layers(vec![])),
+                Op::Merge => {
+                    let mut layers = Vec::new();
+                    for (i, v) in inputs.iter().enumerate() {
+                        let chain = v.layers().ok_or_else(|| SolveError::BadInput {
+                            step: node.name.clone(),
+                            input: i,
+                        })?;
+                        layers.extend(chain.iter().cloned());
+                    }
+                    Ok(Value::Layers(layers))
+                }
                 Op::Image(img) => {
                     let layers = self
                         .images
