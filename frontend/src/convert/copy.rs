@@ -124,9 +124,10 @@ impl Converter<'_> {
         // does not depend on the stage below. Owner names need the stage's
         // /etc/passwd, so they keep the ordinary copy.
         let numeric = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let names_free = owner_spec
-            .as_deref()
-            .map_or(true, |o| o.split(':').all(numeric));
+        let names_free = match owner_spec.as_deref() {
+            None => true,
+            Some(o) => o.split(':').all(numeric),
+        };
         if c.link && names_free {
             inputs[0] = self.graph.add(Op::Scratch, vec![], "FROM scratch");
             let layer = self.graph.add(op, inputs, name.clone());
