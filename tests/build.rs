@@ -377,7 +377,8 @@ fn run_mounts_cache_bind_tmpfs_and_secret() {
               RUN --mount=type=bind,source=src,target=/src cat /src/in > /from-ctx && (touch /src/w 2>/dev/null; echo $? > /ctx-write)\n\
               RUN --mount=type=bind,from=tools,source=/opt,target=/opt,rw cat /opt/t > /from-stage && echo scribble > /opt/t\n\
               RUN --mount=type=tmpfs,target=/scratch ls -A /scratch | wc -l > /tmp-empty\n\
-              RUN --mount=type=secret,id=tok,required stat -c %a /run/secrets/tok > /secret-mode && grep -c s3cret /run/secrets/tok > /secret-seen\n";
+              RUN --mount=type=secret,id=tok,required stat -c %a /run/secrets/tok > /secret-mode && grep -c s3cret /run/secrets/tok > /secret-seen\n\
+              RUN --mount=type=secret,id=tok,env=TOKEN echo \"$TOKEN\" | grep -c s3cret > /env-seen && (ls /run/secrets 2>/dev/null | wc -l) > /env-files\n";
     let ctx = env.context(
         "mounts",
         df,
@@ -399,6 +400,18 @@ fn run_mounts_cache_bind_tmpfs_and_secret() {
     assert_eq!(img.file("tmp-empty").unwrap(), b"0\n");
     assert_eq!(img.file("secret-mode").unwrap(), b"400\n");
     assert_eq!(img.file("secret-seen").unwrap(), b"1\n");
+    assert_eq!(
+        img.file("env-seen").unwrap(),
+        b"1\n",
+        "env= exposes the secret"
+    );
+    assert_eq!(
+        img.file("env-files").unwrap(),
+        b"0\n",
+        "env= alone mounts no file"
+    );
+    let config_env = img.config["config"]["Env"].to_string();
+    assert!(!config_env.contains("TOKEN"), "{config_env}");
     for layer in &img.layers {
         for path in layer.keys() {
             assert!(

@@ -21,6 +21,7 @@ struct Spec {
     gid: Option<u32>,
     size: Option<u64>,
     required: Option<bool>,
+    env: Option<String>,
 }
 
 fn invalid(what: &'static str, value: &str) -> ConvertError {
@@ -59,6 +60,7 @@ fn parse_spec(spec: &str) -> Result<Spec, ConvertError> {
         gid: None,
         size: None,
         required: None,
+        env: None,
     };
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         let (key, value) = match field.split_once('=') {
@@ -94,6 +96,7 @@ fn parse_spec(spec: &str) -> Result<Spec, ConvertError> {
                 s.size = Some(parse_size(&text()?).ok_or_else(|| invalid("tmpfs size", field))?)
             }
             "required" => s.required = Some(flag(value, field)?),
+            "env" => s.env = Some(text()?),
             _ => return Err(invalid("RUN --mount option", field)),
         }
     }
@@ -185,6 +188,7 @@ impl Converter<'_> {
                         mode: spec.mode.unwrap_or(0o400),
                         uid: spec.uid.unwrap_or(0),
                         gid: spec.gid.unwrap_or(0),
+                        env: spec.env.clone(),
                     }
                 }
                 other => {
@@ -195,6 +199,8 @@ impl Converter<'_> {
             };
             let target = match (&kind, target) {
                 (_, Some(t)) => t,
+                // `env=` alone puts the secret in the environment only.
+                (MountKind::Secret { env: Some(_), .. }, None) => String::new(),
                 (MountKind::Secret { id, .. }, None) => format!("/run/secrets/{id}"),
                 (_, None) => return Err(invalid("RUN --mount without a target", raw).into()),
             };

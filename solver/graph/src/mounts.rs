@@ -45,14 +45,16 @@ pub enum MountKind {
     },
     /// An empty tmpfs; `size` in bytes.
     Tmpfs { size: Option<u64> },
-    /// The build secret `id` as a read-only file. Its content never reaches
-    /// a cache key or a layer.
+    /// The build secret `id` as a read-only file at the target (none when
+    /// the target is empty) and, with `env`, in that environment variable.
+    /// Its content never reaches a cache key or a layer.
     Secret {
         id: String,
         required: bool,
         mode: u32,
         uid: u32,
         gid: u32,
+        env: Option<String>,
     },
 }
 
@@ -95,13 +97,15 @@ impl ExecMount {
                 mode,
                 uid,
                 gid,
+                env,
             } => {
                 e.str("secret")
                     .str(id)
                     .bool(*required)
                     .u64(u64::from(*mode))
                     .u64(u64::from(*uid))
-                    .u64(u64::from(*gid));
+                    .u64(u64::from(*gid))
+                    .opt_str(env.as_deref());
             }
         }
     }
@@ -137,9 +141,13 @@ impl ExecMount {
                 mode,
                 uid,
                 gid,
+                env,
             } => format!(
-                "secret id={id:?} mode={mode:o} uid={uid} gid={gid}{}",
-                if *required { " required" } else { "" }
+                "secret id={id:?} mode={mode:o} uid={uid} gid={gid}{}{}",
+                if *required { " required" } else { "" },
+                env.as_deref()
+                    .map(|e| format!(" env={e}"))
+                    .unwrap_or_default()
             ),
         };
         format!("{what} target={:?}", self.target)

@@ -14,11 +14,13 @@ use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Flocks and filtered context views, held until the step is done.
+/// Flocks and filtered context views, held until the step is done, and
+/// the `KEY=value` entries of secrets given as environment variables.
 #[derive(Default)]
 pub(super) struct Held {
     locks: Vec<Flock<File>>,
     views: Vec<WorkDir>,
+    pub env: Vec<String>,
 }
 
 fn step_err(step: &str, message: String) -> SolveError {
@@ -95,14 +97,23 @@ pub(super) fn resolve(
                 mode,
                 uid,
                 gid,
+                env,
             } => match secrets.get(id) {
-                Some(data) => out.push(SandboxMount::Secret {
-                    target,
-                    data: data.clone(),
-                    mode: *mode,
-                    uid: *uid,
-                    gid: *gid,
-                }),
+                Some(data) => {
+                    if let Some(var) = env {
+                        let value = String::from_utf8_lossy(data);
+                        held.env.push(format!("{var}={value}"));
+                    }
+                    if !target.is_empty() {
+                        out.push(SandboxMount::Secret {
+                            target,
+                            data: data.clone(),
+                            mode: *mode,
+                            uid: *uid,
+                            gid: *gid,
+                        });
+                    }
+                }
                 None if *required => {
                     return Err(step_err(
                         step,
@@ -258,6 +269,7 @@ mod tests {
                 mode: 0o400,
                 uid: 0,
                 gid: 0,
+                env: None,
             },
         };
         let none = BTreeMap::new();
@@ -270,5 +282,19 @@ mod tests {
         let given = BTreeMap::from([("tok".to_string(), b"v".to_vec())]);
         let (mounts, _) = resolve("s", &[mount(true)], &store, &given, src).unwrap();
         assert!(matches!(&mounts[0], SandboxMount::Secret { data, .. } if data == b"v"));
+        let as_env = ExecMount {
+            target: String::new(),
+            kind: MountKind::Secret {
+                id: "tok".into(),
+                required: true,
+                mode: 0o400,
+                uid: 0,
+                gid: 0,
+                env: Some("TOKEN".into()),
+            },
+        };
+        let (mounts, held) = resolve("s", &[as_env], &store, &given, src).unwrap();
+        assert!(mounts.is_empty(), "env= alone mounts no file");
+        assert_eq!(held.env, ["TOKEN=v"]);
     }
 }

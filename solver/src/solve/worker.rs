@@ -352,9 +352,11 @@ impl Worker for BuildWorker {
                 Op::Exec(x) => {
                     let chain = self.rootfs(node, inputs)?;
                     let (mounts, held) = self.exec_mounts(node, inputs, &x.mounts).await?;
+                    let mut env = x.env.clone();
+                    env.extend(held.env.iter().cloned());
                     let task = Task::Exec(ExecTask {
                         args: x.args.clone(),
-                        env: x.env.clone(),
+                        env,
                         cwd: x.cwd.clone(),
                         user: x.user.clone(),
                         network: x.network,
