@@ -615,3 +615,22 @@ fn copy_link_layer_does_not_depend_on_the_stage_below() {
     assert_eq!(img.file("v").unwrap(), b"2\n");
     assert_eq!(img.file("app/f").unwrap(), b"linked\n");
 }
+
+/// Mounts may nest: the outer one is mounted first and the inner one's
+/// mount point is made inside it.
+#[test]
+fn nested_run_mounts() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN --mount=type=tmpfs,target=/a/b --mount=type=cache,target=/a \
+              touch /a/b/inner /a/outer && ls /a/b > /inner && ls /a > /outer\n";
+    let ctx = env.context("nested", df, &[]);
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("inner").unwrap(), b"inner\n");
+    assert_eq!(img.file("outer").unwrap(), b"b\nouter\n");
+    assert!(img
+        .layers
+        .iter()
+        .all(|l| !l.keys().any(|k| k.starts_with("a/"))));
+}

@@ -174,12 +174,20 @@ fn write_secret(
 
 /// Child side: mounts every prepared source on its target, inside the root
 /// at `root` (resolved in the root, so a symlinked target stays inside).
+/// Parents go first (`/a` before `/a/b`); a mount point a parent mount
+/// covered is made again inside it.
 pub(super) fn mount_all(root: &OwnedFd, mounts: &[Prepared]) -> Result<(), SetupError> {
-    for m in mounts {
+    let mut order: Vec<&Prepared> = mounts.iter().collect();
+    order.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    for m in order {
         let flags = match m.kind {
             Kind::Dir => OFlag::O_PATH | OFlag::O_DIRECTORY,
             Kind::File => OFlag::O_PATH,
         };
+        if open_in_root(root, &m.target, flags).err() == Some(nix::errno::Errno::ENOENT) {
+            // Not recorded for removal: it lives in the parent mount, not the layer.
+            Stubs::default().ensure(root, &m.target, m.kind)?;
+        }
         let target =
             open_in_root(root, &m.target, flags).map_err(|_| SetupError::BadMountpoint {
                 step: format!("mount {}", m.target),
