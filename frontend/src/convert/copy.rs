@@ -93,12 +93,15 @@ impl Converter<'_> {
                 Some(from) => self.copy_source(from, visiting)?,
                 None => self.context_node(),
             };
-            let mut copy = copy_from(&mut inputs, source, String::new());
-            copy.src = srcs.clone();
-            copy.extract_archives = c.add;
-            copy.parents = c.parents;
-            copy.exclude = excludes;
-            actions.push(FileAction::Copy(copy));
+            inputs.push(source);
+            actions.push(FileAction::Copy(CopyAction {
+                source: 1,
+                src: srcs.clone(),
+                extract_archives: c.add,
+                parents: c.parents,
+                exclude: excludes,
+                ..base.clone()
+            }));
         }
         for url in &urls {
             let filename = url_filename(url);

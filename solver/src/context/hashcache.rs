@@ -13,7 +13,7 @@ use nix::sys::stat::FileStat;
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const MAGIC: &[u8] = b"mybuild-context-hashes-v1\n";
@@ -50,25 +50,35 @@ struct Entries {
 
 pub struct HashCache {
     file: PathBuf,
-    entries: Mutex<Entries>,
+    /// Read on first use, so a build that copies nothing reads nothing.
+    entries: OnceLock<Mutex<Entries>>,
 }
 
 impl HashCache {
-    /// Loads `file` if it is there and readable, else starts empty.
+    /// A cache kept in `file`; an absent or unreadable file means empty.
     pub fn open(file: PathBuf) -> HashCache {
-        let map = std::fs::read(&file)
-            .ok()
-            .and_then(|bytes| decode(&bytes))
-            .unwrap_or_default();
         HashCache {
             file,
-            entries: Mutex::new(Entries { map, dirty: false }),
+            entries: OnceLock::new(),
         }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .get_or_init(|| {
+                let map = std::fs::read(&self.file)
+                    .ok()
+                    .and_then(|bytes| decode(&bytes))
+                    .unwrap_or_default();
+                Mutex::new(Entries { map, dirty: false })
+            })
+            .lock()
+            .expect("hash cache poisoned")
     }
 
     /// The digest of `rel` if it was hashed while it looked exactly so.
     pub fn get(&self, rel: &str, st: &FileStat) -> Option<(u64, [u8; 32])> {
-        let entries = self.entries.lock().expect("hash cache poisoned");
+        let entries = self.entries();
         let (meta, digest) = entries.map.get(rel)?;
         (*meta == Meta::of(st)).then_some((meta.size, *digest))
     }
@@ -77,7 +87,7 @@ impl HashCache {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let mut entries = self.entries.lock().expect("hash cache poisoned");
+        let mut entries = self.entries();
         if st.st_ctime > now - RACY_SECS || st.st_mtime > now - RACY_SECS {
             entries.dirty |= entries.map.remove(rel).is_some();
             return;
@@ -89,7 +99,10 @@ impl HashCache {
     /// Writes the cache back if anything changed. The lock is held while
     /// writing, so concurrent savers never share the temporary file.
     pub fn save(&self) -> io::Result<()> {
-        let mut entries = self.entries.lock().expect("hash cache poisoned");
+        let Some(entries) = self.entries.get() else {
+            return Ok(()); // never used, so nothing changed
+        };
+        let mut entries = entries.lock().expect("hash cache poisoned");
         if !entries.dirty {
             return Ok(());
         }
@@ -166,35 +179,19 @@ mod tests {
         nix::sys::stat::lstat(path).unwrap()
     }
 
-    fn age(path: &std::path::Path, secs_ago: i64) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let t = nix::sys::time::TimeSpec::new(now - secs_ago, 0);
-        nix::sys::stat::utimensat(
-            nix::fcntl::AT_FDCWD,
-            path,
-            &t,
-            &t,
-            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-        )
-        .unwrap();
-    }
-
     #[test]
     fn entries_survive_a_reload_and_miss_on_any_change() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");
         std::fs::write(&f, "one").unwrap();
-        age(&f, 100);
         let cache_file = dir.path().join("cache");
         let cache = HashCache::open(cache_file.clone());
-        // ctime is "now" after utimensat, so the entry is too fresh to keep.
+        // The file was just written, so the entry is too fresh to keep.
         cache.put("f", &stat(&f), [7; 32]);
         assert_eq!(cache.get("f", &stat(&f)), None, "racy entries are not kept");
 
         let mut old = stat(&f);
+        old.st_mtime = 1000;
         old.st_ctime = 1000;
         cache.put("f", &old, [7; 32]);
         assert_eq!(cache.get("f", &old), Some((3, [7; 32])));

@@ -216,17 +216,7 @@ pub(super) fn mount_all(root: &OwnedFd, mounts: &[Prepared]) -> Result<(), Setup
             }
         }
         if m.readonly {
-            // Remounting needs the new mount itself, not what it covers.
-            let top = open_in_root(root, &m.target, flags).step(step)?;
-            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            mount(
-                None::<&str>,
-                fd_path(&top).as_str(),
-                None::<&str>,
-                ro,
-                None::<&str>,
-            )
-            .step(step)?;
+            super::mounts::remount_readonly(root, &m.target, MsFlags::empty())?;
         }
     }
     Ok(())

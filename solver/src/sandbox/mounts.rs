@@ -168,13 +168,20 @@ fn bind_host_file(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
         None::<&str>,
     )
     .step(|| format!("bind {host}"))?;
-    // Remounting needs the new mount itself, not the file it covers.
-    let bound = open_in_root(root, path, OFlag::O_PATH).step(|| format!("open /{path}"))?;
-    let ro = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
+    remount_readonly(root, path, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
+}
+
+/// Makes the mount just placed at `path` (in `root`) read-only, with
+/// `extra` flags. Remounting needs the new mount itself, not what it
+/// covers, so the path is opened again.
+pub(super) fn remount_readonly(
+    root: &OwnedFd,
+    path: &str,
+    extra: MsFlags,
+) -> Result<(), SetupError> {
+    let step = || format!("make /{} read-only", path.trim_start_matches('/'));
+    let bound = open_in_root(root, path, OFlag::O_PATH).step(step)?;
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | extra;
     mount(
         None::<&str>,
         fd_path(&bound).as_str(),
@@ -182,7 +189,7 @@ fn bind_host_file(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
         ro,
         None::<&str>,
     )
-    .step(|| format!("make /{path} read-only"))
+    .step(step)
 }
 
 /// Makes the rootfs `/` and drops every trace of the host's mounts.
