@@ -4,13 +4,17 @@
 use mybuild_frontend::{ImageResolver, ResolvedImage};
 use mybuild_solver::registry::ImageProvider;
 use mybuild_solver::Progress;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 
 pub struct StoreResolver {
     images: Arc<ImageProvider>,
     handle: Handle,
     progress: Progress,
+    /// Stages naming the same base share one lookup (and one progress
+    /// vertex), and see the same pin even if the tag moves mid-build.
+    seen: Mutex<HashMap<String, ResolvedImage>>,
 }
 
 impl StoreResolver {
@@ -19,6 +23,7 @@ impl StoreResolver {
             images,
             handle,
             progress,
+            seen: Mutex::default(),
         }
     }
 }
@@ -30,6 +35,9 @@ impl ImageResolver for StoreResolver {
         &self,
         reference: &str,
     ) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(img) = self.seen.lock().expect("resolver poisoned").get(reference) {
+            return Ok(img.clone());
+        }
         let vertex = format!("metadata {reference}");
         self.progress.started(
             &vertex,
@@ -38,11 +46,14 @@ impl ImageResolver for StoreResolver {
         match self.handle.block_on(self.images.resolve(reference)) {
             Ok(img) => {
                 self.progress.done(&vertex);
-                Ok(ResolvedImage {
+                let img = ResolvedImage {
                     reference: img.reference,
                     pin: img.pin,
                     config: img.config,
-                })
+                };
+                let mut seen = self.seen.lock().expect("resolver poisoned");
+                seen.insert(reference.to_string(), img.clone());
+                Ok(img)
             }
             Err(e) => {
                 self.progress.failed(&vertex, &e.to_string());

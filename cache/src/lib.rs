@@ -15,6 +15,8 @@
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
 //!                                  as snapshots/, so finished dirs are renamed into place)
 //!   metadata.lock                  flock serialising updates of images.json and layer records
+//!   store.lock                     shared flock of every open store; exclusive to sweep
+//!                                  leftovers of dead processes and to prune
 //! ```
 //!
 //! Every write is crash-safe: content goes to a temp name, is fsynced, then
@@ -29,6 +31,7 @@ mod images;
 mod index;
 mod layers;
 mod store;
+mod sweep;
 mod workdir;
 
 pub use blobs::{HashingReader, Ingest};

@@ -47,6 +47,8 @@ pub enum StoreError {
     ImageMissing { name: String, config: Digest },
     #[error("tag {name:?}: not a normalised image name")]
     BadName { name: String },
+    #[error("store {root} is in use by another mybuild process; try again when it has finished")]
+    InUse { root: PathBuf },
 }
 
 /// Builds a closure that wraps an `io::Error` with what was being done where.
@@ -61,6 +63,8 @@ pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) ->
 pub struct Store {
     root: PathBuf,
     v1: PathBuf,
+    /// Shared flock on `v1/store.lock`, held while the store is open.
+    lock: fs::File,
 }
 
 const SUBDIRS: [&str; 6] = [
@@ -82,7 +86,19 @@ impl Store {
         }
         let root = fs::canonicalize(root).map_err(io_err("resolve", root))?;
         let v1 = root.join("v1");
-        Ok(Store { root, v1 })
+        let lock_path = v1.join("store.lock");
+        let lock = crate::sweep::open_lock(&lock_path)?;
+        let store = Store { root, v1, lock };
+        crate::sweep::join(&store, &store.lock, &lock_path)?;
+        Ok(store)
+    }
+
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.v1.join("store.lock")
+    }
+
+    pub(crate) fn lock_file(&self) -> &fs::File {
+        &self.lock
     }
 
     pub fn root(&self) -> &Path {

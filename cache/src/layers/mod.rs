@@ -59,6 +59,24 @@ impl Store {
         Ok(rec.filter(|r| &r.diff_id == diff_id))
     }
 
+    /// Every layer record in the store, sorted by diff_id. Unreadable or
+    /// misnamed records are skipped: they never make a layer exist.
+    pub fn layer_records(&self) -> Result<Vec<LayerRecord>, StoreError> {
+        let mut out = Vec::new();
+        for path in crate::sweep::list(&self.layers_dir())? {
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Ok(Some(rec)) = self.read_json::<LayerRecord>(&path) else {
+                continue;
+            };
+            if path.file_stem().is_some_and(|s| *s == *rec.diff_id.hex()) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
     /// The snapshot of a layer, only once both it and its record are complete.
     pub fn snapshot_dir(&self, diff_id: &Digest) -> Option<PathBuf> {
         let rec = self.layer_record(diff_id).ok()??;

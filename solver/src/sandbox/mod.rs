@@ -15,6 +15,7 @@ mod binds;
 mod container;
 mod filetask;
 mod helper;
+mod kill;
 mod mounts;
 mod overlay;
 mod privs;
@@ -27,6 +28,7 @@ mod stubs;
 mod user;
 
 pub use helper::helper_main;
+pub use kill::{KillOnDrop, KillSwitch};
 pub use runner::Sandbox;
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! The caller's side: starts the helper process, feeds it the request,
 //! streams the command's output and turns the status lines into a result.
 
+use super::kill::KillSwitch;
 use super::status::{self, Status, STATUS_FD};
 use super::{HelperRequest, OutputStream, SandboxError};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -46,8 +47,20 @@ impl Sandbox {
         req: &HelperRequest,
         on_output: &mut dyn FnMut(OutputStream, &[u8]),
     ) -> Result<(), SandboxError> {
+        self.run_killable(req, on_output, &KillSwitch::default())
+    }
+
+    /// [`Sandbox::run`], with a switch another thread can use to kill the
+    /// step's whole process tree (a cancelled build).
+    pub fn run_killable(
+        &self,
+        req: &HelperRequest,
+        on_output: &mut dyn FnMut(OutputStream, &[u8]),
+        kill: &KillSwitch,
+    ) -> Result<(), SandboxError> {
         let request = serde_json::to_vec(req).map_err(|source| SandboxError::Encode { source })?;
         let (mut child, pipes) = self.spawn()?;
+        let _armed = kill.arm(&child);
         let Pipes {
             request: request_w,
             stdout,
@@ -58,6 +71,8 @@ impl Sandbox {
         // cannot deadlock; a helper that died early just yields EPIPE here.
         let _ = std::fs::File::from(request_w).write_all(&request);
         let status_bytes = pump(stdout, stderr, status_r, on_output);
+        // Unreaped, the pid cannot be reused yet: disarm before the wait.
+        drop(_armed);
         let exit = child.wait().map_err(|source| SandboxError::Io {
             step: "wait for helper",
             source,

@@ -112,16 +112,22 @@ impl<W: Worker> Scheduler<W> {
             .clone()
             .expect("target was scheduled");
         drop(futures);
-        let result = target.await.map(|(_, v)| v);
-        // A run a failure left unfinished still sits here and holds `inner`
-        // (its progress sender included): drop it, or the cycle keeps the
-        // progress stream open for ever.
-        self.inner
-            .in_flight
-            .lock()
-            .expect("in-flight map poisoned")
-            .clear();
-        result
+        let _clear = ClearInFlight(&self.inner.in_flight);
+        target.await.map(|(_, v)| v)
+    }
+}
+
+/// A run that a failure (or a cancelled solve) left unfinished still sits
+/// in the in-flight map and holds `inner`: the cycle would keep its sandbox
+/// running and the progress stream open for ever. Clearing the map on the
+/// way out, however `solve` ends, drops those runs and kills their steps.
+struct ClearInFlight<'a>(&'a Mutex<HashMap<Digest, RunFuture>>);
+
+impl Drop for ClearInFlight<'_> {
+    fn drop(&mut self) {
+        let runs = std::mem::take(&mut *self.0.lock().expect("in-flight map poisoned"));
+        // Dropped outside the lock: a run's drop may reach back into it.
+        drop(runs);
     }
 }
 

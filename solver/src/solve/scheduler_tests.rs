@@ -13,6 +13,17 @@ struct FakeWorker {
     executions: AtomicUsize,
     cache: Mutex<HashMap<Digest, Value>>,
     fail_on: Option<String>,
+    /// Runs of `hang` dropped before they finished.
+    cancelled: Arc<AtomicUsize>,
+}
+
+/// Counts a drop that comes before the run finished.
+struct CountDrop(Arc<AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 fn exec(cmd: &str) -> Op {
@@ -70,6 +81,10 @@ impl Worker for FakeWorker {
                 .cloned()
                 .collect();
             if let Op::Exec(x) = &node.op {
+                if x.args[0] == "hang" {
+                    let _count = CountDrop(self.cancelled.clone());
+                    std::future::pending::<()>().await;
+                }
                 self.executions.fetch_add(1, Ordering::SeqCst);
                 let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
                 self.peak.fetch_max(now, Ordering::SeqCst);
@@ -238,4 +253,37 @@ async fn failure_beside_a_running_branch_closes_progress() {
     })
     .await;
     assert!(drained.is_ok(), "the progress stream never closed");
+}
+
+#[tokio::test]
+async fn failure_cancels_the_branches_still_running() {
+    let mut g = Graph::new();
+    let base = g.add(Op::Scratch, vec![], "scratch");
+    let bad = g.add(exec("bad"), vec![base], "RUN bad");
+    let hang = g.add(exec("hang"), vec![base], "RUN hang");
+    let join = g.add(mkdir("/j"), vec![bad, hang], "join");
+    let worker = Arc::new(FakeWorker {
+        fail_on: Some("bad".into()),
+        ..Default::default()
+    });
+    let sched = scheduler(worker.clone(), 8, false);
+    assert!(sched.solve(Arc::new(g), join).await.is_err());
+    assert_eq!(worker.cancelled.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn dropping_a_solve_cancels_its_runs() {
+    let mut g = Graph::new();
+    let base = g.add(Op::Scratch, vec![], "scratch");
+    let hang = g.add(exec("hang"), vec![base], "RUN hang");
+    let worker = Arc::new(FakeWorker::default());
+    let sched = scheduler(worker.clone(), 8, false);
+    let solve = sched.solve(Arc::new(g), hang);
+    let timed_out = tokio::time::timeout(Duration::from_millis(200), solve).await;
+    assert!(timed_out.is_err(), "hang cannot finish");
+    assert_eq!(
+        worker.cancelled.load(Ordering::SeqCst),
+        1,
+        "a cancelled solve (Ctrl-C) must drop the runs it started"
+    );
 }

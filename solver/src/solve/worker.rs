@@ -8,7 +8,8 @@ use crate::progress::{LogStream, Progress};
 use crate::registry::ImageProvider;
 use crate::sandbox::SandboxMount;
 use crate::sandbox::{
-    ExecTask, FileTask, HelperRequest, OutputStream, Sandbox, SandboxError, SourceMount, Task,
+    ExecTask, FileTask, HelperRequest, KillOnDrop, KillSwitch, OutputStream, Sandbox, SandboxError,
+    SourceMount, Task,
 };
 use mybuild_cache::Store;
 use mybuild_graph::{
@@ -176,6 +177,9 @@ impl BuildWorker {
         );
         let vertex = vertex_id(id);
         let step2 = step.clone();
+        // Dropping this future (a failed branch, Ctrl-C) kills the step.
+        let switch = KillSwitch::default();
+        let guard = KillOnDrop::new(switch.clone());
         let diff = tokio::task::spawn_blocking(move || {
             let wd = store.work_dir().map_err(Self::store_err(&step2))?;
             let req = HelperRequest {
@@ -187,14 +191,18 @@ impl BuildWorker {
                 task,
             };
             let mut tail = Tail::default();
-            let run = sandbox.run(&req, &mut |stream, data| {
-                let stream = match stream {
-                    OutputStream::Stdout => LogStream::Stdout,
-                    OutputStream::Stderr => LogStream::Stderr,
-                };
-                progress.log(&vertex, stream, data);
-                tail.push(data);
-            });
+            let run = sandbox.run_killable(
+                &req,
+                &mut |stream, data| {
+                    let stream = match stream {
+                        OutputStream::Stdout => LogStream::Stdout,
+                        OutputStream::Stderr => LogStream::Stderr,
+                    };
+                    progress.log(&vertex, stream, data);
+                    tail.push(data);
+                },
+                &switch,
+            );
             match run {
                 Ok(()) => {}
                 Err(SandboxError::Exited { code }) => {
@@ -216,8 +224,9 @@ impl BuildWorker {
                 .commit_upper(&wd.upper())
                 .map_err(Self::store_err(&step2))
         })
-        .await
-        .map_err(|e| SolveError::Join {
+        .await;
+        guard.defuse();
+        let diff = diff.map_err(|e| SolveError::Join {
             step: step.clone(),
             message: e.to_string(),
         })??;

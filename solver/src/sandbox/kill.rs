@@ -1,0 +1,80 @@
+//! Killing a running step from outside its blocking thread.
+//!
+//! A step runs on a `spawn_blocking` thread that a dropped future cannot
+//! stop. The [`KillSwitch`] lets the async side SIGKILL the helper instead:
+//! its children die by their parent-death signal, PID 1 of the step's PID
+//! namespace takes every other process with it, the pipes reach EOF and the
+//! thread returns at once.
+
+use std::process::Child;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+struct State {
+    /// The helper while it runs and is not yet reaped (so its pid is ours).
+    pid: Option<libc::pid_t>,
+    killed: bool,
+}
+
+/// Shared between the thread running a step and whoever may cancel it.
+#[derive(Debug, Clone, Default)]
+pub struct KillSwitch(Arc<Mutex<State>>);
+
+/// Disarms the switch when the step is over.
+pub(crate) struct Armed<'a>(&'a KillSwitch);
+
+impl KillSwitch {
+    /// Kills the step now if it runs, or as soon as it starts.
+    pub fn kill(&self) {
+        let mut st = self.0.lock().expect("kill switch poisoned");
+        st.killed = true;
+        if let Some(pid) = st.pid {
+            // SAFETY: plain syscall; the pid is our unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.0.lock().expect("kill switch poisoned").killed
+    }
+
+    pub(crate) fn arm(&self, child: &Child) -> Armed<'_> {
+        let pid = child.id() as libc::pid_t;
+        let mut st = self.0.lock().expect("kill switch poisoned");
+        st.pid = Some(pid);
+        if st.killed {
+            // SAFETY: as in `kill`.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        Armed(self)
+    }
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0 .0.lock().expect("kill switch poisoned").pid = None;
+    }
+}
+
+/// Fires the switch when dropped, unless defused: what a cancelled future
+/// leaves behind.
+pub struct KillOnDrop(Option<KillSwitch>);
+
+impl KillOnDrop {
+    pub fn new(switch: KillSwitch) -> Self {
+        KillOnDrop(Some(switch))
+    }
+
+    /// The step finished normally: nothing to kill.
+    pub fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            s.kill();
+        }
+    }
+}
