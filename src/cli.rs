@@ -3,7 +3,7 @@
 //! `mybuild [--root DIR] [build] [OPTIONS] PATH`: `build` is the default
 //! subcommand, so `mybuild --progress=plain .` works like `docker build`.
 
-use crate::{base, build, images};
+use crate::{base, build, images, inspect, load, prune, save, tagging};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -28,6 +28,22 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// List images in the local store
     Images(images::ImagesArgs),
+    /// Remove one or more image names from the local store
+    Rmi(tagging::RmiArgs),
+    /// Give an image another name
+    Tag(tagging::TagArgs),
+    /// Show an image's configuration as JSON
+    Inspect(inspect::InspectArgs),
+    /// Show how an image's layers were made
+    History(inspect::HistoryArgs),
+    /// Write images to an archive (docker-archive by default, or OCI)
+    Save(save::SaveArgs),
+    /// Load images from an archive (docker-archive or OCI layout)
+    Load(load::LoadArgs),
+    /// Show what the store holds, by kind and size
+    Du(prune::DuArgs),
+    /// Remove build cache (and with --all, everything no image needs)
+    Prune(prune::PruneArgs),
     /// Create a busybox base image in the local store from the host's static busybox
     BootstrapBusybox(base::BootstrapArgs),
     /// Developer tools
@@ -99,7 +115,21 @@ pub struct BuildArgs {
     pub context: PathBuf,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "images", "bootstrap-busybox", "debug", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "build",
+    "images",
+    "rmi",
+    "tag",
+    "inspect",
+    "history",
+    "save",
+    "load",
+    "du",
+    "prune",
+    "bootstrap-busybox",
+    "debug",
+    "help",
+];
 
 /// Inserts `build` when no subcommand is named, so `mybuild [FLAGS] PATH` builds.
 fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -148,6 +178,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => build::run(&root, *args).await,
         Command::Images(args) => images::run(&root, args),
+        Command::Rmi(args) => tagging::rmi(&root, args),
+        Command::Tag(args) => tagging::tag(&root, args),
+        Command::Inspect(args) => inspect::inspect(&root, args),
+        Command::History(args) => inspect::history(&root, args),
+        Command::Save(args) => save::run(&root, args).await,
+        Command::Load(args) => load::run(&root, args),
+        Command::Du(args) => prune::du(&root, args),
+        Command::Prune(args) => prune::prune(&root, args),
         Command::BootstrapBusybox(args) => base::run(&root, args).await,
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
     }

@@ -16,9 +16,14 @@ mod build;
 mod cli;
 mod config;
 mod images;
+mod inspect;
+mod load;
 mod output;
+mod prune;
 mod render;
 mod resolve;
+mod save;
+mod tagging;
 
 use std::process::ExitCode;
 
