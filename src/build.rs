@@ -41,6 +41,9 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         .iter()
         .map(|o| output::Output::parse(o))
         .collect::<Result<Vec<_>, _>>()?;
+    if args.push && args.tags.is_empty() {
+        bail!("--push needs at least one -t REGISTRY/NAME[:TAG]");
+    }
     let tags = args
         .tags
         .iter()
@@ -120,8 +123,30 @@ async fn build(
 
     let sandbox = Arc::new(Sandbox::new()?);
     let locals = BTreeMap::from([("context".to_string(), context)]);
-    let worker = BuildWorker::new(store.clone(), sandbox, images, locals, progress.clone())
-        .with_secrets(read_secrets(&args.secrets)?);
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|s| crate::cachespec::parse_from(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| crate::cachespec::parse_to(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut worker = BuildWorker::new(
+        store.clone(),
+        sandbox,
+        images.clone(),
+        locals,
+        progress.clone(),
+    )
+    .with_secrets(read_secrets(&args.secrets)?);
+    if !args.no_cache {
+        let imported = crate::cachespec::import_all(&cache_from, images.client(), progress).await?;
+        if let Some(remote) = imported {
+            worker = worker.with_remote_cache(remote);
+        }
+    }
     let mut solve_opts = SolveOptions {
         no_cache: args.no_cache,
         ..Default::default()
@@ -146,6 +171,16 @@ async fn build(
         .context("the build target is not a filesystem")?
         .to_vec();
 
+    let records = scheduler.records();
+    crate::cachespec::export_all(
+        &cache_to,
+        &store,
+        images.client(),
+        records,
+        &chain,
+        progress,
+    )
+    .await?;
     let export = "exporting";
     progress.started(export, "exporting to image");
     let chain = chain
@@ -176,12 +211,27 @@ async fn build(
     }
     for out in outputs {
         let (store, id, names, out2) = (store.clone(), id.clone(), tags.to_vec(), out.clone());
-        tokio::task::spawn_blocking(move || out2.write(&store, &id, &names)).await??;
+        let compression = args.compression;
+        tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, compression)).await??;
         progress.log(
             export,
             mybuild_solver::LogStream::Stdout,
             format!("exporting to {} done\n", out.dest.display()).as_bytes(),
         );
+    }
+    if args.push {
+        for tag in tags {
+            let (p, v) = (progress.clone(), export.to_string());
+            let log = move |line: String| {
+                p.log(
+                    &v,
+                    mybuild_solver::LogStream::Stdout,
+                    format!("{line}\n").as_bytes(),
+                )
+            };
+            let client = images.client();
+            crate::push::push_tag(&store, client, tag, &id, args.compression, log).await?;
+        }
     }
     progress.done(export);
     Ok(id.to_string())

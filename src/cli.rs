@@ -3,7 +3,7 @@
 //! `mybuild [--root DIR] [build] [OPTIONS] PATH`: `build` is the default
 //! subcommand, so `mybuild --progress=plain .` works like `docker build`.
 
-use crate::{base, build, images, inspect, load, prune, save, tagging};
+use crate::{base, build, images, inspect, load, prune, push, save, tagging};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -36,6 +36,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show how an image's layers were made
     History(inspect::HistoryArgs),
+    /// Push an image to its registry
+    Push(push::PushArgs),
     /// Write images to an archive (docker-archive by default, or OCI)
     Save(save::SaveArgs),
     /// Load images from an archive (docker-archive or OCI layout)
@@ -95,6 +97,18 @@ pub struct BuildArgs {
     /// Export: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar
     #[arg(short = 'o', long = "output", value_name = "type=...,dest=...")]
     pub outputs: Vec<String>,
+    /// Export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+    /// Import build cache: type=registry,ref=REF, type=local,src=DIR, or REF
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+    /// Push every -t name to its registry after the build
+    #[arg(long)]
+    pub push: bool,
+    /// Layer compression for exports and pushes (also `compression=` in --output)
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: crate::output::CompressionArg,
     /// Secret for `RUN --mount=type=secret` (id=ID,src=FILE or id=ID,env=VAR)
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     pub secrets: Vec<String>,
@@ -122,6 +136,7 @@ const SUBCOMMANDS: &[&str] = &[
     "tag",
     "inspect",
     "history",
+    "push",
     "save",
     "load",
     "du",
@@ -182,6 +197,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(args) => tagging::tag(&root, args),
         Command::Inspect(args) => inspect::inspect(&root, args),
         Command::History(args) => inspect::history(&root, args),
+        Command::Push(args) => push::run(&root, args).await,
         Command::Save(args) => save::run(&root, args).await,
         Command::Load(args) => load::run(&root, args),
         Command::Du(args) => prune::du(&root, args),

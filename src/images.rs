@@ -13,8 +13,13 @@ pub struct ImagesArgs {
     pub quiet: bool,
 }
 
+/// Opens the store for a command, naming it in the error.
+pub(crate) fn open_store(root: &Path) -> anyhow::Result<Store> {
+    Store::open(root).with_context(|| format!("opening store {}", root.display()))
+}
+
 pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
-    let store = Store::open(root).with_context(|| format!("opening store {}", root.display()))?;
+    let store = open_store(root)?;
     let images = store.images()?;
     if args.quiet {
         for img in images {
@@ -27,11 +32,11 @@ pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
         "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
     );
     for img in images {
-        let familiar = Reference::parse(&img.name)
-            .map(|r| r.familiar())
-            .unwrap_or_else(|_| img.name.clone());
+        let familiar = familiar(&img.name);
         let (repo, tag) = split_tag(&familiar);
-        let created = img.created.as_deref().unwrap_or("-");
+        let created = img.created.as_deref().map_or("-".into(), |c| {
+            crate::inspect::ago(c, std::time::SystemTime::now())
+        });
         println!(
             "{:<40} {:<20} {:<14} {:<22} {:>10}",
             repo,
@@ -44,8 +49,15 @@ pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The short form Docker shows: `busybox:latest` for `docker.io/library/busybox:latest`.
+pub(crate) fn familiar(name: &str) -> String {
+    Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
 /// `host:5000/name:tag` -> (`host:5000/name`, `tag`); the tag colon is after the last `/`.
-fn split_tag(name: &str) -> (&str, &str) {
+pub(crate) fn split_tag(name: &str) -> (&str, &str) {
     let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
     match name[slash..].rfind(':') {
         Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
@@ -53,7 +65,7 @@ fn split_tag(name: &str) -> (&str, &str) {
     }
 }
 
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut u = 0;

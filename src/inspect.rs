@@ -1,22 +1,254 @@
-//! `mybuild inspect` and `mybuild history`.
+//! `mybuild inspect` (like `docker image inspect`) and `mybuild history`.
+
+use crate::images::{familiar, human_size, open_store};
+use crate::tagging::find;
+use anyhow::Context as _;
 use clap::Args;
+use mybuild_cache::Store;
+use mybuild_graph::Digest;
+use serde_json::{json, Value};
 use std::path::Path;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    #[arg(required = true)]
+    /// Names or ids of the images
+    #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Print each image through a template instead: `{{.Config.Env}}`, `{{json .RootFS}}`
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
+    /// Name or id of the image
+    #[arg(value_name = "IMAGE")]
     pub image: String,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Print times as RFC 3339 instead of "2 hours ago"
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub human: bool,
 }
 
-pub fn inspect(_root: &Path, _args: InspectArgs) -> anyhow::Result<()> {
-    anyhow::bail!("todo")
+fn config_of(store: &Store, id: &Digest) -> anyhow::Result<Value> {
+    let bytes = store.read_blob(id)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("image config {id}"))
 }
 
-pub fn history(_root: &Path, _args: HistoryArgs) -> anyhow::Result<()> {
-    anyhow::bail!("todo")
+/// The object `docker image inspect` prints for one image.
+fn describe(store: &Store, id: &Digest) -> anyhow::Result<Value> {
+    let config = config_of(store, id)?;
+    let layers = store.image_layers(id)?;
+    let mut size = 0;
+    for d in &layers {
+        size += store.layer_record(d)?.map_or(0, |r| r.size);
+    }
+    let tags: Vec<String> = store.names_of(id)?.iter().map(|n| familiar(n)).collect();
+    Ok(json!({
+        "Id": id.as_str(),
+        "RepoTags": tags,
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": config.get("comment").cloned().unwrap_or(json!("")),
+        "Created": config.get("created").cloned().unwrap_or(Value::Null),
+        "Author": config.get("author").cloned().unwrap_or(json!("")),
+        "Config": config.get("config").cloned().unwrap_or(json!({})),
+        "Architecture": config.get("architecture").cloned().unwrap_or(json!("")),
+        "Variant": config.get("variant").cloned().unwrap_or(Value::Null),
+        "Os": config.get("os").cloned().unwrap_or(json!("")),
+        "Size": size,
+        "RootFS": {"Type": "layers", "Layers": layers},
+    }))
+}
+
+pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<()> {
+    let store = open_store(root)?;
+    let mut out = Vec::new();
+    for word in &args.images {
+        let found = find(&store, word)?;
+        out.push(describe(&store, &found.config)?);
+    }
+    match &args.format {
+        Some(template) => {
+            for v in &out {
+                println!("{}", render_template(template, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
+    Ok(())
+}
+
+/// The small part of Go templates people use with inspect: `{{.A.B}}` and
+/// `{{json .A}}`. Strings print bare, anything else as JSON.
+fn render_template(template: &str, v: &Value) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .with_context(|| format!("--format {template:?}: unclosed {{{{"))?;
+        let expr = rest[start + 2..start + end].trim();
+        let (as_json, path) = match expr.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, expr),
+        };
+        let path = path
+            .strip_prefix('.')
+            .with_context(|| format!("--format {template:?}: expected .Field in {expr:?}"))?;
+        let mut cur = v;
+        for key in path.split('.').filter(|k| !k.is_empty()) {
+            cur = cur.get(key).unwrap_or(&Value::Null);
+        }
+        match cur {
+            Value::String(s) if !as_json => out.push_str(s),
+            Value::Null if !as_json => out.push_str("<no value>"),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
+    let store = open_store(root)?;
+    let id = find(&store, &args.image)?.config;
+    let config = config_of(&store, &id)?;
+    let mut layers = store.image_layers(&id)?.into_iter();
+    let empty = Vec::new();
+    let entries = config["history"].as_array().unwrap_or(&empty);
+    let mut rows = Vec::new();
+    for h in entries {
+        let size = if h["empty_layer"] == true {
+            0
+        } else {
+            match layers.next() {
+                Some(d) => store.layer_record(&d)?.map_or(0, |r| r.size),
+                None => 0,
+            }
+        };
+        rows.push((h, size));
+    }
+    if !args.quiet {
+        println!(
+            "{:<14} {:<20} {:<46} {:<10} COMMENT",
+            "IMAGE", "CREATED", "CREATED BY", "SIZE"
+        );
+    }
+    let now = std::time::SystemTime::now();
+    for (i, (h, size)) in rows.iter().rev().enumerate() {
+        // Only the top entry is an image of its own; the rest, as in
+        // Docker for BuildKit-built images, have no id.
+        let image = match (i, args.no_trunc) {
+            (0, true) => id.to_string(),
+            (0, false) => id.short().to_string(),
+            _ => "<missing>".to_string(),
+        };
+        if args.quiet {
+            println!("{image}");
+            continue;
+        }
+        let created = h["created"].as_str().unwrap_or("");
+        let created = if args.human {
+            ago(created, now)
+        } else {
+            created.to_string()
+        };
+        let by = h["created_by"].as_str().unwrap_or("");
+        let by = if args.no_trunc {
+            by.to_string()
+        } else {
+            truncate(by, 45)
+        };
+        let comment = h["comment"].as_str().unwrap_or("");
+        println!(
+            "{image:<14} {created:<20} {by:<46} {:<10} {comment}",
+            human_size(*size)
+        );
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max - 1).collect();
+    t.push('…');
+    t
+}
+
+/// "3 hours ago", from an RFC 3339 UTC time like `2024-01-02T03:04:05Z`.
+pub(crate) fn ago(rfc3339: &str, now: std::time::SystemTime) -> String {
+    let Some(then) = parse_utc(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = (now - then).max(0);
+    let (n, unit) = match secs {
+        s if s < 60 => (s, "second"),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86400 => (s / 3600, "hour"),
+        s if s < 86400 * 14 => (s / 86400, "day"),
+        s if s < 86400 * 60 => (s / (86400 * 7), "week"),
+        s if s < 86400 * 365 * 2 => (s / (86400 * 30), "month"),
+        s => (s / (86400 * 365), "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// Seconds since the epoch for `YYYY-MM-DDTHH:MM:SS[.frac]Z`.
+fn parse_utc(s: &str) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86400 + h * 3600 + mi * 60 + se)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_pick_fields() {
+        let v = json!({"Id": "sha256:ab", "Config": {"Env": ["A=1"]}, "Os": "linux"});
+        assert_eq!(
+            render_template("{{.Id}} {{.Os}}", &v).unwrap(),
+            "sha256:ab linux"
+        );
+        assert_eq!(
+            render_template("{{json .Config.Env}}", &v).unwrap(),
+            r#"["A=1"]"#
+        );
+        assert_eq!(render_template("{{.Nope}}", &v).unwrap(), "<no value>");
+        assert!(render_template("{{.Id", &v).is_err());
+    }
+
+    #[test]
+    fn times_read_as_ago() {
+        let epoch = std::time::UNIX_EPOCH;
+        assert_eq!(parse_utc("1970-01-02T00:00:01Z"), Some(86401));
+        assert_eq!(parse_utc("2024-03-01T00:00:00.5Z"), Some(1_709_251_200));
+        let now = epoch + std::time::Duration::from_secs(1_709_251_200 + 7200);
+        assert_eq!(ago("2024-03-01T00:00:00Z", now), "2 hours ago");
+        assert_eq!(ago("not a time", now), "not a time");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+    }
 }

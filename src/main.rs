@@ -13,6 +13,7 @@
 
 mod base;
 mod build;
+mod cachespec;
 mod cli;
 mod config;
 mod images;
@@ -20,6 +21,7 @@ mod inspect;
 mod load;
 mod output;
 mod prune;
+mod push;
 mod render;
 mod resolve;
 mod save;

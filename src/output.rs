@@ -1,6 +1,7 @@
 //! `--output type=oci|docker,dest=FILE`: exporting the built image.
 
 use anyhow::{bail, Context as _};
+use clap::ValueEnum;
 use mybuild_cache::export::{export_image, ArchiveFormat, Compression};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
@@ -10,6 +11,27 @@ use std::path::PathBuf;
 pub struct Output {
     pub format: OutputFormat,
     pub dest: PathBuf,
+    /// `compression=` of the spec, else the build's `--compression`.
+    pub compression: Option<CompressionArg>,
+}
+
+/// Layer compression of an export or push. Layers are stored
+/// uncompressed; each compressed form is made once and kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+    Uncompressed,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Uncompressed => Compression::Uncompressed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +42,7 @@ pub enum OutputFormat {
 
 impl Output {
     pub fn parse(spec: &str) -> anyhow::Result<Output> {
-        let (mut format, mut dest) = (None, None);
+        let (mut format, mut dest, mut compression) = (None, None, None);
         for part in spec.split(',') {
             let (k, v) = part
                 .split_once('=')
@@ -36,20 +58,39 @@ impl Output {
                     })
                 }
                 "dest" => dest = Some(PathBuf::from(v)),
+                "compression" => {
+                    compression = Some(CompressionArg::from_str(v, true).map_err(|_| {
+                        anyhow::anyhow!(
+                            "--output {spec:?}: unsupported compression {v:?} (gzip, zstd, uncompressed)"
+                        )
+                    })?)
+                }
                 other => bail!("--output {spec:?}: unknown key {other:?}"),
             }
         }
         let format = format.with_context(|| format!("--output {spec:?}: missing type="))?;
         let dest = dest.with_context(|| format!("--output {spec:?}: missing dest="))?;
-        Ok(Output { format, dest })
+        Ok(Output {
+            format,
+            dest,
+            compression,
+        })
     }
 
-    pub fn write(&self, store: &Store, image: &Digest, names: &[String]) -> anyhow::Result<()> {
+    /// Writes the archive; `default` is the build's `--compression`.
+    pub fn write(
+        &self,
+        store: &Store,
+        image: &Digest,
+        names: &[String],
+        default: CompressionArg,
+    ) -> anyhow::Result<()> {
         let format = match self.format {
             OutputFormat::Oci => ArchiveFormat::Oci,
             OutputFormat::Docker => ArchiveFormat::Docker,
         };
-        export_image(store, image, names, format, Compression::Gzip, &self.dest)
+        let compression = self.compression.unwrap_or(default).into();
+        export_image(store, image, names, format, compression, &self.dest)
             .with_context(|| format!("exporting to {}", self.dest.display()))
     }
 }
@@ -68,6 +109,9 @@ mod tests {
             OutputFormat::Docker
         );
         assert!(Output::parse("type=tar,dest=a").is_err());
+        let z = Output::parse("type=oci,dest=a,compression=zstd").unwrap();
+        assert_eq!(z.compression, Some(CompressionArg::Zstd));
+        assert!(Output::parse("type=oci,dest=a,compression=lz4").is_err());
         assert!(Output::parse("type=oci").is_err());
         assert!(Output::parse("dest").is_err());
     }

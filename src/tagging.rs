@@ -1,23 +1,136 @@
-//! `mybuild tag` and `mybuild rmi`.
+//! `mybuild tag` and `mybuild rmi`, and how every image command finds the
+//! image a user names: a name (`busybox`, `host:5000/app:1`) or an image id
+//! (`sha256:...`, or a unique prefix of its hex as `docker images` shows it).
+
+use crate::images::{familiar, open_store};
+use anyhow::{bail, Context as _};
 use clap::Args;
+use mybuild_cache::Store;
+use mybuild_graph::Digest;
+use mybuild_solver::registry::Reference;
 use std::path::Path;
 
 #[derive(Args, Debug)]
 pub struct TagArgs {
+    /// Image to name (name or id)
+    #[arg(value_name = "SOURCE_IMAGE")]
     pub source: String,
+    /// New name, NAME[:TAG]
+    #[arg(value_name = "TARGET_IMAGE")]
     pub target: String,
 }
 
 #[derive(Args, Debug)]
 pub struct RmiArgs {
-    #[arg(required = true)]
+    /// Names or ids of the images to remove
+    #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Remove an image by id even when several names point at it
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
-pub fn tag(_root: &Path, _args: TagArgs) -> anyhow::Result<()> {
-    anyhow::bail!("todo")
+/// What a user's word for an image resolved to.
+pub struct Found {
+    pub config: Digest,
+    /// The normalised name used, when the user gave a name.
+    pub name: Option<String>,
 }
 
-pub fn rmi(_root: &Path, _args: RmiArgs) -> anyhow::Result<()> {
-    anyhow::bail!("todo")
+/// Finds an image by name or id, as `docker image inspect` does.
+pub fn find(store: &Store, word: &str) -> anyhow::Result<Found> {
+    if let Ok(r) = Reference::parse(word) {
+        let name = r.to_string();
+        if let Some(config) = store.resolve_tag(&name)? {
+            return Ok(Found {
+                config,
+                name: Some(name),
+            });
+        }
+    }
+    let hex = word.strip_prefix("sha256:").unwrap_or(word);
+    if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut hits: Vec<Digest> = store
+            .images()?
+            .into_iter()
+            .map(|i| i.config)
+            .filter(|c| c.hex().starts_with(&hex.to_ascii_lowercase()))
+            .collect();
+        hits.dedup();
+        match hits.len() {
+            1 => {
+                return Ok(Found {
+                    config: hits.remove(0),
+                    name: None,
+                })
+            }
+            0 => {}
+            _ => bail!(
+                "image id prefix {word:?} is ambiguous: it matches {} images",
+                hits.len()
+            ),
+        }
+    }
+    bail!("no such image: {word}")
+}
+
+pub fn tag(root: &Path, args: TagArgs) -> anyhow::Result<()> {
+    let store = open_store(root)?;
+    let found = find(&store, &args.source)?;
+    let target = Reference::parse(&args.target)
+        .with_context(|| format!("invalid target name {:?}", args.target))?;
+    if target.digest.is_some() {
+        bail!(
+            "invalid target name {:?}: a digest cannot be a tag",
+            args.target
+        );
+    }
+    store.tag(&target.to_string(), &found.config)?;
+    Ok(())
+}
+
+/// Untags names; an id removes all of its names (with `--force` when it
+/// has more than one, as Docker asks). Layers stay as build cache until
+/// `mybuild prune`.
+pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<()> {
+    let store = open_store(root)?;
+    let mut failed = Vec::new();
+    for word in &args.images {
+        if let Err(e) = remove_one(&store, word, args.force) {
+            eprintln!("Error response: {e:#}");
+            failed.push(word.as_str());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("could not remove {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn remove_one(store: &Store, word: &str, force: bool) -> anyhow::Result<()> {
+    let found = find(store, word)?;
+    let names =
+        match found.name {
+            Some(name) => vec![name],
+            None => {
+                let names = store.names_of(&found.config)?;
+                if names.len() > 1 && !force {
+                    bail!(
+                    "image {} is referenced by {} names ({}): remove them by name, or use --force",
+                    found.config.short(),
+                    names.len(),
+                    names.iter().map(|n| familiar(n)).collect::<Vec<_>>().join(", ")
+                );
+                }
+                names
+            }
+        };
+    for name in &names {
+        store.untag(name)?;
+        println!("Untagged: {}", familiar(name));
+    }
+    if store.names_of(&found.config)?.is_empty() {
+        println!("Deleted: {}", found.config);
+    }
+    Ok(())
 }

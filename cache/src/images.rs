@@ -75,6 +75,27 @@ impl Store {
         self.write_json(&self.images_file(), &tags)
     }
 
+    /// Removes a name; returns the image it named, if it named one.
+    pub fn untag(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        let _lock = self.lock_metadata()?;
+        let mut tags = self.read_tags()?;
+        let Some(config) = tags.remove(name) else {
+            return Ok(None);
+        };
+        self.write_json(&self.images_file(), &tags)?;
+        Ok(Some(config))
+    }
+
+    /// Every name of the image `config`, sorted.
+    pub fn names_of(&self, config: &Digest) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .read_tags()?
+            .into_iter()
+            .filter(|(_, c)| c == config)
+            .map(|(n, _)| n)
+            .collect())
+    }
+
     pub fn resolve_tag(&self, name: &str) -> Result<Option<Digest>, StoreError> {
         Ok(self.read_tags()?.remove(name))
     }
@@ -155,5 +176,19 @@ mod tests {
         );
         assert_eq!(list[0].created.as_deref(), Some("2024-01-01T00:00:00Z"));
         assert_eq!(list[0].size, 1024, "empty layer tar is two zero blocks");
+
+        assert_eq!(
+            s.names_of(&id).unwrap(),
+            [
+                "127.0.0.1:5000/busybox:latest",
+                "docker.io/library/x:latest"
+            ]
+        );
+        assert_eq!(
+            s.untag("docker.io/library/x:latest").unwrap(),
+            Some(id.clone())
+        );
+        assert_eq!(s.untag("docker.io/library/x:latest").unwrap(), None);
+        assert_eq!(s.names_of(&id).unwrap(), ["127.0.0.1:5000/busybox:latest"]);
     }
 }

@@ -21,6 +21,14 @@ impl Store {
             return Ok(None);
         };
         let complete = entry.layers.iter().all(|d| self.snapshot_dir(d).is_some());
+        if complete {
+            // The entry's mtime is its last use, for `prune --keep-storage`
+            // and `--filter until=`. Best effort: a read-only store still hits.
+            let path = self.cache_path(key);
+            if let Ok(f) = std::fs::File::open(&path) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
+        }
         Ok(complete.then_some(entry.layers))
     }
 

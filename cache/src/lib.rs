@@ -11,6 +11,7 @@
 //!   layers/<hex>.json              layer record: diff_id, uncompressed size, snapshot name,
 //!                                  known compressed blobs [{digest, media_type, size}]
 //!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids
+//!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
 //!                                  as snapshots/, so finished dirs are renamed into place)
@@ -27,14 +28,18 @@
 mod blobs;
 pub mod export;
 mod fsutil;
+mod gc;
 mod images;
+pub mod import;
 mod index;
 mod layers;
+mod sources;
 mod store;
 mod sweep;
 mod workdir;
 
 pub use blobs::{HashingReader, Ingest};
+pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::ImageEntry;
 pub use layers::pack::PackError;
 pub use layers::unpack::UnpackError;

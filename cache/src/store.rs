@@ -67,8 +67,9 @@ pub struct Store {
     lock: fs::File,
 }
 
-const SUBDIRS: [&str; 6] = [
+const SUBDIRS: [&str; 7] = [
     "blobs/sha256",
+    "sources",
     "ingest",
     "snapshots",
     "layers",
@@ -119,6 +120,10 @@ impl Store {
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.v1.join("tmp")
+    }
+
+    pub(crate) fn sources_dir(&self) -> PathBuf {
+        self.v1.join("sources")
     }
 
     pub(crate) fn layers_dir(&self) -> PathBuf {

@@ -59,7 +59,7 @@ pub(crate) fn join(store: &Store, lock: &File, path: &Path) -> Result<(), StoreE
 
 /// Removes what only a process that died mid-way can have left. Runs only
 /// while no other process has the store open.
-fn sweep(store: &Store) -> Result<(), StoreError> {
+pub(crate) fn sweep(store: &Store) -> Result<(), StoreError> {
     for dir in [store.tmp_dir(), store.ingest_dir()] {
         for entry in list(&dir)? {
             remove_any(&entry).map_err(io_err("remove leftover", &entry))?;

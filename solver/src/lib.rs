@@ -13,6 +13,7 @@ pub mod context;
 pub mod fileop;
 pub mod progress;
 pub mod registry;
+pub mod remote_cache;
 pub mod sandbox;
 mod solve;
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod proxy;
 pub mod registry;
 
 use serde_json::Value;
@@ -167,6 +168,9 @@ pub fn read_oci_archive(path: &Path) -> Image {
                 .read_to_end(&mut out)
                 .unwrap();
             out
+        } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            assert!(desc["mediaType"].as_str().unwrap().ends_with("+zstd"));
+            zstd::decode_all(&raw[..]).unwrap()
         } else {
             raw
         };

@@ -24,7 +24,23 @@ pub fn export_image(
     compression: Compression,
     dest: &Path,
 ) -> Result<(), ExportError> {
-    let image = prepare(store, config, compression)?;
+    let images = [(config.clone(), names.to_vec())];
+    export_images(store, &images, format, compression, dest)
+}
+
+/// Exports several images, each with its names, to one archive (what
+/// `docker save a b` writes).
+pub fn export_images(
+    store: &Store,
+    images: &[(Digest, Vec<String>)],
+    format: ArchiveFormat,
+    compression: Compression,
+    dest: &Path,
+) -> Result<(), ExportError> {
+    let images = images
+        .iter()
+        .map(|(config, names)| Ok((prepare(store, config, compression)?, names.clone())))
+        .collect::<Result<Vec<_>, ExportError>>()?;
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -40,7 +56,7 @@ pub fn export_image(
         .open(&tmp.0)
         .map_err(io_err("create", &tmp.0))?;
     let mut b = tar::Builder::new(BufWriter::new(file));
-    write_archive(&mut b, store, &image, names, format).map_err(|e| match e {
+    write_archive(&mut b, store, &images, format).map_err(|e| match e {
         Step::Io(source) => ExportError::Io {
             op: "write archive",
             path: tmp.0.clone(),
@@ -98,37 +114,34 @@ type Tar = tar::Builder<BufWriter<File>>;
 fn write_archive(
     b: &mut Tar,
     store: &Store,
-    image: &Prepared,
-    names: &[String],
+    images: &[(Prepared, Vec<String>)],
     format: ArchiveFormat,
 ) -> Result<(), Step> {
     add_dir(b, "blobs/")?;
     add_dir(b, "blobs/sha256/")?;
     let mut seen = BTreeSet::new();
-    for desc in std::iter::once(&image.config)
-        .chain(&image.layers)
-        .chain([&image.manifest])
-    {
-        if seen.insert(desc.digest.clone()) {
-            copy_blob(b, store, desc)?;
+    for (image, _) in images {
+        for desc in std::iter::once(&image.config)
+            .chain(&image.layers)
+            .chain([&image.manifest])
+        {
+            if seen.insert(desc.digest.clone()) {
+                copy_blob(b, store, desc)?;
+            }
         }
     }
     add_file(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    add_file(
-        b,
-        "index.json",
-        &to_json("index.json", &index(image, names.first()))?,
-    )?;
+    add_file(b, "index.json", &to_json("index.json", &index(images))?)?;
     if format == ArchiveFormat::Docker {
-        add_file(
-            b,
-            "manifest.json",
-            &to_json("manifest.json", &docker_manifest(image, names))?,
-        )?;
+        let manifest: Vec<DockerManifest> = images
+            .iter()
+            .map(|(image, names)| docker_manifest(image, names))
+            .collect();
+        add_file(b, "manifest.json", &to_json("manifest.json", &manifest)?)?;
         add_file(
             b,
             "repositories",
-            &to_json("repositories", &repositories(image, names))?,
+            &to_json("repositories", &repositories(images))?,
         )?;
     }
     Ok(())
@@ -215,20 +228,29 @@ struct Index<'a> {
     manifests: Vec<Descriptor>,
 }
 
-fn index<'a>(image: &Prepared, name: Option<&String>) -> Index<'a> {
-    let mut desc = image.manifest.clone();
-    if let Some(name) = name {
-        desc.annotations
-            .insert("io.containerd.image.name".into(), name.clone());
-        if let (_, Some(tag)) = split_name(name) {
+/// One manifest entry per name (so each name survives a load), or one
+/// unnamed entry for an image saved by id.
+fn index<'a>(images: &[(Prepared, Vec<String>)]) -> Index<'a> {
+    let mut manifests = Vec::new();
+    for (image, names) in images {
+        if names.is_empty() {
+            manifests.push(image.manifest.clone());
+        }
+        for name in names {
+            let mut desc = image.manifest.clone();
             desc.annotations
-                .insert("org.opencontainers.image.ref.name".into(), tag.into());
+                .insert("io.containerd.image.name".into(), name.clone());
+            if let (_, Some(tag)) = split_name(name) {
+                desc.annotations
+                    .insert("org.opencontainers.image.ref.name".into(), tag.into());
+            }
+            manifests.push(desc);
         }
     }
     Index {
         schema_version: 2,
         media_type: OCI_INDEX,
-        manifests: vec![desc],
+        manifests,
     }
 }
 
@@ -244,27 +266,29 @@ fn blob_name(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-fn docker_manifest(image: &Prepared, names: &[String]) -> [DockerManifest; 1] {
+fn docker_manifest(image: &Prepared, names: &[String]) -> DockerManifest {
     let repo_tags = names
         .iter()
         .filter(|n| split_name(n).1.is_some())
         .map(|n| familiar(n).to_string())
         .collect();
-    [DockerManifest {
+    DockerManifest {
         config: blob_name(&image.config.digest),
         repo_tags,
         layers: image.layers.iter().map(|l| blob_name(&l.digest)).collect(),
-    }]
+    }
 }
 
-fn repositories(image: &Prepared, names: &[String]) -> BTreeMap<String, BTreeMap<String, String>> {
+fn repositories(images: &[(Prepared, Vec<String>)]) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for name in names {
-        if let (repo, Some(tag)) = split_name(familiar(name)) {
-            repos
-                .entry(repo.into())
-                .or_default()
-                .insert(tag.into(), image.config.digest.hex().into());
+    for (image, names) in images {
+        for name in names {
+            if let (repo, Some(tag)) = split_name(familiar(name)) {
+                repos
+                    .entry(repo.into())
+                    .or_default()
+                    .insert(tag.into(), image.config.digest.hex().into());
+            }
         }
     }
     repos

@@ -4,7 +4,7 @@
 
 use super::{
     io_err, store_err, Compression, ExportError, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR,
-    OCI_MANIFEST,
+    OCI_LAYER_ZSTD, OCI_MANIFEST,
 };
 use crate::blobs::HashingReader;
 use crate::layers::{CompressedBlob, LayerRecord};
@@ -108,7 +108,15 @@ fn is_gzip(media_type: &str) -> bool {
     media_type.ends_with("gzip")
 }
 
-fn layer_descriptor(
+fn media_type(c: Compression) -> &'static str {
+    match c {
+        Compression::Gzip => OCI_LAYER_GZIP,
+        Compression::Zstd => OCI_LAYER_ZSTD,
+        Compression::Uncompressed => OCI_LAYER_TAR,
+    }
+}
+
+pub fn layer_descriptor(
     store: &Store,
     diff_id: &Digest,
     compression: Compression,
@@ -119,29 +127,39 @@ fn layer_descriptor(
         .ok_or_else(|| ExportError::LayerMissing {
             diff_id: diff_id.clone(),
         })?;
-    let gz = rec
-        .compressed
-        .iter()
-        .find(|c| is_gzip(&c.media_type) && store.has_blob(&c.digest))
-        .cloned();
-    match compression {
-        Compression::Gzip => {
-            let blob = match gz {
-                Some(b) => b,
-                None => gzip_layer(store, &rec)?,
-            };
-            Ok(Descriptor::new(OCI_LAYER_GZIP, blob.digest, blob.size))
-        }
-        Compression::Uncompressed => {
-            if !store.has_blob(diff_id) {
-                let gz = gz.ok_or_else(|| ExportError::NoLayerBlob {
-                    diff_id: diff_id.clone(),
-                })?;
-                gunzip_layer(store, &rec, &gz)?;
+    let known = |want: &dyn Fn(&str) -> bool| {
+        rec.compressed
+            .iter()
+            .find(|c| want(&c.media_type) && store.has_blob(&c.digest))
+            .cloned()
+    };
+    let is_zstd = |m: &str| m.ends_with("zstd");
+    let blob = match compression {
+        Compression::Uncompressed => None,
+        Compression::Gzip => known(&is_gzip),
+        Compression::Zstd => known(&is_zstd),
+    };
+    // Every other form is made from the uncompressed tar.
+    if blob.is_none() && !store.has_blob(diff_id) {
+        let packed = known(&is_gzip).or_else(|| known(&is_zstd)).ok_or_else(|| {
+            ExportError::NoLayerBlob {
+                diff_id: diff_id.clone(),
             }
-            Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size))
-        }
+        })?;
+        decompress_layer(store, &rec, &packed)?;
     }
+    if compression == Compression::Uncompressed {
+        return Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size));
+    }
+    let blob = match blob {
+        Some(b) => b,
+        None => compress_layer(store, &rec, compression)?,
+    };
+    Ok(Descriptor::new(
+        media_type(compression),
+        blob.digest,
+        blob.size,
+    ))
 }
 
 fn check(what: String, expected: &Digest, actual: Digest) -> Result<(), ExportError> {
@@ -157,51 +175,76 @@ fn check(what: String, expected: &Digest, actual: Digest) -> Result<(), ExportEr
 }
 
 /// Compresses the layer's uncompressed blob once and records the result.
-fn gzip_layer(store: &Store, rec: &LayerRecord) -> Result<CompressedBlob, ExportError> {
+fn compress_layer(
+    store: &Store,
+    rec: &LayerRecord,
+    compression: Compression,
+) -> Result<CompressedBlob, ExportError> {
     let src = store
         .open_blob(&rec.diff_id)
         .map_err(|_| ExportError::NoLayerBlob {
             diff_id: rec.diff_id.clone(),
         })?;
-    let ingest = store.ingest().map_err(store_err("start gzip blob"))?;
+    let ingest = store.ingest().map_err(store_err("start compressed blob"))?;
     let mut reader = HashingReader::new(BufReader::new(src));
-    let mut gz = flate2::write::GzEncoder::new(ingest, flate2::Compression::default());
     let path = store.blob_path(&rec.diff_id);
-    io::copy(&mut reader, &mut gz).map_err(io_err("gzip", &path))?;
-    let ingest = gz.finish().map_err(io_err("gzip", &path))?;
+    let ingest = match compression {
+        Compression::Zstd => {
+            let mut z = zstd::Encoder::new(ingest, 3).map_err(io_err("zstd", &path))?;
+            io::copy(&mut reader, &mut z).map_err(io_err("zstd", &path))?;
+            z.finish().map_err(io_err("zstd", &path))?
+        }
+        _ => {
+            let mut gz = flate2::write::GzEncoder::new(ingest, flate2::Compression::default());
+            io::copy(&mut reader, &mut gz).map_err(io_err("gzip", &path))?;
+            gz.finish().map_err(io_err("gzip", &path))?
+        }
+    };
     let (actual, _) = reader.finish().map_err(io_err("read", &path))?;
     check(
         format!("layer blob {}", path.display()),
         &rec.diff_id,
         actual,
     )?;
-    let (digest, size) = ingest.commit(None).map_err(store_err("store gzip layer"))?;
+    let (digest, size) = ingest
+        .commit(None)
+        .map_err(store_err("store compressed layer"))?;
     let blob = CompressedBlob {
         digest,
-        media_type: OCI_LAYER_GZIP.into(),
+        media_type: media_type(compression).into(),
         size,
     };
     store
         .add_compressed(&rec.diff_id, blob.clone())
-        .map_err(store_err("record gzip layer"))?;
+        .map_err(store_err("record compressed layer"))?;
     Ok(blob)
 }
 
-/// Recreates the uncompressed tar of an imported layer from its gzip blob.
-fn gunzip_layer(store: &Store, rec: &LayerRecord, gz: &CompressedBlob) -> Result<(), ExportError> {
-    let path = store.blob_path(&gz.digest);
+/// Recreates the uncompressed tar of an imported layer from a compressed blob.
+fn decompress_layer(
+    store: &Store,
+    rec: &LayerRecord,
+    packed: &CompressedBlob,
+) -> Result<(), ExportError> {
+    let path = store.blob_path(&packed.digest);
     let src = store
-        .open_blob(&gz.digest)
-        .map_err(store_err("open gzip layer"))?;
+        .open_blob(&packed.digest)
+        .map_err(store_err("open compressed layer"))?;
     let mut hashed = HashingReader::new(BufReader::new(src));
     let mut ingest = store.ingest().map_err(store_err("start layer tar"))?;
-    io::copy(
-        &mut flate2::read::MultiGzDecoder::new(&mut hashed),
-        &mut ingest,
-    )
-    .map_err(io_err("gunzip", &path))?;
+    if packed.media_type.ends_with("zstd") {
+        let mut z = zstd::Decoder::new(&mut hashed).map_err(io_err("unzstd", &path))?;
+        io::copy(&mut z, &mut ingest).map_err(io_err("unzstd", &path))?;
+    } else {
+        let mut gz = flate2::read::MultiGzDecoder::new(&mut hashed);
+        io::copy(&mut gz, &mut ingest).map_err(io_err("gunzip", &path))?;
+    }
     let (actual, _) = hashed.finish().map_err(io_err("read", &path))?;
-    check(format!("layer blob {}", path.display()), &gz.digest, actual)?;
+    check(
+        format!("layer blob {}", path.display()),
+        &packed.digest,
+        actual,
+    )?;
     ingest
         .commit(Some(&rec.diff_id))
         .map_err(store_err(format!("uncompressed layer {}", rec.diff_id)))?;

@@ -5,8 +5,8 @@
 mod archive;
 mod manifest;
 
-pub use archive::export_image;
-pub use manifest::{image_manifest, Descriptor};
+pub use archive::{export_image, export_images};
+pub use manifest::{image_manifest, layer_descriptor, Descriptor};
 
 use crate::store::StoreError;
 use mybuild_graph::Digest;
@@ -17,6 +17,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// Archive layout written by [`export_image`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub enum ArchiveFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Gzip,
+    Zstd,
     Uncompressed,
 }
 
@@ -40,7 +42,7 @@ pub enum ExportError {
     Store { step: String, source: StoreError },
     #[error("layer {diff_id} is not in the store")]
     LayerMissing { diff_id: Digest },
-    #[error("layer {diff_id}: neither its uncompressed tar nor a gzip blob is in the store")]
+    #[error("layer {diff_id}: neither its uncompressed tar nor a compressed blob is in the store")]
     NoLayerBlob { diff_id: Digest },
     #[error("{what}: content hashes to {actual}, expected {expected}")]
     DigestMismatch {

@@ -25,7 +25,7 @@ pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
     insecure: Arc<Vec<String>>,
     auths: Arc<DockerAuths>,
-    tokens: Arc<TokenCache>,
+    pub(crate) tokens: Arc<TokenCache>,
     layer_locks: Arc<Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>>,
     layer_downloads: Arc<AtomicU64>,
 }
@@ -129,6 +129,19 @@ impl RegistryClient {
         }
     }
 
+    /// GETs a small document (a manifest, a config) whole, bounded by `limit`.
+    pub async fn get_small(
+        &self,
+        r: &Reference,
+        path: &str,
+        accept: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let resp = self.get(r, path, accept).await?;
+        let url = resp.url().to_string();
+        read_limited(&url, resp, limit).await
+    }
+
     /// Sends one GET, following redirects by hand: the Authorization header
     /// only goes to the registry's own origin, never to blob storage.
     async fn send(
@@ -164,7 +177,7 @@ impl RegistryClient {
 
     /// Turns a 401 into an Authorization header value, fetching (and
     /// caching) a Bearer token or using configured Basic credentials.
-    async fn answer_challenge(
+    pub(super) async fn answer_challenge(
         &self,
         r: &Reference,
         url: &Url,

@@ -72,7 +72,7 @@ pub enum RegistryError {
         expected: u64,
         got: u64,
     },
-    #[error("layer {index} ({digest}): unsupported media type {media_type:?} (gzip and plain tar are supported)")]
+    #[error("layer {index} ({digest}): unsupported media type {media_type:?} (gzip, zstd and plain tar are supported)")]
     UnsupportedLayer {
         index: usize,
         digest: Digest,
@@ -106,6 +106,25 @@ pub enum RegistryError {
     Task {
         what: String,
         source: tokio::task::JoinError,
+    },
+    #[error("{method} {url}: {source}")]
+    PushRequest {
+        method: String,
+        url: String,
+        source: reqwest::Error,
+    },
+    #[error("{method} {url}: HTTP {status}{}", body_suffix(.body))]
+    PushStatus {
+        method: String,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("PUT {url}: registry stored digest {got}, expected {expected}")]
+    PushDigestMismatch {
+        url: String,
+        expected: Digest,
+        got: String,
     },
     #[error("local image {reference}: layer {diff_id} is not unpacked in the store")]
     LocalLayerMissing { reference: String, diff_id: Digest },

@@ -2,7 +2,7 @@
 //!
 //! [`Reference`] parses and normalises image names; [`RegistryClient`]
 //! resolves a reference to a verified manifest and config and pulls layers
-//! into the store; [`ImageProvider`] decides between the local store and a
+//! into the store, and pushes images ([`PushEvent`]); [`ImageProvider`] decides between the local store and a
 //! registry and remembers its answers for the length of a build.
 
 mod auth;
@@ -13,7 +13,9 @@ mod error;
 mod manifest;
 mod provider;
 mod pull;
+mod push;
 mod reference;
+mod upload;
 
 #[cfg(test)]
 mod test_gate;
@@ -30,4 +32,6 @@ pub use credentials::CredentialsError;
 pub use error::RegistryError;
 pub use manifest::{build_arch, LayerDesc, ResolvedImage};
 pub use provider::{ImageProvider, ProvidedImage};
+pub(crate) use pull::unpack_stored;
+pub use push::{OnPush, PushEvent};
 pub use reference::{Reference, ReferenceError, DOCKER_HUB};

@@ -55,6 +55,11 @@ impl ImageProvider {
         }
     }
 
+    /// The client it pulls with (a push shares its tokens and connections).
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
     /// Resolves `reference` once per build: the local store unless
     /// `always_pull`, else the registry.
     pub async fn resolve(&self, reference: &str) -> Result<ProvidedImage, RegistryError> {

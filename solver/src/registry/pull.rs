@@ -5,6 +5,7 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::{LayerDesc, ResolvedImage};
+use super::reference::Reference;
 use futures_util::{StreamExt, TryStreamExt};
 use mybuild_cache::{CompressedBlob, Store, StoreError};
 use mybuild_graph::Digest;
@@ -28,6 +29,7 @@ enum Chunk {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Compression {
     Gzip,
+    Zstd,
     Plain,
 }
 
@@ -36,6 +38,8 @@ impl Compression {
         let mt = layer.media_type.as_str();
         if mt.ends_with("tar+gzip") || mt.ends_with(".tar.gzip") {
             Ok(Compression::Gzip)
+        } else if mt.ends_with("tar+zstd") {
+            Ok(Compression::Zstd)
         } else if mt.ends_with(".tar") {
             Ok(Compression::Plain)
         } else {
@@ -80,7 +84,7 @@ impl RegistryClient {
         // future fail rustc's Send check (higher-ranked lifetime limitation).
         let pulls: Vec<_> = jobs
             .into_iter()
-            .map(|job| self.pull_layer(store, img, job))
+            .map(|job| self.pull_layer(store, &img.reference, job))
             .collect();
         futures_util::stream::iter(pulls)
             .buffer_unordered(PARALLEL_LAYERS)
@@ -89,10 +93,27 @@ impl RegistryClient {
         Ok(img.diff_ids.clone())
     }
 
+    /// Makes one layer of `r`'s repository present as a snapshot, checking
+    /// that it unpacks to `diff_id` (for build cache imported from a registry).
+    pub async fn pull_layer_blob(
+        &self,
+        store: &Arc<Store>,
+        r: &Reference,
+        layer: &LayerDesc,
+        diff_id: &Digest,
+    ) -> Result<(), RegistryError> {
+        let job = LayerJob {
+            index: 0,
+            layer,
+            diff_id,
+        };
+        self.pull_layer(store, r, job).await
+    }
+
     async fn pull_layer(
         &self,
         store: &Arc<Store>,
-        img: &ResolvedImage,
+        r: &Reference,
         job: LayerJob<'_>,
     ) -> Result<(), RegistryError> {
         if store.snapshot_dir(job.diff_id).is_some() {
@@ -102,7 +123,7 @@ impl RegistryClient {
         let lock = self.layer_lock(&job.layer.digest);
         let result = {
             let _held = lock.lock().await;
-            self.fetch_and_unpack(store, img, &job, compression).await
+            self.fetch_and_unpack(store, r, &job, compression).await
         };
         self.release_layer_lock(&job.layer.digest, lock);
         result
@@ -111,7 +132,7 @@ impl RegistryClient {
     async fn fetch_and_unpack(
         &self,
         store: &Arc<Store>,
-        img: &ResolvedImage,
+        r: &Reference,
         job: &LayerJob<'_>,
         compression: Compression,
     ) -> Result<(), RegistryError> {
@@ -120,7 +141,11 @@ impl RegistryClient {
             return Ok(());
         }
         if !store.has_blob(&job.layer.digest) {
-            self.download_layer(store, img, job.layer).await?;
+            self.download_layer(store, r, job.layer).await?;
+            // Remembered so a push to a sibling repository can mount it.
+            let repo = format!("{}/{}", r.registry, r.repository);
+            let (s, d) = (store.clone(), job.layer.digest.clone());
+            let _ = tokio::task::spawn_blocking(move || s.note_blob_source(&d, &repo)).await;
         }
         unpack_layer(store, job, compression).await
     }
@@ -128,10 +153,9 @@ impl RegistryClient {
     async fn download_layer(
         &self,
         store: &Arc<Store>,
-        img: &ResolvedImage,
+        r: &Reference,
         layer: &LayerDesc,
     ) -> Result<(), RegistryError> {
-        let r = &img.reference;
         let resp = self
             .get(r, &format!("{}/blobs/{}", r.repository, layer.digest), None)
             .await?;
@@ -246,6 +270,12 @@ async fn unpack_layer(
     Ok(())
 }
 
+/// Unpacks a layer blob already in the store (from a local cache import);
+/// returns the diff_id it unpacked to.
+pub(crate) fn unpack_stored(store: &Store, layer: &LayerDesc) -> Result<Digest, RegistryError> {
+    import_blob(store, layer, Compression::of(0, layer)?)
+}
+
 fn import_blob(
     store: &Store,
     layer: &LayerDesc,
@@ -257,6 +287,12 @@ fn import_blob(
     let reader = BufReader::new(file);
     let tar: Box<dyn Read> = match compression {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(reader).map_err(|source| {
+            RegistryError::OpenBlob {
+                path: store.blob_path(&layer.digest),
+                source,
+            }
+        })?),
         Compression::Plain => Box::new(reader),
     };
     let compressed = CompressedBlob {

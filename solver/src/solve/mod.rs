@@ -129,6 +129,15 @@ pub trait Worker: Send + Sync + 'static {
 
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError>;
 
+    /// A result for `key` from a cache shared by other machines
+    /// (`--cache-from`), made present locally; asked only on a local miss.
+    fn cache_import<'a>(
+        &'a self,
+        _key: &'a Digest,
+    ) -> BoxFuture<'a, Result<Option<Value>, SolveError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Evaluates one op. Sources (image, local, scratch) are always evaluated;
     /// exec and file ops only on a cache miss.
     fn execute<'a>(

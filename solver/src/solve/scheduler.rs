@@ -55,6 +55,7 @@ struct Inner<W> {
     in_flight: Mutex<HashMap<Digest, RunFuture>>,
     executed: AtomicUsize,
     cached: AtomicUsize,
+    records: Mutex<Vec<(Digest, Vec<Digest>)>>,
 }
 
 impl<W: Worker> Scheduler<W> {
@@ -68,6 +69,7 @@ impl<W: Worker> Scheduler<W> {
             in_flight: Mutex::new(HashMap::new()),
             executed: AtomicUsize::new(0),
             cached: AtomicUsize::new(0),
+            records: Mutex::default(),
         };
         Scheduler {
             inner: Arc::new(inner),
@@ -82,6 +84,12 @@ impl<W: Worker> Scheduler<W> {
     /// Ops answered from the cache so far.
     pub fn cached(&self) -> usize {
         self.inner.cached.load(Ordering::SeqCst)
+    }
+
+    /// Every cacheable result of the solves so far: cache key and layer
+    /// chain, in the order they completed (what `--cache-to` exports).
+    pub fn records(&self) -> Vec<(Digest, Vec<Digest>)> {
+        self.inner.records.lock().expect("records poisoned").clone()
     }
 
     /// Evaluates `target` and everything it needs, nothing else.
@@ -177,18 +185,28 @@ impl<W: Worker> Inner<W> {
             .map_err(|e| self.fail(&vertex, e))?;
         let key = node_key(node, &keys, content.as_ref());
         if !self.opts.no_cache {
-            if let Some(value) = self
+            let mut hit = self
                 .worker
                 .cache_get(&key)
-                .map_err(|e| self.fail(&vertex, e))?
-            {
+                .map_err(|e| self.fail(&vertex, e))?;
+            if hit.is_none() {
+                hit = self
+                    .worker
+                    .cache_import(&key)
+                    .await
+                    .map_err(|e| self.fail(&vertex, e))?;
+            }
+            if let Some(value) = hit {
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name);
+                self.record(&key, &value);
                 return Ok((key, value));
             }
         }
         let run = self.shared_run(graph, id, &key, values);
-        Ok((key, run.await?))
+        let value = run.await?;
+        self.record(&key, &value);
+        Ok((key, value))
     }
 
     /// One execution per cache key, however many nodes ask for it.
@@ -227,6 +245,14 @@ impl<W: Worker> Inner<W> {
         let shared = fut.shared();
         in_flight.insert(key.clone(), shared.clone());
         shared
+    }
+
+    /// Remembers a cacheable result, for `--cache-to`.
+    fn record(&self, key: &Digest, value: &Value) {
+        if let Some(chain) = value.layers() {
+            let mut records = self.records.lock().expect("records poisoned");
+            records.push((key.clone(), chain.to_vec()));
+        }
     }
 
     fn fail(&self, vertex: &str, e: SolveError) -> Arc<SolveError> {

@@ -34,6 +34,8 @@ pub struct BuildWorker {
     http: std::sync::OnceLock<reqwest::Client>,
     /// Remembered file digests of each local directory, by its path.
     hashes: BTreeMap<PathBuf, Arc<HashCache>>,
+    /// Records imported with `--cache-from`.
+    remote: Option<Arc<crate::remote_cache::RemoteCache>>,
 }
 
 impl BuildWorker {
@@ -62,7 +64,14 @@ impl BuildWorker {
             progress,
             secrets: BTreeMap::new(),
             http: std::sync::OnceLock::new(),
+            remote: None,
         }
+    }
+
+    /// Consults `remote` on a local cache miss.
+    pub fn with_remote_cache(mut self, remote: Arc<crate::remote_cache::RemoteCache>) -> Self {
+        self.remote = Some(remote);
+        self
     }
 
     /// The secrets `RUN --mount=type=secret` may read, by id.
@@ -296,6 +305,33 @@ impl Worker for BuildWorker {
                 .map_err(Self::store_err("cache record")),
             Value::Local { .. } => Ok(()),
         }
+    }
+
+    fn cache_import<'a>(
+        &'a self,
+        key: &'a Digest,
+    ) -> BoxFuture<'a, Result<Option<Value>, SolveError>> {
+        Box::pin(async move {
+            let Some(remote) = &self.remote else {
+                return Ok(None);
+            };
+            let err = |e: crate::remote_cache::RemoteCacheError| SolveError::Step {
+                step: format!("import cache record {key}"),
+                message: e.to_string(),
+            };
+            let Some(chain) = remote.fetch(&self.store, key).await.map_err(err)? else {
+                return Ok(None);
+            };
+            let (store, k, c) = (self.store.clone(), key.clone(), chain.clone());
+            tokio::task::spawn_blocking(move || store.cache_put(&k, &c))
+                .await
+                .map_err(|e| SolveError::Join {
+                    step: "cache record".into(),
+                    message: e.to_string(),
+                })?
+                .map_err(Self::store_err("cache record"))?;
+            Ok(Some(Value::Layers(chain)))
+        })
     }
 
     fn execute<'a>(

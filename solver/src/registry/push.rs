@@ -1,0 +1,240 @@
+//! Pushing an image: every blob first (skipped when the registry has it,
+//! mounted from a sibling repository when one is known to hold it, else
+//! uploaded whole or in chunks, several at once), the manifest last, so no
+//! tag ever names a manifest whose blobs are missing.
+
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::reference::Reference;
+use super::upload::{location, push_status, Call};
+use futures_util::TryStreamExt as _;
+use mybuild_cache::Store;
+use mybuild_graph::Digest;
+use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use reqwest::{Method, Response, StatusCode};
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+use tokio::io::AsyncReadExt as _;
+
+/// Blobs up to this size go in one PUT; larger ones in chunks of this size.
+const CHUNK: u64 = 16 << 20;
+/// Blobs uploaded at once.
+const PARALLEL: usize = 4;
+
+/// What happened to one blob or the manifest, for progress output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEvent {
+    Exists { digest: Digest, size: u64 },
+    Mounted { digest: Digest, from: String },
+    Uploaded { digest: Digest, size: u64 },
+    Manifest { reference: String, digest: Digest },
+}
+
+/// Progress sink: called from the push's tasks.
+pub type OnPush = Arc<dyn Fn(PushEvent) + Send + Sync>;
+
+#[derive(serde::Deserialize)]
+struct Desc {
+    digest: Digest,
+    size: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestView {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    config: Desc,
+    layers: Vec<Desc>,
+}
+
+impl RegistryClient {
+    /// Pushes the image whose manifest is `manifest` (its blobs all in
+    /// `store`) to `r`; returns the manifest digest the registry stored.
+    pub async fn push(
+        &self,
+        store: Arc<Store>,
+        r: &Reference,
+        manifest: Vec<u8>,
+        on: OnPush,
+    ) -> Result<Digest, RegistryError> {
+        let view: ManifestView =
+            serde_json::from_slice(&manifest).map_err(|e| RegistryError::BadManifest {
+                reference: r.to_string(),
+                reason: e.to_string(),
+            })?;
+        let blobs = std::iter::once(view.config).chain(view.layers);
+        futures_util::stream::iter(blobs.map(Ok))
+            .map_ok(|d| self.push_blob(&store, r, d, &on))
+            .try_buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
+        let digest = Digest::of(&manifest);
+        let tag = r.tag.clone().unwrap_or_else(|| digest.to_string());
+        let mut call = Call::new(Method::PUT, self.repo_url(r, &format!("manifests/{tag}"))?);
+        call.headers.insert(CONTENT_TYPE, header(&view.media_type)?);
+        call.body = Some(manifest.into());
+        let resp = self.write(r, call.clone()).await?;
+        expect(&call, resp, StatusCode::CREATED, &digest).await?;
+        on(PushEvent::Manifest {
+            reference: r.to_string(),
+            digest: digest.clone(),
+        });
+        Ok(digest)
+    }
+
+    async fn push_blob(
+        &self,
+        store: &Arc<Store>,
+        r: &Reference,
+        d: Desc,
+        on: &OnPush,
+    ) -> Result<(), RegistryError> {
+        let head = Call::new(
+            Method::HEAD,
+            self.repo_url(r, &format!("blobs/{}", d.digest))?,
+        );
+        if self.write(r, head).await?.status() == StatusCode::OK {
+            on(PushEvent::Exists {
+                digest: d.digest,
+                size: d.size,
+            });
+            return Ok(());
+        }
+        let here = format!("{}/{}", r.registry, r.repository);
+        let sibling = store.blob_sources(&d.digest).into_iter().find(|s| {
+            s != &here
+                && s.strip_prefix(&r.registry)
+                    .is_some_and(|p| p.starts_with('/'))
+        });
+        let mut start = Call::new(Method::POST, self.repo_url(r, "blobs/uploads/")?);
+        if let Some(from) = &sibling {
+            let repo = &from[r.registry.len() + 1..];
+            start
+                .url
+                .query_pairs_mut()
+                .append_pair("mount", d.digest.as_str())
+                .append_pair("from", repo);
+        }
+        let resp = self.write(r, start.clone()).await?;
+        if resp.status() == StatusCode::CREATED && sibling.is_some() {
+            on(PushEvent::Mounted {
+                digest: d.digest.clone(),
+                from: sibling.unwrap_or_default(),
+            });
+        } else if resp.status() == StatusCode::ACCEPTED {
+            let url = location(&start, &resp)?;
+            self.upload(store, r, &d, url).await?;
+            on(PushEvent::Uploaded {
+                digest: d.digest.clone(),
+                size: d.size,
+            });
+        } else {
+            return Err(push_status(&start, resp).await);
+        }
+        note_source(store, &d.digest, &here).await;
+        Ok(())
+    }
+
+    /// Sends the blob to an upload session: one PUT, or PATCHes then a PUT.
+    async fn upload(
+        &self,
+        store: &Store,
+        r: &Reference,
+        d: &Desc,
+        mut url: reqwest::Url,
+    ) -> Result<(), RegistryError> {
+        let path = store.blob_path(&d.digest);
+        let mut file =
+            tokio::fs::File::open(&path)
+                .await
+                .map_err(|source| RegistryError::OpenBlob {
+                    path: path.clone(),
+                    source,
+                })?;
+        let mut hasher = Sha256::new();
+        let (mut sent, mut last) = (0u64, None);
+        while sent < d.size || (d.size == 0 && last.is_none()) {
+            let n = (d.size - sent).min(CHUNK) as usize;
+            let mut buf = vec![0; n];
+            file.read_exact(&mut buf)
+                .await
+                .map_err(|source| RegistryError::OpenBlob {
+                    path: path.clone(),
+                    source,
+                })?;
+            hasher.update(&buf);
+            let whole = sent == 0 && n as u64 == d.size;
+            if whole {
+                last = Some(bytes::Bytes::from(buf));
+                break;
+            }
+            let mut call = Call::new(Method::PATCH, url.clone());
+            let range = format!("{sent}-{}", sent + n as u64 - 1);
+            call.headers.insert(CONTENT_RANGE, header(&range)?);
+            call.headers
+                .insert(CONTENT_TYPE, header("application/octet-stream")?);
+            call.body = Some(buf.into());
+            let resp = self.write(r, call.clone()).await?;
+            if resp.status() != StatusCode::ACCEPTED {
+                return Err(push_status(&call, resp).await);
+            }
+            url = location(&call, &resp)?;
+            sent += n as u64;
+            last = Some(bytes::Bytes::new());
+        }
+        let got = Digest::from_sha256(hasher.finalize().into());
+        if got != d.digest {
+            // A damaged local blob is never offered under its name.
+            return Err(RegistryError::BlobDigestMismatch {
+                url: path.display().to_string(),
+                digest: d.digest.clone(),
+                got,
+            });
+        }
+        url.query_pairs_mut()
+            .append_pair("digest", d.digest.as_str());
+        let mut call = Call::new(Method::PUT, url);
+        let body = last.unwrap_or_default();
+        call.headers
+            .insert(CONTENT_TYPE, header("application/octet-stream")?);
+        call.headers
+            .insert(CONTENT_LENGTH, header(&body.len().to_string())?);
+        call.body = Some(body);
+        let resp = self.write(r, call.clone()).await?;
+        expect(&call, resp, StatusCode::CREATED, &d.digest).await
+    }
+}
+
+/// Best effort: a lost note only costs a later mount.
+async fn note_source(store: &Arc<Store>, d: &Digest, repo: &str) {
+    let (store, d, repo) = (store.clone(), d.clone(), repo.to_string());
+    let _ = tokio::task::spawn_blocking(move || store.note_blob_source(&d, &repo)).await;
+}
+
+fn header(v: &str) -> Result<HeaderValue, RegistryError> {
+    HeaderValue::from_str(v).map_err(|_| RegistryError::BadUrl { url: v.to_string() })
+}
+
+/// Checks the status and the registry's `Docker-Content-Digest`.
+async fn expect(
+    call: &Call,
+    resp: Response,
+    want: StatusCode,
+    digest: &Digest,
+) -> Result<(), RegistryError> {
+    if resp.status() != want {
+        return Err(push_status(call, resp).await);
+    }
+    let echoed = resp
+        .headers()
+        .get("Docker-Content-Digest")
+        .and_then(|v| v.to_str().ok());
+    match echoed {
+        Some(e) if e != digest.as_str() => Err(RegistryError::PushDigestMismatch {
+            url: call.url.to_string(),
+            expected: digest.clone(),
+            got: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,91 @@
+//! `mybuild push NAME[:TAG]` and `mybuild build --push`: an image from the
+//! local store to its registry, compressed on the way (once per layer and
+//! compression; the compressed blobs are kept for the next push).
+
+use crate::images::{familiar, human_size, open_store};
+use crate::output::CompressionArg;
+use crate::tagging::find;
+use anyhow::{bail, Context as _};
+use clap::Args;
+use mybuild_cache::export::image_manifest;
+use mybuild_cache::Store;
+use mybuild_graph::Digest;
+use mybuild_solver::registry::{PushEvent, Reference, RegistryClient};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Image to push, REGISTRY/NAME[:TAG]
+    #[arg(value_name = "NAME[:TAG]")]
+    pub image: String,
+    /// Layer compression
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: CompressionArg,
+    /// Registry to reach over plain HTTP (loopback ones always are)
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// Print only the pushed manifest digest
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+pub async fn run(root: &Path, args: PushArgs) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(root)?);
+    let found = find(&store, &args.image)?;
+    let Some(name) = found.name else {
+        bail!(
+            "push {}: name the image REGISTRY/NAME[:TAG], not by id",
+            args.image
+        );
+    };
+    let client = RegistryClient::new(args.insecure_registries.clone())?;
+    let quiet = args.quiet;
+    let log = move |line: String| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
+    let digest = push_tag(&store, &client, &name, &found.config, args.compression, log).await?;
+    if quiet {
+        println!("{digest}");
+    } else {
+        println!("{}: digest: {digest}", familiar(&name));
+    }
+    Ok(())
+}
+
+/// Pushes image `config` as `name` (normalised), reporting each blob.
+pub async fn push_tag(
+    store: &Arc<Store>,
+    client: &RegistryClient,
+    name: &str,
+    config: &Digest,
+    compression: CompressionArg,
+    log: impl Fn(String) + Send + Sync + 'static,
+) -> anyhow::Result<Digest> {
+    let r = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
+    let (s, c) = (store.clone(), config.clone());
+    let (manifest, _) =
+        tokio::task::spawn_blocking(move || image_manifest(&s, &c, compression.into()))
+            .await?
+            .with_context(|| format!("preparing {name} for push"))?;
+    let on = Arc::new(move |e: PushEvent| log(describe(&e)));
+    client
+        .push(store.clone(), &r, manifest, on)
+        .await
+        .with_context(|| format!("pushing {name}"))
+}
+
+fn describe(e: &PushEvent) -> String {
+    match e {
+        PushEvent::Exists { digest, .. } => format!("layer {digest} already exists"),
+        PushEvent::Mounted { digest, from } => format!("mounted {digest} from {from}"),
+        PushEvent::Uploaded { digest, size } => {
+            format!("pushing {digest} {} done", human_size(*size))
+        }
+        PushEvent::Manifest { reference, digest } => {
+            format!("pushing manifest for {reference}@{digest} done")
+        }
+    }
+}
