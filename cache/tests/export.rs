@@ -1,7 +1,7 @@
 //! Exports real images from a real store and reads the archives back,
 //! checking every digest link: index -> manifest -> config and layers.
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder as GzDecoder;
 use mybuild_cache::export::{
     export_image, image_manifest, ArchiveFormat, Compression, ExportError,
 };

@@ -164,7 +164,7 @@ pub fn read_oci_archive(path: &Path) -> Image {
         let raw = blob(desc["digest"].as_str().unwrap());
         let tar_bytes = if raw.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
+            flate2::read::MultiGzDecoder::new(&raw[..])
                 .read_to_end(&mut out)
                 .unwrap();
             out

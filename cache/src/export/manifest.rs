@@ -195,9 +195,9 @@ fn compress_layer(
             z.finish().map_err(io_err("zstd", &path))?
         }
         _ => {
-            let mut gz = flate2::write::GzEncoder::new(ingest, flate2::Compression::default());
-            io::copy(&mut reader, &mut gz).map_err(io_err("gzip", &path))?;
-            gz.finish().map_err(io_err("gzip", &path))?
+            let mut ingest = ingest;
+            super::pgzip::gzip(&mut reader, &mut ingest).map_err(io_err("gzip", &path))?;
+            ingest
         }
     };
     let (actual, _) = reader.finish().map_err(io_err("read", &path))?;

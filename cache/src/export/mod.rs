@@ -4,6 +4,7 @@
 
 mod archive;
 mod manifest;
+mod pgzip;
 
 pub use archive::{export_image, export_images};
 pub use manifest::{image_manifest, layer_descriptor, Descriptor};

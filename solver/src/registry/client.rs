@@ -115,8 +115,23 @@ impl RegistryClient {
             .get(&r.registry, &scope)
             .map(|t| format!("Bearer {t}"));
         let mut answered_challenge = false;
+        let mut attempt = 0;
         loop {
-            let resp = self.send(&url, &base, accept, auth.as_deref()).await?;
+            let sent = self.send(&url, &base, accept, auth.as_deref()).await;
+            // A 5xx or a dropped connection is worth another try or three.
+            let transient = match &sent {
+                Ok(resp) => {
+                    resp.status().is_server_error()
+                        || resp.status() == StatusCode::TOO_MANY_REQUESTS
+                }
+                Err(e) => matches!(e, RegistryError::Request { .. }),
+            };
+            if transient && attempt + 1 < super::upload::ATTEMPTS {
+                tokio::time::sleep(super::upload::backoff(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            let resp = sent?;
             if resp.status() == StatusCode::UNAUTHORIZED && !answered_challenge {
                 answered_challenge = true;
                 auth = Some(self.answer_challenge(r, &url, &base, &scope, &resp).await?);

@@ -141,13 +141,33 @@ impl RegistryClient {
             return Ok(());
         }
         if !store.has_blob(&job.layer.digest) {
-            self.download_layer(store, r, job.layer).await?;
+            self.download_with_retries(store, r, job.layer).await?;
             // Remembered so a push to a sibling repository can mount it.
             let repo = format!("{}/{}", r.registry, r.repository);
             let (s, d) = (store.clone(), job.layer.digest.clone());
             let _ = tokio::task::spawn_blocking(move || s.note_blob_source(&d, &repo)).await;
         }
         unpack_layer(store, job, compression).await
+    }
+
+    /// A connection dropped mid-body starts the download again; a digest
+    /// or size mismatch does not (the bytes were wrong, not late).
+    async fn download_with_retries(
+        &self,
+        store: &Arc<Store>,
+        r: &Reference,
+        layer: &LayerDesc,
+    ) -> Result<(), RegistryError> {
+        let mut attempt = 0;
+        loop {
+            match self.download_layer(store, r, layer).await {
+                Err(RegistryError::Request { .. }) if attempt + 1 < super::upload::ATTEMPTS => {
+                    tokio::time::sleep(super::upload::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn download_layer(

@@ -62,8 +62,10 @@ impl RegistryClient {
                 reference: r.to_string(),
                 reason: e.to_string(),
             })?;
-        let blobs = std::iter::once(view.config).chain(view.layers);
-        futures_util::stream::iter(blobs.map(Ok))
+        // The config goes alone first: its requests fetch the token the
+        // parallel layer uploads then share.
+        self.push_blob(&store, r, view.config, &on).await?;
+        futures_util::stream::iter(view.layers.into_iter().map(Ok))
             .map_ok(|d| self.push_blob(&store, r, d, &on))
             .try_buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()

@@ -85,6 +85,11 @@ impl TokenKeys {
 
     /// A JWT granting pull on `repository`, valid for an hour.
     pub(crate) fn sign(&self, repository: &str) -> String {
+        self.sign_for(repository, &["pull"])
+    }
+
+    /// A JWT granting `actions` on `repository`, valid for an hour.
+    pub(crate) fn sign_for(&self, repository: &str, actions: &[&str]) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -92,7 +97,7 @@ impl TokenKeys {
         let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]});
         let claims = serde_json::json!({
             "iss": ISSUER, "sub": "tester", "aud": SERVICE, "exp": now + 3600, "nbf": now - 60, "iat": now - 60,
-            "jti": "mybuild-test", "access": [{"type": "repository", "name": repository, "actions": ["pull"]}],
+            "jti": "mybuild-test", "access": [{"type": "repository", "name": repository, "actions": actions}],
         });
         let input = format!(
             "{}.{}",
@@ -135,6 +140,7 @@ pub(crate) struct Gate {
 /// What the front needs to answer requests.
 struct Backend {
     registry: String,
+    front: String,
     blobs: PathBuf,
     token: String,
     basic: String,
@@ -161,6 +167,7 @@ impl Gate {
         let (front, storage) = self.listeners.take().expect("serve once");
         let backend = Arc::new(Backend {
             registry: registry.to_string(),
+            front: self.front.clone(),
             blobs: layout.join("blobs/sha256"),
             token,
             basic,
@@ -192,8 +199,10 @@ impl Gate {
 }
 
 struct Request {
+    method: String,
     target: String,
     headers: HashMap<String, String>,
+    body: Vec<u8>,
 }
 
 struct Reply {
@@ -229,20 +238,36 @@ where
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let head = String::from_utf8_lossy(&buf).to_string();
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
     let mut lines = head.split("\r\n");
-    let target = lines
-        .next()
-        .unwrap_or("")
-        .split(' ')
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
-    let headers = lines
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("GET").to_string();
+    let target = first.next().unwrap_or("/").to_string();
+    let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let reply = handler(Request { target, headers }).await;
+    let want: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[end..].to_vec();
+    while body.len() < want {
+        let mut chunk = vec![0u8; 64 << 10];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let reply = handler(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+    .await;
     let mut out = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         reply.status,
@@ -286,15 +311,19 @@ async fn front_response(b: Arc<Backend>, req: Request) -> Reply {
         };
     }
     record(&b, "front", &req);
-    let mut fwd = b.http.get(format!("http://{}{}", b.registry, req.target));
-    for name in ["authorization", "accept"] {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
+    let mut fwd = b
+        .http
+        .request(method, format!("http://{}{}", b.registry, req.target))
+        .body(req.body.clone());
+    for name in ["authorization", "accept", "content-type", "content-range"] {
         if let Some(v) = req.headers.get(name) {
             fwd = fwd.header(name, v);
         }
     }
     let resp = fwd.send().await.unwrap();
     let status = resp.status().as_u16();
-    if status == 200 && req.target.contains("/blobs/") {
+    if status == 200 && req.method == "GET" && req.target.contains("/blobs/") {
         let hex = req.target.rsplit(':').next().unwrap_or("");
         let location = format!("http://{}/blob/{hex}", b.storage);
         return Reply {
@@ -303,12 +332,22 @@ async fn front_response(b: Arc<Backend>, req: Request) -> Reply {
             body: vec![],
         };
     }
-    let keep = ["content-type", "docker-content-digest", "www-authenticate"];
+    let keep = [
+        "content-type",
+        "docker-content-digest",
+        "www-authenticate",
+        "location",
+        "range",
+    ];
+    // Upload URLs name the registry: point them back at the front.
     let headers = resp
         .headers()
         .iter()
         .filter(|(k, _)| keep.contains(&k.as_str()))
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .map(|(k, v)| {
+            let v = v.to_str().unwrap_or("").replace(&b.registry, &b.front);
+            (k.to_string(), v)
+        })
         .collect();
     Reply {
         status,

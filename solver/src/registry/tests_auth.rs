@@ -113,3 +113,107 @@ async fn bearer_token_flow_keeps_credentials_home() {
         "{err}"
     );
 }
+
+/// Push with a Bearer token the registry itself enforces: the client asks
+/// for a `pull,push` token once, uploads every blob, then re-pushes
+/// without uploading anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_push_and_repush() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = TokenKeys::generate();
+    let mut gate = Gate::bind().await;
+    let registry = TestRegistry::start_in(
+        data.path(),
+        &keys.registry_yaml(&format!("http://{}/token", gate.front)),
+    );
+    let basic = format!("Basic {}", base64::encode(b"alice:s3cret"));
+    let empty = tempfile::tempdir().unwrap();
+    gate.serve(
+        &registry.addr,
+        empty.path(),
+        keys.sign_for(REPO, &["pull", "push"]),
+        basic.clone(),
+    );
+
+    let (_dir, store) = {
+        let d = tempfile::tempdir().unwrap();
+        let s = Arc::new(Store::open(d.path()).unwrap());
+        (d, s)
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_path("pushed.txt").unwrap();
+    h.set_cksum();
+    tar.append(&h, &b"hello"[..]).unwrap();
+    let diff_id = store
+        .import_layer(&tar.into_inner().unwrap()[..], None)
+        .unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": build_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let config = store.put_image(&config).unwrap();
+    let (manifest, digest) = mybuild_cache::export::image_manifest(
+        &store,
+        &config,
+        mybuild_cache::export::Compression::Gzip,
+    )
+    .unwrap();
+
+    // Through the front: the token realm shares its origin, so the
+    // credentials may go there.
+    let r = Reference::parse(&format!("{}/{REPO}:v1", gate.front)).unwrap();
+    let c = client_with_login(&gate.front, "alice:s3cret");
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let on: OnPush = Arc::new(move |e| sink.lock().unwrap().push(e));
+    let pushed = c
+        .push(store.clone(), &r, manifest.clone(), on.clone())
+        .await
+        .unwrap();
+    assert_eq!(pushed, digest);
+    let uploaded = |evs: &[PushEvent]| {
+        evs.iter()
+            .filter(|e| matches!(e, PushEvent::Uploaded { .. }))
+            .count()
+    };
+    assert_eq!(uploaded(&events.lock().unwrap()), 2, "config and layer");
+    let tokens = gate.seen("token");
+    assert_eq!(tokens.len(), 1, "one token for the whole push: {tokens:?}");
+    assert!(
+        tokens[0].target.contains("%3Apull%2Cpush"),
+        "{}",
+        tokens[0].target
+    );
+
+    events.lock().unwrap().clear();
+    c.push(store.clone(), &r, manifest, on).await.unwrap();
+    assert_eq!(
+        uploaded(&events.lock().unwrap()),
+        0,
+        "re-push uploads nothing"
+    );
+    // (Blob GETs through the front go to its storage, which holds no
+    // pushed blobs: read the manifest back instead.)
+    let path = format!("{REPO}/manifests/v1");
+    let accept = Some(mybuild_cache::export::OCI_MANIFEST);
+    let stored = c.get_small(&r, &path, accept, 1 << 20).await.unwrap();
+    assert_eq!(mybuild_graph::Digest::of(&stored), digest);
+
+    // Without credentials the registry refuses the push outright.
+    let anon = RegistryClient::with_auths(vec![], DockerAuths::default()).unwrap();
+    let other = Reference::parse(&format!("{}/{REPO}:v2", gate.front)).unwrap();
+    let (m2, _) = mybuild_cache::export::image_manifest(
+        &store,
+        &config,
+        mybuild_cache::export::Compression::Gzip,
+    )
+    .unwrap();
+    assert!(anon
+        .push(store.clone(), &other, m2, Arc::new(|_| {}))
+        .await
+        .is_err());
+}
