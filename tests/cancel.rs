@@ -35,6 +35,16 @@ fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
 }
 
 /// A sleep length no other test (of this process or another) uses.
+/// `mybuild build --progress=plain CTX` with its progress on a pipe.
+fn spawn_build(env: &TestEnv, ctx: &std::path::Path) -> Child {
+    env.cmd()
+        .args(["build", "--progress=plain"])
+        .arg(ctx)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn marker(test: u32) -> String {
     format!("{}{test}", 600_000 + std::process::id())
 }
@@ -49,13 +59,7 @@ fn a_failing_branch_kills_the_others() {
          FROM busybox\nCOPY --from=slow / /s\nCOPY --from=bad / /b\n"
     );
     let ctx = env.context("fail", &df, &[]);
-    let mut child = env
-        .cmd()
-        .args(["build", "--progress=plain"])
-        .arg(&ctx)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(&env, &ctx);
     let status = wait_bounded(&mut child);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
@@ -77,13 +81,7 @@ fn ctrl_c_stops_the_build_and_leaves_a_usable_store() {
     let m = marker(2);
     let df = format!("FROM busybox\nRUN echo go && sleep {m}\n");
     let ctx = env.context("intr", &df, &[]);
-    let mut child = env
-        .cmd()
-        .args(["build", "--progress=plain"])
-        .arg(&ctx)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(&env, &ctx);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains(" go") {

@@ -18,4 +18,6 @@ pub mod sandbox;
 mod solve;
 
 pub use progress::{LogStream, Progress, ProgressEvent};
-pub use solve::{node_key, BuildWorker, Scheduler, SolveError, SolveOptions, Value, Worker};
+pub use solve::{
+    days_from_civil, node_key, BuildWorker, Scheduler, SolveError, SolveOptions, Value, Worker,
+};

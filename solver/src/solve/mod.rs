@@ -12,6 +12,7 @@ mod mounts;
 mod scheduler;
 mod worker;
 
+pub use fetch::days_from_civil;
 pub use keys::node_key;
 pub use scheduler::{Scheduler, SolveOptions};
 pub use worker::BuildWorker;
