@@ -146,6 +146,47 @@ impl Drop for Ingest {
     }
 }
 
+/// Hashes everything written through it: a layer's diff_id without
+/// keeping its tar.
+pub struct HashingSink {
+    hasher: Sha256,
+    size: u64,
+}
+
+impl HashingSink {
+    pub fn new() -> Self {
+        HashingSink {
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    pub fn finish(self) -> (Digest, u64) {
+        (
+            Digest::from_sha256(self.hasher.finalize().into()),
+            self.size,
+        )
+    }
+}
+
+impl Default for HashingSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Write for HashingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Hashes everything read through it, to verify a stream against a digest.
 pub struct HashingReader<R> {
     inner: R,

@@ -11,7 +11,7 @@ use crate::layers::{CompressedBlob, LayerRecord};
 use crate::Store;
 use mybuild_graph::Digest;
 use std::collections::BTreeMap;
-use std::io::{self, BufReader};
+use std::io;
 
 /// An OCI content descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -139,16 +139,10 @@ pub fn layer_descriptor(
         Compression::Gzip => known(&is_gzip),
         Compression::Zstd => known(&is_zstd),
     };
-    // Every other form is made from the uncompressed tar.
-    if blob.is_none() && !store.has_blob(diff_id) {
-        let packed = known(&is_gzip).or_else(|| known(&is_zstd)).ok_or_else(|| {
-            ExportError::NoLayerBlob {
-                diff_id: diff_id.clone(),
-            }
-        })?;
-        decompress_layer(store, &rec, &packed)?;
-    }
     if compression == Compression::Uncompressed {
+        if !store.has_blob(diff_id) {
+            store_tar(store, &rec)?;
+        }
         return Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size));
     }
     let blob = match blob {
@@ -174,19 +168,19 @@ fn check(what: String, expected: &Digest, actual: Digest) -> Result<(), ExportEr
     }
 }
 
-/// Compresses the layer's uncompressed blob once and records the result.
+/// Compresses the layer's tar once and records the result.
 fn compress_layer(
     store: &Store,
     rec: &LayerRecord,
     compression: Compression,
 ) -> Result<CompressedBlob, ExportError> {
     let src = store
-        .open_blob(&rec.diff_id)
+        .layer_tar(&rec.diff_id)
         .map_err(|_| ExportError::NoLayerBlob {
             diff_id: rec.diff_id.clone(),
         })?;
     let ingest = store.ingest().map_err(store_err("start compressed blob"))?;
-    let mut reader = HashingReader::new(BufReader::new(src));
+    let mut reader = HashingReader::new(src);
     let path = store.blob_path(&rec.diff_id);
     let ingest = match compression {
         Compression::Zstd => {
@@ -220,31 +214,16 @@ fn compress_layer(
     Ok(blob)
 }
 
-/// Recreates the uncompressed tar of an imported layer from a compressed blob.
-fn decompress_layer(
-    store: &Store,
-    rec: &LayerRecord,
-    packed: &CompressedBlob,
-) -> Result<(), ExportError> {
-    let path = store.blob_path(&packed.digest);
-    let src = store
-        .open_blob(&packed.digest)
-        .map_err(store_err("open compressed layer"))?;
-    let mut hashed = HashingReader::new(BufReader::new(src));
+/// Stores the layer's uncompressed tar as a blob (an uncompressed export).
+fn store_tar(store: &Store, rec: &LayerRecord) -> Result<(), ExportError> {
+    let mut src = store
+        .layer_tar(&rec.diff_id)
+        .map_err(|_| ExportError::NoLayerBlob {
+            diff_id: rec.diff_id.clone(),
+        })?;
     let mut ingest = store.ingest().map_err(store_err("start layer tar"))?;
-    if packed.media_type.ends_with("zstd") {
-        let mut z = zstd::Decoder::new(&mut hashed).map_err(io_err("unzstd", &path))?;
-        io::copy(&mut z, &mut ingest).map_err(io_err("unzstd", &path))?;
-    } else {
-        let mut gz = flate2::read::MultiGzDecoder::new(&mut hashed);
-        io::copy(&mut gz, &mut ingest).map_err(io_err("gunzip", &path))?;
-    }
-    let (actual, _) = hashed.finish().map_err(io_err("read", &path))?;
-    check(
-        format!("layer blob {}", path.display()),
-        &packed.digest,
-        actual,
-    )?;
+    let path = store.blob_path(&rec.diff_id);
+    io::copy(&mut src, &mut ingest).map_err(io_err("write layer tar", &path))?;
     ingest
         .commit(Some(&rec.diff_id))
         .map_err(store_err(format!("uncompressed layer {}", rec.diff_id)))?;

@@ -98,20 +98,61 @@ impl Store {
         self.write_json(&self.record_path(diff_id), &rec)
     }
 
-    /// Archives an unmounted overlay upper dir as a layer and keeps the dir
-    /// itself as the layer's snapshot.
+    /// Makes an unmounted overlay upper dir a layer: the dir itself becomes
+    /// the snapshot, and only the digest of its tar is kept. Packing is
+    /// deterministic, so [`Store::layer_tar`] makes the same bytes again
+    /// when an export or push needs them, and a build writes its data once.
     pub fn commit_upper(&self, upper: &Path) -> Result<Digest, StoreError> {
-        let mut ingest = BufWriter::new(self.ingest()?);
-        pack::write_layer(upper, &mut ingest).map_err(|source| StoreError::Pack {
+        let mut sink = BufWriter::with_capacity(1 << 20, crate::blobs::HashingSink::new());
+        pack::write_layer(upper, &mut sink).map_err(|source| StoreError::Pack {
             upper: upper.into(),
             source,
         })?;
-        let ingest = ingest
+        let sink = sink
             .into_inner()
             .map_err(|e| io_err("write", upper)(e.into_error()))?;
-        let (diff_id, size) = ingest.commit(None)?;
+        let (diff_id, size) = sink.finish();
         self.install_snapshot(upper, &diff_id, size, Vec::new())?;
         Ok(diff_id)
+    }
+
+    /// The layer's uncompressed tar as a stream, for the caller to verify
+    /// against the diff_id: its stored tar, else a stored compressed form
+    /// decompressed, else packed again from the snapshot.
+    pub fn layer_tar(&self, diff_id: &Digest) -> Result<Box<dyn Read + Send>, StoreError> {
+        if self.has_blob(diff_id) {
+            let f = self.open_blob(diff_id)?;
+            return Ok(Box::new(io::BufReader::new(f)));
+        }
+        let rec = self
+            .layer_record(diff_id)?
+            .ok_or_else(|| StoreError::BlobMissing {
+                digest: diff_id.clone(),
+            })?;
+        if let Some(c) = rec.compressed.iter().find(|c| self.has_blob(&c.digest)) {
+            let f = io::BufReader::new(self.open_blob(&c.digest)?);
+            let path = self.blob_path(&c.digest);
+            return Ok(if c.media_type.ends_with("zstd") {
+                Box::new(zstd::Decoder::with_buffer(f).map_err(io_err("open zstd", &path))?)
+            } else {
+                Box::new(flate2::read::MultiGzDecoder::new(f))
+            });
+        }
+        let dir = self
+            .snapshot_dir(diff_id)
+            .ok_or_else(|| StoreError::BlobMissing {
+                digest: diff_id.clone(),
+            })?;
+        let (reader, writer) = io::pipe().map_err(io_err("pipe for", &dir))?;
+        // A failed pack closes the pipe early: the reader's digest check
+        // then refuses the stream.
+        std::thread::spawn(move || {
+            let out = BufWriter::with_capacity(1 << 20, writer);
+            if let Ok(mut out) = pack::write_layer(&dir, out) {
+                let _ = out.flush();
+            }
+        });
+        Ok(Box::new(reader))
     }
 
     /// Unpacks an uncompressed layer tar stream into a new snapshot. The

@@ -130,7 +130,7 @@ fn commit_upper_from_real_overlay() {
 
     let diff_id = s.commit_upper(&wd.upper()).unwrap();
     assert!(!wd.upper().exists(), "upper was moved into snapshots");
-    let entries = read_tar(&s.read_blob(&diff_id).unwrap());
+    let entries = read_tar(&tar_of(&s, &diff_id));
     let shape: Vec<(&str, EntryType)> = entries.iter().map(|e| (e.path.as_str(), e.kind)).collect();
     use EntryType::*;
     assert_eq!(
@@ -179,7 +179,23 @@ fn commit_upper_from_real_overlay() {
     let repacked = pack::write_layer(&snap, Vec::new()).unwrap();
     assert_eq!(Digest::of(&repacked), diff_id, "packing is deterministic");
     let rec = s.layer_record(&diff_id).unwrap().unwrap();
-    assert_eq!(rec.size, fs::metadata(s.blob_path(&diff_id)).unwrap().len());
+    assert_eq!(rec.size, repacked.len() as u64);
+    assert!(
+        !s.has_blob(&diff_id),
+        "a build's layer keeps no tar of its own"
+    );
+}
+
+/// The layer's tar as the store streams it, checked against its diff_id.
+fn tar_of(s: &Store, diff_id: &Digest) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut s.layer_tar(diff_id).unwrap(), &mut out).unwrap();
+    assert_eq!(
+        &Digest::of(&out),
+        diff_id,
+        "the tar is packed again exactly"
+    );
+    out
 }
 
 #[test]
@@ -190,7 +206,7 @@ fn empty_upper_still_makes_a_layer_and_duplicates_are_discarded() {
     let da = s.commit_upper(&a.upper()).unwrap();
     let db = s.commit_upper(&b.upper()).unwrap();
     assert_eq!(da, db);
-    assert_eq!(fs::metadata(s.blob_path(&da)).unwrap().len(), 1024);
+    assert_eq!(tar_of(&s, &da).len(), 1024);
     assert!(s.snapshot_dir(&da).unwrap().is_dir());
     assert!(!b.upper().exists(), "duplicate upper discarded");
     assert_eq!(fs::read_dir(s.snapshots_root()).unwrap().count(), 1);
