@@ -56,8 +56,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating store root {}", root.display()))?;
-    let store =
-        Arc::new(Store::open(root).with_context(|| format!("opening store {}", root.display()))?);
+    let store = Arc::new(crate::images::open_store(root)?);
     let client = RegistryClient::new(args.insecure_registries.clone())?;
     let images = Arc::new(ImageProvider::new(store.clone(), client, args.pull));
 

@@ -12,7 +12,6 @@
 use anyhow::Context as _;
 use clap::Args;
 use mybuild_cache::import::{self, LayerEvent};
-use mybuild_cache::Store;
 use mybuild_solver::registry::Reference;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -37,7 +36,7 @@ pub fn run(root: &Path, args: LoadArgs) -> anyhow::Result<()> {
             nix::sys::signal::SigHandler::SigDfl,
         );
     }
-    let store = Store::open(root).with_context(|| format!("opening store {}", root.display()))?;
+    let store = crate::images::open_store(root)?;
     let quiet = args.quiet;
     let mut progress = |e: &LayerEvent| {
         if !quiet {

@@ -30,8 +30,8 @@ pub struct PruneArgs {
 
 /// Directories the solver keeps next to the store proper.
 const EXTRA_DIRS: [(&str, &str); 2] = [
-    ("cache-mounts", "Cache mounts"),
-    ("context-hashes", "Context hashes"),
+    (mybuild_solver::CACHE_MOUNTS_DIR, "Cache mounts"),
+    (mybuild_solver::CONTEXT_HASHES_DIR, "Context hashes"),
 ];
 
 pub fn du(root: &Path, _args: DuArgs) -> anyhow::Result<()> {

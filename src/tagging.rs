@@ -51,11 +51,11 @@ pub fn find(store: &Store, word: &str) -> anyhow::Result<Found> {
     let hex = word.strip_prefix("sha256:").unwrap_or(word);
     if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         let mut hits: Vec<Digest> = store
-            .images()?
-            .into_iter()
-            .map(|i| i.config)
+            .tags()?
+            .into_values()
             .filter(|c| c.hex().starts_with(&hex.to_ascii_lowercase()))
             .collect();
+        hits.sort();
         hits.dedup();
         match hits.len() {
             1 => {

@@ -86,6 +86,12 @@ impl Store {
         Ok(Some(config))
     }
 
+    /// Every name and the image it names, sorted by name; cheap (one small
+    /// file), unlike [`Store::images`], which reads every config.
+    pub fn tags(&self) -> Result<BTreeMap<String, Digest>, StoreError> {
+        self.read_tags()
+    }
+
     /// Every name of the image `config`, sorted.
     pub fn names_of(&self, config: &Digest) -> Result<Vec<String>, StoreError> {
         Ok(self

@@ -26,6 +26,7 @@
 //! All operations are blocking; async callers use `spawn_blocking`.
 
 mod blobs;
+mod compression;
 pub mod export;
 mod fsutil;
 mod gc;
@@ -39,6 +40,7 @@ mod sweep;
 mod workdir;
 
 pub use blobs::{HashingReader, Ingest};
+pub use compression::LayerCompression;
 pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::ImageEntry;
 pub use layers::pack::PackError;

@@ -94,6 +94,10 @@ impl Store {
         Ok(store)
     }
 
+    pub(crate) fn v1_dir(&self) -> PathBuf {
+        self.v1.clone()
+    }
+
     pub(crate) fn lock_path(&self) -> PathBuf {
         self.v1.join("store.lock")
     }

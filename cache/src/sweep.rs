@@ -65,11 +65,7 @@ pub(crate) fn sweep(store: &Store) -> Result<(), StoreError> {
             remove_any(&entry).map_err(io_err("remove leftover", &entry))?;
         }
     }
-    let v1 = store.layers_dir().parent().map(Path::to_path_buf);
-    for dir in [Some(store.layers_dir()), Some(store.cache_dir()), v1]
-        .into_iter()
-        .flatten()
-    {
+    for dir in [store.layers_dir(), store.cache_dir(), store.v1_dir()] {
         for entry in list(&dir)? {
             let temp = entry
                 .file_name()
@@ -83,11 +79,15 @@ pub(crate) fn sweep(store: &Store) -> Result<(), StoreError> {
 }
 
 /// A snapshot renamed into place just before a crash has no record: it
-/// may be incomplete, so it goes.
+/// may be incomplete, so it goes. Snapshot names derive from the record
+/// file names, so no record is read at start-up.
 fn sweep_unrecorded_snapshots(store: &Store) -> Result<(), StoreError> {
     let mut recorded = HashSet::new();
-    for rec in store.layer_records()? {
-        recorded.insert(rec.snapshot);
+    for path in list(&store.layers_dir())? {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        if let Some(hex) = stem.filter(|_| path.extension().is_some_and(|e| e == "json")) {
+            recorded.insert(crate::layers::snapshot_name_of_hex(&hex));
+        }
     }
     for entry in list(&store.snapshots_root())? {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());

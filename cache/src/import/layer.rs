@@ -6,25 +6,14 @@ use super::archive::Archive;
 use super::stream::Section;
 use super::{check_digest, ImportError, LayerSource};
 use crate::export::OCI_LAYER_GZIP;
-use crate::{CompressedBlob, HashingReader, Store, StoreError};
+use crate::{CompressedBlob, HashingReader, LayerCompression as Compression, Store, StoreError};
 use mybuild_graph::Digest;
-use std::io::{self, BufReader, Read};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    Gzip,
-    Zstd,
-    Plain,
-}
+use std::io;
 
 fn sniff(section: &Section<'_>) -> io::Result<Compression> {
     let mut magic = [0u8; 4];
     let n = section.peek(&mut magic)?;
-    Ok(match &magic[..n] {
-        [0x1f, 0x8b, ..] => Compression::Gzip,
-        [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
-        _ => Compression::Plain,
-    })
+    Ok(Compression::sniff(&magic[..n]))
 }
 
 /// Imports (or, when the store has it, only verifies) one layer. Returns
@@ -93,7 +82,7 @@ pub(super) fn import(
                 let file = store
                     .open_blob(&raw)
                     .map_err(store_err("open layer blob"))?;
-                let tar = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+                let tar = Compression::Gzip.decoder(file).map_err(layer_err)?;
                 let d = store
                     .import_layer(tar, Some(blob))
                     .map_err(store_err("import layer"))?;
@@ -102,7 +91,7 @@ pub(super) fn import(
             Compression::Zstd => {
                 // The store keeps the uncompressed tar: exports gzip from it.
                 let mut hashed = HashingReader::new(section);
-                let tar = zstd::Decoder::new(&mut hashed).map_err(layer_err)?;
+                let tar = Compression::Zstd.decoder(&mut hashed).map_err(layer_err)?;
                 let d = store
                     .import_layer(tar, None)
                     .map_err(store_err("import layer"))?;
@@ -133,11 +122,7 @@ pub(super) fn import(
 /// Hashes a layer blob and its uncompressed content without unpacking it.
 fn verify(section: Section<'_>, kind: Compression) -> io::Result<(Digest, Digest)> {
     let mut raw = HashingReader::new(section);
-    let tar: Box<dyn Read + '_> = match kind {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut raw)),
-        Compression::Zstd => Box::new(zstd::Decoder::new(&mut raw)?),
-        Compression::Plain => Box::new(&mut raw),
-    };
+    let tar = kind.decoder(&mut raw)?;
     let (uncompressed, _) = HashingReader::new(tar).finish()?;
     let (raw, _) = raw.finish()?;
     Ok((raw, uncompressed))

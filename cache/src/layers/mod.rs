@@ -46,7 +46,12 @@ pub struct LayerRecord {
 
 /// Short, fixed-length snapshot names keep overlay's mount options short.
 fn snapshot_name(diff_id: &Digest) -> String {
-    diff_id.hex()[..16].to_string()
+    snapshot_name_of_hex(diff_id.hex())
+}
+
+/// [`snapshot_name`] from a diff_id's hex (a record's file name).
+pub(crate) fn snapshot_name_of_hex(hex: &str) -> String {
+    hex.chars().take(16).collect()
 }
 
 impl Store {
@@ -129,14 +134,14 @@ impl Store {
             .ok_or_else(|| StoreError::BlobMissing {
                 digest: diff_id.clone(),
             })?;
-        if let Some(c) = rec.compressed.iter().find(|c| self.has_blob(&c.digest)) {
-            let f = io::BufReader::new(self.open_blob(&c.digest)?);
+        let stored = rec.compressed.iter().find_map(|c| {
+            let kind = crate::LayerCompression::of_media_type(&c.media_type)?;
+            self.has_blob(&c.digest).then_some((c, kind))
+        });
+        if let Some((c, kind)) = stored {
+            let f = self.open_blob(&c.digest)?;
             let path = self.blob_path(&c.digest);
-            return Ok(if c.media_type.ends_with("zstd") {
-                Box::new(zstd::Decoder::with_buffer(f).map_err(io_err("open zstd", &path))?)
-            } else {
-                Box::new(flate2::read::MultiGzDecoder::new(f))
-            });
+            return kind.decoder(f).map_err(io_err("decompress", &path));
         }
         let dir = self
             .snapshot_dir(diff_id)

@@ -7,10 +7,10 @@ use super::error::RegistryError;
 use super::manifest::{LayerDesc, ResolvedImage};
 use super::reference::Reference;
 use futures_util::{StreamExt, TryStreamExt};
-use mybuild_cache::{CompressedBlob, Store, StoreError};
+use mybuild_cache::{CompressedBlob, LayerCompression as Compression, Store, StoreError};
 use mybuild_graph::Digest;
 use std::collections::HashSet;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -26,30 +26,13 @@ enum Chunk {
     End,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compression {
-    Gzip,
-    Zstd,
-    Plain,
-}
-
-impl Compression {
-    fn of(index: usize, layer: &LayerDesc) -> Result<Self, RegistryError> {
-        let mt = layer.media_type.as_str();
-        if mt.ends_with("tar+gzip") || mt.ends_with(".tar.gzip") {
-            Ok(Compression::Gzip)
-        } else if mt.ends_with("tar+zstd") {
-            Ok(Compression::Zstd)
-        } else if mt.ends_with(".tar") {
-            Ok(Compression::Plain)
-        } else {
-            Err(RegistryError::UnsupportedLayer {
-                index,
-                digest: layer.digest.clone(),
-                media_type: mt.to_string(),
-            })
-        }
-    }
+/// The layer's compression, from its media type.
+fn compression_of(index: usize, layer: &LayerDesc) -> Result<Compression, RegistryError> {
+    Compression::of_media_type(&layer.media_type).ok_or_else(|| RegistryError::UnsupportedLayer {
+        index,
+        digest: layer.digest.clone(),
+        media_type: layer.media_type.clone(),
+    })
 }
 
 /// One layer to make present, with its place in the image.
@@ -119,7 +102,7 @@ impl RegistryClient {
         if store.snapshot_dir(job.diff_id).is_some() {
             return Ok(());
         }
-        let compression = Compression::of(job.index, job.layer)?;
+        let compression = compression_of(job.index, job.layer)?;
         let lock = self.layer_lock(&job.layer.digest);
         let result = {
             let _held = lock.lock().await;
@@ -293,7 +276,7 @@ async fn unpack_layer(
 /// Unpacks a layer blob already in the store (from a local cache import);
 /// returns the diff_id it unpacked to.
 pub(crate) fn unpack_stored(store: &Store, layer: &LayerDesc) -> Result<Digest, RegistryError> {
-    import_blob(store, layer, Compression::of(0, layer)?)
+    import_blob(store, layer, compression_of(0, layer)?)
 }
 
 fn import_blob(
@@ -304,17 +287,12 @@ fn import_blob(
     let path = store.blob_path(&layer.digest);
     let file =
         std::fs::File::open(&path).map_err(|source| RegistryError::OpenBlob { path, source })?;
-    let reader = BufReader::new(file);
-    let tar: Box<dyn Read> = match compression {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(reader).map_err(|source| {
-            RegistryError::OpenBlob {
-                path: store.blob_path(&layer.digest),
-                source,
-            }
-        })?),
-        Compression::Plain => Box::new(reader),
-    };
+    let tar = compression
+        .decoder_buffered(BufReader::new(file))
+        .map_err(|source| RegistryError::OpenBlob {
+            path: store.blob_path(&layer.digest),
+            source,
+        })?;
     let compressed = CompressedBlob {
         digest: layer.digest.clone(),
         media_type: layer.media_type.clone(),

@@ -3,6 +3,7 @@
 //! backoff on 5xx and broken connections, never followed to another origin
 //! with credentials. Used by [`super::push`].
 
+use super::auth::same_origin;
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
@@ -112,10 +113,6 @@ impl RegistryClient {
             url: format!("{base}{path}"),
         })
     }
-}
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    super::auth::same_origin(a, b)
 }
 
 /// The upload URL a 202 names, resolved against the request URL.

@@ -22,6 +22,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+/// Directories the solver keeps in the store root beside the store proper:
+/// `RUN --mount=type=cache` contents, and remembered context file digests.
+pub const CACHE_MOUNTS_DIR: &str = "cache-mounts";
+pub const CONTEXT_HASHES_DIR: &str = "context-hashes";
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a node evaluates to.

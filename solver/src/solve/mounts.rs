@@ -39,7 +39,7 @@ pub(super) fn resolve(
     secrets: &BTreeMap<String, Vec<u8>>,
     source_of: impl Fn(u32) -> Result<SourceMount, SolveError>,
 ) -> Result<(Vec<SandboxMount>, Held), SolveError> {
-    let cache_root = store.root().join("cache-mounts");
+    let cache_root = store.root().join(super::CACHE_MOUNTS_DIR);
     let mut out = Vec::new();
     let mut held = Held::default();
     for m in mounts {
