@@ -124,6 +124,20 @@ pub struct BuildArgs {
     /// Registry to reach over plain HTTP (loopback ones always are)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Write every step's complete output to its own file in DIR
+    #[arg(long = "log-dir", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Build as the classic builder does (also DOCKER_BUILDKIT=0): step by
+    /// step, with intermediate images and containers
+    #[arg(long)]
+    pub legacy: bool,
+    /// Legacy mode: remove intermediate containers after a successful step
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub rm: bool,
+    /// Legacy mode: always remove intermediate containers, even after a failure
+    #[arg(long)]
+    pub force_rm: bool,
     /// Build context directory
     #[arg(value_name = "PATH")]
     pub context: PathBuf,

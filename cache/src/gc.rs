@@ -97,6 +97,12 @@ impl Store {
             image_layers.extend(self.image_layers(&img.config)?);
             configs.insert(img.config);
         }
+        for id in self.intermediates()?.into_keys() {
+            if self.has_blob(&id) {
+                image_layers.extend(self.image_layers(&id)?);
+                configs.insert(id);
+            }
+        }
         let mut blob_sizes = BTreeMap::new();
         for path in list(&self.blobs_dir())? {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());

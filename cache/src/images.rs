@@ -110,19 +110,92 @@ impl Store {
     pub fn images(&self) -> Result<Vec<ImageEntry>, StoreError> {
         let mut out = Vec::new();
         for (name, config) in self.read_tags()? {
-            let view = parse_config(&self.read_blob(&config)?)?;
-            let mut size = 0;
-            for diff_id in &view.rootfs.diff_ids {
-                size += self.layer_record(diff_id)?.map_or(0, |r| r.size);
-            }
-            out.push(ImageEntry {
-                name,
-                config,
-                created: view.created,
-                size,
-            });
+            out.push(self.image_entry(name, config)?);
         }
         Ok(out)
+    }
+
+    fn image_entry(&self, name: String, config: Digest) -> Result<ImageEntry, StoreError> {
+        let view = parse_config(&self.read_blob(&config)?)?;
+        let mut size = 0;
+        for diff_id in &view.rootfs.diff_ids {
+            size += self.layer_record(diff_id)?.map_or(0, |r| r.size);
+        }
+        Ok(ImageEntry {
+            name,
+            config,
+            created: view.created,
+            size,
+        })
+    }
+
+    fn read_intermediates(&self) -> Result<BTreeMap<Digest, Option<Digest>>, StoreError> {
+        Ok(self
+            .read_json(&self.intermediates_file())?
+            .unwrap_or_default())
+    }
+
+    /// Records an intermediate image (the classic builder's per-step
+    /// image) and the image it was made from. Intermediate images are
+    /// roots, like tagged ones, until `rmi` removes them.
+    pub fn put_intermediate(&self, id: &Digest, parent: Option<&Digest>) -> Result<(), StoreError> {
+        if !self.has_blob(id) {
+            return Err(StoreError::ImageMissing {
+                name: id.to_string(),
+                config: id.clone(),
+            });
+        }
+        let _lock = self.lock_metadata()?;
+        let mut all = self.read_intermediates()?;
+        if all.get(id) == Some(&parent.cloned()) {
+            return Ok(());
+        }
+        all.insert(id.clone(), parent.cloned());
+        self.write_json(&self.intermediates_file(), &all)
+    }
+
+    /// Forgets an intermediate image; true if it was one.
+    pub fn remove_intermediate(&self, id: &Digest) -> Result<bool, StoreError> {
+        let _lock = self.lock_metadata()?;
+        let mut all = self.read_intermediates()?;
+        if all.remove(id).is_none() {
+            return Ok(false);
+        }
+        self.write_json(&self.intermediates_file(), &all)?;
+        Ok(true)
+    }
+
+    /// Intermediate images and their parents.
+    pub fn intermediates(&self) -> Result<BTreeMap<Digest, Option<Digest>>, StoreError> {
+        self.read_intermediates()
+    }
+
+    /// Intermediate images no name points at, as `images -a` lists them
+    /// (with an empty name).
+    pub fn untagged_intermediates(&self) -> Result<Vec<ImageEntry>, StoreError> {
+        let tagged: std::collections::BTreeSet<Digest> = self.read_tags()?.into_values().collect();
+        let mut out = Vec::new();
+        for id in self.read_intermediates()?.into_keys() {
+            if !tagged.contains(&id) && self.has_blob(&id) {
+                out.push(self.image_entry(String::new(), id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The one image whose id starts with `prefix` (hex digits, at least
+    /// the 12 Docker shows), among tagged and intermediate images.
+    pub fn find_image_id(&self, prefix: &str) -> Result<Option<Digest>, StoreError> {
+        let mut ids: std::collections::BTreeSet<Digest> = self.read_tags()?.into_values().collect();
+        ids.extend(self.read_intermediates()?.into_keys());
+        let mut hits = ids.into_iter().filter(|d| d.hex().starts_with(prefix));
+        match (hits.next(), hits.next()) {
+            (Some(id), None) if self.has_blob(&id) => Ok(Some(id)),
+            (Some(_), Some(_)) => Err(StoreError::AmbiguousId {
+                prefix: prefix.to_string(),
+            }),
+            _ => Ok(None),
+        }
     }
 
     /// The diff_ids of an image, for callers that need its layer chain

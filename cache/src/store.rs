@@ -47,6 +47,8 @@ pub enum StoreError {
     ImageMissing { name: String, config: Digest },
     #[error("tag {name:?}: not a normalised image name")]
     BadName { name: String },
+    #[error("image id {prefix:?} is ambiguous: more than one image starts with it")]
+    AmbiguousId { prefix: String },
     #[error("store {root} is in use by another mybuild process; try again when it has finished")]
     InUse { root: PathBuf },
 }
@@ -140,6 +142,10 @@ impl Store {
 
     pub(crate) fn images_file(&self) -> PathBuf {
         self.v1.join("images.json")
+    }
+
+    pub(crate) fn intermediates_file(&self) -> PathBuf {
+        self.v1.join("intermediates.json")
     }
 
     /// Serialises read-modify-write of shared metadata (images.json, layer

@@ -19,6 +19,9 @@ pub enum ProgressEvent {
     Started {
         vertex: String,
         name: String,
+        /// The vertex's cache key, when the solver knows it (BuildKit
+        /// shows its op digest the same way).
+        digest: Option<String>,
         at: Instant,
     },
     Log {
@@ -30,6 +33,16 @@ pub enum ProgressEvent {
     Cached {
         vertex: String,
         name: String,
+        digest: Option<String>,
+    },
+    /// Bytes of one blob moved by a pull or push so far. `id` names the
+    /// blob (its digest); `total` is 0 when the size is not known.
+    Bytes {
+        vertex: String,
+        id: String,
+        current: u64,
+        total: u64,
+        at: Instant,
     },
     Done {
         vertex: String,
@@ -70,6 +83,28 @@ impl Progress {
         self.send(ProgressEvent::Started {
             vertex: vertex.into(),
             name: name.into(),
+            digest: None,
+            at: Instant::now(),
+        });
+    }
+
+    /// [`Progress::started`] for a vertex whose cache key is known.
+    pub fn started_keyed(&self, vertex: &str, name: &str, digest: &mybuild_graph::Digest) {
+        self.send(ProgressEvent::Started {
+            vertex: vertex.into(),
+            name: name.into(),
+            digest: Some(digest.to_string()),
+            at: Instant::now(),
+        });
+    }
+
+    /// `current` of `total` bytes of blob `id` have moved (`total` 0 if unknown).
+    pub fn bytes(&self, vertex: &str, id: &str, current: u64, total: u64) {
+        self.send(ProgressEvent::Bytes {
+            vertex: vertex.into(),
+            id: id.into(),
+            current,
+            total,
             at: Instant::now(),
         });
     }
@@ -83,10 +118,11 @@ impl Progress {
         });
     }
 
-    pub fn cached(&self, vertex: &str, name: &str) {
+    pub fn cached(&self, vertex: &str, name: &str, digest: Option<&mybuild_graph::Digest>) {
         self.send(ProgressEvent::Cached {
             vertex: vertex.into(),
             name: name.into(),
+            digest: digest.map(|d| d.to_string()),
         });
     }
 

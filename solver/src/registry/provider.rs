@@ -88,6 +88,9 @@ impl ImageProvider {
     }
 
     async fn lookup(&self, r: &Reference) -> Result<Arc<Entry>, RegistryError> {
+        if let Some(entry) = self.by_image_id(r).await? {
+            return Ok(Arc::new(entry));
+        }
         if !self.always_pull {
             if let Some(entry) = self.local(r, &r.to_string()).await? {
                 return Ok(Arc::new(entry));
@@ -95,6 +98,28 @@ impl ImageProvider {
         }
         let img = self.client.resolve(r).await?;
         Ok(Arc::new(registry_entry(r.to_string(), img)))
+    }
+
+    /// `FROM 3d668fb42cbf`: an image id (or a unique prefix of at least 12
+    /// digits) in the store, tagged or intermediate. Ids never reach a
+    /// registry, as in Docker.
+    async fn by_image_id(&self, r: &Reference) -> Result<Option<Entry>, RegistryError> {
+        let Some(prefix) = r.image_id_prefix() else {
+            return Ok(None);
+        };
+        let (store, r2, prefix) = (self.store.clone(), r.clone(), prefix.to_string());
+        let what = format!("look up image id {prefix} in the local store");
+        tokio::task::spawn_blocking(move || {
+            let id = store
+                .find_image_id(&prefix)
+                .map_err(|e| RegistryError::store("find image id", &prefix, e))?;
+            match id {
+                Some(id) => local_by_digest(&store, &r2, &id),
+                None => Ok(None),
+            }
+        })
+        .await
+        .map_err(|source| RegistryError::Task { what, source })?
     }
 
     /// An image tagged `name` in the store, with its config.

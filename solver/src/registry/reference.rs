@@ -46,6 +46,26 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// The hex digits when this "reference" is really an image id as
+    /// Docker accepts one (`3d668fb42cbf`, 12 to 64 digits, or
+    /// `sha256:<64 digits>`), which parsing turned into a Hub name.
+    pub fn image_id_prefix(&self) -> Option<&str> {
+        if self.registry != "docker.io" || self.digest.is_some() {
+            return None;
+        }
+        let hex = |s: &str, min: usize| {
+            (min..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        let tag = self.tag.as_deref()?;
+        match self.repository.strip_prefix("library/")? {
+            "sha256" if hex(tag, 64) => Some(tag),
+            name if tag == "latest" && hex(name, 12) => Some(name),
+            _ => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
         if s.is_empty() {
             return Err(ReferenceError::Empty);

@@ -159,7 +159,8 @@ impl<W: Worker> Inner<W> {
         ) {
             let announce = !matches!(node.op, Op::Scratch | Op::Merge);
             if announce {
-                self.progress.started(&vertex, &node.name);
+                let digest = node_key(node, &keys, None);
+                self.progress.started_keyed(&vertex, &node.name, &digest);
             }
             let value = self
                 .worker
@@ -198,7 +199,7 @@ impl<W: Worker> Inner<W> {
             }
             if let Some(value) = hit {
                 self.cached.fetch_add(1, Ordering::SeqCst);
-                self.progress.cached(&vertex, &node.name);
+                self.progress.cached(&vertex, &node.name, Some(&key));
                 self.record(&key, &value);
                 return Ok((key, value));
             }
@@ -227,7 +228,9 @@ impl<W: Worker> Inner<W> {
         let fut = async move {
             let vertex = vertex_id(id);
             let _permit = inner.jobs.acquire().await.expect("job semaphore closed");
-            inner.progress.started(&vertex, &node.name);
+            inner
+                .progress
+                .started_keyed(&vertex, &node.name, &key_owned);
             let value = inner
                 .worker
                 .execute(id, &node, &values)

@@ -1,27 +1,13 @@
-//! Renders solver progress events: BuildKit's plain format, quiet, rawjson.
+//! BuildKit's plain progress format.
 //!
 //! Plain output numbers vertices in order of first appearance (`#3`), prints
 //! a vertex's header again whenever output switches to it, so lines of
 //! parallel steps interleave but stay attributable.
 
-use crate::cli::ProgressMode;
 use mybuild_solver::ProgressEvent;
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc::UnboundedReceiver;
-
-pub async fn run(mode: ProgressMode, mut events: UnboundedReceiver<ProgressEvent>) {
-    let mut plain = Plain::default();
-    while let Some(ev) = events.recv().await {
-        let mut err = std::io::stderr().lock();
-        let _ = match mode {
-            ProgressMode::Quiet => Ok(()),
-            ProgressMode::Rawjson => rawjson(&mut err, &ev),
-            _ => plain.event(&mut err, ev),
-        };
-    }
-}
+use std::time::Instant;
 
 struct Vertex {
     number: usize,
@@ -31,7 +17,7 @@ struct Vertex {
 }
 
 #[derive(Default)]
-struct Plain {
+pub struct Plain {
     vertices: HashMap<String, Vertex>,
     current: Option<String>,
     any_output: bool,
@@ -72,9 +58,11 @@ impl Plain {
         Ok(number)
     }
 
-    fn event(&mut self, out: &mut impl Write, ev: ProgressEvent) -> std::io::Result<()> {
+    pub fn event(&mut self, out: &mut impl Write, ev: ProgressEvent) -> std::io::Result<()> {
         match ev {
-            ProgressEvent::Started { vertex, name, at } => {
+            ProgressEvent::Started {
+                vertex, name, at, ..
+            } => {
                 self.vertex(&vertex, Some(&name)).started = at;
                 self.switch_to(out, &vertex)?;
             }
@@ -96,7 +84,7 @@ impl Plain {
                     }
                 }
             }
-            ProgressEvent::Cached { vertex, name } => {
+            ProgressEvent::Cached { vertex, name, .. } => {
                 self.vertex(&vertex, Some(&name));
                 let n = self.switch_to(out, &vertex)?;
                 writeln!(out, "#{n} CACHED")?;
@@ -114,6 +102,7 @@ impl Plain {
                 let n = self.switch_to(out, &vertex)?;
                 writeln!(out, "#{n} ERROR: {error}")?;
             }
+            ProgressEvent::Bytes { .. } => {}
         }
         out.flush()
     }
@@ -128,43 +117,6 @@ impl Plain {
         let n = self.switch_to(out, id)?;
         writeln!(out, "#{n} {elapsed:.3} {line}")
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn rawjson(out: &mut impl Write, ev: &ProgressEvent) -> std::io::Result<()> {
-    let value = match ev {
-        ProgressEvent::Started { vertex, name, .. } => {
-            serde_json::json!({"event": "started", "vertex": vertex, "name": name})
-        }
-        ProgressEvent::Log {
-            vertex,
-            stream,
-            data,
-            ..
-        } => serde_json::json!({
-            "event": "log", "vertex": vertex,
-            "stream": if *stream == mybuild_solver::LogStream::Stdout { 1 } else { 2 },
-            "data": String::from_utf8_lossy(data),
-        }),
-        ProgressEvent::Cached { vertex, name } => {
-            serde_json::json!({"event": "cached", "vertex": vertex, "name": name})
-        }
-        ProgressEvent::Done { vertex, .. } => {
-            serde_json::json!({"event": "done", "vertex": vertex})
-        }
-        ProgressEvent::Failed { vertex, error, .. } => {
-            serde_json::json!({"event": "error", "vertex": vertex, "error": error})
-        }
-    };
-    let mut value = value;
-    value["time"] = serde_json::json!(unix_now());
-    writeln!(out, "{value}")
 }
 
 #[cfg(test)]
@@ -193,11 +145,13 @@ mod tests {
             ProgressEvent::Started {
                 vertex: "a".into(),
                 name: "[a 1/2] RUN x".into(),
+                digest: None,
                 at: t,
             },
             ProgressEvent::Started {
                 vertex: "b".into(),
                 name: "[b 1/2] RUN y".into(),
+                digest: None,
                 at: t,
             },
             log("a", "from a\n"),
@@ -210,6 +164,7 @@ mod tests {
             ProgressEvent::Cached {
                 vertex: "c".into(),
                 name: "[c 2/2] COPY z /".into(),
+                digest: None,
             },
         ]);
         let want = "#1 [a 1/2] RUN x\n\n#2 [b 1/2] RUN y\n\n#1 [a 1/2] RUN x\n#1 0.000 from a\n\n\
