@@ -62,7 +62,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
 
     let mode = progress_mode(&args);
     let (progress, events) = Progress::channel();
-    let renderer = tokio::spawn(render::run(mode, events));
+    let renderer = tokio::spawn(render::run(mode, events, args.log_dir.clone()));
     let result = build(
         &args, store, images, context, text, opts, &progress, &tags, &outputs,
     )
@@ -319,11 +319,8 @@ fn progress_mode(args: &BuildArgs) -> ProgressMode {
         return ProgressMode::Quiet;
     }
     match args.progress {
-        // The live tty view is not written yet; plain is its faithful fallback.
-        ProgressMode::Auto | ProgressMode::Tty => {
-            let _ = std::io::stderr().is_terminal();
-            ProgressMode::Plain
-        }
+        ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
+        ProgressMode::Auto => ProgressMode::Plain,
         m => m,
     }
 }
