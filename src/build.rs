@@ -59,6 +59,9 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     let store = Arc::new(crate::images::open_store(root)?);
     let client = RegistryClient::new(args.insecure_registries.clone())?;
     let images = Arc::new(ImageProvider::new(store.clone(), client, args.pull));
+    if args.legacy || crate::legacy::requested_by_env() {
+        return legacy(args, store, images, context, text, opts, tags, outputs).await;
+    }
 
     let mode = progress_mode(&args);
     let (progress, events) = Progress::channel();
@@ -91,17 +94,40 @@ async fn build(
     tags: &[String],
     outputs: &[output::Output],
 ) -> Result<String, BuildFailure> {
+    // BuildKit's first vertices: the Dockerfile and .dockerignore (by
+    // their base names), each with a status line of its size.
+    let status = |vertex: &str, line: String| {
+        progress.log(vertex, mybuild_solver::LogStream::Stdout, line.as_bytes())
+    };
     let def = "load-definition";
+    let base = Path::new(&opts.filename).file_name().unwrap_or_default();
+    let base = base.to_string_lossy();
     progress.started(
         def,
-        &format!("[internal] load build definition from {}", opts.filename),
+        &format!("[internal] load build definition from {base}"),
     );
-    progress.log(
+    status(
         def,
-        mybuild_solver::LogStream::Stdout,
-        format!("transferring dockerfile: {}B done\n", text.len()).as_bytes(),
+        format!("transferring dockerfile: {}B done\n", text.len()),
     );
     progress.done(def);
+    let ignore = "load-dockerignore";
+    progress.started(ignore, "[internal] load .dockerignore");
+    let dockerfile = args
+        .file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let mut specific = dockerfile.into_os_string();
+    specific.push(".dockerignore");
+    let ignore_size = [PathBuf::from(specific), context.join(".dockerignore")]
+        .iter()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    status(
+        ignore,
+        format!("transferring context: {ignore_size}B done\n"),
+    );
+    progress.done(ignore);
 
     let resolver = StoreResolver::new(
         images.clone(),
@@ -182,6 +208,8 @@ async fn build(
     .await?;
     let export = "exporting";
     progress.started(export, "exporting to image");
+    // The layers are in the store already.
+    status(export, "exporting layers done\n".to_string());
     let chain = chain
         .into_iter()
         .map(|diff_id| {
@@ -195,27 +223,18 @@ async fn build(
     let config = config::finalize(plan.config, &chain)?;
     let store2 = store.clone();
     let id = tokio::task::spawn_blocking(move || store2.put_image(&config)).await??;
-    progress.log(
-        export,
-        mybuild_solver::LogStream::Stdout,
-        format!("writing image {id} done\n").as_bytes(),
-    );
+    status(export, format!("writing image {id} done\n"));
     for tag in tags {
         store.tag(tag, &id)?;
-        progress.log(
-            export,
-            mybuild_solver::LogStream::Stdout,
-            format!("naming to {tag} done\n").as_bytes(),
-        );
+        status(export, format!("naming to {tag} done\n"));
     }
     for out in outputs {
         let (store, id, names, out2) = (store.clone(), id.clone(), tags.to_vec(), out.clone());
         let compression = args.compression;
         tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, compression)).await??;
-        progress.log(
+        status(
             export,
-            mybuild_solver::LogStream::Stdout,
-            format!("exporting to {} done\n", out.dest.display()).as_bytes(),
+            format!("exporting to {} done\n", out.dest.display()),
         );
     }
     if args.push {
@@ -228,12 +247,55 @@ async fn build(
                     format!("{line}\n").as_bytes(),
                 )
             };
+            let (p, v) = (progress.clone(), export.to_string());
+            let bytes =
+                move |d: &mybuild_graph::Digest, sent, total| p.bytes(&v, d.as_str(), sent, total);
             let client = images.client();
-            crate::push::push_tag(&store, client, tag, &id, args.compression, log).await?;
+            let compression = args.compression;
+            crate::push::push_tag(&store, client, tag, &id, compression, log, bytes).await?;
         }
     }
     progress.done(export);
     Ok(id.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn legacy(
+    args: BuildArgs,
+    store: Arc<Store>,
+    images: Arc<ImageProvider>,
+    context: PathBuf,
+    dockerfile: String,
+    opts: CompileOptions,
+    tags: Vec<String>,
+    outputs: Vec<output::Output>,
+) -> anyhow::Result<()> {
+    let unsupported = [
+        ("-o/--output", !outputs.is_empty()),
+        ("--push", args.push),
+        ("--cache-to", !args.cache_to.is_empty()),
+        ("--cache-from", !args.cache_from.is_empty()),
+        ("--print", args.print.is_some()),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, set)| *set) {
+        bail!("{flag} needs BuildKit mode; the legacy (classic) builder has no such option");
+    }
+    let build = crate::legacy::LegacyBuild {
+        store,
+        images,
+        context,
+        dockerfile,
+        opts,
+        tags: args.tags.iter().cloned().zip(tags).collect(),
+        no_cache: args.no_cache,
+        quiet: args.quiet,
+        policy: crate::legacy::ContainerPolicy {
+            rm: args.rm || args.force_rm,
+            force_rm: args.force_rm,
+        },
+        secrets: read_secrets(&args.secrets)?,
+    };
+    crate::legacy::run(build).await
 }
 
 /// Why a build stopped: a failed step is reported only after the progress
@@ -253,17 +315,25 @@ impl<E: Into<anyhow::Error>> From<E> for BuildFailure {
 /// The failed step, the last lines of its output, where it is in the
 /// Dockerfile, then the error.
 fn failure_report(e: &SolveError, at: Option<&(String, Span)>) -> anyhow::Error {
-    if let SolveError::ExecFailed { step, tail, .. } = e {
-        eprintln!("------\n > {step}:");
-        for line in tail {
-            eprintln!("{line}");
-        }
-        eprintln!("------");
+    let tail: &[String] = match e {
+        SolveError::ExecFailed { tail, .. } => tail,
+        _ => &[],
+    };
+    eprintln!("------\n > {}:", e.step());
+    for line in tail {
+        eprintln!("{line}");
     }
+    eprintln!("------");
     if let Some((file, span)) = at {
         eprintln!("{file}:{}:{}\n{span}", span.line, span.column);
     }
-    anyhow::anyhow!("failed to solve: {e}")
+    match e {
+        // As BuildKit words it: the box above names the step.
+        SolveError::ExecFailed { command, code, .. } => anyhow::anyhow!(
+            "failed to solve: process \"{command}\" did not complete successfully: exit code: {code}"
+        ),
+        _ => anyhow::anyhow!("failed to solve: {e}"),
+    }
 }
 
 fn display_name(dockerfile: &Path, context: &Path) -> String {

@@ -3,7 +3,7 @@
 //! `mybuild [--root DIR] [build] [OPTIONS] PATH`: `build` is the default
 //! subcommand, so `mybuild --progress=plain .` works like `docker build`.
 
-use crate::{base, build, images, inspect, load, prune, push, save, tagging};
+use crate::{base, build, containers, images, inspect, load, prune, push, save, tagging};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -42,6 +42,14 @@ pub enum Command {
     Save(save::SaveArgs),
     /// Load images from an archive (docker-archive or OCI layout)
     Load(load::LoadArgs),
+    /// List the containers legacy builds kept
+    Ps(containers::PsArgs),
+    /// Remove kept containers
+    Rm(containers::RmArgs),
+    /// Show a kept container's added, changed and deleted paths
+    Diff(containers::DiffArgs),
+    /// Make an image of a kept container's filesystem
+    Commit(containers::CommitArgs),
     /// Show what the store holds, by kind and size
     Du(prune::DuArgs),
     /// Remove build cache (and with --all, everything no image needs)
@@ -153,6 +161,10 @@ const SUBCOMMANDS: &[&str] = &[
     "push",
     "save",
     "load",
+    "ps",
+    "rm",
+    "diff",
+    "commit",
     "du",
     "prune",
     "bootstrap-busybox",
@@ -214,6 +226,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Push(args) => push::run(&root, args).await,
         Command::Save(args) => save::run(&root, args).await,
         Command::Load(args) => load::run(&root, args),
+        Command::Ps(args) => containers::ps(&root, args),
+        Command::Rm(args) => containers::rm(&root, args),
+        Command::Diff(args) => containers::diff(&root, args),
+        Command::Commit(args) => containers::commit(&root, args),
         Command::Du(args) => prune::du(&root, args),
         Command::Prune(args) => prune::prune(&root, args),
         Command::BootstrapBusybox(args) => base::run(&root, args).await,

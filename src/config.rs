@@ -12,6 +12,29 @@ pub struct ChainLayer {
     pub created: Option<SystemTime>,
 }
 
+/// [`finalize`] over a solved chain, with each layer's time from its store
+/// record.
+pub fn finalize_chain(
+    store: &mybuild_cache::Store,
+    config: Value,
+    chain: &[Digest],
+) -> anyhow::Result<Vec<u8>> {
+    let layers = chain
+        .iter()
+        .map(|diff_id| {
+            let created = store
+                .layer_record(diff_id)?
+                .and_then(|r| r.created)
+                .map(|s| UNIX_EPOCH + std::time::Duration::from_secs(s));
+            Ok(ChainLayer {
+                diff_id: diff_id.clone(),
+                created,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    finalize(config, &layers)
+}
+
 /// Fills in `rootfs` and the creation times the frontend left open. Times
 /// come from the layers, not the clock, so an unchanged rebuild writes the
 /// same config and therefore the same image id (BuildKit's behaviour). A

@@ -11,6 +11,9 @@ pub struct ImagesArgs {
     /// Only show image ids
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Show intermediate images too (legacy builds make one per step)
+    #[arg(short = 'a', long)]
+    pub all: bool,
 }
 
 /// Opens the store for a command, naming it in the error.
@@ -20,7 +23,12 @@ pub(crate) fn open_store(root: &Path) -> anyhow::Result<Store> {
 
 pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
-    let images = store.images()?;
+    let mut images = store.images()?;
+    if args.all {
+        images.extend(store.untagged_intermediates()?);
+        // Newest first, as `docker images` orders them.
+        images.sort_by(|a, b| b.created.cmp(&a.created));
+    }
     if args.quiet {
         for img in images {
             println!("{}", img.config.short());
@@ -33,7 +41,10 @@ pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
     );
     for img in images {
         let familiar = familiar(&img.name);
-        let (repo, tag) = split_tag(&familiar);
+        let (repo, tag) = match img.name.is_empty() {
+            true => ("<none>", "<none>"),
+            false => split_tag(&familiar),
+        };
         let created = img.created.as_deref().map_or("-".into(), |c| {
             crate::inspect::ago(c, std::time::SystemTime::now())
         });

@@ -10,14 +10,17 @@
 //! | 1    | the build or command failed (Dockerfile error, failing step, registry or store problem) |
 //! | 2    | invalid command line |
 //! | 130  | interrupted (Ctrl-C) |
+//! | N    | legacy mode only: a RUN exited with code N (1-255), as the classic builder does |
 
 mod base;
 mod build;
 mod cachespec;
 mod cli;
 mod config;
+mod containers;
 mod images;
 mod inspect;
+mod legacy;
 mod load;
 mod output;
 mod prune;
@@ -59,6 +62,11 @@ fn main() -> ExitCode {
             code
         }
         Err(err) => {
+            // The classic builder's failed RUN: its message and exit code.
+            if let Some(exit) = err.downcast_ref::<legacy::StepExit>() {
+                eprintln!("{exit}");
+                return ExitCode::from(u8::try_from(exit.code).unwrap_or(1));
+            }
             eprintln!("ERROR: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");

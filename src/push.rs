@@ -46,7 +46,18 @@ pub async fn run(root: &Path, args: PushArgs) -> anyhow::Result<()> {
             println!("{line}");
         }
     };
-    let digest = push_tag(&store, &client, &name, &found.config, args.compression, log).await?;
+    // Lines only: this command has no live view to draw byte bars in.
+    let bytes = |_: &Digest, _, _| {};
+    let digest = push_tag(
+        &store,
+        &client,
+        &name,
+        &found.config,
+        args.compression,
+        log,
+        bytes,
+    )
+    .await?;
     if quiet {
         println!("{digest}");
     } else {
@@ -55,7 +66,8 @@ pub async fn run(root: &Path, args: PushArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pushes image `config` as `name` (normalised), reporting each blob.
+/// Pushes image `config` as `name` (normalised), reporting each blob as a
+/// `log` line and its upload as `bytes(digest, sent, total)` (paced).
 pub async fn push_tag(
     store: &Arc<Store>,
     client: &RegistryClient,
@@ -63,6 +75,7 @@ pub async fn push_tag(
     config: &Digest,
     compression: CompressionArg,
     log: impl Fn(String) + Send + Sync + 'static,
+    bytes: impl Fn(&Digest, u64, u64) + Send + Sync + 'static,
 ) -> anyhow::Result<Digest> {
     let r = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
     let (s, c) = (store.clone(), config.clone());
@@ -70,7 +83,14 @@ pub async fn push_tag(
         tokio::task::spawn_blocking(move || image_manifest(&s, &c, compression.into()))
             .await?
             .with_context(|| format!("preparing {name} for push"))?;
-    let on = Arc::new(move |e: PushEvent| log(describe(&e)));
+    let on = Arc::new(move |e: PushEvent| match e {
+        PushEvent::Sent {
+            digest,
+            sent,
+            total,
+        } => bytes(&digest, sent, total),
+        e => log(describe(&e)),
+    });
     client
         .push(store.clone(), &r, manifest, on)
         .await
@@ -79,6 +99,11 @@ pub async fn push_tag(
 
 fn describe(e: &PushEvent) -> String {
     match e {
+        PushEvent::Sent {
+            digest,
+            sent,
+            total,
+        } => format!("pushing {digest} {sent}/{total}"),
         PushEvent::Exists { digest, .. } => format!("layer {digest} already exists"),
         PushEvent::Mounted { digest, from } => format!("mounted {digest} from {from}"),
         PushEvent::Uploaded { digest, size } => {

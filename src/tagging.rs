@@ -50,25 +50,9 @@ pub fn find(store: &Store, word: &str) -> anyhow::Result<Found> {
     }
     let hex = word.strip_prefix("sha256:").unwrap_or(word);
     if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let mut hits: Vec<Digest> = store
-            .tags()?
-            .into_values()
-            .filter(|c| c.hex().starts_with(&hex.to_ascii_lowercase()))
-            .collect();
-        hits.sort();
-        hits.dedup();
-        match hits.len() {
-            1 => {
-                return Ok(Found {
-                    config: hits.remove(0),
-                    name: None,
-                })
-            }
-            0 => {}
-            _ => bail!(
-                "image id prefix {word:?} is ambiguous: it matches {} images",
-                hits.len()
-            ),
+        // Tagged and intermediate images alike, as `docker images -a` lists them.
+        if let Some(config) = store.find_image_id(&hex.to_ascii_lowercase())? {
+            return Ok(Found { config, name: None });
         }
     }
     bail!("no such image: {word}")
@@ -130,6 +114,7 @@ fn remove_one(store: &Store, word: &str, force: bool) -> anyhow::Result<()> {
         println!("Untagged: {}", familiar(name));
     }
     if store.names_of(&found.config)?.is_empty() {
+        store.remove_intermediate(&found.config)?;
         println!("Deleted: {}", found.config);
     }
     Ok(())

@@ -97,6 +97,9 @@ impl Store {
             image_layers.extend(self.image_layers(&img.config)?);
             configs.insert(img.config);
         }
+        for c in self.containers()? {
+            image_layers.extend(c.layer);
+        }
         for id in self.intermediates()?.into_keys() {
             if self.has_blob(&id) {
                 image_layers.extend(self.image_layers(&id)?);

@@ -13,6 +13,9 @@
 //!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids
 //!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
+//!   intermediates.json             legacy-mode intermediate images -> their parent image
+//!   containers/<id>/               kept legacy-mode containers: container.json, and upper/
+//!                                  (the filesystem) when a failed RUN left no layer
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
 //!                                  as snapshots/, so finished dirs are renamed into place)
 //!   metadata.lock                  flock serialising updates of images.json and layer records
@@ -27,6 +30,7 @@
 
 mod blobs;
 mod compression;
+mod containers;
 pub mod export;
 mod fsutil;
 mod gc;
@@ -41,6 +45,7 @@ mod workdir;
 
 pub use blobs::{HashingReader, Ingest};
 pub use compression::LayerCompression;
+pub use containers::{ContainerRecord, ContainerState};
 pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::ImageEntry;
 pub use layers::pack::PackError;

@@ -12,7 +12,7 @@ pub mod instructions;
 pub mod parser;
 pub mod shell_lex;
 
-pub use convert::{compile, ConvertError, FrontendError};
+pub use convert::{compile, compile_legacy, ConvertError, FrontendError, LegacyKind, LegacyStep};
 pub use diagnostic::Span;
 pub use image_config::ImageConfigError;
 pub use instructions::InstructionError;

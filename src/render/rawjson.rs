@@ -1,51 +1,148 @@
-//! `--progress=rawjson`: one JSON object per event, for tools.
+//! `--progress=rawjson`: one JSON object per line on stderr, one line per
+//! progress event, for tools.
+//!
+//! Every object has:
+//! - `event`: `started`, `log`, `done`, `cached`, `error` or `bytes`;
+//! - `vertex`: the vertex's id, stable within one build (the solver's steps
+//!   are `n<N>`, the CLI's own vertices have names such as `exporting`);
+//! - `time`: when the event happened, in seconds since the Unix epoch as a
+//!   float (microsecond precision).
+//!
+//! Then, by event:
+//! - `started`, `cached`: `name` (`[build 2/4] RUN make`) and `digest`
+//!   (`sha256:...`, the step's cache key) when known;
+//! - `log`: `stream` (1 stdout, 2 stderr, as BuildKit numbers them) and
+//!   `data`, the bytes as they came, as UTF-8 text (invalid bytes become
+//!   U+FFFD; `--log-dir` keeps them exact);
+//! - `error`: `error`, the message;
+//! - `bytes`: `id` (the blob's digest), `current` and `total` (0 when not
+//!   known) bytes of a pull or push.
+//!
+//! Fields may be added; none is removed or changes meaning. A failed build
+//! prints its human-readable report after the last event.
 
-use mybuild_solver::ProgressEvent;
+use mybuild_solver::{LogStream, ProgressEvent};
+use serde_json::{json, Value};
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub(crate) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+/// Seconds since the epoch of `at` (now, when the event has no time).
+fn wall_time(at: Option<Instant>) -> f64 {
+    let now = SystemTime::now();
+    let when = match at {
+        Some(at) => now - Instant::now().saturating_duration_since(at),
+        None => now,
+    };
+    let secs = when.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (secs.as_micros() as f64) / 1e6
 }
 
 pub fn write(out: &mut impl Write, ev: &ProgressEvent) -> std::io::Result<()> {
-    let value = match ev {
-        ProgressEvent::Started { vertex, name, .. } => {
-            serde_json::json!({"event": "started", "vertex": vertex, "name": name})
+    writeln!(out, "{}", to_json(ev, wall_time))
+}
+
+/// The event as its JSON object, timed by `clock`.
+fn to_json(ev: &ProgressEvent, clock: impl Fn(Option<Instant>) -> f64) -> Value {
+    let with_digest = |mut v: Value, digest: &Option<String>| {
+        if let Some(d) = digest {
+            v["digest"] = json!(d);
+        }
+        v
+    };
+    let (mut value, at) = match ev {
+        ProgressEvent::Started {
+            vertex,
+            name,
+            digest,
+            at,
+        } => {
+            let v = json!({"event": "started", "vertex": vertex, "name": name});
+            (with_digest(v, digest), Some(*at))
         }
         ProgressEvent::Log {
             vertex,
             stream,
             data,
-            ..
-        } => serde_json::json!({
-            "event": "log", "vertex": vertex,
-            "stream": if *stream == mybuild_solver::LogStream::Stdout { 1 } else { 2 },
-            "data": String::from_utf8_lossy(data),
-        }),
-        ProgressEvent::Cached { vertex, name, .. } => {
-            serde_json::json!({"event": "cached", "vertex": vertex, "name": name})
+            at,
+        } => {
+            let stream = match stream {
+                LogStream::Stdout => 1,
+                LogStream::Stderr => 2,
+            };
+            let data = String::from_utf8_lossy(data);
+            let v = json!({"event": "log", "vertex": vertex, "stream": stream, "data": data});
+            (v, Some(*at))
+        }
+        ProgressEvent::Cached {
+            vertex,
+            name,
+            digest,
+        } => {
+            let v = json!({"event": "cached", "vertex": vertex, "name": name});
+            (with_digest(v, digest), None)
         }
         ProgressEvent::Bytes {
             vertex,
             id,
             current,
             total,
-            ..
-        } => serde_json::json!({
-            "event": "bytes", "vertex": vertex, "id": id, "current": current, "total": total,
-        }),
-        ProgressEvent::Done { vertex, .. } => {
-            serde_json::json!({"event": "done", "vertex": vertex})
+            at,
+        } => {
+            let v = json!({
+                "event": "bytes", "vertex": vertex, "id": id, "current": current, "total": total,
+            });
+            (v, Some(*at))
         }
-        ProgressEvent::Failed { vertex, error, .. } => {
-            serde_json::json!({"event": "error", "vertex": vertex, "error": error})
+        ProgressEvent::Done { vertex, at } => {
+            (json!({"event": "done", "vertex": vertex}), Some(*at))
+        }
+        ProgressEvent::Failed { vertex, error, at } => {
+            let v = json!({"event": "error", "vertex": vertex, "error": error});
+            (v, Some(*at))
         }
     };
-    let mut value = value;
-    value["time"] = serde_json::json!(unix_now());
-    writeln!(out, "{value}")
+    value["time"] = json!(clock(at));
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plain::{assert_golden, tests as plain};
+    use super::*;
+
+    /// Renders a script with times relative to 2023-11-14T22:13:20Z; the
+    /// cached events, which carry no time, get the epoch.
+    fn render(script: plain::Script) -> String {
+        let t0 = script.t0();
+        let clock = |at: Option<Instant>| match at {
+            Some(at) => 1_700_000_000.0 + (at - t0).as_secs_f64(),
+            None => 0.0,
+        };
+        let mut out = String::new();
+        for ev in &script.events {
+            out += &format!("{}\n", to_json(ev, clock));
+        }
+        out
+    }
+
+    #[test]
+    fn parallel_build_events() {
+        assert_golden("rawjson-parallel.jsonl", &render(plain::parallel_build()));
+    }
+
+    #[test]
+    fn failing_build_events() {
+        let out = render(plain::failing_build());
+        assert_golden("rawjson-failure.jsonl", &out);
+        let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event"], "error");
+        assert!(last["error"].as_str().unwrap().ends_with("exit code: 3"));
+    }
+
+    #[test]
+    fn wall_time_is_now_for_a_fresh_instant() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let t = wall_time(Some(Instant::now()));
+        assert!((t - now.as_secs_f64()).abs() < 60.0, "{t} vs {now:?}");
+    }
 }

@@ -4,10 +4,10 @@
 
 use super::stages::{go_arch, StageDef};
 use super::state::Stage;
-use super::{convert_err, ConvertError, Converter, FrontendError};
+use super::{convert_err, ConvertError, Converter, FrontendError, LegacyKind};
 use crate::image_config::ImageConfig;
 use crate::instructions::{Command, Instruction};
-use mybuild_graph::{ImageSource, NodeId, Op};
+use mybuild_graph::{Digest, ImageSource, NodeId, Op};
 
 /// Steps a stage numbers: its own FROM when it pulls an image, then every
 /// RUN, COPY, ADD and WORKDIR (ONBUILD triggers included).
@@ -42,7 +42,7 @@ impl Converter<'_> {
         i: usize,
         def: &StageDef,
         visiting: &mut Vec<usize>,
-    ) -> Result<Stage, FrontendError> {
+    ) -> Result<(Stage, LegacyKind), FrontendError> {
         let file = self.opts.filename.clone();
         let source = self.source;
         let err = |e: ConvertError| convert_err(&file, source, &def.from_cmd, e);
@@ -70,34 +70,37 @@ impl Converter<'_> {
             step: 0,
             total: 0,
         };
-        let (mut stage, from_image) = match self.stages.by_name_or_index(&base).filter(|j| *j < i) {
-            Some(j) => {
-                let parent = self.build_stage(j, visiting)?;
-                (blank(parent.node, parent.config), None)
-            }
-            None if base.eq_ignore_ascii_case("scratch") => {
-                let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
-                (blank(node, ImageConfig::scratch(go_arch(), "linux")), None)
-            }
-            None => {
-                let (source, config) = self.resolve_config(&base).map_err(err)?;
-                (blank(NodeId(0), config), Some(source))
-            }
-        };
+        let kind = |image, stage| LegacyKind::From { image, stage };
+        let (mut stage, from_image, legacy) =
+            match self.stages.by_name_or_index(&base).filter(|j| *j < i) {
+                Some(j) => {
+                    let parent = self.build_stage(j, visiting)?;
+                    (blank(parent.node, parent.config), None, kind(None, Some(j)))
+                }
+                None if base.eq_ignore_ascii_case("scratch") => {
+                    let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
+                    let config = ImageConfig::scratch(go_arch(), "linux");
+                    (blank(node, config), None, kind(None, None))
+                }
+                None => {
+                    let (source, config, id) = self.resolve_config(&base).map_err(err)?;
+                    (blank(NodeId(0), config), Some(source), kind(Some(id), None))
+                }
+            };
         let triggers = stage.config.get_strs("OnBuild").unwrap_or_default();
         stage.total = count_steps(def, &triggers, from_image.is_some());
         if let Some(source) = from_image {
             let name = stage.step_name(&format!("FROM {base}"));
             stage.node = self.graph.add(Op::Image(source), vec![], name);
         }
-        Ok(stage)
+        Ok((stage, legacy))
     }
 
-    /// Resolves an image reference to its source op and config.
+    /// Resolves an image reference to its source op, config and image id.
     pub(super) fn resolve_config(
         &mut self,
         reference: &str,
-    ) -> Result<(ImageSource, ImageConfig), ConvertError> {
+    ) -> Result<(ImageSource, ImageConfig, Digest), ConvertError> {
         let resolved = self
             .resolver
             .resolve(reference)
@@ -112,18 +115,20 @@ impl Converter<'_> {
                     message: e.to_string(),
                 }
             })?;
+        let id = Digest::of(&resolved.config);
         Ok((
             ImageSource {
                 reference: resolved.reference,
                 digest: Some(resolved.pin),
             },
             config,
+            id,
         ))
     }
 
     /// An image used by `COPY --from=<image>`, as a node.
     pub(super) fn image_node(&mut self, reference: &str) -> Result<NodeId, ConvertError> {
-        let (source, _) = self.resolve_config(reference)?;
+        let (source, _, _) = self.resolve_config(reference)?;
         Ok(self
             .graph
             .add(Op::Image(source), vec![], format!("FROM {reference}")))

@@ -12,7 +12,10 @@ mod mount;
 mod run;
 mod stages;
 mod state;
+mod trace;
 mod workdir;
+
+pub use trace::{LegacyKind, LegacyStep};
 
 use crate::diagnostic::Span;
 use crate::instructions::{Command, Instruction, InstructionError};
@@ -109,6 +112,25 @@ pub fn compile(
     opts: &CompileOptions,
     resolver: &dyn ImageResolver,
 ) -> Result<BuildPlan, FrontendError> {
+    compile_with(dockerfile, opts, resolver, false).map(|(plan, _)| plan)
+}
+
+/// [`compile`] as the classic builder sees a Dockerfile: every stage up to
+/// the target is built, and each instruction is listed as a step.
+pub fn compile_legacy(
+    dockerfile: &str,
+    opts: &CompileOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<(BuildPlan, Vec<LegacyStep>), FrontendError> {
+    compile_with(dockerfile, opts, resolver, true)
+}
+
+fn compile_with(
+    dockerfile: &str,
+    opts: &CompileOptions,
+    resolver: &dyn ImageResolver,
+    legacy: bool,
+) -> Result<(BuildPlan, Vec<LegacyStep>), FrontendError> {
     let file = opts.filename.clone();
     let df = crate::parser::parse(dockerfile).map_err(|error| FrontendError::Parse {
         file: file.clone(),
@@ -155,15 +177,23 @@ pub fn compile(
         escape: df.escape,
         source: dockerfile,
         steps: BTreeMap::new(),
+        trace: legacy.then(Vec::new),
     };
     conv.built = vec![None; conv.stages.defs.len()];
+    conv.trace_global_args();
+    // The classic builder builds every stage up to the target, used or not.
+    let first = if legacy { 0 } else { target };
+    for i in first..target {
+        conv.build_stage(i, &mut Vec::new())?;
+    }
     let stage = conv.build_stage(target, &mut Vec::new())?;
-    Ok(BuildPlan {
+    let plan = BuildPlan {
         graph: conv.graph,
         target: stage.node,
         config: stage.config.to_value(),
         steps: conv.steps,
-    })
+    };
+    Ok((plan, conv.trace.unwrap_or_default()))
 }
 
 fn convert_err(file: &str, source: &str, cmd: &Command, error: ConvertError) -> FrontendError {
@@ -189,6 +219,8 @@ pub(crate) struct Converter<'a> {
     source: &'a str,
     /// Lines of each step node, by name (see [`BuildPlan::steps`]).
     steps: BTreeMap<String, (usize, usize)>,
+    /// The legacy mode's step list, when asked for.
+    trace: Option<Vec<LegacyStep>>,
 }
 
 impl Converter<'_> {
@@ -209,7 +241,7 @@ impl Converter<'_> {
             ));
         }
         visiting.push(i);
-        let mut stage = self.start_stage(i, &def, visiting)?;
+        let (mut stage, base) = self.start_stage(i, &def, visiting)?;
         let from_name = self.graph.node(stage.node).name.clone();
         self.steps
             .entry(from_name)
@@ -220,8 +252,10 @@ impl Converter<'_> {
                 .map_err(|e| convert_err(&file, self.source, &def.from_cmd, e))?;
             self.dispatch(&mut stage, &cmd, visiting)?;
         }
+        self.trace(i, &def.from_cmd, &stage, base);
         for cmd in &def.commands {
             self.dispatch(&mut stage, cmd, visiting)?;
+            self.trace(i, cmd, &stage, trace::kind_of(cmd));
         }
         visiting.pop();
         self.built[i] = Some(stage.clone());

@@ -66,6 +66,8 @@ fn predefined() -> MetaArgs {
 pub struct Stages {
     pub defs: Vec<StageDef>,
     pub meta: MetaArgs,
+    /// The ARG instructions before the first FROM, as written.
+    pub meta_cmds: Vec<Command>,
 }
 
 impl Stages {
@@ -75,6 +77,7 @@ impl Stages {
     ) -> Result<Stages, Box<(Command, ConvertError)>> {
         let mut meta = predefined();
         let mut defs: Vec<StageDef> = Vec::new();
+        let mut meta_cmds = Vec::new();
         for cmd in commands {
             match (&cmd.instruction, defs.last_mut()) {
                 (Instruction::From(f), _) => defs.push(StageDef {
@@ -85,6 +88,7 @@ impl Stages {
                 }),
                 (_, Some(stage)) => stage.commands.push(cmd),
                 (Instruction::Arg(args), None) => {
+                    meta_cmds.push(cmd.clone());
                     for (k, default) in args {
                         let value = match (opts.build_args.get(k), default) {
                             (Some(v), _) => Some(v.clone()),
@@ -101,7 +105,11 @@ impl Stages {
                 (_, None) => return Err(Box::new((cmd, ConvertError::NoStage))),
             }
         }
-        Ok(Stages { defs, meta })
+        Ok(Stages {
+            defs,
+            meta,
+            meta_cmds,
+        })
     }
 
     /// The stage to build: `--target` by name, else the last one.

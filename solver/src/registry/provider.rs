@@ -70,14 +70,19 @@ impl ImageProvider {
     /// Ensures every layer of the image is unpacked in the store and
     /// returns its diff_ids, base layer first. `pin` is the digest
     /// [`ImageProvider::resolve`] returned (possibly in an earlier build).
+    /// A pull reports its bytes to `vertex` (the first caller's, when
+    /// several want the same image).
     pub async fn layers(
         &self,
         reference: &str,
         pin: Option<&Digest>,
+        progress: &crate::Progress,
+        vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
         let r = Reference::parse(reference)?;
         let cell = cell(&self.unpacked, (r.to_string(), pin.cloned()));
-        let chain = cell.get_or_try_init(|| self.unpack(&r, pin)).await?;
+        let unpack = || self.unpack(&r, pin, progress, vertex);
+        let chain = cell.get_or_try_init(unpack).await?;
         Ok(chain.clone())
     }
 
@@ -155,6 +160,8 @@ impl ImageProvider {
         &self,
         r: &Reference,
         pin: Option<&Digest>,
+        progress: &crate::Progress,
+        vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
         // A pin from this build's resolution reuses it; any other pin (e.g.
         // from a graph made earlier) is looked up by digest, never by tag.
@@ -166,7 +173,7 @@ impl ImageProvider {
         };
         match &entry.origin {
             Origin::Local => self.local_chain(&entry.provided),
-            Origin::Registry(img) => self.pull(r, img).await,
+            Origin::Registry(img) => self.pull(r, img, progress, vertex).await,
         }
     }
 
@@ -209,8 +216,17 @@ impl ImageProvider {
 
     /// Pulls, then records the image (config, and the manifest so a pin
     /// resolves offline) and tags it so later builds find it offline.
-    async fn pull(&self, r: &Reference, img: &ResolvedImage) -> Result<Vec<Digest>, RegistryError> {
-        let chain = self.client.pull_layers(&self.store, img).await?;
+    async fn pull(
+        &self,
+        r: &Reference,
+        img: &ResolvedImage,
+        progress: &crate::Progress,
+        vertex: &str,
+    ) -> Result<Vec<Digest>, RegistryError> {
+        let chain = self
+            .client
+            .pull_layers(&self.store, img, progress, vertex)
+            .await?;
         let (store, name) = (self.store.clone(), r.to_string());
         let (config, manifest) = (img.config.clone(), img.manifest.clone());
         let what = format!("record image {r}");

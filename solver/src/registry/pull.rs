@@ -1,11 +1,14 @@
 //! Pulling layers into the store: each missing layer is streamed once into
 //! an ingest (its compressed digest checked on the fly), then unpacked off
 //! the async runtime, and its diff_id checked against the image config.
+//! Each download reports its bytes to the vertex that asked for the image.
 
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::{LayerDesc, ResolvedImage};
 use super::reference::Reference;
+use super::upload::Throttle;
+use crate::progress::Progress;
 use futures_util::{StreamExt, TryStreamExt};
 use mybuild_cache::{CompressedBlob, LayerCompression as Compression, Store, StoreError};
 use mybuild_graph::Digest;
@@ -35,21 +38,33 @@ fn compression_of(index: usize, layer: &LayerDesc) -> Result<Compression, Regist
     })
 }
 
-/// One layer to make present, with its place in the image.
+/// One layer to make present, with its place in the image and where its
+/// download reports progress.
 struct LayerJob<'a> {
     index: usize,
     layer: &'a LayerDesc,
     diff_id: &'a Digest,
+    report: Report<'a>,
+}
+
+/// Byte progress of downloads goes to `vertex` on `progress`.
+#[derive(Clone, Copy)]
+struct Report<'a> {
+    progress: &'a Progress,
+    vertex: &'a str,
 }
 
 impl RegistryClient {
     /// Makes every layer of `img` present as a snapshot and returns the
-    /// diff_ids, base layer first.
+    /// diff_ids, base layer first. Downloads report their bytes to `vertex`.
     pub async fn pull_layers(
         &self,
         store: &Arc<Store>,
         img: &ResolvedImage,
+        progress: &Progress,
+        vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
+        let report = Report { progress, vertex };
         let mut seen = HashSet::new();
         let jobs: Vec<LayerJob> = img
             .layers
@@ -61,6 +76,7 @@ impl RegistryClient {
                 index,
                 layer,
                 diff_id,
+                report,
             })
             .collect();
         // Collected first: a lazy `map` closure inside the stream makes the
@@ -85,10 +101,15 @@ impl RegistryClient {
         layer: &LayerDesc,
         diff_id: &Digest,
     ) -> Result<(), RegistryError> {
+        let discard = Progress::discard();
         let job = LayerJob {
             index: 0,
             layer,
             diff_id,
+            report: Report {
+                progress: &discard,
+                vertex: "",
+            },
         };
         self.pull_layer(store, r, job).await
     }
@@ -124,7 +145,8 @@ impl RegistryClient {
             return Ok(());
         }
         if !store.has_blob(&job.layer.digest) {
-            self.download_with_retries(store, r, job.layer).await?;
+            self.download_with_retries(store, r, job.layer, job.report)
+                .await?;
             // Remembered so a push to a sibling repository can mount it.
             let repo = format!("{}/{}", r.registry, r.repository);
             let (s, d) = (store.clone(), job.layer.digest.clone());
@@ -140,10 +162,11 @@ impl RegistryClient {
         store: &Arc<Store>,
         r: &Reference,
         layer: &LayerDesc,
+        report: Report<'_>,
     ) -> Result<(), RegistryError> {
         let mut attempt = 0;
         loop {
-            match self.download_layer(store, r, layer).await {
+            match self.download_layer(store, r, layer, report).await {
                 Err(RegistryError::Request { .. }) if attempt + 1 < super::upload::ATTEMPTS => {
                     tokio::time::sleep(super::upload::backoff(attempt)).await;
                     attempt += 1;
@@ -158,6 +181,7 @@ impl RegistryClient {
         store: &Arc<Store>,
         r: &Reference,
         layer: &LayerDesc,
+        report: Report<'_>,
     ) -> Result<(), RegistryError> {
         let resp = self
             .get(r, &format!("{}/blobs/{}", r.repository, layer.digest), None)
@@ -171,9 +195,14 @@ impl RegistryClient {
         };
         let mut body = resp.bytes_stream();
         let mut failure = None;
+        let (mut throttle, mut received) = (Throttle::default(), 0u64);
+        report.bytes(&mut throttle, layer, received);
         while let Some(chunk) = body.next().await {
             match chunk {
-                Ok(bytes) if tx.send(Chunk::Data(bytes.to_vec())).await.is_ok() => {}
+                Ok(bytes) if tx.send(Chunk::Data(bytes.to_vec())).await.is_ok() => {
+                    received += bytes.len() as u64;
+                    report.bytes(&mut throttle, layer, received);
+                }
                 // The writer stopped early: its own error explains why.
                 Ok(_) => break,
                 Err(source) => {
@@ -196,6 +225,16 @@ impl RegistryClient {
         match failure {
             Some(e) => Err(e),
             None => written,
+        }
+    }
+}
+
+impl Report<'_> {
+    /// `received` bytes of `layer` are in, if `throttle` lets it through.
+    fn bytes(&self, throttle: &mut Throttle, layer: &LayerDesc, received: u64) {
+        if throttle.due(received, layer.size) {
+            let id = layer.digest.as_str();
+            self.progress.bytes(self.vertex, id, received, layer.size);
         }
     }
 }

@@ -6,14 +6,14 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
-use super::upload::{location, push_status, Call};
+use super::upload::{location, push_status, Call, OnSent, Throttle};
 use futures_util::TryStreamExt as _;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt as _;
 
 /// Blobs up to this size go in one PUT; larger ones in chunks of this size.
@@ -24,10 +24,29 @@ const PARALLEL: usize = 4;
 /// What happened to one blob or the manifest, for progress output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushEvent {
-    Exists { digest: Digest, size: u64 },
-    Mounted { digest: Digest, from: String },
-    Uploaded { digest: Digest, size: u64 },
-    Manifest { reference: String, digest: Digest },
+    Exists {
+        digest: Digest,
+        size: u64,
+    },
+    Mounted {
+        digest: Digest,
+        from: String,
+    },
+    /// `sent` of `total` bytes of an upload handed to the connection so
+    /// far; paced (see [`Throttle`]), the last one has `sent == total`.
+    Sent {
+        digest: Digest,
+        sent: u64,
+        total: u64,
+    },
+    Uploaded {
+        digest: Digest,
+        size: u64,
+    },
+    Manifest {
+        reference: String,
+        digest: Digest,
+    },
 }
 
 /// Progress sink: called from the push's tasks.
@@ -125,7 +144,7 @@ impl RegistryClient {
             });
         } else if resp.status() == StatusCode::ACCEPTED {
             let url = location(&start, &resp)?;
-            self.upload(store, r, &d, url).await?;
+            self.upload(store, r, &d, url, on).await?;
             on(PushEvent::Uploaded {
                 digest: d.digest.clone(),
                 size: d.size,
@@ -144,6 +163,7 @@ impl RegistryClient {
         r: &Reference,
         d: &Desc,
         mut url: reqwest::Url,
+        on: &OnPush,
     ) -> Result<(), RegistryError> {
         let path = store.blob_path(&d.digest);
         let mut file =
@@ -153,6 +173,7 @@ impl RegistryClient {
                     path: path.clone(),
                     source,
                 })?;
+        let throttle = Arc::new(Mutex::new(Throttle::default()));
         let mut hasher = Sha256::new();
         let (mut sent, mut last) = (0u64, None);
         while sent < d.size || (d.size == 0 && last.is_none()) {
@@ -176,6 +197,7 @@ impl RegistryClient {
             call.headers
                 .insert(CONTENT_TYPE, header("application/octet-stream")?);
             call.body = Some(buf.into());
+            call.on_sent = Some(report_sent(on, d, sent, &throttle));
             let resp = self.write(r, call.clone()).await?;
             if resp.status() != StatusCode::ACCEPTED {
                 return Err(push_status(&call, resp).await);
@@ -197,6 +219,9 @@ impl RegistryClient {
             .append_pair("digest", d.digest.as_str());
         let mut call = Call::new(Method::PUT, url);
         let body = last.unwrap_or_default();
+        if !body.is_empty() {
+            call.on_sent = Some(report_sent(on, d, 0, &throttle));
+        }
         call.headers
             .insert(CONTENT_TYPE, header("application/octet-stream")?);
         call.headers
@@ -205,6 +230,26 @@ impl RegistryClient {
         let resp = self.write(r, call.clone()).await?;
         expect(&call, resp, StatusCode::CREATED, &d.digest).await
     }
+}
+
+/// Reports the bytes of one request body that starts `base` bytes into
+/// blob `d`, through the blob's shared throttle.
+fn report_sent(on: &OnPush, d: &Desc, base: u64, throttle: &Arc<Mutex<Throttle>>) -> OnSent {
+    let (on, digest, total, throttle) = (on.clone(), d.digest.clone(), d.size, throttle.clone());
+    Arc::new(move |n| {
+        let sent = base + n;
+        let due = throttle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due(sent, total);
+        if due {
+            on(PushEvent::Sent {
+                digest: digest.clone(),
+                sent,
+                total,
+            });
+        }
+    })
 }
 
 /// Best effort: a lost note only costs a later mount.
@@ -238,5 +283,108 @@ async fn expect(
             got: e.to_string(),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_registry::{build_image, ImageSpec, TestRegistry};
+    use super::super::{build_arch, ImageProvider};
+    use super::*;
+    use crate::progress::{Progress, ProgressEvent};
+    use std::collections::BTreeMap;
+
+    /// (first, last) `current` seen per blob, and whether it never went back.
+    type Seen = BTreeMap<String, (u64, u64, bool)>;
+
+    fn track(seen: &mut Seen, id: &str, current: u64) {
+        let e = seen
+            .entry(id.to_string())
+            .or_insert((current, current, true));
+        e.2 &= current >= e.1;
+        e.1 = current;
+    }
+
+    fn size(store: &Store, id: &str) -> u64 {
+        let path = store.blob_path(&Digest::parse(id).unwrap());
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    /// A pull reports every downloaded layer from 0 to its full size, and
+    /// a push to another registry reports every uploaded blob up to its size.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pull_and_push_report_byte_progress() {
+        let (from, to) = (TestRegistry::start(), TestRegistry::start());
+        let layout = tempfile::tempdir().unwrap();
+        let spec = ImageSpec {
+            arch: build_arch(),
+            marker: "bytes",
+            ..Default::default()
+        };
+        let image = build_image(layout.path(), &spec);
+        from.push(layout.path(), "src:latest", false);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let client = RegistryClient::new(vec![]).unwrap();
+        let provider = ImageProvider::new(store.clone(), client.clone(), false);
+
+        let name = format!("{}/src:latest", from.addr);
+        let (progress, mut rx) = Progress::channel();
+        provider.layers(&name, None, &progress, "v1").await.unwrap();
+        drop(progress);
+        let mut pulled = Seen::new();
+        while let Some(ev) = rx.recv().await {
+            if let ProgressEvent::Bytes {
+                vertex,
+                id,
+                current,
+                total,
+                ..
+            } = ev
+            {
+                assert_eq!(vertex, "v1");
+                let layer = image.layers.iter().position(|l| l.as_str() == id);
+                assert!(layer.is_some(), "bytes for a blob not in the image: {id}");
+                assert!(total > 0 && current <= total, "{current} of {total}");
+                track(&mut pulled, &id, current);
+            }
+        }
+        assert_eq!(pulled.len(), image.layers.len(), "{pulled:?}");
+        for (id, (first, last, forward)) in &pulled {
+            assert_eq!(
+                (*first, *last, *forward),
+                (0, size(&store, id), true),
+                "{id}"
+            );
+        }
+
+        let config = store.resolve_tag(&name).unwrap().unwrap();
+        let (manifest, _) = mybuild_cache::export::image_manifest(
+            &store,
+            &config,
+            mybuild_cache::export::Compression::Gzip,
+        )
+        .unwrap();
+        let sent = Arc::new(Mutex::new(Seen::new()));
+        let sink = sent.clone();
+        let on: OnPush = Arc::new(move |e| {
+            if let PushEvent::Sent {
+                digest,
+                sent,
+                total,
+            } = e
+            {
+                assert!(sent <= total, "{sent} of {total}");
+                track(&mut sink.lock().unwrap(), digest.as_str(), sent);
+            }
+        });
+        let r = Reference::parse(&format!("{}/dst:1", to.addr)).unwrap();
+        client.push(store.clone(), &r, manifest, on).await.unwrap();
+        let sent = sent.lock().unwrap();
+        // The config and both layers went up.
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        for (id, (_, last, forward)) in sent.iter() {
+            assert_eq!((*last, *forward), (size(&store, id), true), "{id}");
+        }
     }
 }

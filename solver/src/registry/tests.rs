@@ -50,6 +50,11 @@ fn client() -> RegistryClient {
     RegistryClient::new(vec![]).unwrap()
 }
 
+/// Pulls here show no progress.
+fn discard() -> crate::Progress {
+    crate::Progress::discard()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resolves_and_pulls_verified_layers() {
     let fx = busybox();
@@ -72,7 +77,7 @@ async fn resolves_and_pulls_verified_layers() {
         fx.image.layers
     );
 
-    let chain = c.pull_layers(&store, &img).await.unwrap();
+    let chain = c.pull_layers(&store, &img, &discard(), "").await.unwrap();
     assert_eq!(chain, fx.image.diff_ids);
     assert_eq!(c.layer_downloads(), 2);
     let marker = store
@@ -87,10 +92,16 @@ async fn resolves_and_pulls_verified_layers() {
         .is_file());
 
     // Present layers are never fetched again, by this client or a new one.
-    assert_eq!(c.pull_layers(&store, &img).await.unwrap(), chain);
+    assert_eq!(
+        c.pull_layers(&store, &img, &discard(), "").await.unwrap(),
+        chain
+    );
     assert_eq!(c.layer_downloads(), 2);
     let fresh = client();
-    fresh.pull_layers(&store, &img).await.unwrap();
+    fresh
+        .pull_layers(&store, &img, &discard(), "")
+        .await
+        .unwrap();
     assert_eq!(fresh.layer_downloads(), 0);
 }
 
@@ -103,7 +114,11 @@ async fn concurrent_pulls_fetch_each_layer_once() {
         .resolve(&reference(&fx.registry, "busybox:latest"))
         .await
         .unwrap();
-    let (a, b) = tokio::join!(c.pull_layers(&store, &img), c.pull_layers(&store, &img));
+    let quiet = discard();
+    let (a, b) = tokio::join!(
+        c.pull_layers(&store, &img, &quiet, ""),
+        c.pull_layers(&store, &img, &quiet, "")
+    );
     assert_eq!(a.unwrap(), b.unwrap());
     assert_eq!(c.layer_downloads(), 2);
 }
@@ -169,7 +184,10 @@ async fn corrupted_layer_is_rejected_and_not_stored() {
         .await
         .unwrap();
     corrupt(&fx.registry, &fx.image.layers[0]);
-    let err = c.pull_layers(&store, &img).await.unwrap_err();
+    let err = c
+        .pull_layers(&store, &img, &discard(), "")
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, RegistryError::BlobDigestMismatch { digest, .. } if *digest == fx.image.layers[0]),
         "{err}"
@@ -192,7 +210,10 @@ async fn wrong_diff_id_names_the_layer() {
         .resolve(&reference(&fx.registry, "liar:latest"))
         .await
         .unwrap();
-    let err = c.pull_layers(&store, &img).await.unwrap_err();
+    let err = c
+        .pull_layers(&store, &img, &discard(), "")
+        .await
+        .unwrap_err();
     match err {
         RegistryError::DiffIdMismatch {
             index,
@@ -255,7 +276,10 @@ async fn provider_pins_once_and_works_offline() {
         provider.resolve(&format!("{name}:latest")).await.unwrap(),
         first
     );
-    let chain = provider.layers(&name, Some(&first.pin)).await.unwrap();
+    let chain = provider
+        .layers(&name, Some(&first.pin), &discard(), "")
+        .await
+        .unwrap();
     assert_eq!(chain, fx.image.diff_ids);
     assert_eq!(
         store.resolve_tag(&first.reference).unwrap(),
@@ -289,12 +313,18 @@ async fn provider_pins_once_and_works_offline() {
         (fx.image.config_digest.clone(), first.config)
     );
     assert_eq!(
-        offline.layers(&name, Some(&local.pin)).await.unwrap(),
+        offline
+            .layers(&name, Some(&local.pin), &discard(), "")
+            .await
+            .unwrap(),
         chain
     );
     // An older manifest pin is found through the digest tag, still offline.
     assert_eq!(
-        offline.layers(&name, Some(&first.pin)).await.unwrap(),
+        offline
+            .layers(&name, Some(&first.pin), &discard(), "")
+            .await
+            .unwrap(),
         chain
     );
     let pulling = ImageProvider::new(store, client(), true);
@@ -312,7 +342,7 @@ fn futures_are_send(p: &ImageProvider, c: &RegistryClient, s: &Arc<Store>, i: &R
     shared::<ImageProvider>();
     shared::<RegistryClient>();
     send(p.resolve("x"));
-    send(p.layers("x", None));
+    send(p.layers("x", None, &discard(), ""));
     send(c.resolve(&i.reference));
-    send(c.pull_layers(s, i));
+    send(c.pull_layers(s, i, &discard(), ""));
 }

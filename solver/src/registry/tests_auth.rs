@@ -62,7 +62,12 @@ async fn bearer_token_flow_keeps_credentials_home() {
         let s = Arc::new(Store::open(d.path()).unwrap());
         (d, s)
     };
-    assert_eq!(c.pull_layers(&store, &img).await.unwrap(), image.diff_ids);
+    assert_eq!(
+        c.pull_layers(&store, &img, &crate::Progress::discard(), "")
+            .await
+            .unwrap(),
+        image.diff_ids
+    );
 
     let tokens = gate.seen("token");
     assert_eq!(tokens.len(), 1, "one token for the whole pull: {tokens:?}");

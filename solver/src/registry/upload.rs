@@ -1,18 +1,27 @@
 //! Requests that write to a registry: authenticated like reads (one
 //! challenge answered per request, tokens cached per scope), retried with
 //! backoff on 5xx and broken connections, never followed to another origin
-//! with credentials. Used by [`super::push`].
+//! with credentials. Used by [`super::push`]; [`Throttle`] paces the byte
+//! progress of pushes and pulls alike.
 
 use super::auth::same_origin;
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
-use reqwest::header::{HeaderMap, AUTHORIZATION, LOCATION};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Attempts per request: the first try and three retries.
 pub(crate) const ATTEMPTS: u32 = 4;
+
+/// Told how many bytes of a request body have gone to the connection.
+pub(crate) type OnSent = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Body pieces handed to the connection one at a time, so [`OnSent`]
+/// hears about a big PUT while it is under way rather than once at the end.
+const SEND_PIECE: usize = 64 << 10;
 
 /// One request, rebuilt for each attempt (bodies are cheap `Bytes` clones).
 #[derive(Clone)]
@@ -21,6 +30,9 @@ pub(crate) struct Call {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Option<bytes::Bytes>,
+    /// When set, the body is streamed and each piece reported (a retry
+    /// reports from 0 again).
+    pub on_sent: Option<OnSent>,
 }
 
 impl Call {
@@ -30,7 +42,62 @@ impl Call {
             url,
             headers: HeaderMap::new(),
             body: None,
+            on_sent: None,
         }
+    }
+
+    /// The body for one attempt: whole, or streamed in reported pieces
+    /// with an explicit length so the registry never sees chunked encoding.
+    fn request_body(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let Some(body) = self.body.clone() else {
+            return req;
+        };
+        let Some(on_sent) = self.on_sent.clone() else {
+            return req.body(body);
+        };
+        let len = body.len();
+        let pieces = (0..len).step_by(SEND_PIECE).map(move |start| {
+            let end = (start + SEND_PIECE).min(len);
+            on_sent(end as u64);
+            Ok::<_, std::io::Error>(body.slice(start..end))
+        });
+        let req = match self.headers.contains_key(CONTENT_LENGTH) {
+            true => req,
+            false => req.header(CONTENT_LENGTH, HeaderValue::from(len)),
+        };
+        req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            pieces,
+        )))
+    }
+}
+
+/// How often one blob's byte progress is reported at most: often enough
+/// for a live bar, rare enough not to flood the renderer.
+const REPORT_EVERY: Duration = Duration::from_millis(100);
+
+/// Paces the byte progress of one blob: the first report, then at most one
+/// per [`REPORT_EVERY`], and always the one that completes it.
+#[derive(Debug, Default)]
+pub(crate) struct Throttle {
+    last: Option<Instant>,
+}
+
+impl Throttle {
+    /// Whether `current` of `total` bytes is worth reporting now.
+    pub fn due(&mut self, current: u64, total: u64) -> bool {
+        self.due_at(Instant::now(), current, total)
+    }
+
+    fn due_at(&mut self, now: Instant, current: u64, total: u64) -> bool {
+        let complete = total > 0 && current >= total;
+        let quiet_long_enough = match self.last {
+            Some(last) => now.saturating_duration_since(last) >= REPORT_EVERY,
+            None => true,
+        };
+        if complete || quiet_long_enough {
+            self.last = Some(now);
+        }
+        complete || quiet_long_enough
     }
 }
 
@@ -82,9 +149,7 @@ impl RegistryClient {
             if let Some(a) = auth.as_deref().filter(|_| same_origin(&call.url, &base)) {
                 req = req.header(AUTHORIZATION, a);
             }
-            if let Some(b) = &call.body {
-                req = req.body(b.clone());
-            }
+            req = call.request_body(req);
             let resp = req
                 .send()
                 .await
@@ -138,5 +203,23 @@ pub(crate) async fn push_status(call: &Call, resp: Response) -> RegistryError {
         url: call.url.to_string(),
         status,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_reports_first_then_paced_and_always_the_last() {
+        let t0 = Instant::now();
+        let mut t = Throttle::default();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(t.due_at(at(0), 0, 100), "the first report shows the bar");
+        assert!(!t.due_at(at(50), 10, 100), "too soon after the first");
+        assert!(t.due_at(at(100), 20, 100), "a full interval later");
+        assert!(!t.due_at(at(120), 30, 100));
+        assert!(t.due_at(at(121), 100, 100), "completion is never dropped");
+        assert!(!t.due_at(at(150), 40, 0), "unknown total: paced only");
     }
 }

@@ -14,7 +14,7 @@ mod worker;
 
 pub use fetch::days_from_civil;
 pub use keys::node_key;
-pub use scheduler::{Scheduler, SolveOptions};
+pub use scheduler::{vertex_id, Scheduler, SolveOptions};
 pub use worker::BuildWorker;
 
 use mybuild_graph::{Digest, Node, NodeId};

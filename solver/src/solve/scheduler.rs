@@ -139,7 +139,8 @@ impl Drop for ClearInFlight<'_> {
     }
 }
 
-pub(crate) fn vertex_id(id: NodeId) -> String {
+/// The progress vertex id of graph node `id`.
+pub fn vertex_id(id: NodeId) -> String {
     format!("n{}", id.0)
 }
 

@@ -19,6 +19,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Moves a failed step's upper dir out of its work dir before the work dir
+/// is deleted.
+fn keep_upper(upper: &std::path::Path, keep: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = keep.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(upper, keep)
+}
+
 /// How many trailing output lines a failed RUN reports.
 const TAIL_LINES: usize = 10;
 
@@ -36,6 +45,9 @@ pub struct BuildWorker {
     hashes: BTreeMap<PathBuf, Arc<HashCache>>,
     /// Records imported with `--cache-from`.
     remote: Option<Arc<crate::remote_cache::RemoteCache>>,
+    /// Where a failed RUN's upper dir is kept, as `<dir>/<vertex>`, so the
+    /// legacy mode can keep the failed container's filesystem.
+    keep_failed: Option<PathBuf>,
 }
 
 impl BuildWorker {
@@ -65,7 +77,15 @@ impl BuildWorker {
             secrets: BTreeMap::new(),
             http: std::sync::OnceLock::new(),
             remote: None,
+            keep_failed: None,
         }
+    }
+
+    /// Keeps the filesystem of a RUN that exits non-zero in `dir/<vertex>`
+    /// (`dir` must be on the store's filesystem).
+    pub fn keep_failed_in(mut self, dir: PathBuf) -> Self {
+        self.keep_failed = Some(dir);
+        self
     }
 
     /// Consults `remote` on a local cache miss.
@@ -186,6 +206,7 @@ impl BuildWorker {
         );
         let vertex = vertex_id(id);
         let step2 = step.clone();
+        let keep = self.keep_failed.as_ref().map(|d| d.join(&vertex));
         // Dropping this future (a failed branch, Ctrl-C) kills the step.
         let switch = KillSwitch::default();
         let guard = KillOnDrop::new(switch.clone());
@@ -215,6 +236,12 @@ impl BuildWorker {
             match run {
                 Ok(()) => {}
                 Err(SandboxError::Exited { code }) => {
+                    if let Some(keep) = keep {
+                        keep_upper(&wd.upper(), &keep).map_err(|e| SolveError::Step {
+                            step: step2.clone(),
+                            message: format!("keeping {}: {e}", keep.display()),
+                        })?;
+                    }
                     return Err(SolveError::ExecFailed {
                         step: step2,
                         command,
@@ -357,7 +384,12 @@ impl Worker for BuildWorker {
                 Op::Image(img) => {
                     let layers = self
                         .images
-                        .layers(&img.reference, img.digest.as_ref())
+                        .layers(
+                            &img.reference,
+                            img.digest.as_ref(),
+                            &self.progress,
+                            &vertex_id(id),
+                        )
                         .await
                         .map_err(|source| SolveError::Registry {
                             step: node.name.clone(),
