@@ -83,6 +83,14 @@ pub fn finalize(mut config: Value, chain: &[ChainLayer]) -> anyhow::Result<Vec<u
 }
 
 /// UTC timestamp in RFC 3339, as image configs carry it.
+/// [`rfc3339`] with nanoseconds, so records made within one second still
+/// sort in the order they were made.
+pub fn rfc3339_nanos(t: SystemTime) -> String {
+    let nanos = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let base = rfc3339(t);
+    format!("{}.{nanos:09}Z", base.trim_end_matches('Z'))
+}
+
 pub fn rfc3339(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)

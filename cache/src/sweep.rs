@@ -60,7 +60,11 @@ pub(crate) fn join(store: &Store, lock: &File, path: &Path) -> Result<(), StoreE
 /// Removes what only a process that died mid-way can have left. Runs only
 /// while no other process has the store open.
 pub(crate) fn sweep(store: &Store) -> Result<(), StoreError> {
-    for dir in [store.tmp_dir(), store.ingest_dir()] {
+    for dir in [
+        store.tmp_dir(),
+        store.ingest_dir(),
+        store.failed_uppers_dir(),
+    ] {
         for entry in list(&dir)? {
             remove_any(&entry).map_err(io_err("remove leftover", &entry))?;
         }

@@ -107,6 +107,8 @@ pub(crate) struct Legacy {
     pub(crate) out: Out,
     pub(crate) policy: ContainerPolicy,
     pub(crate) no_cache: bool,
+    /// Where the worker leaves a failed RUN's filesystem.
+    pub(crate) parked: PathBuf,
 }
 
 pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
@@ -133,6 +135,12 @@ pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
             .await
             .context("frontend thread panicked")??;
 
+    // Per build: two builds on one store number their vertices alike.
+    let parked = b.store.failed_uppers_dir().join(format!(
+        "{}-{}",
+        std::process::id(),
+        crate::config::rfc3339_nanos(std::time::SystemTime::now())
+    ));
     let (progress, events) = Progress::channel();
     let locals = BTreeMap::from([("context".to_string(), b.context.clone())]);
     let worker = BuildWorker::new(
@@ -143,7 +151,7 @@ pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
         progress.clone(),
     )
     .with_secrets(b.secrets.clone())
-    .keep_failed_in(b.store.failed_uppers_dir());
+    .keep_failed_in(parked.clone());
     let solve_opts = SolveOptions {
         no_cache: b.no_cache,
         ..Default::default()
@@ -157,8 +165,11 @@ pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
         out,
         policy: b.policy,
         no_cache: b.no_cache,
+        parked: parked.clone(),
     };
-    let id = legacy.steps(&steps).await?;
+    let id = legacy.steps(&steps).await;
+    let _ = std::fs::remove_dir_all(&parked);
+    let id = id?;
     let id = id.context("the Dockerfile built no image")?;
     legacy
         .out

@@ -72,7 +72,7 @@ impl Legacy {
             let state = if run {
                 ContainerState::Exited {
                     code: 0,
-                    finished: crate::config::rfc3339(std::time::SystemTime::now()),
+                    finished: crate::config::rfc3339_nanos(std::time::SystemTime::now()),
                 }
             } else {
                 ContainerState::Created
@@ -109,7 +109,7 @@ impl Legacy {
             id: cid,
             image: parent.cloned(),
             command: self.command(step),
-            created: crate::config::rfc3339(std::time::SystemTime::now()),
+            created: crate::config::rfc3339_nanos(std::time::SystemTime::now()),
             state,
             layer,
         };
@@ -129,14 +129,14 @@ impl Legacy {
         let SolveError::ExecFailed { command, code, .. } = e.as_ref() else {
             return anyhow!("{}: {e}", step.text);
         };
-        let parked = self.store.failed_uppers_dir().join(vertex_id(step.node));
+        let parked = self.parked.join(vertex_id(step.node));
         let cid = match watch.container.map(Ok).unwrap_or_else(new_container_id) {
             Ok(c) => c,
             Err(e) => return e,
         };
         let state = ContainerState::Exited {
             code: *code,
-            finished: crate::config::rfc3339(std::time::SystemTime::now()),
+            finished: crate::config::rfc3339_nanos(std::time::SystemTime::now()),
         };
         let kept = if self.policy.force_rm {
             let _ = std::fs::remove_dir_all(&parked);

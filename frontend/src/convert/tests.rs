@@ -350,3 +350,58 @@ fn add_urls_become_http_sources() {
         .to_string();
     assert!(e.contains("ADD from git"), "{e}");
 }
+
+#[test]
+fn legacy_steps_list_every_stage_up_to_the_target_in_order() {
+    use crate::{compile_legacy, LegacyKind};
+    let text = "ARG X=1\nFROM base AS a\nRUN one\nFROM base AS unused\nRUN two\n\
+                FROM a AS t\nCOPY --from=a /x /y\nENV E=2\nFROM base AS after\nRUN three\n";
+    let mut o = opts();
+    o.target = Some("t".into());
+    let resolver = Fake(json!({"Env": ["PATH=/bin"]}));
+    let (plan, steps) = compile_legacy(text, &o, &resolver).unwrap();
+    let listed: Vec<(&str, usize)> = steps.iter().map(|s| (s.text.as_str(), s.stage)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("ARG X=1", 0),
+            ("FROM base AS a", 0),
+            ("RUN one", 0),
+            ("FROM base AS unused", 1),
+            ("RUN two", 1),
+            ("FROM a AS t", 2),
+            ("COPY --from=a /x /y", 2),
+            ("ENV E=2", 2),
+        ]
+    );
+    assert_eq!(steps[0].kind, LegacyKind::GlobalArg);
+    match &steps[1].kind {
+        LegacyKind::From {
+            image: Some(_),
+            stage: None,
+        } => {}
+        other => panic!("FROM base is {other:?}"),
+    }
+    assert_eq!(
+        steps[5].kind,
+        LegacyKind::From {
+            image: None,
+            stage: Some(0)
+        }
+    );
+    assert_eq!(steps[2].kind, LegacyKind::Run);
+    assert_eq!(steps[6].kind, LegacyKind::Copy);
+    assert_eq!(steps[7].kind, LegacyKind::Meta);
+    // FROM a starts where stage a ended; ENV changes the config, not the tree.
+    assert_eq!(steps[5].node, steps[2].node);
+    assert_eq!(steps[7].node, steps[6].node);
+    assert_eq!(steps[7].config["config"]["Env"][1], "E=2");
+    // The plan is the target's, the same as the default mode's.
+    assert_eq!(plan.target, steps[7].node);
+    let default = build_with(text, &o);
+    assert_eq!(plan.config, default.config);
+}
+
+fn build_with(text: &str, o: &CompileOptions) -> BuildPlan {
+    compile(text, o, &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap()
+}
