@@ -390,3 +390,28 @@ fn every_stage_up_to_the_target_is_built_in_order() {
         .unwrap();
     assert_eq!(from_build, format!(" ---> {after_run}"), "{ids:?}");
 }
+
+#[test]
+fn a_legacy_build_can_push_and_the_image_pulls_back() {
+    let registry = util::registry::Registry::start();
+    let (env, ctx) = setup();
+    let name = format!("{}/legacy/app:1", registry.addr);
+    let out = legacy(&env, &ctx, &["-t", &name, "--push"]);
+    assert_success(&out, "legacy build --push");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("Successfully tagged {name}")),
+        "{text}"
+    );
+    assert!(text.contains("digest: sha256:"), "{text}");
+    // A fresh store pulls it from the registry and runs on it.
+    let other = TestEnv::new();
+    let pull_ctx = other.context(
+        "pulled",
+        &format!("FROM {name}\nRUN cat /etc/app.conf\n"),
+        &[],
+    );
+    let out = legacy(&other, &pull_ctx, &[]);
+    assert_success(&out, "legacy build FROM the pushed image");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nport 6379\n"));
+}

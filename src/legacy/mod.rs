@@ -47,6 +47,11 @@ pub struct LegacyBuild {
     pub quiet: bool,
     pub policy: ContainerPolicy,
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `-o` exports and `--push`, after the build (mybuild's additions to
+    /// the classic builder).
+    pub outputs: Vec<crate::output::Output>,
+    pub push: bool,
+    pub compression: crate::output::CompressionArg,
 }
 
 /// A RUN that exited non-zero: the classic builder's message, and its exit
@@ -178,8 +183,45 @@ pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
         b.store.tag(normal, &id)?;
         legacy.out.line(&format!("Successfully tagged {given}"));
     }
+    publish(&b, &id, &legacy.out).await?;
     if b.quiet {
         println!("{id}");
+    }
+    Ok(())
+}
+
+/// Writes the `-o` archives, then pushes every tag, reporting as `docker
+/// push` would on the same stream.
+async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> {
+    let names: Vec<String> = b.tags.iter().map(|(_, n)| n.clone()).collect();
+    for o in &b.outputs {
+        let (store, id2, names, o2) = (b.store.clone(), id.clone(), names.clone(), o.clone());
+        let compression = b.compression;
+        tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names, compression)).await??;
+        out.line(&format!("Exported to {}", o.dest.display()));
+    }
+    if !b.push {
+        return Ok(());
+    }
+    for name in &names {
+        out.line(&format!(
+            "The push refers to repository [{}]",
+            crate::images::familiar(name)
+        ));
+        let quiet = b.quiet;
+        let log = move |line: String| {
+            if !quiet {
+                println!("{line}");
+            }
+        };
+        let client = b.images.client();
+        let digest =
+            crate::push::push_tag(&b.store, client, name, id, b.compression, log, |_, _, _| {})
+                .await?;
+        out.line(&format!(
+            "{}: digest: {digest}",
+            crate::images::familiar(name)
+        ));
     }
     Ok(())
 }
