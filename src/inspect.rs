@@ -143,13 +143,16 @@ pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
         );
     }
     let now = std::time::SystemTime::now();
+    let ancestors = ancestors(&store, &id)?;
+    let total = rows.len();
     for (i, (h, size)) in rows.iter().rev().enumerate() {
-        // Only the top entry is an image of its own; the rest, as in
-        // Docker for BuildKit-built images, have no id.
-        let image = match (i, args.no_trunc) {
-            (0, true) => id.to_string(),
-            (0, false) => id.short().to_string(),
-            _ => "<missing>".to_string(),
+        // An entry is an image of its own when an ancestor (a legacy
+        // build's intermediate image, or the base) ends there; the rest,
+        // as in Docker for BuildKit-built images, have no id.
+        let image = match (ancestors.get(&(total - i)), args.no_trunc) {
+            (Some(a), true) => a.to_string(),
+            (Some(a), false) => a.short().to_string(),
+            (None, _) => "<missing>".to_string(),
         };
         if args.quiet {
             println!("{image}");
@@ -183,6 +186,27 @@ fn truncate(s: &str, max: usize) -> String {
     let mut t: String = s.chars().take(max - 1).collect();
     t.push('…');
     t
+}
+
+/// The image and its recorded parents (legacy intermediate images), by
+/// the length of each one's history.
+fn ancestors(
+    store: &mybuild_cache::Store,
+    id: &mybuild_graph::Digest,
+) -> anyhow::Result<std::collections::HashMap<usize, mybuild_graph::Digest>> {
+    let parents = store.intermediates()?;
+    let mut out = std::collections::HashMap::new();
+    let mut next = Some(id.clone());
+    while let Some(cur) = next.take() {
+        if !store.has_blob(&cur) || out.values().any(|d| *d == cur) {
+            break;
+        }
+        let config = config_of(store, &cur)?;
+        let len = config["history"].as_array().map_or(0, Vec::len);
+        out.entry(len).or_insert_with(|| cur.clone());
+        next = parents.get(&cur).cloned().flatten();
+    }
+    Ok(out)
 }
 
 /// "3 hours ago", from an RFC 3339 UTC time like `2024-01-02T03:04:05Z`.

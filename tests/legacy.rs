@@ -149,6 +149,15 @@ fn cold_cached_and_rm_false_builds_print_the_classic_transcripts() {
     assert_success(&cold, "cold legacy build");
     assert_matches_reference(&cold, "classic-cold.txt");
     assert!(cold.stderr.is_empty(), "classic output is all on stdout");
+    // history names each step's image, as the classic engine's does.
+    let hist = env.mybuild(&["history", "-q", "tr:classic"]);
+    let hist: Vec<String> = String::from_utf8_lossy(&hist.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut want = step_ids(&cold);
+    want.reverse();
+    assert_eq!(hist, want);
 
     let cached = legacy(&env, &ctx, &["-t", "tr:classic"]);
     assert_success(&cached, "cached legacy build");
