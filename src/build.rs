@@ -271,8 +271,6 @@ async fn legacy(
     outputs: Vec<output::Output>,
 ) -> anyhow::Result<()> {
     let unsupported = [
-        ("-o/--output", !outputs.is_empty()),
-        ("--push", args.push),
         ("--cache-to", !args.cache_to.is_empty()),
         ("--cache-from", !args.cache_from.is_empty()),
         ("--print", args.print.is_some()),
@@ -294,6 +292,9 @@ async fn legacy(
             force_rm: args.force_rm,
         },
         secrets: read_secrets(&args.secrets)?,
+        outputs,
+        push: args.push,
+        compression: args.compression,
     };
     crate::legacy::run(build).await
 }

@@ -29,8 +29,10 @@ struct Vertex {
     name: String,
     digest: Option<String>,
     started: Option<Instant>,
-    /// Output after the last newline, printed once the line ends.
-    partial: String,
+    /// Output after the last newline, printed once the line ends, and when
+    /// that line began (its time, as BuildKit stamps it).
+    partial: Vec<u8>,
+    partial_at: Option<Instant>,
     introduced: bool,
     finished: bool,
     blobs: HashMap<String, Blob>,
@@ -85,7 +87,8 @@ impl Plain {
                 name: String::new(),
                 digest: None,
                 started: None,
-                partial: String::new(),
+                partial: Vec::new(),
+                partial_at: None,
                 introduced: false,
                 finished: false,
                 blobs: HashMap::new(),
@@ -156,14 +159,17 @@ impl Plain {
                 vertex, data, at, ..
             } => {
                 let v = self.vertex(&vertex, None);
-                v.partial.push_str(&String::from_utf8_lossy(&data));
                 let mut lines = Vec::new();
-                while let Some(pos) = v.partial.find('\n') {
-                    let line: String = v.partial.drain(..=pos).collect();
-                    lines.push(line.trim_end_matches(['\n', '\r']).to_string());
+                for piece in data.split_inclusive(|&b| b == b'\n') {
+                    let began = *v.partial_at.get_or_insert(at);
+                    v.partial.extend_from_slice(piece);
+                    if piece.ends_with(b"\n") {
+                        v.partial_at = None;
+                        lines.push((std::mem::take(&mut v.partial), began));
+                    }
                 }
-                for line in lines {
-                    self.line(out, &vertex, &line, at)?;
+                for (line, began) in lines {
+                    self.line(out, &vertex, &line, began)?;
                 }
             }
             ProgressEvent::Cached {
@@ -176,15 +182,15 @@ impl Plain {
                 self.finish(out, &vertex, "CACHED")?;
             }
             ProgressEvent::Done { vertex, at } => {
-                self.flush_partial(out, &vertex, at)?;
+                self.flush_partial(out, &vertex)?;
                 let line = match self.vertex(&vertex, None).started {
                     Some(s) => format!("DONE {:.1}s", (at - s).as_secs_f64()),
                     None => "DONE".to_string(),
                 };
                 self.finish(out, &vertex, &line)?;
             }
-            ProgressEvent::Failed { vertex, error, at } => {
-                self.flush_partial(out, &vertex, at)?;
+            ProgressEvent::Failed { vertex, error, .. } => {
+                self.flush_partial(out, &vertex)?;
                 // The solver's message starts with the step's name, which
                 // the header already shows.
                 let v = self.vertex(&vertex, None);
@@ -235,9 +241,11 @@ impl Plain {
         &mut self,
         out: &mut impl Write,
         id: &str,
-        line: &str,
+        line: &[u8],
         at: Instant,
     ) -> std::io::Result<()> {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches(['\n', '\r']);
         let started = *self.vertex(id, None).started.get_or_insert(at);
         let n = self.switch_to(out, id)?;
         if is_step(id) {
@@ -248,17 +256,13 @@ impl Plain {
         }
     }
 
-    fn flush_partial(
-        &mut self,
-        out: &mut impl Write,
-        id: &str,
-        at: Instant,
-    ) -> std::io::Result<()> {
-        let line = std::mem::take(&mut self.vertex(id, None).partial);
-        if line.is_empty() {
-            return Ok(());
+    fn flush_partial(&mut self, out: &mut impl Write, id: &str) -> std::io::Result<()> {
+        let v = self.vertex(id, None);
+        let line = std::mem::take(&mut v.partial);
+        match v.partial_at.take() {
+            Some(began) if !line.is_empty() => self.line(out, id, &line, began),
+            _ => Ok(()),
         }
-        self.line(out, id, &line, at)
     }
 }
 

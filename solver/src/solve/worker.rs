@@ -247,7 +247,7 @@ impl BuildWorker {
                         command,
                         code,
                         tail: tail.lines(),
-                    })
+                    });
                 }
                 Err(e) => {
                     return Err(SolveError::Step {
