@@ -296,7 +296,7 @@ fn rawjson_lines_are_events_in_order() {
         .into_iter()
         .filter(|e| e["event"] == "cached")
         .collect();
-    assert_eq!(cached.len(), 3, "RUN, COPY and WORKDIR: {cached:?}");
+    assert_eq!(cached.len(), 4, "FROM, RUN, COPY and WORKDIR: {cached:?}");
     assert!(cached.iter().all(|e| e["digest"].as_str().is_some()));
 }
 

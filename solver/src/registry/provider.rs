@@ -67,6 +67,24 @@ impl ImageProvider {
         Ok(self.entry(&r).await?.provided.clone())
     }
 
+    /// Whether [`ImageProvider::layers`] would find every layer already
+    /// unpacked (nothing to pull), for an image resolved in this build.
+    /// A few small reads of layer records, so it is called inline.
+    pub fn present(&self, reference: &str, pin: Option<&Digest>) -> bool {
+        let Ok(r) = Reference::parse(reference) else {
+            return false;
+        };
+        let Some(entry) = cell(&self.resolved, r.to_string()).get().cloned() else {
+            return false;
+        };
+        if pin.is_some_and(|p| *p != entry.provided.pin) {
+            return false;
+        }
+        let p = &entry.provided;
+        parse_diff_ids(&r, &p.config_digest, &p.config, None)
+            .is_ok_and(|chain| chain.iter().all(|d| self.store.snapshot_dir(d).is_some()))
+    }
+
     /// Ensures every layer of the image is unpacked in the store and
     /// returns its diff_ids, base layer first. `pin` is the digest
     /// [`ImageProvider::resolve`] returned (possibly in an earlier build).

@@ -144,6 +144,13 @@ pub trait Worker: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// Whether a source op's result is already at hand (an image whose
+    /// layers are all unpacked), so progress can say CACHED as BuildKit does.
+    /// A few small metadata reads, like [`Worker::cache_get`].
+    fn source_present(&self, _node: &Node) -> bool {
+        false
+    }
+
     /// Evaluates one op. Sources (image, local, scratch) are always evaluated;
     /// exec and file ops only on a cache miss.
     fn execute<'a>(

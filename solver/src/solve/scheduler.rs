@@ -158,9 +158,10 @@ impl<W: Worker> Inner<W> {
             node.op,
             Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_) | Op::Merge
         ) {
-            let announce = !matches!(node.op, Op::Scratch | Op::Merge);
+            let digest = node_key(node, &keys, None);
+            let present = self.worker.source_present(node);
+            let announce = !matches!(node.op, Op::Scratch | Op::Merge) && !present;
             if announce {
-                let digest = node_key(node, &keys, None);
                 self.progress.started_keyed(&vertex, &node.name, &digest);
             }
             let value = self
@@ -170,6 +171,8 @@ impl<W: Worker> Inner<W> {
                 .map_err(|e| self.fail(&vertex, e))?;
             if announce {
                 self.progress.done(&vertex);
+            } else if present {
+                self.progress.cached(&vertex, &node.name, Some(&digest));
             }
             // A download is keyed by what it brought, so a changed file
             // invalidates the steps after it.

@@ -361,6 +361,13 @@ impl Worker for BuildWorker {
         })
     }
 
+    fn source_present(&self, node: &Node) -> bool {
+        match &node.op {
+            Op::Image(img) => self.images.present(&img.reference, img.digest.as_ref()),
+            _ => false,
+        }
+    }
+
     fn execute<'a>(
         &'a self,
         id: NodeId,
