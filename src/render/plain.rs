@@ -53,7 +53,7 @@ pub struct Plain {
 }
 
 /// True for the solver's vertices, whose logs are command output.
-fn is_step(id: &str) -> bool {
+pub(super) fn is_step(id: &str) -> bool {
     id.strip_prefix('n')
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

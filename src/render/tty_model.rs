@@ -2,7 +2,7 @@
 //! every frame can be tested as plain text: [`Model::frame`] is the live
 //! view, [`Model::summary`] what is left on screen when the build ends.
 
-use super::text::{blob_line, header, log_line, vertex_line, Line, Tone};
+use super::text::{blob_line, header, log_line, status_line, vertex_line, Line, Tone};
 use mybuild_solver::ProgressEvent;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -99,6 +99,9 @@ struct Vertex {
     state: State,
     tail: Tail,
     blobs: Vec<Blob>,
+    /// The CLI's own vertex (exporting, naming): its lines are statuses,
+    /// kept in the summary as BuildKit keeps `writing image ...`.
+    status: bool,
 }
 
 impl Vertex {
@@ -154,6 +157,7 @@ impl Model {
                 state: State::Running,
                 tail: Tail::default(),
                 blobs: Vec::new(),
+                status: !crate::render::plain::is_step(id),
             });
         }
         &mut self.vertices[i]
@@ -187,9 +191,11 @@ impl Model {
             ProgressEvent::Done { vertex, at } => {
                 let v = self.vertex(&vertex, at);
                 v.state = State::Done(at.saturating_duration_since(v.started));
-                // Collapses the step to its one line.
+                // Collapses the step to its one line; statuses stay.
                 v.blobs.clear();
-                v.tail.clear();
+                if !v.status {
+                    v.tail.clear();
+                }
             }
             ProgressEvent::Failed { vertex, at, .. } => {
                 let v = self.vertex(&vertex, at);
@@ -264,13 +270,16 @@ impl Model {
                 .collect(),
             false => Vec::new(),
         };
-        let show_logs = running || matches!(v.state, State::Failed(_));
+        let show_logs = running || matches!(v.state, State::Failed(_)) || (last && v.status);
         let logs = match show_logs {
             true => v
                 .tail
                 .shown()
                 .into_iter()
-                .map(|l| log_line(l, width))
+                .map(|l| match v.status {
+                    true => status_line(l, width),
+                    false => log_line(l, width),
+                })
                 .collect(),
             false => Vec::new(),
         };
@@ -361,13 +370,13 @@ mod tests {
     fn two_steps(t: Instant) -> Model {
         let mut m = Model::new(t);
         let ms = |n| t + Duration::from_millis(n);
-        m.event(started("a", "[1/2] FROM busybox", t));
+        m.event(started("n1", "[1/2] FROM busybox", t));
         m.event(ProgressEvent::Done {
-            vertex: "a".into(),
+            vertex: "n1".into(),
             at: ms(300),
         });
-        m.event(started("b", "[2/2] RUN make", ms(300)));
-        m.event(log("b", "one\ntwo\nthr", ms(400)));
+        m.event(started("n2", "[2/2] RUN make", ms(300)));
+        m.event(log("n2", "one\ntwo\nthr", ms(400)));
         m
     }
 
@@ -393,11 +402,35 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_keeps_the_image_id_and_names() {
+        let t = Instant::now();
+        let mut m = two_steps(t);
+        m.event(started("exporting", "exporting to image", t));
+        m.event(log("exporting", "writing image sha256:abc done\n", t));
+        m.event(log(
+            "exporting",
+            "naming to docker.io/library/x:1 done\n",
+            t,
+        ));
+        m.event(ProgressEvent::Done {
+            vertex: "exporting".into(),
+            at: t,
+        });
+        let lines = texts(&m.summary(t, 80));
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(" => exporting to image"));
+        let at = at.expect("export line");
+        assert_eq!(lines[at + 1], " => => writing image sha256:abc done");
+        assert_eq!(lines[at + 2], " => => naming to docker.io/library/x:1 done");
+    }
+
+    #[test]
     fn summary_collapses_done_steps_and_says_finished() {
         let t = Instant::now();
         let mut m = two_steps(t);
         m.event(ProgressEvent::Done {
-            vertex: "b".into(),
+            vertex: "n2".into(),
             at: t + Duration::from_millis(2000),
         });
         let summary = texts(&m.summary(t + Duration::from_millis(2100), W));
@@ -411,9 +444,9 @@ mod tests {
     fn failed_step_keeps_its_output_in_the_summary() {
         let t = Instant::now();
         let mut m = two_steps(t);
-        m.event(log("b", "ee\n", t));
+        m.event(log("n2", "ee\n", t));
         m.event(ProgressEvent::Failed {
-            vertex: "b".into(),
+            vertex: "n2".into(),
             error: "exit code: 2".into(),
             at: t + Duration::from_millis(1300),
         });
@@ -435,11 +468,11 @@ mod tests {
         let t = Instant::now();
         let mut m = Model::new(t);
         m.event(ProgressEvent::Cached {
-            vertex: "c".into(),
+            vertex: "n3".into(),
             name: "[2/3] COPY x /".into(),
             digest: None,
         });
-        m.event(started("d", "[3/3] RUN sleep 9", t));
+        m.event(started("n4", "[3/3] RUN sleep 9", t));
         let live = flat(m.frame(t, W, 30));
         assert!(live[1].starts_with(" => CACHED [2/3] COPY x /"), "{live:?}");
         assert!(live[1].ends_with(" 0.0s"), "{live:?}");
@@ -454,13 +487,13 @@ mod tests {
     fn only_the_last_six_lines_and_the_latest_rewrite_show() {
         let t = Instant::now();
         let mut m = Model::new(t);
-        m.event(started("a", "[1/1] RUN x", t));
-        m.event(log("a", "1\n2\n3\n4\n5\n6\n7\r\n10%\r50%\r", t));
+        m.event(started("n1", "[1/1] RUN x", t));
+        m.event(log("n1", "1\n2\n3\n4\n5\n6\n7\r\n10%\r50%\r", t));
         let lines = flat(m.frame(t, W, 30));
         let want = ["2", "3", "4", "5", "6", "7", "50%"].map(|l| format!(" => => # {l}"));
         assert_eq!(lines[2..], want[1..], "the unfinished line counts");
         // The `\r` rewrites the meter's line; escapes and tabs are tamed.
-        m.event(log("a", "\x1b[1mbold\x1b[0m\tend\n", t));
+        m.event(log("n1", "\x1b[1mbold\x1b[0m\tend\n", t));
         let lines = flat(m.frame(t, W, 30));
         assert_eq!(lines.last().unwrap(), " => => # bold    end");
         assert_eq!(lines[2], " => => # 3");
@@ -471,9 +504,9 @@ mod tests {
     fn byte_bars_show_while_moving_and_go_when_complete() {
         let t = Instant::now();
         let mut m = Model::new(t);
-        m.event(started("p", "[1/1] FROM alpine", t));
+        m.event(started("n5", "[1/1] FROM alpine", t));
         let blob = |current| ProgressEvent::Bytes {
-            vertex: "p".into(),
+            vertex: "n5".into(),
             id: format!("sha256:{}", "ab".repeat(32)),
             current,
             total: 4_500_000,
@@ -500,8 +533,8 @@ mod tests {
             m.event(started(&id, &format!("step {i}"), t));
             m.event(ProgressEvent::Done { vertex: id, at: t });
         }
-        m.event(started("r", "running", t));
-        m.event(log("r", "a\nb\nc\nd\n", t));
+        m.event(started("n6", "running", t));
+        m.event(log("n6", "a\nb\nc\nd\n", t));
         // 10 rows: the header, a spare row, 8 for steps: the oldest
         // finished ones give way.
         let lines = flat(m.frame(t, W, 10));

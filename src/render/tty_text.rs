@@ -79,6 +79,15 @@ pub(super) fn log_line(text: &str, width: usize) -> Line {
     )
 }
 
+/// A status of the CLI's own vertices (` => => writing image sha256:...`):
+/// not command output, so no `#` and not dimmed.
+pub(super) fn status_line(text: &str, width: usize) -> Line {
+    Line::new(
+        truncate(&format!(" => => {}", clean(text)), width),
+        Tone::Normal,
+    )
+}
+
 /// Inner width of a byte bar, when the line has room for one.
 const BAR: usize = 20;
 
