@@ -49,21 +49,7 @@ fn reference_context(env: &TestEnv) -> std::path::PathBuf {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/progress")
-        .join(name);
-    if std::env::var_os("MYBUILD_BLESS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (MYBUILD_BLESS=1 writes it)", path.display()));
-    assert!(
-        want == actual,
-        "{} differs (MYBUILD_BLESS=1 rewrites it):\n--- want\n{want}\n--- got\n{actual}",
-        path.display()
-    );
+    util::golden::assert_golden("progress", name, actual);
 }
 
 /// `sha256:<64 hex>` -> `sha256:<digest>`.

@@ -2,6 +2,9 @@
 //! view, quiet and rawjson; `--log-dir` keeps every step's whole output
 //! whatever the mode.
 
+#[cfg(test)]
+#[path = "../../tests/util/golden.rs"]
+pub(crate) mod golden;
 mod logdir;
 mod plain;
 mod rawjson;

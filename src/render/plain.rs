@@ -266,25 +266,11 @@ impl Plain {
     }
 }
 
-/// Golden files under `testdata/progress/`. `MYBUILD_BLESS=1 cargo test`
-/// rewrites them from what the code prints now.
+/// Golden files under `testdata/progress/`, shared with the end-to-end
+/// tests (`MYBUILD_BLESS=1 cargo test` rewrites them).
 #[cfg(test)]
 pub(super) fn assert_golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/progress")
-        .join(name);
-    if std::env::var_os("MYBUILD_BLESS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (MYBUILD_BLESS=1 writes it)", path.display()));
-    assert!(
-        want == actual,
-        "{} differs (MYBUILD_BLESS=1 rewrites it):\n--- want\n{want}\n--- got\n{actual}",
-        path.display()
-    );
+    crate::render::golden::assert_golden("progress", name, actual);
 }
 
 #[cfg(test)]
