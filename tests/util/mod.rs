@@ -208,3 +208,20 @@ fn read_layer(bytes: &[u8]) -> Layer {
     }
     layer
 }
+
+/// The names of the vertices a plain progress log calls CACHED.
+pub fn cached_steps(log: &str) -> Vec<String> {
+    let mut names = BTreeMap::new();
+    let mut cached = Vec::new();
+    for line in log.lines() {
+        let Some((num, rest)) = line.strip_prefix('#').and_then(|l| l.split_once(' ')) else {
+            continue;
+        };
+        if rest == "CACHED" {
+            cached.extend(names.get(num).cloned());
+        } else if !names.contains_key(num) {
+            names.insert(num.to_string(), rest.to_string());
+        }
+    }
+    cached
+}
