@@ -101,11 +101,16 @@ pub async fn fetch(
         }
     }
     let store2 = store.clone();
-    let upper = wd.upper();
-    let committed = tokio::task::spawn_blocking(move || store2.commit_upper(&upper))
-        .await
-        .map_err(join)?;
-    drop(wd);
+    // The work dir moves into the commit: if this future is dropped (a
+    // failed branch cancels the build), the blocking commit still owns the
+    // files it is packing, and only then are they removed.
+    let committed = tokio::task::spawn_blocking(move || {
+        let diff = store2.commit_upper(&wd.upper());
+        drop(wd);
+        diff
+    })
+    .await
+    .map_err(join)?;
     committed.map_err(|source| FetchError::Store { url, source })
 }
 
