@@ -56,6 +56,10 @@ struct Inner<W> {
     executed: AtomicUsize,
     cached: AtomicUsize,
     records: Mutex<Vec<(Digest, Vec<Digest>)>>,
+    /// Results this scheduler already produced or looked up, by cache key:
+    /// a later solve on it (the legacy mode solves step after step) reuses
+    /// them, even with `no_cache`, which is about earlier builds.
+    memo: Mutex<HashMap<Digest, Value>>,
 }
 
 impl<W: Worker> Scheduler<W> {
@@ -70,6 +74,7 @@ impl<W: Worker> Scheduler<W> {
             executed: AtomicUsize::new(0),
             cached: AtomicUsize::new(0),
             records: Mutex::default(),
+            memo: Mutex::default(),
         };
         Scheduler {
             inner: Arc::new(inner),
@@ -189,6 +194,10 @@ impl<W: Worker> Inner<W> {
             .await
             .map_err(|e| self.fail(&vertex, e))?;
         let key = node_key(node, &keys, content.as_ref());
+        let known = self.memo.lock().expect("memo poisoned").get(&key).cloned();
+        if let Some(value) = known {
+            return Ok((key, value));
+        }
         if !self.opts.no_cache {
             let mut hit = self
                 .worker
@@ -202,6 +211,7 @@ impl<W: Worker> Inner<W> {
                     .map_err(|e| self.fail(&vertex, e))?;
             }
             if let Some(value) = hit {
+                self.remember(&key, &value);
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name, Some(&key));
                 self.record(&key, &value);
@@ -210,8 +220,14 @@ impl<W: Worker> Inner<W> {
         }
         let run = self.shared_run(graph, id, &key, values);
         let value = run.await?;
+        self.remember(&key, &value);
         self.record(&key, &value);
         Ok((key, value))
+    }
+
+    fn remember(&self, key: &Digest, value: &Value) {
+        let mut memo = self.memo.lock().expect("memo poisoned");
+        memo.insert(key.clone(), value.clone());
     }
 
     /// One execution per cache key, however many nodes ask for it.

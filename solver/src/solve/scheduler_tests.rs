@@ -188,6 +188,27 @@ async fn rebuild_is_all_cache_hits_and_no_cache_runs_again() {
 }
 
 #[tokio::test]
+async fn later_solves_on_one_scheduler_reuse_its_results_even_without_cache() {
+    // The legacy mode solves step after step: step k must not run steps
+    // 1..k again, --no-cache or not.
+    let mut g = Graph::new();
+    let mut node = g.add(Op::Scratch, vec![], "scratch");
+    let mut steps = Vec::new();
+    for i in 0..5 {
+        node = g.add(exec(&format!("step {i}")), vec![node], format!("step {i}"));
+        steps.push(node);
+    }
+    let g = Arc::new(g);
+    let worker = Arc::new(FakeWorker::default());
+    let s = scheduler(worker.clone(), 8, true);
+    for step in &steps {
+        s.solve(g.clone(), *step).await.unwrap();
+    }
+    assert_eq!(s.executed(), 5);
+    assert_eq!(worker.executions.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
 async fn unneeded_nodes_never_run() {
     let mut g = Graph::new();
     let base = g.add(Op::Scratch, vec![], "scratch");
