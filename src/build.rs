@@ -29,11 +29,12 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| context.join("Dockerfile"));
     let text = std::fs::read_to_string(&dockerfile)
         .with_context(|| format!("reading Dockerfile {}", dockerfile.display()))?;
+    let (dockerignore, ignore_bytes) = read_dockerignore(&context, &dockerfile)?;
     let opts = CompileOptions {
         filename: display_name(&dockerfile, &context),
         build_args: build_args(&args.build_args)?,
         target: args.target.clone(),
-        dockerignore: read_dockerignore(&context, &dockerfile)?,
+        dockerignore,
         network: network_mode(&args.network)?,
     };
     let outputs = args
@@ -66,8 +67,9 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     let mode = progress_mode(&args);
     let (progress, events) = Progress::channel();
     let renderer = tokio::spawn(render::run(mode, events, args.log_dir.clone()));
+    let def = Definition { text, ignore_bytes };
     let result = build(
-        &args, store, images, context, text, opts, &progress, &tags, &outputs,
+        &args, store, images, context, def, opts, &progress, &tags, &outputs,
     )
     .await;
     drop(progress);
@@ -88,7 +90,7 @@ async fn build(
     store: Arc<Store>,
     images: Arc<ImageProvider>,
     context: PathBuf,
-    text: String,
+    def: Definition,
     opts: CompileOptions,
     progress: &Progress,
     tags: &[String],
@@ -99,6 +101,7 @@ async fn build(
     let status = |vertex: &str, line: String| {
         progress.log(vertex, mybuild_solver::LogStream::Stdout, line.as_bytes())
     };
+    let Definition { text, ignore_bytes } = def;
     let def = "load-definition";
     let base = Path::new(&opts.filename).file_name().unwrap_or_default();
     let base = base.to_string_lossy();
@@ -113,19 +116,9 @@ async fn build(
     progress.done(def);
     let ignore = "load-dockerignore";
     progress.started(ignore, "[internal] load .dockerignore");
-    let dockerfile = args
-        .file
-        .clone()
-        .unwrap_or_else(|| context.join("Dockerfile"));
-    let mut specific = dockerfile.into_os_string();
-    specific.push(".dockerignore");
-    let ignore_size = [PathBuf::from(specific), context.join(".dockerignore")]
-        .iter()
-        .find_map(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| m.len());
     status(
         ignore,
-        format!("transferring context: {ignore_size}B done\n"),
+        format!("transferring context: {ignore_bytes}B done\n"),
     );
     progress.done(ignore);
 
@@ -210,19 +203,12 @@ async fn build(
     progress.started(export, "exporting to image");
     // The layers are in the store already.
     status(export, "exporting layers done\n".to_string());
-    let chain = chain
-        .into_iter()
-        .map(|diff_id| {
-            let created = store
-                .layer_record(&diff_id)?
-                .and_then(|r| r.created)
-                .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
-            Ok(config::ChainLayer { diff_id, created })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let config = config::finalize(plan.config, &chain)?;
     let store2 = store.clone();
-    let id = tokio::task::spawn_blocking(move || store2.put_image(&config)).await??;
+    let id = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let config = config::finalize_chain(&store2, plan.config, &chain)?;
+        Ok(store2.put_image(&config)?)
+    })
+    .await??;
     status(export, format!("writing image {id} done\n"));
     for tag in tags {
         store.tag(tag, &id)?;
@@ -345,18 +331,26 @@ fn display_name(dockerfile: &Path, context: &Path) -> String {
         .to_string()
 }
 
-fn read_dockerignore(context: &Path, dockerfile: &Path) -> anyhow::Result<Vec<String>> {
+/// What the first progress vertices report: the Dockerfile and the size
+/// of the `.dockerignore` read.
+struct Definition {
+    text: String,
+    ignore_bytes: u64,
+}
+
+/// The `.dockerignore` patterns and the file's size (0 when there is none).
+fn read_dockerignore(context: &Path, dockerfile: &Path) -> anyhow::Result<(Vec<String>, u64)> {
     // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's.
     let mut specific = dockerfile.as_os_str().to_owned();
     specific.push(".dockerignore");
     for path in [PathBuf::from(specific), context.join(".dockerignore")] {
         match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok(Dockerignore::parse(&text)),
+            Ok(text) => return Ok((Dockerignore::parse(&text), text.len() as u64)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
-    Ok(Vec::new())
+    Ok((Vec::new(), 0))
 }
 
 fn build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

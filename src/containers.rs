@@ -61,21 +61,22 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<()> {
         "STATUS".into(),
     ]];
     for c in &all {
-        let (id, image) = match (&c.image, args.no_trunc) {
-            (Some(img), true) => (c.id.clone(), img.to_string()),
-            (Some(img), false) => (c.id[..12].to_string(), image_name(&store, img)),
-            (None, _) => (c.id.clone(), String::new()),
+        let image = match (&c.image, args.no_trunc) {
+            (Some(img), true) => img.to_string(),
+            (Some(img), false) => image_name(&store, img),
+            (None, _) => String::new(),
         };
-        let id = if args.no_trunc {
-            id
-        } else {
-            c.id[..12].to_string()
+        let (id, command) = match args.no_trunc {
+            true => (c.id.clone(), shell_words(&c.command)),
+            false => (
+                c.id[..12].to_string(),
+                crate::inspect::truncate(&shell_words(&c.command), 20),
+            ),
         };
-        let limit = (!args.no_trunc).then_some(20);
         rows.push([
             id,
             image,
-            go_quote(&ellipsis(&shell_words(&c.command), limit)),
+            go_quote(&command),
             crate::inspect::ago(&c.created, now),
             status(&c.state, now),
         ]);
@@ -137,17 +138,6 @@ fn shell_words(args: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn ellipsis(s: &str, limit: Option<usize>) -> String {
-    match limit {
-        Some(n) if s.chars().count() > n => {
-            let mut cut: String = s.chars().take(n - 1).collect();
-            cut.push('…');
-            cut
-        }
-        _ => s.to_string(),
-    }
 }
 
 /// Go's `strconv.Quote` for the characters a command holds.
@@ -283,8 +273,10 @@ fn committed_config(store: &Store, c: &ContainerRecord) -> anyhow::Result<Vec<u8
     let mut config: serde_json::Value = match &c.image {
         Some(img) => serde_json::from_slice(&store.read_blob(img)?)
             .with_context(|| format!("image {img}: config is not JSON"))?,
-        None => serde_json::json!({"architecture": mybuild_frontend_arch(), "os": "linux",
-            "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}),
+        None => {
+            serde_json::json!({"architecture": mybuild_solver::registry::build_arch(), "os": "linux",
+            "config": {}, "rootfs": {"type": "layers", "diff_ids": []}})
+        }
     };
     let now = crate::config::rfc3339(std::time::SystemTime::now());
     let obj = config
@@ -312,14 +304,6 @@ fn committed_config(store: &Store, c: &ContainerRecord) -> anyhow::Result<Vec<u8
     Ok(serde_json::to_vec(&config)?)
 }
 
-fn mybuild_frontend_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +314,7 @@ mod tests {
             .map(String::from)
             .into();
         assert_eq!(
-            go_quote(&ellipsis(&shell_words(&cmd), Some(20))),
+            go_quote(&crate::inspect::truncate(&shell_words(&cmd), 20)),
             r#""/bin/sh -c 'echo \"s…""#
         );
         let nop: Vec<String> = ["/bin/sh", "-c", "#(nop) ", "CMD [\"redis-server\"]"]

@@ -77,17 +77,9 @@ pub(crate) fn split_tag(name: &str) -> (&str, &str) {
 }
 
 pub(crate) fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.3}{}", units[u]).replace(".000", "")
+    match crate::units::scaled(bytes) {
+        (_, "B") => format!("{bytes}B"),
+        (v, unit) => format!("{v:.3}{unit}").replace(".000", ""),
     }
 }
 

@@ -179,7 +179,8 @@ pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters, the last one an ellipsis (Docker's tables).
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

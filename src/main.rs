@@ -29,6 +29,7 @@ mod render;
 mod resolve;
 mod save;
 mod tagging;
+mod units;
 
 use std::process::ExitCode;
 

@@ -42,14 +42,8 @@ pub fn tar_size(context: &Path, ignore: &Dockerignore) -> u64 {
 /// Docker's `HumanSizeWithPrecision(n, 4)`: decimal units, four
 /// significant digits (`3.072kB`, `512B`, `1.235MB`).
 pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    format!("{}{}", significant(v, 4), units[u])
+    let (v, unit) = crate::units::scaled(bytes);
+    format!("{}{unit}", significant(v, 4))
 }
 
 /// `%.4g` without Go's exponent form (values here are below 1000).

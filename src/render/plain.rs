@@ -60,19 +60,9 @@ pub(super) fn is_step(id: &str) -> bool {
 
 /// BuildKit's byte sizes: decimal units, two decimals above a kilobyte.
 fn size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    let (mut v, mut unit) = (n as f64, "B");
-    for u in UNITS {
-        if v < 1000.0 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    if unit == "B" {
-        format!("{n}B")
-    } else {
-        format!("{v:.2}{unit}")
+    match crate::units::scaled(n) {
+        (_, "B") => format!("{n}B"),
+        (v, unit) => format!("{v:.2}{unit}"),
     }
 }
 

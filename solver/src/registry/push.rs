@@ -6,7 +6,8 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
-use super::upload::{location, push_status, Call, OnSent, Throttle};
+use super::upload::{location, push_status, Call, OnSent};
+use crate::progress::Throttle;
 use futures_util::TryStreamExt as _;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;

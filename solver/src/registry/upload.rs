@@ -1,8 +1,7 @@
 //! Requests that write to a registry: authenticated like reads (one
 //! challenge answered per request, tokens cached per scope), retried with
 //! backoff on 5xx and broken connections, never followed to another origin
-//! with credentials. Used by [`super::push`]; [`Throttle`] paces the byte
-//! progress of pushes and pulls alike.
+//! with credentials. Used by [`super::push`].
 
 use super::auth::same_origin;
 use super::client::RegistryClient;
@@ -11,7 +10,7 @@ use super::reference::Reference;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Attempts per request: the first try and three retries.
 pub(crate) const ATTEMPTS: u32 = 4;
@@ -68,36 +67,6 @@ impl Call {
         req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             pieces,
         )))
-    }
-}
-
-/// How often one blob's byte progress is reported at most: often enough
-/// for a live bar, rare enough not to flood the renderer.
-const REPORT_EVERY: Duration = Duration::from_millis(100);
-
-/// Paces the byte progress of one blob: the first report, then at most one
-/// per [`REPORT_EVERY`], and always the one that completes it.
-#[derive(Debug, Default)]
-pub(crate) struct Throttle {
-    last: Option<Instant>,
-}
-
-impl Throttle {
-    /// Whether `current` of `total` bytes is worth reporting now.
-    pub fn due(&mut self, current: u64, total: u64) -> bool {
-        self.due_at(Instant::now(), current, total)
-    }
-
-    fn due_at(&mut self, now: Instant, current: u64, total: u64) -> bool {
-        let complete = total > 0 && current >= total;
-        let quiet_long_enough = match self.last {
-            Some(last) => now.saturating_duration_since(last) >= REPORT_EVERY,
-            None => true,
-        };
-        if complete || quiet_long_enough {
-            self.last = Some(now);
-        }
-        complete || quiet_long_enough
     }
 }
 
@@ -203,23 +172,5 @@ pub(crate) async fn push_status(call: &Call, resp: Response) -> RegistryError {
         url: call.url.to_string(),
         status,
         body,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttle_reports_first_then_paced_and_always_the_last() {
-        let t0 = Instant::now();
-        let mut t = Throttle::default();
-        let at = |ms| t0 + Duration::from_millis(ms);
-        assert!(t.due_at(at(0), 0, 100), "the first report shows the bar");
-        assert!(!t.due_at(at(50), 10, 100), "too soon after the first");
-        assert!(t.due_at(at(100), 20, 100), "a full interval later");
-        assert!(!t.due_at(at(120), 30, 100));
-        assert!(t.due_at(at(121), 100, 100), "completion is never dropped");
-        assert!(!t.due_at(at(150), 40, 0), "unknown total: paced only");
     }
 }

@@ -56,10 +56,19 @@ struct Inner<W> {
     executed: AtomicUsize,
     cached: AtomicUsize,
     records: Mutex<Vec<(Digest, Vec<Digest>)>>,
-    /// Results this scheduler already produced or looked up, by cache key:
-    /// a later solve on it (the legacy mode solves step after step) reuses
-    /// them, even with `no_cache`, which is about earlier builds.
-    memo: Mutex<HashMap<Digest, Value>>,
+    /// What earlier solves of the same graph found, by node.
+    memo: Mutex<Memo>,
+}
+
+/// A later solve of the same graph (the legacy mode solves it step after
+/// step) takes a node's key and value from here instead of computing them
+/// again: no content hashing, no cache lookup, and under `no_cache` no
+/// second run, since `no_cache` is about earlier builds.
+#[derive(Default)]
+struct Memo {
+    graph: Option<Arc<Graph>>,
+    /// By node index.
+    nodes: HashMap<usize, (Digest, Value)>,
 }
 
 impl<W: Worker> Scheduler<W> {
@@ -99,6 +108,15 @@ impl<W: Worker> Scheduler<W> {
 
     /// Evaluates `target` and everything it needs, nothing else.
     pub async fn solve(&self, graph: Arc<Graph>, target: NodeId) -> SolveResult<Value> {
+        {
+            let mut memo = self.inner.memo.lock().expect("memo poisoned");
+            if !memo.graph.as_ref().is_some_and(|g| Arc::ptr_eq(g, &graph)) {
+                *memo = Memo {
+                    graph: Some(graph.clone()),
+                    nodes: HashMap::new(),
+                };
+            }
+        }
         let mut futures: Vec<Option<NodeFuture>> = vec![None; graph.len()];
         for id in graph.ancestors(target) {
             let inputs: Vec<NodeFuture> = graph
@@ -114,9 +132,14 @@ impl<W: Worker> Scheduler<W> {
             let inner = self.inner.clone();
             let graph = graph.clone();
             let fut = async move {
+                if let Some(done) = inner.remembered(id) {
+                    return Ok(done);
+                }
                 let ready = try_join_all(inputs).await?;
                 let (keys, values): (Vec<Digest>, Vec<Value>) = ready.into_iter().unzip();
-                inner.run_node(&graph, id, keys, values).await
+                let done = inner.run_node(&graph, id, keys, values).await?;
+                inner.remember(id, &done);
+                Ok(done)
             };
             let fut: BoxFuture<'static, _> = Box::pin(fut);
             futures[id.index()] = Some(fut.shared());
@@ -194,10 +217,6 @@ impl<W: Worker> Inner<W> {
             .await
             .map_err(|e| self.fail(&vertex, e))?;
         let key = node_key(node, &keys, content.as_ref());
-        let known = self.memo.lock().expect("memo poisoned").get(&key).cloned();
-        if let Some(value) = known {
-            return Ok((key, value));
-        }
         if !self.opts.no_cache {
             let mut hit = self
                 .worker
@@ -211,7 +230,6 @@ impl<W: Worker> Inner<W> {
                     .map_err(|e| self.fail(&vertex, e))?;
             }
             if let Some(value) = hit {
-                self.remember(&key, &value);
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name, Some(&key));
                 self.record(&key, &value);
@@ -220,14 +238,18 @@ impl<W: Worker> Inner<W> {
         }
         let run = self.shared_run(graph, id, &key, values);
         let value = run.await?;
-        self.remember(&key, &value);
         self.record(&key, &value);
         Ok((key, value))
     }
 
-    fn remember(&self, key: &Digest, value: &Value) {
+    fn remembered(&self, id: NodeId) -> Option<(Digest, Value)> {
+        let memo = self.memo.lock().expect("memo poisoned");
+        memo.nodes.get(&id.index()).cloned()
+    }
+
+    fn remember(&self, id: NodeId, done: &(Digest, Value)) {
         let mut memo = self.memo.lock().expect("memo poisoned");
-        memo.insert(key.clone(), value.clone());
+        memo.nodes.insert(id.index(), done.clone());
     }
 
     /// One execution per cache key, however many nodes ask for it.

@@ -7,9 +7,7 @@
 //! terminal. Without a usable terminal (stderr not one, `TERM=dumb` or
 //! unset, fewer than [`MIN_WIDTH`] columns) it prints the plain format.
 
-#[path = "tty_model.rs"]
 mod model;
-#[path = "tty_text.rs"]
 mod text;
 
 use super::{plain::Plain, Sink};

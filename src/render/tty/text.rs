@@ -132,17 +132,11 @@ fn bar(current: u64, total: u64, inner: usize) -> String {
 
 /// Decimal sizes with three significant digits, as BuildKit shows them.
 pub(super) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let (mut v, mut u) = (bytes as f64, 0);
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    match (u, v) {
-        (0, _) => format!("{bytes}B"),
-        (_, v) if v < 10.0 => format!("{v:.2}{}", UNITS[u]),
-        (_, v) if v < 100.0 => format!("{v:.1}{}", UNITS[u]),
-        _ => format!("{v:.0}{}", UNITS[u]),
+    match crate::units::scaled(bytes) {
+        (_, "B") => format!("{bytes}B"),
+        (v, unit) if v < 10.0 => format!("{v:.2}{unit}"),
+        (v, unit) if v < 100.0 => format!("{v:.1}{unit}"),
+        (v, unit) => format!("{v:.0}{unit}"),
     }
 }
 
