@@ -120,6 +120,7 @@ impl Converter<'_> {
             ImageSource {
                 reference: resolved.reference,
                 digest: Some(resolved.pin),
+                config: Some(id.clone()),
             },
             config,
             id,
