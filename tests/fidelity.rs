@@ -122,3 +122,29 @@ fn one_base_image_has_one_cache_key_however_it_was_found() {
     assert!(!stderr(&out).contains("ran-42"), "{}", stderr(&out));
     assert_eq!(read_oci_archive(&archive).file("m").unwrap(), b"ran-42\n");
 }
+
+/// Item 3: a COPY whose source is missing fails before it starts, and
+/// progress showed it as `#7 n3` (plain) or an empty `=> ERROR` row (tty).
+#[test]
+fn a_failed_copy_is_named_in_progress() {
+    let env = TestEnv::new();
+    let ctx = env.context("nocopy", "FROM busybox\nRUN true\nCOPY missing /x\n", &[]);
+    let (out, _) = env.build(&ctx, &[]);
+    assert!(!out.status.success(), "a missing source must fail");
+    let log = stderr(&out);
+    let header = log
+        .lines()
+        .find(|l| l.ends_with(" [3/3] COPY missing /x"))
+        .unwrap_or_else(|| panic!("no vertex named for the COPY:\n{log}"));
+    let num = header.split(' ').next().unwrap();
+    assert!(
+        log.lines().any(|l| l.starts_with(&format!("{num} ERROR"))),
+        "{log}"
+    );
+    let unnamed = log.lines().any(|l| {
+        l.split_once(' ').is_some_and(|(n, rest)| {
+            n.starts_with('#') && rest.starts_with('n') && rest[1..].parse::<u32>().is_ok()
+        })
+    });
+    assert!(!unnamed, "a vertex shown by its node id:\n{log}");
+}
