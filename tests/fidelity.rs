@@ -148,3 +148,32 @@ fn a_failed_copy_is_named_in_progress() {
     });
     assert!(!unnamed, "a vertex shown by its node id:\n{log}");
 }
+
+/// Item 5: 1,000 chained `FROM sN-1 AS sN`, or hundreds of stages each
+/// `COPY --from` the one before, overflowed the stack (exit 134), even
+/// with `--print=graph`.
+#[test]
+fn deep_stage_chains_build() {
+    use std::fmt::Write;
+    let env = TestEnv::new();
+    let mut chain = String::from("FROM busybox AS s0\n");
+    for i in 1..=1000 {
+        writeln!(chain, "FROM s{} AS s{i}", i - 1).unwrap();
+    }
+    chain.push_str("RUN echo deep > /deep\n");
+    let ctx = env.context("from-chain", &chain, &[]);
+    let out = env.mybuild(&["build", "--print=graph", ctx.to_str().unwrap()]);
+    assert_success(&out, "--print=graph of 1,000 chained stages");
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build of 1,000 chained stages");
+    assert_eq!(read_oci_archive(&archive).file("deep").unwrap(), b"deep\n");
+
+    let mut copies = String::from("FROM busybox AS s0\nRUN echo 0 > /f\n");
+    for i in 1..=200 {
+        writeln!(copies, "FROM busybox AS s{i}\nCOPY --from=s{} /f /f", i - 1).unwrap();
+    }
+    let ctx = env.context("copy-chain", &copies, &[]);
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build of 200 stages copying from each other");
+    assert_eq!(read_oci_archive(&archive).file("f").unwrap(), b"0\n");
+}

@@ -63,16 +63,19 @@ impl Stage {
 
     /// ARGs with values that no ENV shadows, in declaration order.
     pub fn arg_env(&self) -> Vec<(String, String)> {
-        let env = self.config.env();
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut at: std::collections::HashMap<&str, usize> = Default::default();
         for (k, v) in &self.args {
             let Some(v) = v else { continue };
-            if env.iter().any(|(ek, _)| ek == k) {
+            if self.config.has_env(k) {
                 continue;
             }
-            match out.iter_mut().find(|(ok, _)| ok == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => out.push((k.clone(), v.clone())),
+            match at.get(k.as_str()) {
+                Some(&i) => out[i].1 = v.clone(),
+                None => {
+                    at.insert(k, out.len());
+                    out.push((k.clone(), v.clone()));
+                }
             }
         }
         out
@@ -87,7 +90,7 @@ impl Stage {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        if !self.config.env().iter().any(|(k, _)| k == "PATH") {
+        if !self.config.has_env("PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
         env.extend(self.arg_env().iter().map(|(k, v)| format!("{k}={v}")));

@@ -223,11 +223,7 @@ impl<W: Worker> Inner<W> {
         if !self.opts.no_cache {
             let mut hit = self.worker.cache_get(&key).map_err(unstarted)?;
             if hit.is_none() {
-                hit = self
-                    .worker
-                    .cache_import(&key)
-                    .await
-                    .map_err(unstarted)?;
+                hit = self.worker.cache_import(&key).await.map_err(unstarted)?;
             }
             if let Some(value) = hit {
                 self.cached.fetch_add(1, Ordering::SeqCst);
