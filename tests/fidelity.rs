@@ -177,3 +177,60 @@ fn deep_stage_chains_build() {
     assert_success(&out, "build of 200 stages copying from each other");
     assert_eq!(read_oci_archive(&archive).file("f").unwrap(), b"0\n");
 }
+
+/// Item 6: CLI slips a docker user meets at once.
+#[test]
+fn the_command_line_refuses_and_accepts_what_docker_does() {
+    let env = TestEnv::new();
+    let ctx = env.context("cli", "FROM busybox\nARG A\nRUN echo a=$A\n", &[]);
+    let ctx_s = ctx.to_str().unwrap();
+
+    let out = env.mybuild(&["build", "--build-arg", "=x", ctx_s]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("empty key"), "{}", stderr(&out));
+
+    let out = env
+        .cmd()
+        .arg("biuld")
+        .current_dir(env.work.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("'biuld' is not a mybuild command"), "{err}");
+    assert!(err.contains("'build'"), "a suggestion: {err}");
+
+    let out = env.mybuild(&["--progress=plain", "build", "--build-arg", "A=1", ctx_s]);
+    assert_success(&out, "build flags before the word build");
+    assert!(stderr(&out).contains("a=1"), "{}", stderr(&out));
+}
+
+/// Item 7: vertex names expand variables as BuildKit's do, and an unknown
+/// `# syntax=` frontend is mentioned once instead of silently ignored.
+#[test]
+fn progress_names_expand_variables_and_foreign_frontends_are_named() {
+    let env = TestEnv::new();
+    let df = "# syntax=example.com/my/frontend:1\nFROM busybox\nARG V=argval\n\
+              ENV VIRTUAL_ENV=/opt/venv D=/dst\n\
+              RUN echo $VIRTUAL_ENV ${V} \"$D\" '$D' ${NOPE:-x} \\$D\n\
+              WORKDIR $D/w\ncopy f $D/\n";
+    let ctx = env.context("names", df, &[("f", "f\n")]);
+    let (out, _) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let log = stderr(&out);
+    for name in [
+        "] RUN echo /opt/venv argval \"/dst\" '$D' ${NOPE:-x} $D",
+        "] WORKDIR /dst/w",
+        "] COPY f /dst/",
+    ] {
+        assert!(
+            log.lines().any(|l| l.ends_with(name)),
+            "no {name:?} in\n{log}"
+        );
+    }
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("example.com/my/frontend:1") && l.contains("built-in"))
+        .count();
+    assert_eq!(warned, 1, "{log}");
+}

@@ -37,6 +37,24 @@ impl Stage {
         format!("[{prefix}{:>width$}/{}] {text}", self.step, self.total)
     }
 
+    /// `[2/4] RUN ...` for an instruction as written: variables expanded
+    /// the way BuildKit names its vertices (quotes kept, a variable that is
+    /// not set left as written), the keyword in upper case.
+    pub fn step_name_for(&mut self, original: &str, escape: char) -> String {
+        let original = original.trim();
+        let mut lexer = Lexer::new(escape);
+        lexer.raw_quotes = true;
+        lexer.skip_unset = true;
+        let expanded = lexer
+            .process_word(original, &|n| self.lookup(n))
+            .unwrap_or_else(|_| original.to_string());
+        let text = match expanded.split_once(char::is_whitespace) {
+            Some((keyword, rest)) => format!("{} {rest}", keyword.to_ascii_uppercase()),
+            None => expanded.to_ascii_uppercase(),
+        };
+        self.step_name(&text)
+    }
+
     /// A variable as expansion sees it: ENV wins over ARG.
     pub fn lookup(&self, name: &str) -> Option<String> {
         if let Some(v) = self.config.env_get(name) {
