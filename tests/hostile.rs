@@ -108,3 +108,55 @@ fn device_nodes_other_than_the_defaults_cannot_be_opened() {
         "the step wrote to the host's kernel log"
     );
 }
+
+/// A registry on loopback that accepts connections and then goes quiet:
+/// with `headers` false it never answers; with true it sends the headers
+/// of a manifest and a few bytes of its body, then nothing.
+fn stalling_registry(headers: bool) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            if headers {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: \
+                    application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 1000\r\n\r\n{\"sche";
+                let _ = conn.write_all(head.as_bytes());
+            }
+            held.push(conn);
+        }
+    });
+    addr
+}
+
+/// Issue 13 item 4: a registry that stops sending held the build for the
+/// server's own timeout, or for ever; a slow blob ended in "error decoding
+/// response body". Now an idle limit ends each try, the retries stay, and
+/// the error names the URL and what stalled.
+#[test]
+fn a_registry_that_stalls_fails_the_build_with_a_clear_error() {
+    let env = TestEnv::empty();
+    for headers in [false, true] {
+        let addr = stalling_registry(headers);
+        let ctx = env.context("stall", &format!("FROM {addr}/app:1\n"), &[]);
+        let child = env
+            .cmd()
+            .env("MYBUILD_REGISTRY_TIMEOUT", "1")
+            .args(["build", "--progress=plain", ctx.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Four tries of one idle second each, plus the backoff between them,
+        // end well within this watchdog; a build without limits never does.
+        let out = util::wait_or_kill(child, std::time::Duration::from_secs(90))
+            .unwrap_or_else(|| panic!("the build hung on a stalled registry (headers: {headers})"));
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{addr}/v2/app/manifests/1")), "{err}");
+        assert!(err.contains("stalled"), "{err}");
+    }
+}

@@ -225,3 +225,18 @@ pub fn cached_steps(log: &str) -> Vec<String> {
     }
     cached
 }
+
+/// Waits for `child` up to `limit`; past it, kills it and returns `None`
+/// (a watchdog that turns a hang into a failure).
+pub fn wait_or_kill(mut child: std::process::Child, limit: std::time::Duration) -> Option<Output> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return child.wait_with_output().ok();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}

@@ -42,7 +42,12 @@ impl RegistryClient {
         insecure: Vec<String>,
         auths: DockerAuths,
     ) -> Result<Self, RegistryError> {
+        // No overall timeout (a big layer takes as long as it takes), but a
+        // registry that stops answering is given up on, then retried.
+        let stall = super::error::stall_timeout();
         let http = reqwest::Client::builder()
+            .connect_timeout(stall)
+            .read_timeout(stall)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mybuild/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -18,7 +18,7 @@ pub enum RegistryError {
     Credentials(#[source] CredentialsError),
     #[error("authenticate to {registry}: {source}")]
     Auth { registry: String, source: AuthError },
-    #[error("GET {url}: {source}")]
+    #[error("GET {url}: {}", describe(.source))]
     Request { url: String, source: reqwest::Error },
     #[error("GET {url}: HTTP {status}{}", body_suffix(.body))]
     Status {
@@ -107,7 +107,7 @@ pub enum RegistryError {
         what: String,
         source: tokio::task::JoinError,
     },
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {}", describe(.source))]
     PushRequest {
         method: String,
         url: String,
@@ -128,6 +128,33 @@ pub enum RegistryError {
     },
     #[error("local image {reference}: layer {diff_id} is not unpacked in the store")]
     LocalLayerMissing { reference: String, diff_id: Digest },
+}
+
+/// Seconds a registry may stay silent (while connecting, or between two
+/// reads of a response) before the request counts as stalled:
+/// `$MYBUILD_REGISTRY_TIMEOUT`, else 30.
+pub fn stall_timeout() -> std::time::Duration {
+    let secs = std::env::var("MYBUILD_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(30);
+    std::time::Duration::from_secs(secs)
+}
+
+/// A request's failure, saying what stalled when a timeout ended it (the
+/// transport's own words, such as "error decoding response body", do not).
+fn describe(source: &reqwest::Error) -> String {
+    if !source.is_timeout() {
+        return source.to_string();
+    }
+    let secs = stall_timeout().as_secs();
+    let what = if source.is_connect() {
+        "could not connect"
+    } else {
+        "the registry stopped sending"
+    };
+    format!("stalled: {what} for {secs} s (MYBUILD_REGISTRY_TIMEOUT sets the limit)")
 }
 
 fn body_suffix(body: &str) -> String {
