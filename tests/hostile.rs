@@ -160,3 +160,34 @@ fn a_registry_that_stalls_fails_the_build_with_a_clear_error() {
         assert!(err.contains("stalled"), "{err}");
     }
 }
+
+/// Issue 13 item 2: RUN had no seccomp filter, and `unshare -r -m` gave a
+/// step a user namespace with every capability, where mounting a tmpfs
+/// worked. Docker's default profile refuses both; ordinary work goes on.
+#[test]
+fn run_steps_are_under_dockers_default_seccomp_profile() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\n\
+              RUN grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status > /status; \
+                  unshare -r -m sh -c 'mount -t tmpfs none /mnt && echo mounted' > /userns 2>&1; \
+                  mount -t tmpfs none /mnt > /mount 2>&1; \
+                  echo done > /done\n\
+              RUN (sleep 0.1 &) && wait && echo forked > /forked\n";
+    let ctx = env.context("seccomp", df, &[]);
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    let status = String::from_utf8(img.file("status").unwrap()).unwrap();
+    assert!(status.contains("Seccomp:\t2"), "no filter: {status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    let userns = String::from_utf8(img.file("userns").unwrap()).unwrap();
+    assert!(
+        !userns.contains("mounted"),
+        "unshare -r -m mounted: {userns}"
+    );
+    assert!(userns.contains("not permitted"), "{userns}");
+    let mount = String::from_utf8(img.file("mount").unwrap()).unwrap();
+    assert!(!mount.is_empty(), "mount gave no error");
+    assert_eq!(img.file("done").unwrap(), b"done\n");
+    assert_eq!(img.file("forked").unwrap(), b"forked\n");
+}

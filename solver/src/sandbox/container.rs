@@ -7,7 +7,7 @@ use super::helper::Layout;
 use super::rootpath::open_dir_path;
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;
-use super::{binds, mounts, privs, prune, user, ExecTask, HelperRequest};
+use super::{binds, mounts, privs, prune, seccomp, user, ExecTask, HelperRequest};
 use mybuild_graph::NetworkMode;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -128,7 +128,8 @@ fn child(
         task.args.first().map(String::as_str).unwrap_or(""),
         &path_var,
     )?;
-    exec(&program, &task.args, &env)
+    let filters = seccomp::compile()?;
+    exec(&program, &task.args, &env, &filters)
 }
 
 fn helper_gone(alive: &OwnedFd) -> bool {
@@ -178,6 +179,7 @@ fn exec(
     program: &str,
     args: &[String],
     env: &[String],
+    filters: &seccomp::Filters,
 ) -> Result<std::convert::Infallible, SetupError> {
     let cstr = |s: &str| {
         CString::new(s).map_err(|_| SetupError::NulInCommand {
@@ -199,6 +201,8 @@ fn exec(
     // Whatever the caller's process leaked without O_CLOEXEC stops here.
     // SAFETY: plain syscall without pointers.
     unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    // Last: from here on only what Docker's profile allows works.
+    filters.apply()?;
     let err = nix::unistd::execve(&program_c, &args_c, &env_c).unwrap_err();
     Err(err).step(|| format!("exec {program}"))
 }

@@ -23,6 +23,7 @@ mod procmask;
 mod prune;
 mod rootpath;
 mod runner;
+mod seccomp;
 mod status;
 mod stubs;
 mod user;

@@ -51,6 +51,8 @@ pub(super) enum SetupError {
         step: String,
         source: caps::errors::CapsError,
     },
+    #[error("seccomp profile: {message}")]
+    Seccomp { message: String },
 }
 
 impl SetupError {
@@ -62,6 +64,7 @@ impl SetupError {
             | SetupError::Caps { step, .. } => step.clone(),
             SetupError::BadMountpoint { step, .. } => step.clone(),
             SetupError::Request { .. } => "read request".into(),
+            SetupError::Seccomp { .. } => "load seccomp profile".into(),
             SetupError::UnknownUser { .. } | SetupError::UnknownGroup { .. } => {
                 "resolve user".into()
             }
