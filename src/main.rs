@@ -10,6 +10,7 @@
 //! | 1    | the build or command failed (Dockerfile error, failing step, registry or store problem) |
 //! | 2    | invalid command line |
 //! | 130  | interrupted (Ctrl-C) |
+//! | 143  | terminated (SIGTERM) |
 //! | N    | legacy mode only: a RUN exited with code N (1-255), as the classic builder does |
 
 mod base;
@@ -49,16 +50,21 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Ctrl-C and SIGTERM both drop the build, which kills its steps and
+    // removes their work dirs before the process exits.
     let result = runtime.block_on(async {
         tokio::select! {
             r = cli::run(cli) => r.map(|_| ExitCode::SUCCESS),
             _ = tokio::signal::ctrl_c() => Ok(ExitCode::from(130)),
+            _ = terminated() => Ok(ExitCode::from(143)),
         }
     });
     match result {
         Ok(code) => {
             if code == ExitCode::from(130) {
                 eprintln!("interrupted");
+            } else if code == ExitCode::from(143) {
+                eprintln!("terminated");
             }
             code
         }
@@ -74,5 +80,15 @@ fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
+    }
+}
+
+/// Resolves on SIGTERM (never, if the handler cannot be installed).
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }

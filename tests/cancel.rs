@@ -99,6 +99,35 @@ fn ctrl_c_stops_the_build_and_leaves_a_usable_store() {
     assert_success(&out, "build after Ctrl-C");
 }
 
+/// Issue 13 item 6: SIGTERM (what `timeout`, systemd and CI runners send)
+/// left a work dir behind, where Ctrl-C did not.
+#[test]
+fn sigterm_stops_the_build_and_leaves_no_work_dir() {
+    let env = TestEnv::new();
+    let m = marker(3);
+    let df = format!("FROM busybox\nRUN echo go && sleep {m}\n");
+    let ctx = env.context("term", &df, &[]);
+    let mut child = spawn_build(&env, &ctx);
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(" go") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "build ended early");
+    }
+    // SAFETY: plain syscall on our child.
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let status = wait_bounded(&mut child);
+    assert_eq!(status.code(), Some(143));
+    assert!(
+        processes(&["sleep", &m]).is_empty(),
+        "step survived SIGTERM"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(env.root.path().join("v1/tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "work dirs left behind: {tmp:?}");
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

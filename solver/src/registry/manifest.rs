@@ -77,6 +77,9 @@ struct RootfsJson {
     diff_ids: Vec<String>,
 }
 
+/// How many indexes deep a platform's manifest may be nested.
+const MAX_NESTED_INDEXES: usize = 4;
+
 /// A verified manifest body and what kind it is.
 struct Fetched {
     bytes: Vec<u8>,
@@ -103,15 +106,20 @@ impl RegistryClient {
             .fetch_manifest(r, &r.api_reference(), r.digest.as_ref())
             .await?;
         let (manifest, index_digest) = if top.is_index {
-            let child = pick_platform(r, &top.json)?;
-            let fetched = self.fetch_manifest(r, child.as_str(), Some(&child)).await?;
-            if fetched.is_index {
-                return Err(bad_manifest(
-                    r,
-                    "index entry for this platform is itself an index",
-                ));
+            let mut next = self.platform_child(r, &top.json).await?;
+            // An index may name another index for the platform (nested
+            // indexes): followed a few levels deep, so never in a loop.
+            for _ in 1..MAX_NESTED_INDEXES {
+                if !next.is_index {
+                    break;
+                }
+                next = self.platform_child(r, &next.json).await?;
             }
-            (fetched, Some(top.digest))
+            if next.is_index {
+                let why = format!("indexes nested more than {MAX_NESTED_INDEXES} deep");
+                return Err(bad_manifest(r, &why));
+            }
+            (next, Some(top.digest))
         } else {
             (top, None)
         };
@@ -130,6 +138,16 @@ impl RegistryClient {
             layers,
             diff_ids,
         })
+    }
+
+    /// The manifest (or nested index) an index lists for our platform.
+    async fn platform_child(
+        &self,
+        r: &Reference,
+        index: &ManifestJson,
+    ) -> Result<Fetched, RegistryError> {
+        let child = pick_platform(r, index)?;
+        self.fetch_manifest(r, child.as_str(), Some(&child)).await
     }
 
     /// GETs a manifest and checks its bytes against the digest we asked
@@ -260,7 +278,13 @@ fn pick_platform(r: &Reference, index: &ManifestJson) -> Result<Digest, Registry
         e.platform
             .as_ref()
             .is_some_and(|p| p.os == "linux" && p.architecture == arch)
-            && [OCI_MANIFEST, DOCKER_MANIFEST].contains(&e.media_type.as_str())
+            && [
+                OCI_MANIFEST,
+                DOCKER_MANIFEST,
+                OCI_INDEX,
+                DOCKER_MANIFEST_LIST,
+            ]
+            .contains(&e.media_type.as_str())
     });
     let Some(entry) = matching else {
         let available: Vec<String> = entries

@@ -280,6 +280,33 @@ pub(crate) fn build_index(layout: &Path, arches: &[&str]) -> (Digest, Vec<BuiltI
     (digest, images)
 }
 
+/// PUTs, as `<name>:<tag>`, an index whose one entry (for `arch`) names
+/// the index `inner` already in the repository: a nested index, which
+/// skopeo does not copy. Returns the outer index's digest.
+pub(crate) async fn put_nested_index(
+    registry: &TestRegistry,
+    name: &str,
+    tag: &str,
+    inner: &Digest,
+    inner_size: u64,
+    arch: &str,
+) -> Digest {
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": super::manifest::OCI_INDEX,
+        "manifests": [{"mediaType": super::manifest::OCI_INDEX, "digest": inner.as_str(),
+            "size": inner_size, "platform": {"architecture": arch, "os": "linux"}}]});
+    let body = index.to_string().into_bytes();
+    let url = format!("http://{}/v2/{name}/manifests/{tag}", registry.addr);
+    let resp = reqwest::Client::new()
+        .put(&url)
+        .header("Content-Type", super::manifest::OCI_INDEX)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "PUT {url}: {}", resp.status());
+    Digest::of(&body)
+}
+
 fn write_index(layout: &Path, media_type: &str, digest: &Digest, size: u64) {
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
         "mediaType": media_type, "digest": digest.as_str(), "size": size,

@@ -1,7 +1,9 @@
 //! End-to-end tests against a real registry (see `test_registry`): resolve,
 //! pull, dedup, offline reuse, and every verification failing loudly.
 
-use super::test_registry::{build_image, build_index, BuiltImage, ImageSpec, TestRegistry};
+use super::test_registry::{
+    build_image, build_index, put_nested_index, BuiltImage, ImageSpec, TestRegistry,
+};
 use super::*;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
@@ -260,6 +262,26 @@ async fn index_resolves_to_build_platform() {
         matches!(&err, RegistryError::NoPlatform { available, .. } if available == "linux/s390x"),
         "{err}"
     );
+}
+
+/// Issue 13 item 6: an index whose entry for this platform is another
+/// index failed with "no image for linux/amd64; available: linux/amd64".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nested_index_resolves_to_build_platform() {
+    let registry = TestRegistry::start();
+    let layout = tempfile::tempdir().unwrap();
+    let (inner, images) = build_index(layout.path(), &["s390x", build_arch()]);
+    registry.push(layout.path(), "nested:inner", true);
+    let size = std::fs::metadata(layout.path().join("blobs/sha256").join(inner.hex()))
+        .unwrap()
+        .len();
+    let outer = put_nested_index(&registry, "nested", "latest", &inner, size, build_arch()).await;
+    let img = client()
+        .resolve(&reference(&registry, "nested:latest"))
+        .await
+        .unwrap();
+    assert_eq!(img.index_digest.as_ref(), Some(&outer));
+    assert_eq!(img.manifest_digest, images[1].manifest_digest);
 }
 
 #[tokio::test(flavor = "multi_thread")]
