@@ -27,8 +27,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         .file
         .clone()
         .unwrap_or_else(|| context.join("Dockerfile"));
-    let text = std::fs::read_to_string(&dockerfile)
-        .with_context(|| format!("reading Dockerfile {}", dockerfile.display()))?;
+    let text = read_dockerfile(&dockerfile)?;
     let (dockerignore, ignore_bytes) = read_dockerignore(&context, &dockerfile)?;
     let opts = CompileOptions {
         filename: display_name(&dockerfile, &context),
@@ -360,6 +359,24 @@ fn read_dockerignore(context: &Path, dockerfile: &Path) -> anyhow::Result<(Vec<S
         }
     }
     Ok((Vec::new(), 0))
+}
+
+/// The Dockerfile as text; bytes that are not UTF-8 are refused with the
+/// line and column they are on.
+fn read_dockerfile(path: &Path) -> anyhow::Result<String> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading Dockerfile {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+        anyhow::anyhow!(
+            "{}:{line}:{column}: the Dockerfile is not valid UTF-8 (byte {} there)",
+            path.display(),
+            good.len()
+        )
+    })
 }
 
 fn build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

@@ -191,3 +191,33 @@ fn run_steps_are_under_dockers_default_seccomp_profile() {
     assert_eq!(img.file("done").unwrap(), b"done\n");
     assert_eq!(img.file("forked").unwrap(), b"forked\n");
 }
+
+/// Issue 13 item 6: an invalid UTF-8 Dockerfile was refused without a
+/// line, and a 10 MB line was echoed about four times (40 MB of output).
+#[test]
+fn bad_dockerfile_bytes_are_located_and_long_lines_are_not_echoed() {
+    let env = TestEnv::new();
+    let ctx = env.context("utf8", "", &[]);
+    std::fs::write(ctx.join("Dockerfile"), b"FROM busybox\nRUN echo h\xffi\n").unwrap();
+    let (out, _) = env.build(&ctx, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("Dockerfile:2:11"), "{err}");
+    assert!(err.contains("not valid UTF-8"), "{err}");
+
+    for line in [
+        format!("XYZ {}", "a".repeat(10_000_000)),
+        format!("RUN echo ${{{}", "a".repeat(10_000_000)),
+    ] {
+        let ctx = env.context("long", &format!("FROM busybox\n{line}\n"), &[]);
+        let (out, _) = env.build(&ctx, &[]);
+        assert!(!out.status.success());
+        let all = out.stdout.len() + out.stderr.len();
+        assert!(all < 64 * 1024, "{all} bytes of output for one bad line");
+        assert!(
+            stderr(&out).contains("Dockerfile:2"),
+            "{}",
+            &stderr(&out)[..2000]
+        );
+    }
+}

@@ -51,13 +51,44 @@ impl Span {
         Span::at(source, first, start, width)
     }
 
+    /// A long line is shown as a window around the column, so an error
+    /// on a 10 MB line quotes a few hundred characters, not the line.
     fn at(source: &str, line: usize, byte: usize, width: usize) -> Span {
+        let column = source[..byte].chars().count() + 1;
+        let total = source.chars().count();
+        if total <= MAX_QUOTE {
+            return Span {
+                line,
+                column,
+                width: width.max(1),
+                source: source.to_string(),
+            };
+        }
+        let start = column.saturating_sub(MAX_QUOTE / 3 + 1);
+        let end = (start + MAX_QUOTE).min(total);
+        let mut shown: String = source.chars().skip(start).take(end - start).collect();
+        let lead = if start > 0 { "…" } else { "" };
+        if end < total {
+            shown.push('…');
+        }
         Span {
             line,
-            column: source[..byte].chars().count() + 1,
-            width: width.max(1),
-            source: source.to_string(),
+            column: column - start + lead.chars().count(),
+            width: width.clamp(1, end.saturating_sub(column - 1).max(1)),
+            source: format!("{lead}{shown}"),
         }
+    }
+}
+
+/// The most characters of a Dockerfile line an error quotes.
+pub const MAX_QUOTE: usize = 240;
+
+/// `text` cut to at most `max` characters (an ellipsis marks the cut), for
+/// quoting user input in names and messages.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((byte, _)) => format!("{}…", &text[..byte]).into(),
     }
 }
 
@@ -100,6 +131,21 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "FROM base\nRUN echo a \\\n    --bad\n\tCOPY x y\n";
+
+    #[test]
+    fn a_long_line_is_quoted_as_a_window_around_the_column() {
+        let line = format!("RUN {} --bad {}", "a".repeat(5_000), "b".repeat(5_000));
+        let s = Span::locate(&line, 1, 1, Some("--bad"));
+        assert!(
+            s.source.chars().count() <= MAX_QUOTE + 2,
+            "{}",
+            s.source.len()
+        );
+        let at: String = s.source.chars().skip(s.column - 1).take(5).collect();
+        assert_eq!(at, "--bad");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("abc", 3), "abc");
+    }
 
     #[test]
     fn finds_the_needle_on_a_continuation_line() {

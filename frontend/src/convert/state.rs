@@ -5,6 +5,9 @@ use crate::image_config::{ImageConfig, DEFAULT_PATH};
 use crate::shell_lex::{LexError, Lexer};
 use mybuild_graph::NodeId;
 
+/// The most characters of an instruction a step's name shows.
+const MAX_NAME: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub struct Stage {
     /// The node holding the stage's filesystem so far.
@@ -24,6 +27,9 @@ impl Stage {
     /// `[build 2/4] RUN ...`, numbered like BuildKit (index padded to the
     /// width of the total).
     pub fn step_name(&mut self, text: &str) -> String {
+        // A name is printed several times (progress, failure report), so a
+        // huge instruction is named by its start.
+        let text = &*crate::diagnostic::clip(text, MAX_NAME);
         if self.total == 0 {
             return text.to_string();
         }
