@@ -147,7 +147,7 @@ async fn build(
         return Ok(String::new());
     }
 
-    let sandbox = Arc::new(Sandbox::new()?);
+    let sandbox = Arc::new(Sandbox::new()?.with_limits(args.limits()));
     let locals = BTreeMap::from([("context".to_string(), context)]);
     let cache_from = args
         .cache_from
@@ -286,6 +286,7 @@ async fn legacy(
             force_rm: args.force_rm,
         },
         secrets: read_secrets(&args.secrets)?,
+        limits: args.limits(),
         outputs,
         push: args.push,
         compression: args.compression,

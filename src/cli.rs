@@ -146,9 +146,75 @@ pub struct BuildArgs {
     /// Legacy mode: always remove intermediate containers, even after a failure
     #[arg(long)]
     pub force_rm: bool,
+    /// Memory limit of each RUN step (e.g. 512m, 2g)
+    #[arg(short = 'm', long, value_name = "BYTES", value_parser = size)]
+    pub memory: Option<u64>,
+    /// Memory plus swap of each RUN step (-1: unlimited swap)
+    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = swap_size,
+          allow_hyphen_values = true)]
+    pub memory_swap: Option<i64>,
+    /// Relative CPU weight of each RUN step (default 1024)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "SHARES",
+          value_parser = clap::value_parser!(u64).range(2..=262_144))]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the RUN steps may use (e.g. 0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "CPUS")]
+    pub cpuset_cpus: Option<String>,
+    /// Processes and threads a RUN step may have (-1 or 0: unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true,
+          default_value_t = mybuild_solver::sandbox::DEFAULT_PIDS_LIMIT as i64)]
+    pub pids_limit: i64,
+    /// Cgroup the steps' cgroups are made under
+    #[arg(long = "cgroup-parent", value_name = "PATH", default_value = "mybuild")]
+    pub cgroup_parent: String,
     /// Build context directory
     #[arg(value_name = "PATH")]
     pub context: PathBuf,
+}
+
+impl BuildArgs {
+    /// The resource limits the flags ask for.
+    pub fn limits(&self) -> mybuild_solver::sandbox::Limits {
+        mybuild_solver::sandbox::Limits {
+            memory: self.memory,
+            memory_swap: self.memory_swap,
+            cpu_shares: self.cpu_shares,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            pids: u64::try_from(self.pids_limit).ok().filter(|n| *n > 0),
+            parent: self.cgroup_parent.clone(),
+        }
+    }
+}
+
+/// A size as docker reads one: a number with an optional b, k, m or g
+/// (binary units, any case, an optional trailing `b`/`ib`).
+fn size(s: &str) -> Result<u64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = lower[digits.len()..]
+        .trim_end_matches("ib")
+        .trim_end_matches('b');
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("invalid size {s:?}: unknown unit")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit (512m)"))?;
+    n.checked_shl(shift)
+        .filter(|v| v >> shift == n && *v > 0)
+        .ok_or_else(|| format!("invalid size {s:?}"))
+}
+
+fn swap_size(s: &str) -> Result<i64, String> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    size(s).and_then(|v| i64::try_from(v).map_err(|_| format!("invalid size {s:?}")))
 }
 
 /// `--build-arg` as docker checks it: a key is required (`=x` is refused).
@@ -420,6 +486,16 @@ mod tests {
             }
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn sizes_parse_as_docker_reads_them() {
+        assert_eq!(size("512m"), Ok(512 << 20));
+        assert_eq!(size("2G"), Ok(2 << 30));
+        assert_eq!(size("64MiB"), Ok(64 << 20));
+        assert_eq!(size("1000"), Ok(1000));
+        assert!(size("12x").is_err() && size("m").is_err() && size("0").is_err());
+        assert_eq!(swap_size("-1"), Ok(-1));
     }
 
     #[test]

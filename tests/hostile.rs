@@ -221,3 +221,91 @@ fn bad_dockerfile_bytes_are_located_and_long_lines_are_not_echoed() {
         );
     }
 }
+
+/// The steps' cgroups that still exist under the default parent, for this
+/// store's builds (named `step-<mybuild pid>-<n>`).
+fn step_cgroups() -> Vec<String> {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let parents: &[&str] = if v2 {
+        &["/sys/fs/cgroup/mybuild"]
+    } else {
+        &[
+            "/sys/fs/cgroup/memory/mybuild",
+            "/sys/fs/cgroup/pids/mybuild",
+        ]
+    };
+    parents
+        .iter()
+        .filter_map(|p| std::fs::read_dir(p).ok())
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("step-"))
+        .collect()
+}
+
+/// Runs `mybuild ARGS` and returns its output and its pid.
+fn run_with_pid(env: &TestEnv, args: &[&str]) -> (std::process::Output, u32) {
+    let child = env
+        .cmd()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    (child.wait_with_output().unwrap(), pid)
+}
+
+/// Issue 13 item 3: RUN had no memory or pids limit, so a runaway
+/// allocation or a fork bomb took the machine down with the build. A step
+/// that hits a limit fails with a message that says so, mybuild itself
+/// survives, and no cgroup (or process) is left behind.
+#[test]
+fn memory_and_pids_limits_stop_a_step_and_say_so() {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    eprintln!("cgroup {} on this machine", if v2 { "v2" } else { "v1" });
+    let env = TestEnv::new();
+    let hog = env.context(
+        "hog",
+        "FROM busybox\nRUN x=$(head -c 300m /dev/zero | tr '\\0' a); echo ${#x}\n",
+        &[],
+    );
+    let args = ["build", "--memory", "64m", "--memory-swap", "64m"];
+    let (out, pid) = run_with_pid(&env, &[&args[..], &[hog.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("killed: out of memory, limit 64MiB"), "{err}");
+    let left: Vec<String> = step_cgroups()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("step-{pid}-")))
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+
+    let m = 700_000 + std::process::id();
+    let bomb = env.context(
+        "bomb",
+        &format!("FROM busybox\nRUN for i in $(seq 100); do sleep {m} & done; wait\n"),
+        &[],
+    );
+    let (out, pid) = run_with_pid(
+        &env,
+        &["build", "--pids-limit", "20", bomb.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("limit of 20 processes"),
+        "{}",
+        stderr(&out)
+    );
+    let sleepers = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| c == format!("sleep\0{m}\0").as_bytes())
+        .count();
+    assert_eq!(sleepers, 0, "the step's processes were not all reaped");
+    let left: Vec<String> = step_cgroups()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("step-{pid}-")))
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}

@@ -47,6 +47,8 @@ pub struct LegacyBuild {
     pub quiet: bool,
     pub policy: ContainerPolicy,
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `--memory`, `--pids-limit` and the other limits of each step.
+    pub limits: mybuild_solver::sandbox::Limits,
     /// `-o` exports and `--push`, after the build (mybuild's additions to
     /// the classic builder).
     pub outputs: Vec<crate::output::Output>,
@@ -150,7 +152,7 @@ pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
     let locals = BTreeMap::from([("context".to_string(), b.context.clone())]);
     let worker = BuildWorker::new(
         b.store.clone(),
-        Arc::new(Sandbox::new()?),
+        Arc::new(Sandbox::new()?.with_limits(b.limits.clone())),
         b.images.clone(),
         locals,
         progress.clone(),

@@ -12,6 +12,7 @@
 //! caller only has to hand `upper` to the store afterwards.
 
 mod binds;
+pub mod cgroup;
 mod container;
 mod filetask;
 mod helper;
@@ -28,6 +29,7 @@ mod status;
 mod stubs;
 mod user;
 
+pub use cgroup::{CgroupError, Limits, DEFAULT_PIDS_LIMIT};
 pub use helper::helper_main;
 pub use kill::{KillOnDrop, KillSwitch};
 pub use runner::Sandbox;
@@ -162,6 +164,12 @@ pub enum SandboxError {
         line: String,
         source: serde_json::Error,
     },
+    #[error("killed: out of memory, limit {limit}")]
+    OutOfMemory { limit: String },
+    #[error("the step reached its limit of {limit} processes (--pids-limit)")]
+    PidsLimit { limit: u64 },
+    #[error("set up the step's cgroup: {source}")]
+    Cgroup { source: cgroup::CgroupError },
     #[error("sandbox helper {exe} ended without a status ({status})")]
     HelperDied {
         exe: PathBuf,

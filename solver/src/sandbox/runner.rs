@@ -1,6 +1,7 @@
 //! The caller's side: starts the helper process, feeds it the request,
 //! streams the command's output and turns the status lines into a result.
 
+use super::cgroup::{Limits, StepCgroup};
 use super::kill::KillSwitch;
 use super::status::{self, Status, STATUS_FD};
 use super::{HelperRequest, OutputStream, SandboxError};
@@ -16,7 +17,11 @@ use std::process::{Child, Command, Stdio};
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     exe: PathBuf,
+    limits: Limits,
 }
+
+/// Names each step's cgroup uniquely within this process.
+static STEP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The caller's ends of the helper's pipes.
 struct Pipes {
@@ -32,12 +37,43 @@ impl Sandbox {
     pub fn new() -> Result<Sandbox, SandboxError> {
         let exe = std::fs::read_link("/proc/self/exe")
             .map_err(|source| SandboxError::CurrentExe { source })?;
-        Ok(Sandbox { exe })
+        Ok(Sandbox {
+            exe,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Sets the resource limits every step runs under.
+    pub fn with_limits(mut self, limits: Limits) -> Sandbox {
+        self.limits = limits;
+        self
     }
 
     /// Uses `exe` as the helper (tests point this at a built binary).
     pub fn with_exe(exe: PathBuf) -> Sandbox {
-        Sandbox { exe }
+        Sandbox {
+            exe,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The step's cgroup, entered by `pid` before it reads its request.
+    /// The default limits are best-effort (a machine without cgroup
+    /// controllers still builds); limits asked for are not.
+    fn cgroup_for(&self, pid: u32) -> Result<Option<StepCgroup>, SandboxError> {
+        let seq = STEP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("step-{}-{seq}", std::process::id());
+        let made = StepCgroup::create(&self.limits, &name).and_then(|cg| {
+            if let Some(cg) = &cg {
+                cg.add(pid)?;
+            }
+            Ok(cg)
+        });
+        match made {
+            Ok(cg) => Ok(cg),
+            Err(_) if self.limits == Limits::default() => Ok(None),
+            Err(source) => Err(SandboxError::Cgroup { source }),
+        }
     }
 
     /// Runs one step and blocks until it is done (callers use
@@ -61,6 +97,14 @@ impl Sandbox {
         let request = serde_json::to_vec(req).map_err(|source| SandboxError::Encode { source })?;
         let (mut child, pipes) = self.spawn()?;
         let _armed = kill.arm(&child);
+        let cgroup = match self.cgroup_for(child.id()) {
+            Ok(cg) => cg,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let Pipes {
             request: request_w,
             stdout,
@@ -77,7 +121,19 @@ impl Sandbox {
             step: "wait for helper",
             source,
         })?;
-        match status::parse(&status_bytes?)? {
+        let result = self.outcome(&status_bytes?, exit);
+        match (&cgroup, result) {
+            (Some(cg), Err(e)) => Err(limit_reached(cg, &self.limits).unwrap_or(e)),
+            (_, result) => result,
+        }
+    }
+
+    fn outcome(
+        &self,
+        status_bytes: &[u8],
+        exit: std::process::ExitStatus,
+    ) -> Result<(), SandboxError> {
+        match status::parse(status_bytes)? {
             Some(Status::Exited { code: 0 }) => Ok(()),
             Some(Status::Exited { code }) => Err(SandboxError::Exited { code }),
             Some(Status::Signaled { signal }) => Err(SandboxError::Signaled { signal }),
@@ -135,6 +191,18 @@ impl Sandbox {
             },
         ))
     }
+}
+
+/// Why a failed step failed, when one of its limits is the reason.
+fn limit_reached(cg: &StepCgroup, limits: &Limits) -> Option<SandboxError> {
+    if let Some(limit) = cg.oom_killed() {
+        return Some(SandboxError::OutOfMemory {
+            limit: super::cgroup::human(limit),
+        });
+    }
+    cg.hit_pids_limit().then(|| SandboxError::PidsLimit {
+        limit: limits.pids.unwrap_or_default(),
+    })
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
