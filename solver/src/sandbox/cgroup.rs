@@ -104,6 +104,8 @@ impl StepCgroup {
         if parent.is_absolute() || limits.parent.split('/').any(|c| c == "..") {
             return Err(CgroupError::BadParent(limits.parent.clone()));
         }
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_dead(parent));
         let mut cg = StepCgroup {
             dirs: Vec::new(),
             unified: unified(),
@@ -246,6 +248,35 @@ impl StepCgroup {
                     .any(|l| l.strip_prefix("max ").is_some_and(|n| n.trim() != "0"))
             })
         })
+    }
+}
+
+/// Removes the cgroups of steps whose mybuild was killed (SIGKILL runs
+/// no drop): `step-<pid>-<n>` of a pid that no longer exists, now empty.
+fn sweep_dead(parent: &Path) {
+    let bases: Vec<PathBuf> = if unified() {
+        vec![Path::new(ROOT).join(parent)]
+    } else {
+        ["memory", "pids", "cpu", "cpuset"]
+            .iter()
+            .map(|c| Path::new(ROOT).join(c).join(parent))
+            .collect()
+    };
+    for base in bases {
+        let Ok(entries) = fs::read_dir(&base) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("step-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                // Fails harmlessly while a process is still inside.
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
     }
 }
 
