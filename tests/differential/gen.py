@@ -71,7 +71,7 @@ class Gen:
         if self.chance(0.3):
             files["ar2.tar.gz"] = ["file", 0o600, {"tar": self.tar_members(), "gzip": True}, 0, 0]
         if self.chance(0.3):
-            pats = self.r.sample(["*.log", "dir2", "**/*.md", "!d.md", "tree/sub", "*/y.log", "t2/.hidden", "b.txt", "**/q"],
+            pats = self.r.sample(["*.log", "dir2", "**/*.md", "tree/sub", "*/y.log", "t2/.hidden", "b.txt", "**/q"],
                                  self.r.randrange(1, 4))
             files[".dockerignore"] = ["file", 0o644, "\n".join(pats) + "\n", 0, 0]
         return files
@@ -282,6 +282,11 @@ class Stage:
             pats = ["*.txt", "*.log", "a?c.md", "[ab]*", "dir*", "*/x.txt", "*.md", "nomatch*", "t*", "*", "*/sub",
                     "d*/*.log", "[!a]*.txt", "*.tar", "a*", "*/*"]
             pats += [d + "/" + self.pick(["*", "s*", "*.log", "x*", "?"]) for d in self.ctx_dirs]
+            if "link-a" in self.g.files:
+                # BuildKit 20.10's context sender follows a top-level symlink to
+                # a file for a pattern like */x and fails (readdirent: not a
+                # directory): not something to compare.
+                pats = [p for p in pats if "/" not in p or not any(c in p.split("/")[0] for c in "*?[")]
             return self.pick(pats)
         if k == 8:
             return self.pick([".", "./", "ar.tar" if "ar.tar" in self.g.files else "."])

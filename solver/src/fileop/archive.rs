@@ -149,7 +149,6 @@ pub(crate) fn extract(
         root,
         dest: target,
         archive: archive.clone(),
-        chown,
         dirs: Vec::new(),
     };
     let mut tar = tar::Archive::new(reader);

@@ -132,9 +132,16 @@ fn copy_action(
             exclude: &exclude,
         },
     )?;
+    // BuildKit copies each match on its own (one `copy.Copy` per match), so
+    // only the sources as written, never the number of matches, make the
+    // destination a directory: `COPY *.txt /f` with two matches writes /f
+    // twice. A wildcard that matched nothing creates nothing either.
+    if matches.is_empty() {
+        return Ok(());
+    }
     // BuildKit's ensureDstPath: the destination directory, or its parent.
     // `--parents` always copies a root's contents into a directory.
-    let into_dir = c.parents || dest_is_dir(&c.dest, c.src.len().max(matches.len()));
+    let into_dir = c.parents || dest_is_dir(&c.dest, c.src.len());
     let ensure = if into_dir {
         c.dest.clone()
     } else {

@@ -159,7 +159,8 @@ pub(crate) struct Request<'a> {
     pub exclude: &'a Dockerignore,
 }
 
-/// Expands and resolves every source string; each must match something.
+/// Expands and resolves every source string; each must match something,
+/// except a wildcard, which may match nothing.
 pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectError> {
     let mut out = Vec::new();
     for pattern in req.patterns {
@@ -175,7 +176,9 @@ pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectEr
             }
             found
         };
-        if found.is_empty() && !(req.parents && has_wildcards(pattern)) {
+        // A wildcard that matches nothing copies nothing, as BuildKit's
+        // AllowEmptyWildcard; a plain path must be there.
+        if found.is_empty() && !has_wildcards(pattern) {
             return Err(not_found(pattern));
         }
         out.extend(found);
@@ -252,8 +255,11 @@ fn expand(src: &Source, pattern: &str) -> Result<Vec<(String, OsString)>, Select
         })?;
     let prefix = strs[..first_wild].join("/");
     let base = resolve::resolve(src.root, &prefix, true).map_err(io_err(&prefix))?;
+    // BuildKit reads the directory before the wildcard part: it must exist.
     if !base.exists() {
-        return Ok(Vec::new());
+        return Err(SelectError::NotFound {
+            path: if prefix.is_empty() { ".".into() } else { prefix },
+        });
     }
     let mut out = Vec::new();
     match_level(src, &base.path(), &globs, &mut out).map_err(io_err(&prefix))?;

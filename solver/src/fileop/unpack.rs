@@ -18,7 +18,6 @@ pub(crate) struct Unpacker<'a> {
     pub root: BorrowedFd<'a>,
     pub dest: DestDir,
     pub archive: String,
-    pub chown: Option<Ids>,
     /// Directories get their mtime last, after their contents are written.
     pub dirs: Vec<(Vec<OsString>, i64)>,
 }
@@ -67,13 +66,9 @@ impl Unpacker<'_> {
         let parent_res = entry_parent(self.root, &self.dest, parent_rel)
             .map_err(self.io(&name))?
             .ok_or_else(|| self.escape(&name))?;
-        let parent = dest::mkdir_resolved(
-            self.root,
-            &parent_res,
-            0o755,
-            self.chown.unwrap_or(Ids::ROOT),
-        )
-        .map_err(self.io(&name))?;
+        // Directories the archive implies but does not list are root's.
+        let parent = dest::mkdir_resolved(self.root, &parent_res, 0o755, Ids::ROOT)
+            .map_err(self.io(&name))?;
         let kind = entry.header().entry_type();
         if !self.create(&mut entry, kind, &parent, last, parent_rel, &name)? {
             return Ok(());
@@ -182,10 +177,10 @@ impl Unpacker<'_> {
         name: &str,
     ) -> Result<(), ArchiveError> {
         let h = entry.header();
-        let ids = self.chown.unwrap_or(Ids {
+        let ids = Ids {
             uid: h.uid().unwrap_or(0) as u32,
             gid: h.gid().unwrap_or(0) as u32,
-        });
+        };
         let pfd = parent.fd.as_fd();
         at::chown_at(pfd, last, ids.uid, ids.gid).map_err(self.io(name))?;
         if kind != EntryType::Symlink {

@@ -99,12 +99,43 @@ fn missing_sources_are_named_errors() {
         "{err}"
     );
     assert!(err.to_string().contains("does-not-exist"));
-    let err = fx.apply(vec![copy(&["*.nothing"], "/x/")]).unwrap_err();
-    assert!(err.to_string().contains("*.nothing"), "{err}");
-    assert!(matches!(
-        err,
-        FileOpError::Select(SelectError::NoMatch { .. })
-    ));
+    // Below a directory that is not there, a wildcard fails too (BuildKit
+    // reads that directory).
+    let err = fx.apply(vec![copy(&["nodir/*"], "/x/")]).unwrap_err();
+    assert!(
+        matches!(&err, FileOpError::Select(SelectError::NotFound { path }) if path == "nodir"),
+        "{err}"
+    );
+}
+
+/// BuildKit (Docker 20.10) copies every wildcard match on its own, with the
+/// destination rules of a single source; a wildcard matching nothing is no
+/// error and creates nothing (found by tests/differential).
+#[test]
+fn wildcard_matches_are_copied_one_by_one() {
+    let fx = Fixture::new();
+    fx.file("a.txt", "alpha\n")
+        .file("b.txt", "beta\n")
+        .file("dir1/x", "x")
+        .file("dir2/y", "y");
+    fx.apply(vec![
+        copy(&["*.nothing"], "/none/"),
+        copy(&["a.txt", "*.nothing"], "/some/"),
+        copy(&["*.txt"], "/f"),
+        copy(&["dir*"], "/merged"),
+        copy(&["a.txt"], "/d/"),
+        copy(&["*.txt"], "/d"),
+    ])
+    .unwrap();
+    assert!(!fx.out("/none").exists());
+    assert_eq!(fx.read("/some/a.txt"), "alpha\n");
+    // Two matches into a path that is not a directory: the last one wins.
+    assert_eq!(fx.read("/f"), "beta\n");
+    // Directories' contents land side by side.
+    assert_eq!(fx.read("/merged/x"), "x");
+    assert_eq!(fx.read("/merged/y"), "y");
+    // An existing directory is copied into.
+    assert_eq!(fx.read("/d/b.txt"), "beta\n");
 }
 
 #[test]
