@@ -19,6 +19,7 @@ conformance case (testdata/conformance/cases/<name>/ + golden/<name>.json).
   --minimize K    minimise the first K divergences (default 0)
   --write-cases   write each minimised divergence under DIR/cases and DIR/golden
   --case SEED     run the single case generated from SEED
+  --dir CASE      run one hand-written case (conformance.py's case layout)
   --print SEED    print that case's Dockerfile and context, build nothing
   --keep DIR      keep the context of every divergence under DIR
 
@@ -65,7 +66,7 @@ def write_context(case, ctx, base=BASE):
         os.makedirs(os.path.dirname(full), exist_ok=True)
         if e[0] == "file":
             data = e[2]
-            data = gen.tar_bytes(data["tar"], data["gzip"]) if isinstance(data, dict) else data.encode()
+            data = gen.tar_bytes(data["tar"], data["gzip"]) if isinstance(data, dict) else data.encode("latin-1")
             with open(full, "wb") as f:
                 f.write(data)
             os.chmod(full, e[1]); os.lchown(full, e[3], e[4])
@@ -354,6 +355,31 @@ def show(case):
     return "\n".join(out)
 
 
+def load_dir(case_dir):
+    """A hand-written case in conformance.py's layout, as a generated case."""
+    files = {}
+    for dp, dns, fns in os.walk(case_dir):
+        for n in dns + fns:
+            full = os.path.join(dp, n); rel = os.path.relpath(full, case_dir)
+            st = os.lstat(full)
+            if rel in ("Dockerfile", "case.json"):
+                continue
+            if os.path.islink(full):
+                files[rel] = ["symlink", os.readlink(full)]
+            elif os.path.isdir(full):
+                files[rel] = ["dir", st.st_mode & 0o7777, st.st_uid, st.st_gid]
+            else:
+                with open(full, "rb") as f:
+                    files[rel] = ["file", st.st_mode & 0o7777, f.read().decode("latin-1"), st.st_uid, st.st_gid]
+    meta = {}
+    if os.path.exists(os.path.join(case_dir, "case.json")):
+        with open(os.path.join(case_dir, "case.json")) as f:
+            meta = json.load(f)
+    with open(os.path.join(case_dir, "Dockerfile")) as f:
+        lines = f.read().splitlines()
+    return {"lines": lines, "files": files, "args": meta.get("args", {}), "target": meta.get("target"), "seed": None}
+
+
 def main():
     global BASE_SNAP
     args = sys.argv[1:]
@@ -377,8 +403,11 @@ def main():
     failures = []
     lock = threading.Lock()
 
+    if "--dir" in args:
+        seeds = [opt(args, "--dir")]
+
     def one(s):
-        c = gen.generate(s)
+        c = load_dir(s) if isinstance(s, str) else gen.generate(s)
         o = run_case(c, bin_, root, os.path.join(keep, str(s)) if keep else None)
         return s, c, o
 

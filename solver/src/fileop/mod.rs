@@ -147,7 +147,8 @@ fn copy_action(
     } else {
         parent_str(&c.dest)
     };
-    dest::mkdir_all(root, &ensure, 0o755, ids).map_err(|source| FileOpError::Mkdir {
+    let mkdir_owner = c.owner.is_some().then_some(ids);
+    dest::mkdir_all(root, &ensure, 0o755, mkdir_owner).map_err(|source| FileOpError::Mkdir {
         path: ensure.clone(),
         source,
     })?;
@@ -156,6 +157,7 @@ fn copy_action(
         dest: &c.dest,
         ids,
         keep_source_owner: source.preserve_owner && c.owner.is_none(),
+        mkdir_owner,
         chmod: c.mode,
     };
     for m in &matches {
@@ -192,7 +194,8 @@ fn mkdir_action(root: BorrowedFd, m: &MkdirAction) -> Result<(), FileOpError> {
             return Err(err(io::Error::from_raw_os_error(libc::ENOENT)));
         }
     }
-    dest::mkdir_resolved(root, &res, m.mode & 0o7777, ids).map_err(err)?;
+    let owner = m.owner.is_some().then_some(ids);
+    dest::mkdir_resolved(root, &res, m.mode & 0o7777, owner).map_err(err)?;
     Ok(())
 }
 
@@ -200,7 +203,7 @@ fn mkdir_action(root: BorrowedFd, m: &MkdirAction) -> Result<(), FileOpError> {
 /// directories; an existing non-directory at the path is replaced.
 fn mkfile_action(root: BorrowedFd, m: &MkfileAction) -> Result<(), FileOpError> {
     let parent = parent_str(&m.path);
-    let dir = dest::mkdir_all(root, &parent, 0o755, Ids { uid: 0, gid: 0 }).map_err(|source| {
+    let dir = dest::mkdir_all(root, &parent, 0o755, Some(Ids::ROOT)).map_err(|source| {
         FileOpError::Mkdir {
             path: parent.clone(),
             source,

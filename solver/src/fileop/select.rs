@@ -258,7 +258,11 @@ fn expand(src: &Source, pattern: &str) -> Result<Vec<(String, OsString)>, Select
     // BuildKit reads the directory before the wildcard part: it must exist.
     if !base.exists() {
         return Err(SelectError::NotFound {
-            path: if prefix.is_empty() { ".".into() } else { prefix },
+            path: if prefix.is_empty() {
+                ".".into()
+            } else {
+                prefix
+            },
         });
     }
     let mut out = Vec::new();

@@ -129,7 +129,13 @@ fn hostile_archives_are_rejected() {
                 E("lnk/passwd", Regular, 0o644, 0, "x"),
             ]),
         ),
-        ("up", tarball(&[E("up", Symlink, 0o777, 0, "../../..")])),
+        (
+            "up/evil",
+            tarball(&[
+                E("up", Symlink, 0o777, 0, "../../.."),
+                E("up/evil", Regular, 0o644, 0, "x"),
+            ]),
+        ),
         ("hard", tarball(&[E("hard", Link, 0o644, 0, "../outside")])),
     ];
     for (entry, bytes) in cases {
@@ -148,6 +154,28 @@ fn hostile_archives_are_rejected() {
         );
         assert!(!fx.root.path().parent().unwrap().join("evil").exists());
     }
+}
+
+/// BuildKit (Docker 20.10) extracts in a chroot and keeps any link target
+/// as written, `..` or absolute (found by tests/differential).
+#[test]
+fn links_pointing_up_or_out_are_kept_as_written() {
+    use tar::EntryType::*;
+    let fx = Fixture::new();
+    let bytes = tarball(&[
+        E("pkg/up", Symlink, 0o777, 0, "../x"),
+        E("far", Symlink, 0o777, 0, "../../../etc"),
+    ]);
+    fs::write(fx.ctx.path().join("l.tar"), bytes).unwrap();
+    fx.apply(vec![add("l.tar", "/d/")]).unwrap();
+    assert_eq!(
+        fs::read_link(fx.out("/d/pkg/up")).unwrap(),
+        Path::new("../x")
+    );
+    assert_eq!(
+        fs::read_link(fx.out("/d/far")).unwrap(),
+        Path::new("../../../etc")
+    );
 }
 
 #[test]
