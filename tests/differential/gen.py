@@ -104,7 +104,8 @@ class Gen:
         for pat in e[2].split():
             neg = pat.startswith("!")
             pat = pat.lstrip("!")
-            rx = re.compile("^" + ".*".join(fnmatch.translate(x)[4:-3].replace(".*", "[^/]*") for x in pat.split("**")) + "$")
+            glob = lambda x: fnmatch.translate(x)[4:-3].replace(".*", "[^/]*")
+            rx = re.compile("^" + "(.*/)?".join(glob(x) for x in pat.split("**/")) + "$")
             parts = path.split("/")
             if any(rx.match("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
                 out = not neg
@@ -258,7 +259,7 @@ class Stage:
             v = self.pick(list(self.env) or ["HOME", "PATH"])
             return f"mkdir -p {par} && echo \"${v} ${{{v}:-unset}}\" > {p}"
         if k == 12:
-            return f"rm -f {self.pick(['/bin/vi', '/etc/group', '/home', '/var', '/tmp'])}"
+            return f"rm -f {self.pick(['/bin/vi', '/bin/ls', '/home', '/var', '/tmp'])}"
         if k == 13:
             return f"chmod {self.pick(['700', '755', '1777', '711'])} {self.pick(['/home', '/var', '/root', '/tmp', '/usr'])}"
         if k == 14:
@@ -346,7 +347,7 @@ class Stage:
         elif paths and k < 5:
             frm, src = name, self.pick(paths) + self.pick(["", "", "/", "/*"])
         else:
-            frm, src = name, self.pick(["/", "/etc/passwd", "/a*", "/n1"])
+            frm, src = name, self.pick(["/", "/etc/passwd", "/et*", "/bin/sh"])
         dest = self.dest(False)
         self.lines.append(" ".join(["COPY", f"--from={frm}", *self.flags(False), src, dest]))
         self.record(dest)
