@@ -305,7 +305,7 @@ class Stage:
             d = self.pick(["/n1/n2/n3", "/n1/n2", "/new", "/opt/o/p/q"])
         else:
             d = self.path(dirlike=True)
-        if many or self.chance(0.5):
+        if (many and self.chance(0.85)) or self.chance(0.5):
             if not d.endswith("/"):
                 d += "/"
         return d

@@ -60,8 +60,11 @@ impl Converter<'_> {
         };
         let owner = owner_spec.as_deref().map(parse_owner).transpose()?;
         let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
-        // Several sources (documents included) always go into a directory.
-        let dest = if srcs.len() + urls.len() + c.inline.len() > 1 && !dest.ends_with('/') {
+        // Several sources go one after the other to the same path, as in
+        // BuildKit (Docker 20.10), which has no check for a missing `/`;
+        // documents, which it lacks, always go into a directory.
+        let several = srcs.len() + urls.len() + c.inline.len() > 1;
+        let dest = if several && !c.inline.is_empty() && !dest.ends_with('/') {
             format!("{dest}/")
         } else {
             dest

@@ -93,13 +93,10 @@ fn open_root(path: &Path) -> Result<std::os::fd::OwnedFd, FileOpError> {
 }
 
 /// Docker treats the destination as a directory when it says so with a
-/// trailing `/` (or `/.`), names the root, or receives several sources.
-fn dest_is_dir(dest: &str, sources: usize) -> bool {
-    sources > 1
-        || dest.ends_with('/')
-        || dest.ends_with("/.")
-        || dest == "."
-        || resolve::clean(dest).is_empty()
+/// trailing `/` (or `/.`) or names the root. Several sources do not make it
+/// one: BuildKit copies them one after the other to the same path.
+fn dest_is_dir(dest: &str) -> bool {
+    dest.ends_with('/') || dest.ends_with("/.") || dest == "." || resolve::clean(dest).is_empty()
 }
 
 fn copy_action(
@@ -132,16 +129,16 @@ fn copy_action(
             exclude: &exclude,
         },
     )?;
-    // BuildKit copies each match on its own (one `copy.Copy` per match), so
-    // only the sources as written, never the number of matches, make the
-    // destination a directory: `COPY *.txt /f` with two matches writes /f
-    // twice. A wildcard that matched nothing creates nothing either.
+    // BuildKit copies each source and each match on its own (one
+    // `copy.Copy` each), so neither the number of sources nor of matches
+    // makes the destination a directory: `COPY *.txt /f` with two matches
+    // writes /f twice. A wildcard that matched nothing creates nothing.
     if matches.is_empty() {
         return Ok(());
     }
     // BuildKit's ensureDstPath: the destination directory, or its parent.
     // `--parents` always copies a root's contents into a directory.
-    let into_dir = c.parents || dest_is_dir(&c.dest, c.src.len());
+    let into_dir = c.parents || dest_is_dir(&c.dest);
     let ensure = if into_dir {
         c.dest.clone()
     } else {

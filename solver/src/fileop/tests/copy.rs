@@ -125,8 +125,11 @@ fn wildcard_matches_are_copied_one_by_one() {
         copy(&["dir*"], "/merged"),
         copy(&["a.txt"], "/d/"),
         copy(&["*.txt"], "/d"),
+        copy(&["b.txt", "a.txt"], "/two"),
     ])
     .unwrap();
+    // Several sources as written behave the same.
+    assert_eq!(fx.read("/two"), "alpha\n");
     assert!(!fx.out("/none").exists());
     assert_eq!(fx.read("/some/a.txt"), "alpha\n");
     // Two matches into a path that is not a directory: the last one wins.
