@@ -99,7 +99,7 @@ def new_tag():
 def buildkit(ctx, case, work):
     """BuildKit's snapshot of the case, or None when the build fails."""
     tag = new_tag()
-    r = subprocess.run([DOCKER, "build", "--network=none", "-q", "-t", tag, *flags(case), ctx],
+    r = subprocess.run([DOCKER, "build", "--no-cache", "--network=none", "-q", "-t", tag, *flags(case), ctx],
                        env=DOCKER_ENV, capture_output=True, text=True)
     if r.returncode:
         return None, r.stderr.strip()[-600:]
@@ -322,7 +322,7 @@ def write_permanent(case, name, outdir, bin_, root):
     with tempfile.TemporaryDirectory() as work:
         ctx, meta2 = conformance.prepare(cdir, work)
         tag = new_tag()
-        r = subprocess.run([DOCKER, "build", "--network=none", "-q", "-t", tag, *conformance.build_flags(meta2), ctx],
+        r = subprocess.run([DOCKER, "build", "--no-cache", "--network=none", "-q", "-t", tag, *conformance.build_flags(meta2), ctx],
                            env=DOCKER_ENV, capture_output=True, text=True)
         if r.returncode:
             snap = {"error": True}

@@ -65,6 +65,7 @@ impl Converter<'_> {
             node,
             config,
             args: Vec::new(),
+            args_over_env: Vec::new(),
             cmd_set: false,
             prefix,
             step: 0,

@@ -12,6 +12,10 @@ pub struct Stage {
     pub config: ImageConfig,
     /// ARGs declared in this stage, in order; `None` = declared without value.
     pub args: Vec<(String, Option<String>)>,
+    /// ARG values given after an ENV of the same name: BuildKit (Docker
+    /// 20.10) keeps one environment for RUN and expansion in which the later
+    /// of the two wins, while the image config keeps the ENV value.
+    pub args_over_env: Vec<(String, String)>,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
     /// `stage-0`, `build` or "" (single unnamed stage) for progress names.
@@ -37,8 +41,12 @@ impl Stage {
         format!("[{prefix}{:>width$}/{}] {text}", self.step, self.total)
     }
 
-    /// A variable as expansion sees it: ENV wins over ARG.
+    /// A variable as expansion sees it: ENV wins over an earlier ARG, a
+    /// later ARG wins over ENV.
     pub fn lookup(&self, name: &str) -> Option<String> {
+        if let Some((_, v)) = self.args_over_env.iter().find(|(k, _)| k == name) {
+            return Some(v.clone());
+        }
         if let Some(v) = self.config.env_get(name) {
             return Some(v);
         }
@@ -78,14 +86,34 @@ impl Stage {
         out
     }
 
-    /// The environment RUN sees: the image's, then the ARGs in scope, and
-    /// a default PATH if the image has none.
+    /// Sets an ENV variable; it wins over the ARGs before it.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.config.set_env(key, value);
+        self.args_over_env.retain(|(k, _)| k != key);
+    }
+
+    /// Records an ARG with a value: it wins over an ENV set before it.
+    pub fn set_arg(&mut self, key: &str, value: Option<String>) {
+        if let Some(v) = &value {
+            if self.config.env_get(key).is_some() {
+                self.args_over_env.retain(|(k, _)| k != key);
+                self.args_over_env.push((key.to_string(), v.clone()));
+            }
+        }
+        self.args.push((key.to_string(), value));
+    }
+
+    /// The environment RUN sees: the image's (where a later ARG wins), then
+    /// the other ARGs in scope, and a default PATH if the image has none.
     pub fn run_env(&self) -> Vec<String> {
         let mut env: Vec<String> = self
             .config
             .env()
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| {
+                let over = self.args_over_env.iter().find(|(ak, _)| ak == k);
+                format!("{k}={}", over.map_or(v, |(_, av)| av))
+            })
             .collect();
         if !self.config.env().iter().any(|(k, _)| k == "PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
@@ -154,6 +182,7 @@ mod tests {
             node: NodeId(0),
             config: ImageConfig::scratch("amd64", "linux"),
             args: vec![],
+            args_over_env: vec![],
             cmd_set: false,
             prefix: "build".into(),
             step: 1,

@@ -107,6 +107,24 @@ fn run_gets_env_args_workdir_user_and_network() {
     );
 }
 
+/// BuildKit (Docker 20.10) keeps one environment for RUN and expansion in
+/// which the later of ENV and ARG wins; the image config keeps the ENV
+/// (found by tests/differential).
+#[test]
+fn a_later_arg_wins_over_env_for_run_and_expansion() {
+    let mut o = opts();
+    o.build_args.insert("P".into(), "cli".into());
+    let text = "FROM base\nENV P=1 Q=1\nARG P\nARG Q=dflt\nWORKDIR /$P\nENV Q=2\nRUN true\n";
+    let plan = compile(text, &o, &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap();
+    let x = exec(&plan);
+    assert_eq!(x.env, vec!["PATH=/bin", "P=cli", "Q=2"]);
+    assert_eq!(x.cwd, "/cli");
+    assert_eq!(
+        plan.config["config"]["Env"],
+        json!(["PATH=/bin", "P=1", "Q=2"])
+    );
+}
+
 #[test]
 fn context_node_only_when_read_and_carries_dockerignore() {
     let plan = build("FROM base\nRUN true\n").unwrap();
