@@ -113,6 +113,15 @@ async fn build(
         def,
         format!("transferring dockerfile: {}B done\n", text.len()),
     );
+    if let Some(frontend) = mybuild_frontend::external_frontend(&text) {
+        status(
+            def,
+            format!(
+                "WARNING: # syntax={frontend} names an external frontend; \
+                 mybuild builds with its built-in Dockerfile frontend instead\n"
+            ),
+        );
+    }
     progress.done(def);
     let ignore = "load-dockerignore";
     progress.started(ignore, "[internal] load .dockerignore");

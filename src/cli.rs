@@ -91,7 +91,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
     /// Build-time variable (KEY=VALUE, or KEY to take it from the environment)
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = build_arg)]
     pub build_args: Vec<String>,
     /// Stage to build
     #[arg(long)]
@@ -151,6 +151,20 @@ pub struct BuildArgs {
     pub context: PathBuf,
 }
 
+/// `--build-arg` as docker checks it: a key is required (`=x` is refused).
+fn build_arg(s: &str) -> Result<String, String> {
+    let key = s.split_once('=').map_or(s, |(k, _)| k);
+    if key.is_empty() {
+        return Err(format!("invalid key-value pair {s:?}: empty key"));
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "invalid key-value pair {s:?}: key contains whitespace"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 const SUBCOMMANDS: &[&str] = &[
     "build",
     "images",
@@ -172,31 +186,127 @@ const SUBCOMMANDS: &[&str] = &[
     "help",
 ];
 
-/// Inserts `build` when no subcommand is named, so `mybuild [FLAGS] PATH` builds.
+/// Inserts `build` when no subcommand is named, so `mybuild [FLAGS] PATH`
+/// builds; `mybuild [FLAGS] build PATH` (build flags before the word) is
+/// put back in order. Which flags take a value is asked of clap, so a
+/// value that happens to be `build` (`-t build`) is not mistaken for it.
 fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
     let mut i = 1;
+    // Skip the global --root.
     while i < args.len() {
         let a = args[i].to_string_lossy();
         if a == "--root" {
             i += 2;
-            continue;
-        }
-        if a.starts_with("--root=") {
+        } else if a.starts_with("--root=") {
             i += 1;
-            continue;
+        } else {
+            break;
         }
-        let explicit = SUBCOMMANDS.contains(&a.as_ref())
-            || ["-h", "--help", "-V", "--version"].contains(&a.as_ref());
-        if !explicit {
-            args.insert(i, "build".into());
-        }
+    }
+    let Some(first) = args.get(i).map(|a| a.to_string_lossy().into_owned()) else {
+        return args;
+    };
+    if SUBCOMMANDS.contains(&first.as_str())
+        || ["-h", "--help", "-V", "--version"].contains(&first.as_str())
+    {
         return args;
     }
+    if let Some(at) = first_positional(&args[i..]) {
+        if args[i + at] == "build" {
+            let word = args.remove(i + at);
+            args.insert(i, word);
+            return args;
+        }
+    }
+    args.insert(i, "build".into());
     args
 }
 
+/// The index of the first positional argument among build flags.
+fn first_positional(args: &[OsString]) -> Option<usize> {
+    let build = <BuildArgs as clap::Args>::augment_args(clap::Command::new("build"));
+    let takes_value = |flag: &str| {
+        build.get_arguments().any(|a| {
+            let named = match flag.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => flag.len() == 2 && a.get_short() == flag[1..].chars().next(),
+            };
+            named && a.get_action().takes_values() && !a.is_require_equals_set()
+        })
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--" {
+            return (i + 1 < args.len()).then_some(i + 1);
+        }
+        if !a.starts_with('-') || a == "-" {
+            return Some(i);
+        }
+        i += if !a.contains('=') && takes_value(&a) {
+            2
+        } else {
+            1
+        };
+    }
+    None
+}
+
 pub fn parse() -> Cli {
-    Cli::parse_from(with_default_subcommand(std::env::args_os().collect()))
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    if let Err(message) = known_command(&raw) {
+        clap::Error::raw(clap::error::ErrorKind::InvalidSubcommand, message).exit();
+    }
+    Cli::parse_from(with_default_subcommand(raw))
+}
+
+/// `mybuild biuld`: a first word that is neither a command nor an existing
+/// path is a mistyped command, not a build context to complain about.
+fn known_command(args: &[OsString]) -> Result<(), String> {
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    let first = loop {
+        match words.next() {
+            Some(a) if a == "--root" => {
+                words.next();
+            }
+            Some(a) if a.starts_with("--root=") => {}
+            Some(a) => break a,
+            None => return Ok(()),
+        }
+    };
+    if first.starts_with('-')
+        || first.contains('/')
+        || SUBCOMMANDS.contains(&first.as_ref())
+        || std::path::Path::new(first.as_ref()).exists()
+    {
+        return Ok(());
+    }
+    let hint = SUBCOMMANDS
+        .iter()
+        .filter(|c| edit_distance(c, &first) <= 2)
+        .min_by_key(|c| edit_distance(c, &first))
+        .map(|c| format!("\n\n  tip: a similar command exists: '{c}'"))
+        .unwrap_or_default();
+    Err(format!(
+        "'{first}' is not a mybuild command, nor a build context (no such directory){hint}\n\n\
+         See 'mybuild --help'.\n"
+    ))
+}
+
+/// Levenshtein distance, for command suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// The store directory: --root, $MYBUILD_ROOT, else the documented default.
@@ -276,6 +386,30 @@ mod tests {
             ["mybuild", "--root", "/r", "build", "."]
         );
         assert_eq!(argv("mybuild images"), ["mybuild", "images"]);
+        // Build flags before the word `build` (issue 12 item 6).
+        assert_eq!(
+            argv("mybuild --progress=plain build ctx"),
+            ["mybuild", "build", "--progress=plain", "ctx"]
+        );
+        assert_eq!(
+            argv("mybuild --root /r --progress plain -f x build ctx"),
+            [
+                "mybuild",
+                "--root",
+                "/r",
+                "build",
+                "--progress",
+                "plain",
+                "-f",
+                "x",
+                "ctx"
+            ]
+        );
+        // ... but a flag's value is never taken for it.
+        assert_eq!(
+            argv("mybuild -t build ctx"),
+            ["mybuild", "build", "-t", "build", "ctx"]
+        );
         assert_eq!(argv("mybuild ."), ["mybuild", "build", "."]);
         let cli = Cli::parse_from(argv("mybuild --progress=plain -t a:b --no-cache ctx"));
         match cli.command {
@@ -286,5 +420,36 @@ mod tests {
             }
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_empty_build_arg_key_is_refused() {
+        for bad in ["=x", "=", " a=1"] {
+            let r = Cli::try_parse_from(argv(&format!("mybuild --build-arg {bad} ctx")));
+            assert!(r.is_err(), "{bad:?} accepted");
+        }
+        assert!(Cli::try_parse_from(argv("mybuild --build-arg A= ctx")).is_ok());
+        assert!(Cli::try_parse_from(argv("mybuild --build-arg A ctx")).is_ok());
+    }
+
+    #[test]
+    fn a_mistyped_command_is_named() {
+        let err = known_command(&argv_raw("mybuild biuld")).unwrap_err();
+        assert!(err.contains("'biuld' is not a mybuild command"), "{err}");
+        assert!(err.contains("'build'"), "{err}");
+        let err = known_command(&argv_raw("mybuild --root /r imgaes")).unwrap_err();
+        assert!(err.contains("'images'"), "{err}");
+        for ok in [
+            "mybuild .",
+            "mybuild -t x biuld",
+            "mybuild build",
+            "mybuild ./biuld",
+        ] {
+            assert!(known_command(&argv_raw(ok)).is_ok(), "{ok}");
+        }
+    }
+
+    fn argv_raw(s: &str) -> Vec<OsString> {
+        s.split(' ').map(OsString::from).collect()
     }
 }

@@ -16,7 +16,9 @@ pub use convert::{compile, compile_legacy, ConvertError, FrontendError, LegacyKi
 pub use diagnostic::Span;
 pub use image_config::ImageConfigError;
 pub use instructions::InstructionError;
-pub use parser::{dump, parse, Dockerfile, Heredoc, Node, ParseError, ParseErrorKind};
+pub use parser::{
+    dump, external_frontend, parse, Dockerfile, Heredoc, Node, ParseError, ParseErrorKind,
+};
 
 use mybuild_graph::{Digest, Graph, NetworkMode, NodeId};
 use std::collections::BTreeMap;

@@ -125,7 +125,7 @@ impl Converter<'_> {
             )));
         }
         let op = Op::File(FileOp { actions });
-        let name = stage.step_name(cmd.original.trim());
+        let name = stage.step_name_for(&cmd.original, self.escape);
         // `--link`: the copy starts from an empty tree, so its cache key
         // does not depend on the stage below. Owner names need the stage's
         // /etc/passwd, so they keep the ordinary copy.

@@ -121,6 +121,7 @@ impl Converter<'_> {
             ImageSource {
                 reference: resolved.reference,
                 digest: Some(resolved.pin),
+                config: Some(id.clone()),
             },
             config,
             id,

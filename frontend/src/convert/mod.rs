@@ -6,6 +6,7 @@
 mod arg;
 mod config;
 mod copy;
+mod deps;
 mod env;
 mod from;
 mod mount;
@@ -241,6 +242,14 @@ impl Converter<'_> {
             ));
         }
         visiting.push(i);
+        // Stages this one needs are built first, one after another, so that
+        // the nested calls below find them done and stay shallow.
+        let order = deps::build_order(&self.stages, i, |j| self.built[j].is_some());
+        for j in order {
+            if self.built[j].is_none() && !visiting.contains(&j) {
+                self.build_stage(j, visiting)?;
+            }
+        }
         let (mut stage, base) = self.start_stage(i, &def, visiting)?;
         let from_name = self.graph.node(stage.node).name.clone();
         self.steps

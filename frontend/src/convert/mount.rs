@@ -45,6 +45,11 @@ fn number<T: std::str::FromStr>(value: Option<&str>, spec: &str) -> Result<T, Co
         .ok_or_else(|| invalid("RUN --mount number option", spec))
 }
 
+/// The `from=` of a mount spec as written, if it has one.
+pub(super) fn mount_from(spec: &str) -> Option<String> {
+    parse_spec(spec).ok()?.from
+}
+
 fn parse_spec(spec: &str) -> Result<Spec, ConvertError> {
     let mut s = Spec {
         kind: "bind".into(),

@@ -48,7 +48,7 @@ impl Converter<'_> {
             network,
             mounts,
         };
-        let name = stage.step_name(cmd.original.trim());
+        let name = stage.step_name_for(&cmd.original, self.escape);
         stage.node = self.graph.add(Op::Exec(exec), inputs, name);
         let history = format!("RUN {} # buildkit", run_command_string(stage, &args));
         stage.config.push_history(&history, true);

@@ -6,6 +6,7 @@ use super::ConvertError;
 use crate::instructions::{Command, From, Instruction};
 use crate::shell_lex::Lexer;
 use crate::CompileOptions;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct StageDef {
@@ -68,6 +69,8 @@ pub struct Stages {
     pub meta: MetaArgs,
     /// The ARG instructions before the first FROM, as written.
     pub meta_cmds: Vec<Command>,
+    /// Each stage name's first stage, so a lookup does not scan them all.
+    names: HashMap<String, usize>,
 }
 
 impl Stages {
@@ -105,7 +108,14 @@ impl Stages {
                 (_, None) => return Err(Box::new((cmd, ConvertError::NoStage))),
             }
         }
+        let mut names = HashMap::new();
+        for (i, def) in defs.iter().enumerate() {
+            if let Some(name) = &def.name {
+                names.entry(name.clone()).or_insert(i);
+            }
+        }
         Ok(Stages {
+            names,
             defs,
             meta,
             meta_cmds,
@@ -121,10 +131,7 @@ impl Stages {
     }
 
     pub fn by_name(&self, name: &str) -> Option<usize> {
-        let lower = name.to_ascii_lowercase();
-        self.defs
-            .iter()
-            .position(|d| d.name.as_deref() == Some(lower.as_str()))
+        self.names.get(&name.to_ascii_lowercase()).copied()
     }
 
     /// A stage by name, or by index when all digits.

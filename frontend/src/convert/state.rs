@@ -41,6 +41,24 @@ impl Stage {
         format!("[{prefix}{:>width$}/{}] {text}", self.step, self.total)
     }
 
+    /// `[2/4] RUN ...` for an instruction as written: variables expanded
+    /// the way BuildKit names its vertices (quotes kept, a variable that is
+    /// not set left as written), the keyword in upper case.
+    pub fn step_name_for(&mut self, original: &str, escape: char) -> String {
+        let original = original.trim();
+        let mut lexer = Lexer::new(escape);
+        lexer.raw_quotes = true;
+        lexer.skip_unset = true;
+        let expanded = lexer
+            .process_word(original, &|n| self.lookup(n))
+            .unwrap_or_else(|_| original.to_string());
+        let text = match expanded.split_once(char::is_whitespace) {
+            Some((keyword, rest)) => format!("{} {rest}", keyword.to_ascii_uppercase()),
+            None => expanded.to_ascii_uppercase(),
+        };
+        self.step_name(&text)
+    }
+
     /// A variable as expansion sees it: ENV wins over an earlier ARG, a
     /// later ARG wins over ENV.
     pub fn lookup(&self, name: &str) -> Option<String> {
@@ -71,16 +89,19 @@ impl Stage {
 
     /// ARGs with values that no ENV shadows, in declaration order.
     pub fn arg_env(&self) -> Vec<(String, String)> {
-        let env = self.config.env();
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut at: std::collections::HashMap<&str, usize> = Default::default();
         for (k, v) in &self.args {
             let Some(v) = v else { continue };
-            if env.iter().any(|(ek, _)| ek == k) {
+            if self.config.has_env(k) {
                 continue;
             }
-            match out.iter_mut().find(|(ok, _)| ok == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => out.push((k.clone(), v.clone())),
+            match at.get(k.as_str()) {
+                Some(&i) => out[i].1 = v.clone(),
+                None => {
+                    at.insert(k, out.len());
+                    out.push((k.clone(), v.clone()));
+                }
             }
         }
         out
@@ -95,7 +116,7 @@ impl Stage {
     /// Records an ARG with a value: it wins over an ENV set before it.
     pub fn set_arg(&mut self, key: &str, value: Option<String>) {
         if let Some(v) = &value {
-            if self.config.env_get(key).is_some() {
+            if self.config.has_env(key) {
                 self.args_over_env.retain(|(k, _)| k != key);
                 self.args_over_env.push((key.to_string(), v.clone()));
             }
@@ -115,7 +136,7 @@ impl Stage {
                 format!("{k}={}", over.map_or(v, |(_, av)| av))
             })
             .collect();
-        if !self.config.env().iter().any(|(k, _)| k == "PATH") {
+        if !self.config.has_env("PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
         env.extend(self.arg_env().iter().map(|(k, v)| format!("{k}={v}")));

@@ -423,3 +423,73 @@ fn legacy_steps_list_every_stage_up_to_the_target_in_order() {
 fn build_with(text: &str, o: &CompileOptions) -> BuildPlan {
     compile(text, o, &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap()
 }
+
+/// Runs `compile` on its own thread and fails, rather than hangs, when it
+/// does not finish in `secs` (a watchdog, not a measurement: the bench in
+/// `frontend/benches/compile.rs` measures).
+fn build_within(text: String, secs: u64) -> Result<BuildPlan, FrontendError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(build(&text));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("compile did not finish in {secs} s"))
+}
+
+/// Issue 12 item 4: every ENV re-parsed and rewrote the whole Env list, so
+/// 10k ENV lines took 43 s and 20k never finished.
+#[test]
+fn a_hundred_thousand_env_lines_compile() {
+    use std::fmt::Write;
+    let mut text = String::from("FROM base\n");
+    for i in 0..100_000 {
+        writeln!(text, "ENV V{i}=${{V{}:-none}}-{i}", i / 2).unwrap();
+    }
+    text.push_str("ENV");
+    for i in 0..20_000 {
+        write!(text, " P{i}=$V{i}").unwrap();
+    }
+    text.push_str("\nRUN true\n");
+    let plan = build_within(text, 120).unwrap();
+    let env = exec(&plan).env;
+    assert_eq!(env.len(), 1 + 100_000 + 20_000);
+    assert_eq!(env[1], "V0=none-0");
+    assert_eq!(env[4], "V3=none-0-1-3");
+    assert_eq!(env[100_001 + 3], "P3=none-0-1-3");
+}
+
+/// Issue 12 item 5: each stage link was one more nested call, and 1,000
+/// chained stages overflowed a 2 MiB thread stack (the runtime's workers').
+#[test]
+fn deep_stage_chains_compile_on_a_small_stack() {
+    use std::fmt::Write;
+    let mut from_chain = String::from("FROM base AS s0\n");
+    let mut copy_chain = String::from("FROM base AS s0\nRUN echo > /f\n");
+    for i in 1..5_000 {
+        writeln!(from_chain, "FROM s{} AS s{i}\nENV N={i}", i - 1).unwrap();
+        writeln!(
+            copy_chain,
+            "FROM base AS s{i}\nCOPY --from=s{} /f /f",
+            i - 1
+        )
+        .unwrap();
+    }
+    from_chain.push_str("RUN true\n");
+    let plans = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || (build(&from_chain), build(&copy_chain)))
+        .unwrap()
+        .join()
+        .expect("compile thread crashed");
+    let from_plan = plans.0.unwrap();
+    assert!(exec(&from_plan).env.contains(&"N=4999".to_string()));
+    let copy_plan = plans.1.unwrap();
+    assert!(copy_plan.graph.len() > 5_000, "every link is a node");
+}
+
+#[test]
+fn a_stage_cycle_is_still_reported() {
+    let text = "FROM base AS a\nCOPY --from=b /x /x\nFROM base AS b\nCOPY --from=a /y /y\n";
+    let err = build(text).unwrap_err().to_string();
+    assert!(err.contains("circular dependency"), "{err}");
+}

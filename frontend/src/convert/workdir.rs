@@ -27,7 +27,7 @@ impl Converter<'_> {
         let op = Op::File(FileOp {
             actions: vec![FileAction::Mkdir(mkdir)],
         });
-        let name = stage.step_name(cmd.original.trim());
+        let name = stage.step_name_for(&cmd.original, self.escape);
         stage.node = self.graph.add(op, vec![stage.node], name);
         stage.config.push_history(&format!("WORKDIR {wd}"), true);
         Ok(())

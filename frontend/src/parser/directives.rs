@@ -52,6 +52,23 @@ impl Directives {
     }
 }
 
+/// The `# syntax=` frontend a Dockerfile names, when it is not Docker's own
+/// Dockerfile frontend (`docker/dockerfile[-upstream]`, any tag or digest),
+/// which the built-in one stands in for without a word.
+pub fn external_frontend(text: &str) -> Option<String> {
+    let mut d = Directives::new();
+    for line in text.lines() {
+        if d.observe(line.trim_start()).is_err() || d.done {
+            break;
+        }
+    }
+    let (_, value) = d.seen.iter().find(|(n, _)| n == "syntax")?;
+    let name = value.split(['@', ':']).next().unwrap_or_default();
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    let own = ["docker/dockerfile", "docker/dockerfile-upstream"].contains(&name);
+    (!own).then(|| value.clone())
+}
+
 /// `#\s*name\s*=\s*value\s*` with a name of `[a-zA-Z][a-zA-Z0-9]*`.
 fn split_directive(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('#')?.trim_start();
@@ -74,6 +91,28 @@ fn split_directive(line: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_foreign_syntax_frontend_is_reported() {
+        assert_eq!(external_frontend("FROM x\n"), None);
+        for own in [
+            "docker/dockerfile:1",
+            "docker.io/docker/dockerfile:1.4",
+            "docker/dockerfile-upstream:master",
+            "docker/dockerfile@sha256:ab",
+        ] {
+            assert_eq!(
+                external_frontend(&format!("# syntax={own}\nFROM x\n")),
+                None
+            );
+        }
+        let text = "# escape=`\n# syntax = example.com/my/frontend:1\nFROM x\n";
+        assert_eq!(
+            external_frontend(text).as_deref(),
+            Some("example.com/my/frontend:1")
+        );
+        assert_eq!(external_frontend("FROM x\n# syntax=example.com/f\n"), None);
+    }
 
     #[test]
     fn recognises_directives_until_first_other_line() {

@@ -12,6 +12,7 @@ mod dump;
 mod heredoc;
 mod scanner;
 
+pub use directives::external_frontend;
 pub use dump::{dump, go_quote};
 
 /// A parsed Dockerfile.

@@ -10,7 +10,7 @@ use crate::Digest;
 use sha2::{Digest as _, Sha256};
 
 /// Version of the op encoding; part of every cache key.
-pub const GRAPH_KEY_VERSION: u32 = 2;
+pub const GRAPH_KEY_VERSION: u32 = 3;
 
 /// Streams a canonical encoding into sha256.
 pub struct KeyEncoder {
@@ -131,7 +131,7 @@ mod tests {
             .opt_str(None);
         assert_eq!(
             e.finish().as_str(),
-            "sha256:591b96421410926c195e7ba667e6b2e5615a7b58e451f638bab0a859cf05a31d"
+            "sha256:8487ffbe68eca94942e69fce1a2bf29bb87559bf1f44f49b03d823def16b5c83"
         );
     }
 }

@@ -32,9 +32,16 @@ pub enum Op {
 pub struct ImageSource {
     /// Fully normalised reference, e.g. `docker.io/library/alpine:latest`.
     pub reference: String,
-    /// Manifest digest the frontend resolved the reference to, when known.
-    /// It pins the cache key: a moved tag is a different source.
+    /// The digest the frontend resolved the reference to, when known: the
+    /// manifest's for a registry image, the config's for a local-only one.
+    /// The solver fetches by it, so a tag that moves mid-build or between
+    /// compile and solve changes nothing.
     pub digest: Option<Digest>,
+    /// The image's config digest (its image id), when known. It alone is
+    /// the cache key: one image has one key whether it was found in the
+    /// store, pulled by tag or by manifest digest, or under another name.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub config: Option<Digest>,
 }
 
 /// `ADD https://...`: the body of `url` as the file `/<filename>`, mode
@@ -171,10 +178,15 @@ impl Op {
         e.str(self.kind());
         match self {
             Op::Scratch | Op::Merge => {}
-            Op::Image(i) => {
-                e.str(&i.reference)
-                    .opt_str(i.digest.as_ref().map(|d| d.as_str()));
-            }
+            Op::Image(i) => match &i.config {
+                Some(config) => {
+                    e.str("config").digest(config);
+                }
+                None => {
+                    e.str(&i.reference)
+                        .opt_str(i.digest.as_ref().map(|d| d.as_str()));
+                }
+            },
             Op::Local(l) => {
                 e.str(&l.name).strs(&l.exclude);
             }
@@ -241,5 +253,45 @@ impl FileAction {
                 e.str("mkfile").str(&m.path).str(&m.data).u64(m.mode as u64);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(op: &Op) -> Digest {
+        let mut e = KeyEncoder::new();
+        op.encode(&mut e);
+        e.finish()
+    }
+
+    fn image(reference: &str, pin: &[u8], config: Option<&[u8]>) -> Op {
+        Op::Image(ImageSource {
+            reference: reference.into(),
+            digest: Some(Digest::of(pin)),
+            config: config.map(Digest::of),
+        })
+    }
+
+    /// Issue 12 item 2: the store pins an image by its config digest and a
+    /// registry by its manifest digest; both must give the same key, as
+    /// must the same image under another name.
+    #[test]
+    fn one_image_has_one_key_however_it_was_found() {
+        let pulled = image("127.0.0.1:5000/busybox:latest", b"manifest", Some(b"cfg"));
+        let stored = image("127.0.0.1:5000/busybox:latest", b"cfg", Some(b"cfg"));
+        let renamed = image("docker.io/library/busybox:1", b"manifest", Some(b"cfg"));
+        assert_eq!(key(&pulled), key(&stored));
+        assert_eq!(key(&pulled), key(&renamed));
+        let other = image("127.0.0.1:5000/busybox:latest", b"manifest", Some(b"cfg2"));
+        assert_ne!(key(&pulled), key(&other));
+    }
+
+    #[test]
+    fn without_a_config_the_pin_keys_the_image() {
+        let a = image("busybox", b"m1", None);
+        let b = image("busybox", b"m2", None);
+        assert_ne!(key(&a), key(&b));
     }
 }

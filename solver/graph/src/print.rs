@@ -18,10 +18,18 @@ fn op_line(op: &Op) -> String {
     match op {
         Op::Scratch => "scratch".into(),
         Op::Merge => "merge".into(),
-        Op::Image(i) => match &i.digest {
-            Some(d) => format!("image {:?} digest={d}", i.reference),
-            None => format!("image {:?}", i.reference),
-        },
+        Op::Image(i) => format!(
+            "image {:?}{}{}",
+            i.reference,
+            i.digest
+                .as_ref()
+                .map(|d| format!(" digest={d}"))
+                .unwrap_or_default(),
+            i.config
+                .as_ref()
+                .map(|d| format!(" config={d}"))
+                .unwrap_or_default()
+        ),
         Op::Local(l) => format!("local {:?} exclude={:?}", l.name, l.exclude),
         Op::Http(h) => format!(
             "http {:?} file={:?}{}",

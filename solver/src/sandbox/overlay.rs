@@ -36,7 +36,6 @@ pub(super) fn mount_overlay(
     target: &Path,
     readonly: bool,
 ) -> Result<(), SetupError> {
-    let lowers = &distinct_lowers(lowers);
     let step = || {
         format!(
             "mount overlay ({} layers) on {}",
@@ -67,19 +66,6 @@ pub(super) fn mount_overlay(
             },
         ),
     }
-}
-
-/// The chain without repeated layers. A stage can hold the same layer twice
-/// (two steps with the same diff, such as two empty `RUN`s) and overlayfs
-/// refuses a lower dir given twice (ELOOP). The top-most copy already shows
-/// everything the lower one would, so only that one is kept.
-fn distinct_lowers(lowers: &[PathBuf]) -> Vec<PathBuf> {
-    let mut seen = std::collections::HashSet::new();
-    lowers
-        .iter()
-        .filter(|l| seen.insert(l.as_path()))
-        .cloned()
-        .collect()
 }
 
 /// The `mount(2)` option string, or `None` when it cannot be used safely.
@@ -213,15 +199,6 @@ mod tests {
         };
         let opts = legacy_options(&lowers, Some(&upper)).unwrap();
         assert_eq!(opts, "lowerdir=b/fs:a/fs,upperdir=/s/up,workdir=/s/work");
-    }
-
-    #[test]
-    fn a_repeated_layer_is_mounted_once_at_its_top_most_place() {
-        let l = |s: &str| PathBuf::from(s);
-        assert_eq!(
-            distinct_lowers(&[l("c"), l("a"), l("b"), l("a"), l("c")]),
-            vec![l("c"), l("a"), l("b")]
-        );
     }
 
     #[test]

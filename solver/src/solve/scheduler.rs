@@ -211,23 +211,19 @@ impl<W: Worker> Inner<W> {
             let key = node_key(node, &keys, content.as_ref());
             return Ok((key, value));
         }
+        // Until the step runs, progress has not heard of it: a failure here
+        // (a missing COPY source) announces it first, so it shows by name.
+        let unstarted = |e| self.fail_unstarted(&vertex, &node.name, e);
         let content = self
             .worker
             .content_key(id, node, &values)
             .await
-            .map_err(|e| self.fail(&vertex, e))?;
+            .map_err(unstarted)?;
         let key = node_key(node, &keys, content.as_ref());
         if !self.opts.no_cache {
-            let mut hit = self
-                .worker
-                .cache_get(&key)
-                .map_err(|e| self.fail(&vertex, e))?;
+            let mut hit = self.worker.cache_get(&key).map_err(unstarted)?;
             if hit.is_none() {
-                hit = self
-                    .worker
-                    .cache_import(&key)
-                    .await
-                    .map_err(|e| self.fail(&vertex, e))?;
+                hit = self.worker.cache_import(&key).await.map_err(unstarted)?;
             }
             if let Some(value) = hit {
                 self.cached.fetch_add(1, Ordering::SeqCst);
@@ -298,6 +294,11 @@ impl<W: Worker> Inner<W> {
             let mut records = self.records.lock().expect("records poisoned");
             records.push((key.clone(), chain.to_vec()));
         }
+    }
+
+    fn fail_unstarted(&self, vertex: &str, name: &str, e: SolveError) -> Arc<SolveError> {
+        self.progress.started(vertex, name);
+        self.fail(vertex, e)
     }
 
     fn fail(&self, vertex: &str, e: SolveError) -> Arc<SolveError> {

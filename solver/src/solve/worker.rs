@@ -108,11 +108,19 @@ impl BuildWorker {
     }
 
     /// Overlay lower dirs for a chain, top-most first, relative to the snapshot root.
+    ///
+    /// A layer can occur more than once in a chain (two `RUN true` steps
+    /// have the same empty diff), but overlayfs refuses a lower dir given
+    /// twice (ELOOP). Only the top-most occurrence is kept: whatever a layer
+    /// holds, whites out or makes opaque, its upper copy already decides, so
+    /// a lower copy of the same layer can change nothing that is visible.
     fn lowers(&self, step: &str, chain: &[Digest]) -> Result<Vec<PathBuf>, SolveError> {
         let root = self.store.snapshots_root();
+        let mut seen = std::collections::HashSet::new();
         chain
             .iter()
             .rev()
+            .filter(|d| seen.insert(*d))
             .map(|d| {
                 let dir = self.store.snapshot_dir(d).ok_or_else(|| SolveError::Step {
                     step: step.to_string(),
