@@ -215,9 +215,14 @@ pub(super) fn mount_all(root: &OwnedFd, mounts: &[Prepared]) -> Result<(), Setup
                 .step(step)?;
             }
         }
-        if m.readonly {
-            super::mounts::remount_readonly(root, &m.target, MsFlags::empty())?;
-        }
+        // A cache or bind mount is a host directory: nodev, so a device
+        // node a step leaves there opens nothing (the device policy).
+        let ro = if m.readonly {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        super::mounts::remount(root, &m.target, ro | MsFlags::MS_NODEV)?;
     }
     Ok(())
 }

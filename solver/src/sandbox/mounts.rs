@@ -2,6 +2,17 @@
 //! namespace (so the helper's namespace keeps only the overlay and can clean
 //! stubs up afterwards): /proc of the new PID namespace, a minimal /dev,
 //! read-only /sys, the host's resolver files, then `pivot_root`.
+//!
+//! Device policy, as Docker's: only null, zero, full, random, urandom, tty
+//! and the step's own pseudo-terminals (ptmx, pts) can be opened. Every
+//! other mount the step sees is `nodev` (the rootfs overlay, /dev's tmpfs,
+//! RUN mounts), so a device node made with mknod (which still succeeds, as
+//! package scripts expect) or shipped in an image opens nothing. The
+//! allowed nodes are bind mounts of the host's, each a mount of its own
+//! that the tmpfs's `nodev` does not cover. runc gets the same effect from
+//! the devices cgroup; this way needs no cgroup, on v1 and v2 alike, and
+//! the mount flags are locked against a step that is root (no
+//! CAP_SYS_ADMIN, and a user namespace cannot clear a lock).
 
 use super::rootpath::{fd_path, open_in_root};
 use super::status::{SetupError, StepExt};
@@ -95,7 +106,7 @@ fn mount_point(root: &OwnedFd, path: &str, kind: Kind) -> Result<OwnedFd, SetupE
 
 fn setup_dev(root: &OwnedFd) -> Result<(), SetupError> {
     let dev = mount_point(root, "dev", Kind::Dir)?;
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME;
     mount(
         Some("tmpfs"),
         fd_path(&dev).as_str(),
@@ -179,14 +190,18 @@ pub(super) fn remount_readonly(
     path: &str,
     extra: MsFlags,
 ) -> Result<(), SetupError> {
-    let step = || format!("make /{} read-only", path.trim_start_matches('/'));
+    remount(root, path, MsFlags::MS_RDONLY | extra)
+}
+
+/// Sets `flags` on the bind mount just placed at `path` (in `root`).
+pub(super) fn remount(root: &OwnedFd, path: &str, flags: MsFlags) -> Result<(), SetupError> {
+    let step = || format!("remount /{} {flags:?}", path.trim_start_matches('/'));
     let bound = open_in_root(root, path, OFlag::O_PATH).step(step)?;
-    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | extra;
     mount(
         None::<&str>,
         fd_path(&bound).as_str(),
         None::<&str>,
-        ro,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
         None::<&str>,
     )
     .step(step)

@@ -26,6 +26,7 @@ const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
+const MOUNT_ATTR_NODEV: libc::c_uint = 4;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// Mounts an overlay of `lowers` (top-most first, relative to the current
@@ -45,10 +46,12 @@ pub(super) fn mount_overlay(
     };
     match legacy_options(lowers, upper.as_ref()) {
         Some(options) => {
+            // nodev: a device node in a layer, or one a step makes with
+            // mknod, opens nothing (see mounts.rs for the device policy).
             let flags = if readonly {
-                MsFlags::MS_RDONLY
+                MsFlags::MS_RDONLY | MsFlags::MS_NODEV
             } else {
-                MsFlags::empty()
+                MsFlags::MS_NODEV
             };
             mount(
                 Some("overlay"),
@@ -124,7 +127,7 @@ fn mount_with_fsconfig(
         )
     };
     Errno::result(ret).map_err(|e| (e, kernel_log(&fs)))?;
-    let attrs = if readonly { MOUNT_ATTR_RDONLY } else { 0 };
+    let attrs = MOUNT_ATTR_NODEV | if readonly { MOUNT_ATTR_RDONLY } else { 0 };
     // SAFETY: plain syscall on a valid fd with no pointers.
     let ret = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
     let mnt = owned(Errno::result(ret).map_err(|e| (e, kernel_log(&fs)))?);
