@@ -169,9 +169,18 @@ pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectEr
         } else {
             let mut found = Vec::new();
             for (path, base_name) in expand(src, pattern)? {
-                if let Some(mut m) = resolve_match(src, pattern, &path, base_name)? {
-                    m.retain(|rel| !req.exclude.is_excluded(rel));
-                    found.push(m);
+                match resolve_match(src, pattern, &path, base_name)? {
+                    Some(mut m) => {
+                        m.retain(|rel| !req.exclude.is_excluded(rel));
+                        found.push(m);
+                    }
+                    // A match that is there but leads nowhere (a symlink to
+                    // a missing or ignored path) fails, as in BuildKit, which
+                    // follows it; an ignored match is simply not there.
+                    None if has_wildcards(pattern) && !src.ignore.is_excluded(&path) => {
+                        return Err(SelectError::NotFound { path });
+                    }
+                    None => {}
                 }
             }
             found

@@ -192,6 +192,13 @@ fn symlinks_are_copied_but_named_sources_are_followed() {
     assert!(fs::symlink_metadata(fx.out("/deref")).unwrap().is_file());
     assert_eq!(fx.read("/deref"), "target\n");
     assert_eq!(fx.read("/derefdir/s"), "s");
+    // A wildcard match is followed too: one that leads nowhere fails, as in
+    // BuildKit (found by tests/differential).
+    let err = fx.apply(vec![copy(&["abs-*"], "/w/")]).unwrap_err();
+    assert!(
+        matches!(&err, FileOpError::Select(SelectError::NotFound { path }) if path == "abs-link"),
+        "{err}"
+    );
 }
 
 #[test]
