@@ -315,7 +315,8 @@ def write_permanent(case, name, outdir, bin_, root):
         meta["args"] = case["args"]
     if case.get("target"):
         meta["target"] = case["target"]
-    meta["generated"] = {"seed": case.get("seed")}
+    rev = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+    meta["generated"] = {"seed": case.get("seed"), "generator": f"tests/differential at {rev or 'unknown'}"}
     with open(os.path.join(cdir, "case.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True); f.write("\n")
     # golden: built the way conformance.py's `golden` builds, from a prepared copy
