@@ -32,12 +32,20 @@ import concurrent.futures as cf, hashlib, json, os, shutil, subprocess, sys, tem
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("SHARED_CONFORMANCE", os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "conformance")))
+
+
+def die(msg):
+    """Setup problems (no dockerd, no base, no binary) are failures, never skips."""
+    print(f"difftest: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
 sys.path.insert(0, HERE)
 sys.path.insert(0, SHARED)
 try:
     import imagetree, conformance  # from ../shared/conformance, never copied here
 except ImportError:
-    sys.exit(f"difftest: cannot import imagetree/conformance from {SHARED} (set SHARED_CONFORMANCE)")
+    die(f"cannot import imagetree/conformance from {SHARED} (set SHARED_CONFORMANCE)")
 import gen
 
 BASE = conformance.BASE
@@ -346,11 +354,11 @@ def write_permanent(case, name, outdir, bin_, root):
 def preflight():
     r = subprocess.run([DOCKER, "info", "--format", "{{.ServerVersion}}"], env=DOCKER_ENV, capture_output=True, text=True)
     if r.returncode:
-        sys.exit(f"difftest: dockerd not reachable at {DOCKER_ENV['DOCKER_HOST']} with {DOCKER} "
+        die(f"dockerd not reachable at {DOCKER_ENV['DOCKER_HOST']} with {DOCKER} "
                  f"(start it with PEERS=1 ../shared/bench/peers.sh): {r.stderr.strip()[-300:]}")
     if not shutil.which("skopeo") or subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{BASE}"],
                                                     capture_output=True).returncode:
-        sys.exit(f"difftest: base image {BASE} not in the registry (run ../shared/bench/peers.sh)")
+        die(f"base image {BASE} not in the registry (run ../shared/bench/peers.sh)")
 
 
 def show(case):
@@ -405,7 +413,7 @@ def main():
         print(show(c)); return 0
     bin_ = os.path.abspath(opt(args, "--mybuild", "target/release/mybuild"))
     if not os.access(bin_, os.X_OK):
-        sys.exit(f"difftest: mybuild binary {bin_} not found")
+        die(f"mybuild binary {bin_} not found")
     seed = int(opt(args, "--seed", "1")); count = int(opt(args, "--count", "200"))
     jobs = int(opt(args, "-j", "2")); to_min = int(opt(args, "--minimize", "0"))
     write_dir = opt(args, "--write-cases"); keep = opt(args, "--keep"); verbose = "-v" in args
