@@ -54,8 +54,9 @@ impl Converter<'_> {
         };
         let raw_dest = stage.expand(&c.dest, self.escape)?;
         let dest = dest_path(&stage.workdir(), &raw_dest);
+        // `--chown=$UNSET` is no --chown at all, as in BuildKit.
         let owner_spec = match &c.chown {
-            Some(o) => Some(stage.expand(o, self.escape)?),
+            Some(o) => Some(stage.expand(o, self.escape)?).filter(|o| !o.is_empty()),
             None => None,
         };
         let owner = owner_spec.as_deref().map(parse_owner).transpose()?;

@@ -12,9 +12,11 @@ pub struct Stage {
     pub config: ImageConfig,
     /// ARGs declared in this stage, in order; `None` = declared without value.
     pub args: Vec<(String, Option<String>)>,
-    /// ARG values given after an ENV of the same name: BuildKit (Docker
-    /// 20.10) keeps one environment for RUN and expansion in which the later
-    /// of the two wins, while the image config keeps the ENV value.
+    /// Variables BuildKit (Docker 20.10) has in a stage's environment for
+    /// RUN and expansion but not in the image config: ARG values given after
+    /// an ENV of the same name (the later of the two wins), and the ARG
+    /// values of a stage this one is built `FROM` that its config does not
+    /// name (its state carries them).
     pub args_over_env: Vec<(String, String)>,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
@@ -116,12 +118,25 @@ impl Stage {
     /// Records an ARG with a value: it wins over an ENV set before it.
     pub fn set_arg(&mut self, key: &str, value: Option<String>) {
         if let Some(v) = &value {
+            self.args_over_env.retain(|(k, _)| k != key);
             if self.config.has_env(key) {
-                self.args_over_env.retain(|(k, _)| k != key);
                 self.args_over_env.push((key.to_string(), v.clone()));
             }
         }
         self.args.push((key.to_string(), value));
+    }
+
+    /// What a stage built `FROM` this one starts with in `args_over_env`:
+    /// BuildKit hands down the whole state, then sets the image's ENV again,
+    /// so only the ARG values the config does not name survive.
+    pub fn state_only_env(&self) -> Vec<(String, String)> {
+        let mut out = self.args_over_env.clone();
+        out.retain(|(k, _)| !self.config.has_env(k));
+        for (k, v) in self.arg_env() {
+            out.retain(|(ok, _)| *ok != k);
+            out.push((k, v));
+        }
+        out
     }
 
     /// The environment RUN sees: the image's (where a later ARG wins), then
@@ -139,7 +154,13 @@ impl Stage {
         if !self.config.has_env("PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
-        env.extend(self.arg_env().iter().map(|(k, v)| format!("{k}={v}")));
+        let args = self.arg_env();
+        env.extend(args.iter().map(|(k, v)| format!("{k}={v}")));
+        let inherited = self
+            .args_over_env
+            .iter()
+            .filter(|(k, _)| !self.config.has_env(k) && !args.iter().any(|(ak, _)| ak == k));
+        env.extend(inherited.map(|(k, v)| format!("{k}={v}")));
         env
     }
 

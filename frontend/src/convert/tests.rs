@@ -126,6 +126,35 @@ fn a_later_arg_wins_over_env_for_run_and_expansion() {
     );
 }
 
+/// A stage built FROM another starts from its whole BuildKit state: the
+/// parent's ARG values are in RUN's environment and expansion (never in the
+/// config) until an ENV or ARG of the child replaces them (found by
+/// tests/differential).
+#[test]
+fn from_stage_inherits_the_parents_arg_values() {
+    let text = "FROM base AS one\nARG U=7:8\nARG V=v\nENV W=1\nARG W=w\n\
+                FROM one\nARG U\nARG V=child\nWORKDIR /$U\nRUN true\n";
+    let plan = compile(text, &opts(), &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap();
+    let x = exec(&plan);
+    assert_eq!(x.env, vec!["PATH=/bin", "W=1", "V=child", "U=7:8"]);
+    assert_eq!(x.cwd, "/7:8");
+    assert_eq!(plan.config["config"]["Env"], json!(["PATH=/bin", "W=1"]));
+}
+
+/// `--chown=$X` with X unset is no --chown, as in BuildKit (found by
+/// tests/differential).
+#[test]
+fn chown_expanding_to_nothing_is_no_chown() {
+    let plan = build("FROM scratch\nARG U\nCOPY --chown=$U a /b/\n").unwrap();
+    let Op::File(f) = &plan.graph.node(plan.target).op else {
+        panic!()
+    };
+    let FileAction::Copy(c) = &f.actions[0] else {
+        panic!()
+    };
+    assert_eq!(c.owner, None);
+}
+
 #[test]
 fn context_node_only_when_read_and_carries_dockerignore() {
     let plan = build("FROM base\nRUN true\n").unwrap();
