@@ -20,7 +20,7 @@ FILE_MODES = [0o644] * 6 + [0o755] * 3 + [0o600, 0o640, 0o444, 0o700, 0o666, 0o7
 DIR_MODES = [0o755] * 6 + [0o700, 0o750, 0o775, 0o777, 0o1777, 0o711, 0o2755]
 CHMODS = ["600", "644", "755", "700", "777", "640", "444", "4755", "1777", "2750", "0750", "u+x", "go-r", "a+w", "o-rwx"]
 COPY_CHMODS = ["600", "644", "755", "700", "777", "640", "444", "4755", "1777", "0750"]
-OWNERS = ["1000:1000", "1:2", "0:0", "65534:65534", "1000", "root", "nobody", "root:nobody", "nobody:root",
+OWNERS = ["1000:1000", "1:2", "0:0", "65534:65534", "1000", "root", "nobody", "root:nobody", "nobody:root", "$CH", "${CH:-7:7}",
           "123:456", "nobody:65534", "0:1000"]
 USERS = ["1000", "1000:1000", "nobody", "65534:65534", "root", "nobody:nobody", "123", "0:123"]
 PATHS = ["/a", "/a/b", "/a/b/c", "/d", "/d/e", "/opt/o", "/srv/s", "/home/h", "/w", "/w/x", "/tmp/t", "/var/v/q"]
@@ -126,6 +126,7 @@ class Gen:
         lines, args = [], {}
         nstages = self.pick([1, 1, 1, 2, 2, 3, 4])
         stage_paths = []  # per stage: paths it created (absolute)
+        stage_envs = []  # per stage: names of the variables it set
         names = []
         if self.chance(0.25):
             lines.append(f"ARG IMG={BASE}")
@@ -145,6 +146,8 @@ class Gen:
             lines.append(f"FROM {base} AS {name}")
             created = set(stage_paths[names.index(base)]) if base in names else set()
             st = Stage(self, name, created, names, stage_paths, ctx_files, ctx_dirs, args)
+            if base in names:  # variables the parent set, ENV and ARG alike
+                st.env = dict(stage_envs[names.index(base)])
             n = max(1, budget // nstages + r.randrange(-1, 3))
             for k in range(n):
                 if k == n // 2 and si > 0 and base not in names and self.chance(0.7):
@@ -154,6 +157,7 @@ class Gen:
             lines += st.lines
             names.append(name)
             stage_paths.append(sorted(st.created))
+            stage_envs.append(dict(st.env))
         target = None
         if nstages > 1 and self.chance(0.5):
             target = self.pick(names)
@@ -358,7 +362,7 @@ class Stage:
 
     def env_arg(self):
         k = self.r.randrange(6)
-        var = self.pick(["A", "B", "DIR", "P"])
+        var = self.pick(["A", "B", "DIR", "P", "CH"])
         if k == 0:
             v = self.pick(["/env/dir", "val", "two words", "${DIR:-/fallback}", "$A/sub", "${A:+set}x"])
             self.env[var] = v
