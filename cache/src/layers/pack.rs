@@ -128,7 +128,9 @@ impl<W: Write> Walker<W> {
         let ft = meta.file_type();
         if ft.is_char_device() && meta.rdev() == 0 {
             let wh = join(prefix, &join(b".wh.", name));
-            let h = base_header(EntryType::Regular, 0o644, 0, 0, meta.mtime());
+            // 0600, as Docker's overlay2 differ writes them (BuildKit on
+            // Docker 20.10; found by tests/differential).
+            let h = base_header(EntryType::Regular, 0o600, 0, 0, meta.mtime());
             return append_entry(&mut self.b, h, &wh, None, &[], io::empty())
                 .map_err(write_err(&wh));
         }

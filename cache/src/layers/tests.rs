@@ -155,6 +155,12 @@ fn commit_upper_from_real_overlay() {
         (a.mode, a.owner, a.data.as_slice()),
         (0o4755, (1234, 5678), &b"suid"[..])
     );
+    let wh = &entries[1];
+    assert_eq!(
+        (wh.mode, wh.owner),
+        (0o600, (0, 0)),
+        "whiteouts as Docker writes them"
+    );
     assert_eq!(
         a.xattrs,
         [("user.k".to_string(), b"v".to_vec())],

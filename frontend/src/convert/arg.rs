@@ -31,7 +31,7 @@ pub fn arg(
             .cloned()
             .or(default)
             .or_else(|| meta.get(k));
-        stage.args.push((k.clone(), value));
+        stage.set_arg(k, value);
     }
     stage
         .config

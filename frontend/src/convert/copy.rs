@@ -54,14 +54,18 @@ impl Converter<'_> {
         };
         let raw_dest = stage.expand(&c.dest, self.escape)?;
         let dest = dest_path(&stage.workdir(), &raw_dest);
+        // `--chown=$UNSET` is no --chown at all, as in BuildKit.
         let owner_spec = match &c.chown {
-            Some(o) => Some(stage.expand(o, self.escape)?),
+            Some(o) => Some(stage.expand(o, self.escape)?).filter(|o| !o.is_empty()),
             None => None,
         };
         let owner = owner_spec.as_deref().map(parse_owner).transpose()?;
         let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
-        // Several sources (documents included) always go into a directory.
-        let dest = if srcs.len() + urls.len() + c.inline.len() > 1 && !dest.ends_with('/') {
+        // Several sources go one after the other to the same path, as in
+        // BuildKit (Docker 20.10), which has no check for a missing `/`;
+        // documents, which it lacks, always go into a directory.
+        let several = srcs.len() + urls.len() + c.inline.len() > 1;
+        let dest = if several && !c.inline.is_empty() && !dest.ends_with('/') {
             format!("{dest}/")
         } else {
             dest

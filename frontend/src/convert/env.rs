@@ -11,7 +11,7 @@ pub fn env(stage: &mut Stage, pairs: &[(String, String)], escape: char) -> Resul
         expanded.push((stage.expand(k, escape)?, stage.expand(v, escape)?));
     }
     for (k, v) in &expanded {
-        stage.config.set_env(k, v);
+        stage.set_env(k, v);
     }
     let text: Vec<String> = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect();
     stage

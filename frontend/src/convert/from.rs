@@ -65,6 +65,7 @@ impl Converter<'_> {
             node,
             config,
             args: Vec::new(),
+            args_over_env: Vec::new(),
             cmd_set: false,
             prefix,
             step: 0,
@@ -75,7 +76,10 @@ impl Converter<'_> {
             match self.stages.by_name_or_index(&base).filter(|j| *j < i) {
                 Some(j) => {
                     let parent = self.build_stage(j, visiting)?;
-                    (blank(parent.node, parent.config), None, kind(None, Some(j)))
+                    let inherited = parent.state_only_env();
+                    let mut stage = blank(parent.node, parent.config);
+                    stage.args_over_env = inherited;
+                    (stage, None, kind(None, Some(j)))
                 }
                 None if base.eq_ignore_ascii_case("scratch") => {
                     let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");

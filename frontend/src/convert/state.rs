@@ -15,6 +15,12 @@ pub struct Stage {
     pub config: ImageConfig,
     /// ARGs declared in this stage, in order; `None` = declared without value.
     pub args: Vec<(String, Option<String>)>,
+    /// Variables BuildKit (Docker 20.10) has in a stage's environment for
+    /// RUN and expansion but not in the image config: ARG values given after
+    /// an ENV of the same name (the later of the two wins), and the ARG
+    /// values of a stage this one is built `FROM` that its config does not
+    /// name (its state carries them).
+    pub args_over_env: Vec<(String, String)>,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
     /// `stage-0`, `build` or "" (single unnamed stage) for progress names.
@@ -61,8 +67,12 @@ impl Stage {
         self.step_name(&text)
     }
 
-    /// A variable as expansion sees it: ENV wins over ARG.
+    /// A variable as expansion sees it: ENV wins over an earlier ARG, a
+    /// later ARG wins over ENV.
     pub fn lookup(&self, name: &str) -> Option<String> {
+        if let Some((_, v)) = self.args_over_env.iter().find(|(k, _)| k == name) {
+            return Some(v.clone());
+        }
         if let Some(v) = self.config.env_get(name) {
             return Some(v);
         }
@@ -105,19 +115,58 @@ impl Stage {
         out
     }
 
-    /// The environment RUN sees: the image's, then the ARGs in scope, and
-    /// a default PATH if the image has none.
+    /// Sets an ENV variable; it wins over the ARGs before it.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.config.set_env(key, value);
+        self.args_over_env.retain(|(k, _)| k != key);
+    }
+
+    /// Records an ARG with a value: it wins over an ENV set before it.
+    pub fn set_arg(&mut self, key: &str, value: Option<String>) {
+        if let Some(v) = &value {
+            self.args_over_env.retain(|(k, _)| k != key);
+            if self.config.has_env(key) {
+                self.args_over_env.push((key.to_string(), v.clone()));
+            }
+        }
+        self.args.push((key.to_string(), value));
+    }
+
+    /// What a stage built `FROM` this one starts with in `args_over_env`:
+    /// BuildKit hands down the whole state, then sets the image's ENV again,
+    /// so only the ARG values the config does not name survive.
+    pub fn state_only_env(&self) -> Vec<(String, String)> {
+        let mut out = self.args_over_env.clone();
+        out.retain(|(k, _)| !self.config.has_env(k));
+        for (k, v) in self.arg_env() {
+            out.retain(|(ok, _)| *ok != k);
+            out.push((k, v));
+        }
+        out
+    }
+
+    /// The environment RUN sees: the image's (where a later ARG wins), then
+    /// the other ARGs in scope, and a default PATH if the image has none.
     pub fn run_env(&self) -> Vec<String> {
         let mut env: Vec<String> = self
             .config
             .env()
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| {
+                let over = self.args_over_env.iter().find(|(ak, _)| ak == k);
+                format!("{k}={}", over.map_or(v, |(_, av)| av))
+            })
             .collect();
         if !self.config.has_env("PATH") {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
-        env.extend(self.arg_env().iter().map(|(k, v)| format!("{k}={v}")));
+        let args = self.arg_env();
+        env.extend(args.iter().map(|(k, v)| format!("{k}={v}")));
+        let inherited = self
+            .args_over_env
+            .iter()
+            .filter(|(k, _)| !self.config.has_env(k) && !args.iter().any(|(ak, _)| ak == k));
+        env.extend(inherited.map(|(k, v)| format!("{k}={v}")));
         env
     }
 
@@ -181,6 +230,7 @@ mod tests {
             node: NodeId(0),
             config: ImageConfig::scratch("amd64", "linux"),
             args: vec![],
+            args_over_env: vec![],
             cmd_set: false,
             prefix: "build".into(),
             step: 1,

@@ -108,6 +108,53 @@ fn run_gets_env_args_workdir_user_and_network() {
     );
 }
 
+/// BuildKit (Docker 20.10) keeps one environment for RUN and expansion in
+/// which the later of ENV and ARG wins; the image config keeps the ENV
+/// (found by tests/differential).
+#[test]
+fn a_later_arg_wins_over_env_for_run_and_expansion() {
+    let mut o = opts();
+    o.build_args.insert("P".into(), "cli".into());
+    let text = "FROM base\nENV P=1 Q=1\nARG P\nARG Q=dflt\nWORKDIR /$P\nENV Q=2\nRUN true\n";
+    let plan = compile(text, &o, &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap();
+    let x = exec(&plan);
+    assert_eq!(x.env, vec!["PATH=/bin", "P=cli", "Q=2"]);
+    assert_eq!(x.cwd, "/cli");
+    assert_eq!(
+        plan.config["config"]["Env"],
+        json!(["PATH=/bin", "P=1", "Q=2"])
+    );
+}
+
+/// A stage built FROM another starts from its whole BuildKit state: the
+/// parent's ARG values are in RUN's environment and expansion (never in the
+/// config) until an ENV or ARG of the child replaces them (found by
+/// tests/differential).
+#[test]
+fn from_stage_inherits_the_parents_arg_values() {
+    let text = "FROM base AS one\nARG U=7:8\nARG V=v\nENV W=1\nARG W=w\n\
+                FROM one\nARG U\nARG V=child\nWORKDIR /$U\nRUN true\n";
+    let plan = compile(text, &opts(), &Fake(json!({"Env": ["PATH=/bin"]}))).unwrap();
+    let x = exec(&plan);
+    assert_eq!(x.env, vec!["PATH=/bin", "W=1", "V=child", "U=7:8"]);
+    assert_eq!(x.cwd, "/7:8");
+    assert_eq!(plan.config["config"]["Env"], json!(["PATH=/bin", "W=1"]));
+}
+
+/// `--chown=$X` with X unset is no --chown, as in BuildKit (found by
+/// tests/differential).
+#[test]
+fn chown_expanding_to_nothing_is_no_chown() {
+    let plan = build("FROM scratch\nARG U\nCOPY --chown=$U a /b/\n").unwrap();
+    let Op::File(f) = &plan.graph.node(plan.target).op else {
+        panic!()
+    };
+    let FileAction::Copy(c) = &f.actions[0] else {
+        panic!()
+    };
+    assert_eq!(c.owner, None);
+}
+
 #[test]
 fn context_node_only_when_read_and_carries_dockerignore() {
     let plan = build("FROM base\nRUN true\n").unwrap();

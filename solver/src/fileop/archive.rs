@@ -133,12 +133,10 @@ pub(crate) fn extract(
         source,
     };
     let target =
-        dest::mkdir_all(root, dest, 0o755, chown.unwrap_or(Ids::ROOT)).map_err(|source| {
-            ArchiveError::Entry {
-                archive: archive.clone(),
-                entry: dest.to_string(),
-                source,
-            }
+        dest::mkdir_all(root, dest, 0o755, chown).map_err(|source| ArchiveError::Entry {
+            archive: archive.clone(),
+            entry: dest.to_string(),
+            source,
         })?;
     let file = m.open(src, m.top()).map_err(read_err)?;
     let reader: Box<dyn Read> = match format {
@@ -149,7 +147,6 @@ pub(crate) fn extract(
         root,
         dest: target,
         archive: archive.clone(),
-        chown,
         dirs: Vec::new(),
     };
     let mut tar = tar::Archive::new(reader);

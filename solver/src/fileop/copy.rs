@@ -19,6 +19,9 @@ pub(crate) struct CopyOpts<'a> {
     /// Copied entries keep their own uid/gid instead of `ids`.
     pub keep_source_owner: bool,
     pub chmod: Option<u32>,
+    /// Owner of the directories made on the way to the destination: the
+    /// `--chown` one, else none (see [`dest::mkdir_resolved`]).
+    pub mkdir_owner: Option<Ids>,
 }
 
 impl CopyOpts<'_> {
@@ -57,7 +60,8 @@ pub(crate) fn copy_match(src: &Source, m: &Match, opts: &CopyOpts) -> Result<(),
                 real: target.comps,
             }
         } else {
-            dest::mkdir_resolved(root, &target, 0o755, opts.ids).map_err(create_err(opts.dest))?
+            dest::mkdir_resolved(root, &target, 0o755, opts.mkdir_owner)
+                .map_err(create_err(opts.dest))?
         };
         return copy_tree(src, m, opts, dir);
     }
@@ -71,7 +75,7 @@ pub(crate) fn copy_match(src: &Source, m: &Match, opts: &CopyOpts) -> Result<(),
             m.base_name.clone(),
         )
     } else {
-        let parent = dest::mkdir_resolved(root, &dest::parent_of(&target), 0o755, opts.ids);
+        let parent = dest::mkdir_resolved(root, &dest::parent_of(&target), 0o755, opts.mkdir_owner);
         let name = target.comps.last().cloned().unwrap_or_default();
         (parent.map_err(create_err(opts.dest))?, name)
     };

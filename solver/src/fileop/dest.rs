@@ -44,13 +44,16 @@ pub(crate) fn parent_of(res: &Resolved) -> Resolved {
     }
 }
 
-/// Creates every missing directory of `res` with `mode` and `ids` (existing
-/// ones are left alone, as Go's MkdirAll does) and opens the last one.
+/// Creates every missing directory of `res` with `mode` (existing ones are
+/// left alone) and opens the last one, as BuildKit's `MkdirAll` does: a new
+/// directory is chowned to `owner` when one is given, else it stays as root
+/// made it, so in a setgid parent it takes the parent's group; either way
+/// it keeps the setgid bit such a parent hands down.
 pub(crate) fn mkdir_resolved(
     root: BorrowedFd,
     res: &Resolved,
     mode: u32,
-    ids: Ids,
+    owner: Option<Ids>,
 ) -> io::Result<DestDir> {
     let fd = resolve::open_dir(root, &res.comps[..res.existing])?;
     let mut dir = DestDir {
@@ -60,8 +63,12 @@ pub(crate) fn mkdir_resolved(
     for name in &res.comps[res.existing..] {
         match at::mkdir_at(dir.fd.as_fd(), name, 0o700) {
             Ok(()) => {
-                at::chown_at(dir.fd.as_fd(), name, ids.uid, ids.gid)?;
-                at::chmod_at(dir.fd.as_fd(), name, mode)?;
+                if let Some(ids) = owner {
+                    at::chown_at(dir.fd.as_fd(), name, ids.uid, ids.gid)?;
+                }
+                let inherited =
+                    at::lstat_at(dir.fd.as_fd(), name)?.map_or(0, |st| st.st_mode & libc::S_ISGID);
+                at::chmod_at(dir.fd.as_fd(), name, mode | inherited)?;
             }
             // Lost a race with a concurrent creator: fine if it is a directory.
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
@@ -73,9 +80,14 @@ pub(crate) fn mkdir_resolved(
 }
 
 /// `MkdirAll(path)` inside `root`, following existing symlinks inside it.
-pub(crate) fn mkdir_all(root: BorrowedFd, path: &str, mode: u32, ids: Ids) -> io::Result<DestDir> {
+pub(crate) fn mkdir_all(
+    root: BorrowedFd,
+    path: &str,
+    mode: u32,
+    owner: Option<Ids>,
+) -> io::Result<DestDir> {
     let res = resolve::resolve(root, path, true)?;
-    mkdir_resolved(root, &res, mode, ids)
+    mkdir_resolved(root, &res, mode, owner)
 }
 
 /// Ownership, permission bits and times for one new entry (Docker's

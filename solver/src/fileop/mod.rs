@@ -93,13 +93,10 @@ fn open_root(path: &Path) -> Result<std::os::fd::OwnedFd, FileOpError> {
 }
 
 /// Docker treats the destination as a directory when it says so with a
-/// trailing `/` (or `/.`), names the root, or receives several sources.
-fn dest_is_dir(dest: &str, sources: usize) -> bool {
-    sources > 1
-        || dest.ends_with('/')
-        || dest.ends_with("/.")
-        || dest == "."
-        || resolve::clean(dest).is_empty()
+/// trailing `/` (or `/.`) or names the root. Several sources do not make it
+/// one: BuildKit copies them one after the other to the same path.
+fn dest_is_dir(dest: &str) -> bool {
+    dest.ends_with('/') || dest.ends_with("/.") || dest == "." || resolve::clean(dest).is_empty()
 }
 
 fn copy_action(
@@ -132,15 +129,23 @@ fn copy_action(
             exclude: &exclude,
         },
     )?;
+    // BuildKit copies each source and each match on its own (one
+    // `copy.Copy` each), so neither the number of sources nor of matches
+    // makes the destination a directory: `COPY *.txt /f` with two matches
+    // writes /f twice. A wildcard that matched nothing creates nothing.
+    if matches.is_empty() {
+        return Ok(());
+    }
     // BuildKit's ensureDstPath: the destination directory, or its parent.
     // `--parents` always copies a root's contents into a directory.
-    let into_dir = c.parents || dest_is_dir(&c.dest, c.src.len().max(matches.len()));
+    let into_dir = c.parents || dest_is_dir(&c.dest);
     let ensure = if into_dir {
         c.dest.clone()
     } else {
         parent_str(&c.dest)
     };
-    dest::mkdir_all(root, &ensure, 0o755, ids).map_err(|source| FileOpError::Mkdir {
+    let mkdir_owner = c.owner.is_some().then_some(ids);
+    dest::mkdir_all(root, &ensure, 0o755, mkdir_owner).map_err(|source| FileOpError::Mkdir {
         path: ensure.clone(),
         source,
     })?;
@@ -149,6 +154,7 @@ fn copy_action(
         dest: &c.dest,
         ids,
         keep_source_owner: source.preserve_owner && c.owner.is_none(),
+        mkdir_owner,
         chmod: c.mode,
     };
     for m in &matches {
@@ -185,7 +191,8 @@ fn mkdir_action(root: BorrowedFd, m: &MkdirAction) -> Result<(), FileOpError> {
             return Err(err(io::Error::from_raw_os_error(libc::ENOENT)));
         }
     }
-    dest::mkdir_resolved(root, &res, m.mode & 0o7777, ids).map_err(err)?;
+    let owner = m.owner.is_some().then_some(ids);
+    dest::mkdir_resolved(root, &res, m.mode & 0o7777, owner).map_err(err)?;
     Ok(())
 }
 
@@ -193,7 +200,7 @@ fn mkdir_action(root: BorrowedFd, m: &MkdirAction) -> Result<(), FileOpError> {
 /// directories; an existing non-directory at the path is replaced.
 fn mkfile_action(root: BorrowedFd, m: &MkfileAction) -> Result<(), FileOpError> {
     let parent = parent_str(&m.path);
-    let dir = dest::mkdir_all(root, &parent, 0o755, Ids { uid: 0, gid: 0 }).map_err(|source| {
+    let dir = dest::mkdir_all(root, &parent, 0o755, Some(Ids::ROOT)).map_err(|source| {
         FileOpError::Mkdir {
             path: parent.clone(),
             source,

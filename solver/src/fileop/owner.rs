@@ -4,6 +4,9 @@
 //! through the confined resolver so an image's symlinked /etc can't make us
 //! read the host's. A numeric user alone also sets the group to that number,
 //! a user name alone takes the user's primary group, as BuildKit does.
+//! A name the image does not know resolves to 0 (a group name: leaves the
+//! group as the user part made it), as BuildKit in Docker 20.10 does.
+//! `OwnerError::UnknownUser`/`UnknownGroup` stay for other callers.
 
 use super::at;
 use mybuild_graph::Owner;
@@ -81,11 +84,7 @@ pub fn resolve_owner(root: BorrowedFd, owner: Option<&Owner>) -> Result<Ids, Own
             let passwd = read_db(root, "etc/passwd")?;
             match lookup(&passwd, &owner.user) {
                 Some((uid, Some(gid))) => Ids { uid, gid },
-                _ => {
-                    return Err(OwnerError::UnknownUser {
-                        user: owner.user.clone(),
-                    })
-                }
+                _ => Ids::ROOT,
             }
         }
     };
@@ -94,14 +93,7 @@ pub fn resolve_owner(root: BorrowedFd, owner: Option<&Owner>) -> Result<Ids, Own
             Some(gid) => gid,
             None => {
                 let groups = read_db(root, "etc/group")?;
-                match lookup(&groups, group) {
-                    Some((gid, _)) => gid,
-                    None => {
-                        return Err(OwnerError::UnknownGroup {
-                            group: group.to_string(),
-                        })
-                    }
-                }
+                lookup(&groups, group).map_or(ids.gid, |(gid, _)| gid)
             }
         };
     }
@@ -162,24 +154,28 @@ mod tests {
             }
         );
         assert_eq!(r("7", Some("staff")).unwrap(), Ids { uid: 7, gid: 50 });
-        assert!(matches!(
-            r("ghost", None),
-            Err(OwnerError::UnknownUser { .. })
-        ));
-        assert!(matches!(
-            r("0", Some("ghosts")),
-            Err(OwnerError::UnknownGroup { .. })
-        ));
+        // Unknown names, as BuildKit 20.10 treats them (found by
+        // tests/differential): the user is 0, the group what the user gave.
+        assert_eq!(r("ghost", None).unwrap(), Ids::ROOT);
+        assert_eq!(r("ghost", Some("1000")).unwrap(), Ids { uid: 0, gid: 1000 });
+        assert_eq!(r("7", Some("ghosts")).unwrap(), Ids { uid: 7, gid: 7 });
+        assert_eq!(
+            r("nobody", Some("ghosts")).unwrap(),
+            Ids {
+                uid: 65534,
+                gid: 65533
+            }
+        );
     }
 
     #[test]
     fn missing_passwd_means_unknown_names() {
         let dir = tempfile::tempdir().unwrap();
         let root = at::open_root(dir.path()).unwrap();
-        assert!(matches!(
-            resolve_owner(root.as_fd(), Some(&owner("app", None))),
-            Err(OwnerError::UnknownUser { .. })
-        ));
+        assert_eq!(
+            resolve_owner(root.as_fd(), Some(&owner("app", None))).unwrap(),
+            Ids::ROOT
+        );
         assert_eq!(
             resolve_owner(root.as_fd(), Some(&owner("5", None))).unwrap(),
             Ids { uid: 5, gid: 5 }

@@ -159,7 +159,8 @@ pub(crate) struct Request<'a> {
     pub exclude: &'a Dockerignore,
 }
 
-/// Expands and resolves every source string; each must match something.
+/// Expands and resolves every source string; each must match something,
+/// except a wildcard, which may match nothing.
 pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectError> {
     let mut out = Vec::new();
     for pattern in req.patterns {
@@ -168,14 +169,25 @@ pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectEr
         } else {
             let mut found = Vec::new();
             for (path, base_name) in expand(src, pattern)? {
-                if let Some(mut m) = resolve_match(src, pattern, &path, base_name)? {
-                    m.retain(|rel| !req.exclude.is_excluded(rel));
-                    found.push(m);
+                match resolve_match(src, pattern, &path, base_name)? {
+                    Some(mut m) => {
+                        m.retain(|rel| !req.exclude.is_excluded(rel));
+                        found.push(m);
+                    }
+                    // A match that is there but leads nowhere (a symlink to
+                    // a missing or ignored path) fails, as in BuildKit, which
+                    // follows it; an ignored match is simply not there.
+                    None if has_wildcards(pattern) && !src.ignore.is_excluded(&path) => {
+                        return Err(SelectError::NotFound { path });
+                    }
+                    None => {}
                 }
             }
             found
         };
-        if found.is_empty() && !(req.parents && has_wildcards(pattern)) {
+        // A wildcard that matches nothing copies nothing, as BuildKit's
+        // AllowEmptyWildcard; a plain path must be there.
+        if found.is_empty() && !has_wildcards(pattern) {
             return Err(not_found(pattern));
         }
         out.extend(found);
@@ -252,8 +264,15 @@ fn expand(src: &Source, pattern: &str) -> Result<Vec<(String, OsString)>, Select
         })?;
     let prefix = strs[..first_wild].join("/");
     let base = resolve::resolve(src.root, &prefix, true).map_err(io_err(&prefix))?;
+    // BuildKit reads the directory before the wildcard part: it must exist.
     if !base.exists() {
-        return Ok(Vec::new());
+        return Err(SelectError::NotFound {
+            path: if prefix.is_empty() {
+                ".".into()
+            } else {
+                prefix
+            },
+        });
     }
     let mut out = Vec::new();
     match_level(src, &base.path(), &globs, &mut out).map_err(io_err(&prefix))?;

@@ -10,7 +10,7 @@ use nix::fcntl::OFlag;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use tar::EntryType;
 
@@ -18,7 +18,6 @@ pub(crate) struct Unpacker<'a> {
     pub root: BorrowedFd<'a>,
     pub dest: DestDir,
     pub archive: String,
-    pub chown: Option<Ids>,
     /// Directories get their mtime last, after their contents are written.
     pub dirs: Vec<(Vec<OsString>, i64)>,
 }
@@ -67,15 +66,11 @@ impl Unpacker<'_> {
         let parent_res = entry_parent(self.root, &self.dest, parent_rel)
             .map_err(self.io(&name))?
             .ok_or_else(|| self.escape(&name))?;
-        let parent = dest::mkdir_resolved(
-            self.root,
-            &parent_res,
-            0o755,
-            self.chown.unwrap_or(Ids::ROOT),
-        )
-        .map_err(self.io(&name))?;
+        // Directories the archive implies but does not list are root's.
+        let parent = dest::mkdir_resolved(self.root, &parent_res, 0o755, Some(Ids::ROOT))
+            .map_err(self.io(&name))?;
         let kind = entry.header().entry_type();
-        if !self.create(&mut entry, kind, &parent, last, parent_rel, &name)? {
+        if !self.create(&mut entry, kind, &parent, last, &name)? {
             return Ok(());
         }
         self.set_meta(&entry, kind, &parent, last, &name)
@@ -89,7 +84,6 @@ impl Unpacker<'_> {
         kind: EntryType,
         parent: &DestDir,
         last: &OsStr,
-        parent_rel: &[OsString],
         name: &str,
     ) -> Result<bool, ArchiveError> {
         let pfd = parent.fd.as_fd();
@@ -108,15 +102,14 @@ impl Unpacker<'_> {
                 let mut out = at::create_file(pfd, last, 0o600).map_err(self.io(name))?;
                 io::copy(entry, &mut out).map_err(self.io(name))?;
             }
+            // A link may point anywhere, as in BuildKit's chrooted untar: it
+            // is only text here, and every later entry is resolved inside the
+            // extraction directory, so nothing is ever written through it.
             EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
                     .map(|l| l.into_owned())
                     .unwrap_or_default();
-                let mut joined = resolve::join(parent_rel).into_os_string().into_vec();
-                joined.push(b'/');
-                joined.extend_from_slice(&target);
-                clean_entry(&joined).ok_or_else(|| self.escape(name))?;
                 at::symlink_at(OsStr::from_bytes(&target), pfd, last).map_err(self.io(name))?;
             }
             EntryType::Link => {
@@ -182,10 +175,10 @@ impl Unpacker<'_> {
         name: &str,
     ) -> Result<(), ArchiveError> {
         let h = entry.header();
-        let ids = self.chown.unwrap_or(Ids {
+        let ids = Ids {
             uid: h.uid().unwrap_or(0) as u32,
             gid: h.gid().unwrap_or(0) as u32,
-        });
+        };
         let pfd = parent.fd.as_fd();
         at::chown_at(pfd, last, ids.uid, ids.gid).map_err(self.io(name))?;
         if kind != EntryType::Symlink {

@@ -116,8 +116,14 @@ fn child(
     let id = user::load(&task.user)?;
     let env = environment(&task.env, &id.home);
     make_cwd(&task.cwd, id.uid, id.gid)?;
+    // As runc: the working directory is entered before the user is switched
+    // (it may be closed to that user, which Docker allows), and only tried
+    // again as the user if root could not (found by tests/differential).
+    let entered = nix::unistd::chdir(task.cwd.as_str()).is_ok();
     privs::drop_to(&id)?;
-    nix::unistd::chdir(task.cwd.as_str()).step(|| format!("chdir to {}", task.cwd))?;
+    if !entered {
+        nix::unistd::chdir(task.cwd.as_str()).step(|| format!("chdir to {}", task.cwd))?;
+    }
     let path_var = env
         .iter()
         .rev()

@@ -86,16 +86,29 @@ fn add_extracts_tar_and_gzip_by_content() {
     assert_eq!(fx.read("/notes/notes.txt"), "n\n");
 }
 
+/// BuildKit (Docker 20.10) gives `--chown` to the extraction directory it
+/// creates, but the archive's entries keep their own owners and the parents
+/// an entry implies are root's (found by tests/differential).
 #[test]
-fn add_chown_overrides_archive_owners() {
+fn add_chown_owns_only_the_directory_it_creates() {
     let fx = Fixture::new();
     fs::write(fx.ctx.path().join("a.tgz"), gzip(&sample())).unwrap();
-    fx.apply(vec![with(add("a.tgz", "/x"), |c| {
-        c.owner = owner("7", Some("8"))
-    })])
+    use tar::EntryType::*;
+    let implied = tarball(&[E("no/parent/f", Regular, 0o644, 5, "x")]);
+    fs::write(fx.ctx.path().join("implied.tar"), implied).unwrap();
+    fx.apply(vec![
+        with(add("a.tgz", "/x"), |c| c.owner = owner("7", Some("8"))),
+        with(add("implied.tar", "/y/z/"), |c| {
+            c.owner = owner("7", Some("8"))
+        }),
+    ])
     .unwrap();
-    assert_eq!(fx.meta("/x/top/t"), (0o644, 7, 8));
+    assert_eq!(fx.meta("/x/top/t"), (0o644, 42, 42));
     assert_eq!(fx.meta("/x"), (0o755, 7, 8));
+    assert_eq!(fx.meta("/y"), (0o755, 7, 8));
+    assert_eq!(fx.meta("/y/z"), (0o755, 7, 8));
+    assert_eq!(fx.meta("/y/z/no"), (0o755, 0, 0));
+    assert_eq!(fx.meta("/y/z/no/parent/f"), (0o644, 5, 5));
 }
 
 #[test]
@@ -116,7 +129,13 @@ fn hostile_archives_are_rejected() {
                 E("lnk/passwd", Regular, 0o644, 0, "x"),
             ]),
         ),
-        ("up", tarball(&[E("up", Symlink, 0o777, 0, "../../..")])),
+        (
+            "up/evil",
+            tarball(&[
+                E("up", Symlink, 0o777, 0, "../../.."),
+                E("up/evil", Regular, 0o644, 0, "x"),
+            ]),
+        ),
         ("hard", tarball(&[E("hard", Link, 0o644, 0, "../outside")])),
     ];
     for (entry, bytes) in cases {
@@ -135,6 +154,28 @@ fn hostile_archives_are_rejected() {
         );
         assert!(!fx.root.path().parent().unwrap().join("evil").exists());
     }
+}
+
+/// BuildKit (Docker 20.10) extracts in a chroot and keeps any link target
+/// as written, `..` or absolute (found by tests/differential).
+#[test]
+fn links_pointing_up_or_out_are_kept_as_written() {
+    use tar::EntryType::*;
+    let fx = Fixture::new();
+    let bytes = tarball(&[
+        E("pkg/up", Symlink, 0o777, 0, "../x"),
+        E("far", Symlink, 0o777, 0, "../../../etc"),
+    ]);
+    fs::write(fx.ctx.path().join("l.tar"), bytes).unwrap();
+    fx.apply(vec![add("l.tar", "/d/")]).unwrap();
+    assert_eq!(
+        fs::read_link(fx.out("/d/pkg/up")).unwrap(),
+        Path::new("../x")
+    );
+    assert_eq!(
+        fs::read_link(fx.out("/d/far")).unwrap(),
+        Path::new("../../../etc")
+    );
 }
 
 #[test]

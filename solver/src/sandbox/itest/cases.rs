@@ -3,7 +3,7 @@
 use crate::fixture::{entries, exec, run, run_on_base, Fixture};
 use mybuild_graph::NetworkMode;
 use mybuild_solver::sandbox::{SandboxError, Task};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 type Case = (&'static str, fn());
 
@@ -43,6 +43,10 @@ pub const ALL: &[Case] = &[
     ),
     ("many_layers_mount_in_order", many_layers_mount_in_order),
     ("cwd_is_created_for_the_user", cwd_is_created_for_the_user),
+    (
+        "cwd_closed_to_the_user_is_entered_as_root",
+        cwd_closed_to_the_user_is_entered_as_root,
+    ),
     ("host_resolver_is_read_only", host_resolver_is_read_only),
     (
         "copies_from_layer_sources",
@@ -312,6 +316,22 @@ fn cwd_is_created_for_the_user() {
     assert_eq!(out.stdout, "/home/app/src\n");
     let meta = std::fs::metadata(upper.join("home/app/src/mine")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
+}
+
+/// As runc (and so Docker): a working directory the user may not enter is
+/// entered before the user is switched (found by tests/differential).
+fn cwd_closed_to_the_user_is_entered_as_root() {
+    let fx = Fixture::new();
+    let closed = fx.snapshots().join("base/closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut task = exec(&["sh", "-c", "id -u; touch /tmp/ran"]);
+    task.user = "1000".into();
+    task.cwd = "/closed".into();
+    let (out, upper) = run_on_base(&fx, task);
+    out.result.unwrap();
+    assert_eq!(out.stdout, "1000\n");
+    assert!(upper.join("tmp/ran").exists());
 }
 
 fn host_resolver_is_read_only() {
