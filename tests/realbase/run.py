@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Real bases, real package managers: builds every case in cases/ FROM a
+debootstrapped Debian bookworm (make-debian.py) with Docker's BuildKit and
+with mybuild, and checks that
+
+  1. both builds succeed;
+  2. the two images are the same: config fields and every path that differs
+     from the base (type, mode, owner, size, content), compared with
+     ../shared/conformance/imagetree.py, except for the few paths listed in
+     IGNORE whose bytes legitimately differ between any two builds;
+  3. mybuild's OCI archive and its docker archive hold the same image;
+  4. mybuild's image runs under Docker (`docker load`, then `docker run
+     --network=none`) and a command proving the build worked prints what it
+     prints in BuildKit's image.
+
+It prints one line per case, a table of build times and `N passed, M failed`,
+and exits non-zero on any failure (a missing dockerd, registry or tool is a
+failure too, never a skip).
+
+  run.py [--mybuild BIN] [--only NAME[,NAME]] [--work DIR] [-v]
+
+Needs root, dockerd with BuildKit at $DOCKER_HOST (default
+unix:///tmp/peers/docker.sock, started by `PEERS=1 ../shared/bench/peers.sh`),
+the registry on 127.0.0.1:5000, debootstrap and skopeo, and the network to
+reach the Debian mirror, PyPI and the npm registry.
+
+Timings: "cold" is a --no-cache build with empty cache mounts (a fresh
+mybuild store; BuildKit's cache mounts pruned) and the base image already
+pulled by both; "warm" is the same build again, every step cached.
+"""
+import json, os, re, shutil, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "conformance")
+sys.path.insert(0, SHARED)
+try:
+    import imagetree
+except ImportError:
+    sys.exit(f"run.py: imagetree.py not found in {SHARED} (the shared/ folder beside the repository)")
+
+BASE = "127.0.0.1:5000/debian:bookworm"
+DOCKER = "/usr/bin/docker"
+DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///tmp/peers/docker.sock")
+
+# What proves each build worked, run in both images with `docker run --rm
+# --network=none`: (entrypoint override or None, command, text the output
+# must contain). The output must also be the same in both images.
+CHECKS = {
+    "apt-server": (None, ["sh", "-c", "nginx -t 2>&1 && nginx -v 2>&1 && cat /usr/share/nginx/html/index.html"],
+                   "test is successful"),
+    "python-venv": (None, ["sh", "-c", "python -m app --name check && python -c 'import six, idna, packaging, click; print(six.__version__, idna.__version__, packaging.__version__)' && id -un"],
+                    "hello check via xn--bcher-kva.example"),
+    "node-npm-ci": (None, ["sh", "-c", "node -e \"const p=require('./lib/page'); console.log(p.page('/<x>'), require('debug/package.json').version, require('ms/package.json').version)\" && test ! -e node_modules/is-number && echo no-dev-deps"],
+                    "&lt;x&gt;"),
+    "c-multistage": ("sh", ["-c", "echo 'to be or not to be' | wordfreq --top 2 && wordfreq --self-test && id -un && ls /usr/bin/gcc 2>&1 || true"],
+                     "self-test ok"),
+    "apt-cache-mount": ("sh", ["-c", "curl --version | head -1 | cut -d' ' -f1-2 && jq --version && jq -n '[1,2]|add' && ls /var/cache/apt /var/lib/apt 2>&1; test -x /usr/local/bin/fetch-release && echo script-ok"],
+                        "script-ok"),
+}
+
+# Paths whose bytes legitimately differ between two builds of the same
+# Dockerfile, whichever the builder: (regex on the path, what to ignore).
+#   "content": the path must exist in both images with the same type, mode
+#              and owner; only its size and content hash are not compared.
+#   "path":    the path itself may be present in one image only (its name
+#              holds a time).
+# Keep this list short: every entry hides a class of bugs.
+IGNORE = [
+    # dpkg's and apt's logs: one timestamped line per action.
+    (r"^/var/log/dpkg\.log$", "content"),
+    (r"^/var/log/apt/(history|term)\.log$", "content"),
+    # apt's solver dump, xz-compressed, starts with the date of the run.
+    (r"^/var/log/apt/eipp\.log\.xz$", "content"),
+    # ldconfig's auxiliary cache records inode numbers and ctimes of the
+    # libraries it scanned.
+    (r"^/var/cache/ldconfig/aux-cache$", "content"),
+    # Bytecode written at install time (ensurepip, pip, py3compile): the
+    # header holds the mtime of the source file, i.e. the time of the build.
+    (r"/__pycache__/[^/]+\.pyc$", "content"),
+    # npm's debug logs, named after the time of the run.
+    (r"^/root/\.npm/_logs/[^/]+\.log$", "path"),
+]
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, logfile=None, env=None, timeout=1800, check=True):
+    """Runs cmd; its output goes to logfile (or is captured). Returns
+    (CompletedProcess, seconds)."""
+    t = time.monotonic()
+    try:
+        if logfile:
+            with open(logfile, "w") as out:
+                r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=timeout, text=True)
+        else:
+            r = subprocess.run(cmd, capture_output=True, env=env, timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"timed out after {timeout}s: {' '.join(cmd)}")
+    except OSError as e:
+        raise Failure(f"cannot run {cmd[0]}: {e}")
+    secs = time.monotonic() - t
+    if check and r.returncode:
+        tail = open(logfile).read() if logfile else (r.stdout or "") + (r.stderr or "")
+        tail = "\n".join("    " + l for l in tail.strip().splitlines()[-25:])
+        raise Failure(f"exit {r.returncode}: {' '.join(cmd)}" + (f" (log: {logfile})" if logfile else "") + f"\n{tail}")
+    return r, secs
+
+
+def docker_env():
+    return dict(os.environ, DOCKER_HOST=DOCKER_HOST, DOCKER_BUILDKIT="1")
+
+
+def docker(*args, **kw):
+    return run([DOCKER, *args], env=docker_env(), **kw)
+
+
+def preflight(mybuild):
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("must run as root (mybuild's RUN, debootstrap)")
+    if not (os.path.isfile(mybuild) and os.access(mybuild, os.X_OK)):
+        problems.append(f"mybuild binary {mybuild} not found (cargo build --release, or --mybuild BIN)")
+    if not os.access(DOCKER, os.X_OK):
+        problems.append(f"{DOCKER} not found (apt-get install docker.io)")
+    else:
+        r = subprocess.run([DOCKER, "version", "-f", "{{.Server.Version}}"], env=docker_env(), capture_output=True, text=True)
+        if r.returncode:
+            problems.append(f"dockerd not reachable at DOCKER_HOST={DOCKER_HOST} (start it: PEERS=1 ../shared/bench/peers.sh): {r.stderr.strip()[:200]}")
+    for tool in ("skopeo", "debootstrap"):
+        if not shutil.which(tool):
+            problems.append(f"{tool} not found (apt-get install {tool})")
+    if subprocess.run(["curl", "-sf", "http://127.0.0.1:5000/v2/"], capture_output=True).returncode:
+        problems.append("no registry on 127.0.0.1:5000 (start it: ../shared/bench/peers.sh)")
+    if problems:
+        for p in problems:
+            log(f"run.py: {p}")
+        sys.exit(2)
+
+
+def mask(snap):
+    """Applies IGNORE to a snapshot: {"config", "files", "removed"}."""
+    files = {}
+    for path, entry in snap["files"].items():
+        rule = next((what for rx, what in IGNORE if re.search(rx, path)), None)
+        if rule == "path":
+            continue
+        if rule == "content" and entry.startswith("file "):
+            entry = " ".join(entry.split()[:3] + ["<size>", "<content>"])
+        files[path] = entry
+    removed = [p for p in snap["removed"] if not any(re.search(rx, p) for rx, w in IGNORE if w == "path")]
+    return {"config": snap["config"], "files": files, "removed": removed}
+
+
+def compare(expected, got):
+    """Differences between two masked snapshots, one line each."""
+    lines = []
+    for k in sorted(set(expected["config"]) | set(got["config"])):
+        a, b = expected["config"].get(k), got["config"].get(k)
+        if a != b:
+            lines.append(f"config {k}: buildkit {json.dumps(a)}, mybuild {json.dumps(b)}")
+    ef, gf = expected["files"], got["files"]
+    for p in sorted(set(ef) | set(gf)):
+        if p not in gf:
+            lines.append(f"missing {p}: buildkit has {ef[p]}")
+        elif p not in ef:
+            lines.append(f"extra   {p}: mybuild has {gf[p]}")
+        elif ef[p] != gf[p]:
+            lines.append(f"differs {p}: buildkit {ef[p]} | mybuild {gf[p]}")
+    for p in sorted(set(expected["removed"]) ^ set(got["removed"])):
+        who = "buildkit" if p in expected["removed"] else "mybuild"
+        lines.append(f"removed {p}: only by {who}")
+    return lines
+
+
+def strip(snap):
+    return {k: v for k, v in snap.items() if k != "_tree"}
+
+
+def run_check(image, case):
+    entry, cmd, want = CHECKS[case]
+    args = ["run", "--rm", "--network=none"] + (["--entrypoint", entry] if entry else []) + [image] + cmd
+    r, _ = docker(*args, check=False, timeout=300)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode:
+        raise Failure(f"docker run {image} exited {r.returncode}:\n    " + out.replace("\n", "\n    "))
+    if want not in out:
+        raise Failure(f"docker run {image}: output lacks {want!r}:\n    " + out.replace("\n", "\n    "))
+    return out
+
+
+def build_case(case, ctx, work, mybuild, root, base, verbose):
+    """Returns (problems, timings)."""
+    t = {}
+    bk_tag, mb_tag = f"realbase-{case}:buildkit", f"realbase-{case}:mybuild"
+    d = os.path.join(work, case)
+    os.makedirs(d, exist_ok=True)
+    df = os.path.join(ctx, "Dockerfile")
+
+    # BuildKit: cold (no cache, no cache mounts), then warm.
+    docker("builder", "prune", "-f", "--filter", "type=exec.cachemount")
+    _, t["buildkit cold"] = docker("build", "--no-cache", "--network=host", "--progress=plain", "-t", bk_tag,
+                                   "-f", df, ctx, logfile=os.path.join(d, "buildkit-cold.log"))
+    _, t["buildkit warm"] = docker("build", "--network=host", "--progress=plain", "-t", bk_tag,
+                                   "-f", df, ctx, logfile=os.path.join(d, "buildkit-warm.log"))
+    bk_tar = os.path.join(d, "buildkit.tar")
+    docker("save", "-o", bk_tar, bk_tag)
+
+    # mybuild: cold to an OCI archive, warm to a docker archive.
+    mb_oci, mb_docker = os.path.join(d, "mybuild-oci.tar"), os.path.join(d, "mybuild-docker.tar")
+    mb = [mybuild, "--root", root, "build", "--progress=plain", "-f", df, "-t", mb_tag]
+    _, t["mybuild cold"] = run(mb[:4] + ["--no-cache"] + mb[4:] + ["--output", f"type=oci,dest={mb_oci}", ctx],
+                               logfile=os.path.join(d, "mybuild-cold.log"))
+    _, t["mybuild warm"] = run(mb + ["--output", f"type=docker,dest={mb_docker}", ctx],
+                               logfile=os.path.join(d, "mybuild-warm.log"))
+
+    problems = []
+    snaps = {}
+    for name, path in (("buildkit", bk_tar), ("mybuild", mb_oci), ("mybuild docker archive", mb_docker)):
+        try:
+            snaps[name] = strip(imagetree.snapshot(path, base))
+        except SystemExit:
+            raise Failure(f"{name} image {path} unreadable (imagetree's message above)")
+        with open(os.path.join(d, name.replace(" ", "-") + ".json"), "w") as f:
+            json.dump(snaps[name], f, indent=1, sort_keys=True)
+    if snaps["mybuild"] != snaps["mybuild docker archive"]:
+        problems.append("mybuild's OCI and docker archives differ:")
+        problems += ["  " + l for l in compare(snaps["mybuild"], snaps["mybuild docker archive"])]
+    diffs = compare(mask(snaps["buildkit"]), mask(snaps["mybuild"]))
+    if diffs:
+        problems.append(f"image differs from BuildKit's ({len(diffs)} paths/fields):")
+        problems += ["  " + l for l in diffs[: None if verbose else 30]]
+        if len(diffs) > 30 and not verbose:
+            problems.append(f"  ... {len(diffs) - 30} more (-v, or {d}/*.json)")
+
+    # mybuild's image under Docker, and the same command in BuildKit's.
+    docker("load", "-i", mb_docker)
+    try:
+        mb_out = run_check(mb_tag, case)
+        bk_out = run_check(bk_tag, case)
+        if mb_out != bk_out:
+            problems.append(f"docker run output differs:\n  buildkit: {bk_out!r}\n  mybuild:  {mb_out!r}")
+        elif verbose:
+            log("  docker run: " + mb_out.replace("\n", " | "))
+    except Failure as e:
+        problems.append(str(e))
+    t["files"] = len(snaps["mybuild"]["files"])
+    return problems, t
+
+
+def main():
+    args = sys.argv[1:]
+    opt = lambda n, dflt=None: args[args.index(n) + 1] if n in args else dflt
+    mybuild = os.path.abspath(opt("--mybuild", os.path.join(REPO, "target/release/mybuild")))
+    only = opt("--only")
+    verbose = "-v" in args
+    cases_dir = os.path.join(HERE, "cases")
+    cases = sorted(os.listdir(cases_dir))
+    if only:
+        unknown = set(only.split(",")) - set(cases)
+        if unknown:
+            sys.exit(f"run.py: no such case: {', '.join(sorted(unknown))}")
+        cases = [c for c in cases if c in only.split(",")]
+    missing = [c for c in cases if c not in CHECKS]
+    if missing:
+        sys.exit(f"run.py: cases without a run check in CHECKS: {', '.join(missing)}")
+    preflight(mybuild)
+
+    work = opt("--work") or tempfile.mkdtemp(prefix="realbase-", dir="/var/tmp")
+    os.makedirs(work, exist_ok=True)
+    root = os.path.join(work, "mybuild-root")
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    log(f"work dir: {work}   (load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)")
+
+    t0 = time.monotonic()
+    r, secs = run([sys.executable, os.path.join(HERE, "make-debian.py"), "--ref", BASE], timeout=1800)
+    layout = json.loads(r.stdout)["layout"]
+    log(f"base {BASE}: {json.loads(r.stdout)['digest']} ({secs:.1f}s)")
+    base = imagetree.snapshot(layout)
+    # Both builders start with the base pulled: a cold build times the build.
+    _, pull_docker = docker("pull", "-q", BASE)
+    pull_ctx = os.path.join(work, "pull-ctx")
+    os.makedirs(pull_ctx, exist_ok=True)
+    with open(os.path.join(pull_ctx, "Dockerfile"), "w") as f:
+        f.write(f"FROM {BASE}\n")
+    _, pull_mybuild = run([mybuild, "--root", root, "build", "--progress=plain", pull_ctx],
+                          logfile=os.path.join(work, "mybuild-pull.log"))
+    log(f"base pulled: docker {pull_docker:.1f}s, mybuild {pull_mybuild:.1f}s")
+
+    passed, failed, times = 0, 0, {}
+    for case in cases:
+        t = time.monotonic()
+        try:
+            problems, times[case] = build_case(case, os.path.join(cases_dir, case), work, mybuild, root, base, verbose)
+        except Failure as e:
+            problems = [str(e)]
+        if problems:
+            failed += 1
+            log(f"FAIL {case} ({time.monotonic() - t:.0f}s)")
+            for p in problems:
+                log("  " + p.replace("\n", "\n  "))
+        else:
+            passed += 1
+            log(f"PASS {case} ({time.monotonic() - t:.0f}s, {times[case]['files']} paths compared)")
+
+    cols = ["buildkit cold", "mybuild cold", "buildkit warm", "mybuild warm"]
+    log("")
+    log(f"{'case':<18}" + "".join(f"{c:>15}" for c in cols) + f"{'cold ratio':>12}")
+    for case, t in times.items():
+        ratio = t["mybuild cold"] / t["buildkit cold"] if t.get("buildkit cold") else float("nan")
+        log(f"{case:<18}" + "".join(f"{t[c]:>14.1f}s" for c in cols) + f"{ratio:>11.2f}x")
+    if times:
+        tot = {c: sum(t[c] for t in times.values()) for c in cols}
+        log(f"{'total':<18}" + "".join(f"{tot[c]:>14.1f}s" for c in cols) +
+            f"{tot['mybuild cold'] / tot['buildkit cold']:>11.2f}x")
+    log(f"(cold: --no-cache, empty cache mounts, base already pulled; warm: the same build again. "
+        f"whole run {time.monotonic() - t0:.0f}s)")
+    with open(os.path.join(work, "timings.json"), "w") as f:
+        json.dump(times, f, indent=1, sort_keys=True)
+    log(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
