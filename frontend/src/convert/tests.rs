@@ -254,6 +254,25 @@ fn documents(plan: &BuildPlan) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn expose_history_prints_the_ports_as_buildkit_does() {
+    // Docker 20.10's BuildKit: `docker history` shows a Go map of the
+    // instruction's own ports, sorted and without repeats.
+    let plan =
+        build("FROM base\nEXPOSE 8080 53/udp 8080/tcp 9000-9001\nEXPOSE 1.2.3.4:80:81\n").unwrap();
+    let history: Vec<&str> = plan.config["history"].as_array().unwrap()[1..]
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "EXPOSE map[53/udp:{} 8080/tcp:{} 9000/tcp:{} 9001/tcp:{}]",
+            "EXPOSE map[81/tcp:{}]"
+        ]
+    );
+}
+
+#[test]
 fn copy_heredocs_become_inline_files() {
     let plan = build(
         "FROM base\nARG WHO=you\nCOPY <<EOF <<-'RAW' /etc/\nhi $WHO \"q\" \\$HOME\nEOF\n\tkeep $WHO\n\tRAW\n",
