@@ -8,8 +8,15 @@ with mybuild, and checks that
      from the base (type, mode, owner, size, content), compared with
      ../shared/conformance/imagetree.py, except for the few paths listed in
      IGNORE whose bytes legitimately differ between any two builds;
-  3. mybuild's OCI archive and its docker archive hold the same image;
-  4. mybuild's image runs under Docker (`docker load`, then `docker run
+  3. beyond what imagetree compares: the same layer count and history
+     (created_by, empty_layer); the same mtime for every path that predates
+     the build in BuildKit's image (package contents, context files), as
+     tools rely on them (Python's .pyc validation, make); and no .pyc whose
+     recorded source mtime/size is stale in mybuild's image but not in
+     BuildKit's;
+  4. mybuild's OCI archive and its docker archive hold the same image (the
+     same config, hence the same layers: imagetree checks every diff_id);
+  5. mybuild's image runs under Docker (`docker load`, then `docker run
      --network=none`) and a command proving the build worked prints what it
      prints in BuildKit's image.
 
@@ -28,7 +35,7 @@ Timings: "cold" is a --no-cache build with empty cache mounts (a fresh
 mybuild store; BuildKit's cache mounts pruned) and the base image already
 pulled by both; "warm" is the same build again, every step cached.
 """
-import json, os, re, shutil, subprocess, sys, tempfile, time
+import io, json, multiprocessing, os, re, shutil, struct, subprocess, sys, tarfile, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -70,6 +77,8 @@ IGNORE = [
     # dpkg's and apt's logs: one timestamped line per action.
     (r"^/var/log/dpkg\.log$", "content"),
     (r"^/var/log/apt/(history|term)\.log$", "content"),
+    # update-alternatives' log: one timestamped line per link it makes.
+    (r"^/var/log/alternatives\.log$", "content"),
     # apt's solver dump, xz-compressed, starts with the date of the run.
     (r"^/var/log/apt/eipp\.log\.xz$", "content"),
     # ldconfig's auxiliary cache records inode numbers and ctimes of the
@@ -183,6 +192,90 @@ def strip(snap):
     return {k: v for k, v in snap.items() if k != "_tree"}
 
 
+_BASE = None  # the base snapshot, shared with the snapshot workers by fork
+
+
+def snapshot_worker(path):
+    try:
+        return strip(imagetree.snapshot(path, _BASE))
+    except SystemExit:
+        return None
+
+
+def snapshots(paths):
+    """imagetree snapshots of several images, two at a time (imagetree
+    takes minutes on a big image; this machine has two cores)."""
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        snaps = pool.map(snapshot_worker, paths)
+    for path, snap in zip(paths, snaps):
+        if snap is None:
+            raise Failure(f"image {path} unreadable (imagetree's message above)")
+    return snaps
+
+
+def details(path):
+    """(config, {path: (mtime, size)}, {pyc path: first 16 bytes}) of an
+    image: what imagetree's snapshot leaves out. Paths are the last entry
+    of each name over the layers (whiteouts don't matter: only paths in
+    both snapshots are looked at)."""
+    config, layers = imagetree.load(path)
+    meta, pyc = {}, {}
+    for layer in layers:
+        tf = tarfile.open(fileobj=io.BytesIO(layer))
+        for m in tf:
+            p = imagetree.norm(m.name)
+            meta[p] = (int(m.mtime), m.size)
+            if m.isfile() and p.endswith(".pyc"):
+                pyc[p] = tf.extractfile(m).read(16)
+            else:
+                pyc.pop(p, None)
+    return config, meta, pyc
+
+
+def stale_pycs(meta, pyc):
+    """.pyc files (timestamp-validated) whose recorded source mtime and size
+    don't match their .py: Python would ignore and rewrite them."""
+    stale = set()
+    for p, head in pyc.items():
+        d, name = os.path.split(p)
+        src = os.path.join(os.path.dirname(d), name.split(".")[0] + ".py")
+        if len(head) < 16 or src not in meta:
+            continue
+        flags, mtime, size = struct.unpack("<III", head[4:16])
+        if flags == 0 and (mtime, size) != (meta[src][0] & 0xFFFFFFFF, meta[src][1] & 0xFFFFFFFF):
+            stale.add(p)
+    return stale
+
+
+def compare_details(bk, mb, bk_start, snap):
+    """History, layer count, mtimes and .pyc freshness: BuildKit's image
+    (bk) against mybuild's (mb), each a details() triple."""
+    lines = []
+    (bc, bmeta, bpyc), (mc, mmeta, mpyc) = bk, mb
+    bl, ml = len(bc["rootfs"]["diff_ids"]), len(mc["rootfs"]["diff_ids"])
+    if bl != ml:
+        lines.append(f"layers: buildkit {bl}, mybuild {ml}")
+    hist = lambda c: [(h.get("created_by", ""), bool(h.get("empty_layer"))) for h in c.get("history", [])]
+    if hist(bc) != hist(mc):
+        lines.append("history differs:")
+        for i, (a, b) in enumerate(zip(hist(bc) + [None] * len(hist(mc)), hist(mc) + [None] * len(hist(bc)))):
+            if a != b and (a or b):
+                lines.append(f"  [{i}] buildkit {a} | mybuild {b}")
+    ignored = lambda p: any(re.search(rx, p) for rx, _ in IGNORE)
+    # Every path of BuildKit's final tree: the base's, less what the build
+    # removed, plus what it added or changed.
+    final = (set(_BASE["_tree"]) - set(snap["removed"])) | set(snap["files"])
+    moved = [p for p in sorted(final) if p in bmeta and p in mmeta and not ignored(p)
+             and bmeta[p][0] < bk_start - 2 and bmeta[p][0] != mmeta[p][0]]
+    if moved:
+        lines.append(f"mtime differs on {len(moved)} paths older than the build (package or context files):")
+        lines += [f"  {p}: buildkit {bmeta[p][0]}, mybuild {mmeta[p][0]}" for p in moved[:10]]
+    stale = sorted(stale_pycs(mmeta, mpyc) - stale_pycs(bmeta, bpyc))
+    if stale:
+        lines.append(f"{len(stale)} .pyc files stale in mybuild's image only: {stale[:5]}")
+    return lines
+
+
 def run_check(image, case):
     entry, cmd, want = CHECKS[case]
     args = ["run", "--rm", "--network=none"] + (["--entrypoint", entry] if entry else []) + [image] + cmd
@@ -195,7 +288,7 @@ def run_check(image, case):
     return out
 
 
-def build_case(case, ctx, work, mybuild, root, base, verbose):
+def build_case(case, ctx, work, mybuild, root, verbose):
     """Returns (problems, timings)."""
     t = {}
     bk_tag, mb_tag = f"realbase-{case}:buildkit", f"realbase-{case}:mybuild"
@@ -205,6 +298,7 @@ def build_case(case, ctx, work, mybuild, root, base, verbose):
 
     # BuildKit: cold (no cache, no cache mounts), then warm.
     docker("builder", "prune", "-f", "--filter", "type=exec.cachemount")
+    bk_start = time.time()
     _, t["buildkit cold"] = docker("build", "--no-cache", "--network=host", "--progress=plain", "-t", bk_tag,
                                    "-f", df, ctx, logfile=os.path.join(d, "buildkit-cold.log"))
     _, t["buildkit warm"] = docker("build", "--network=host", "--progress=plain", "-t", bk_tag,
@@ -221,17 +315,18 @@ def build_case(case, ctx, work, mybuild, root, base, verbose):
                                logfile=os.path.join(d, "mybuild-warm.log"))
 
     problems = []
-    snaps = {}
-    for name, path in (("buildkit", bk_tar), ("mybuild", mb_oci), ("mybuild docker archive", mb_docker)):
-        try:
-            snaps[name] = strip(imagetree.snapshot(path, base))
-        except SystemExit:
-            raise Failure(f"{name} image {path} unreadable (imagetree's message above)")
-        with open(os.path.join(d, name.replace(" ", "-") + ".json"), "w") as f:
-            json.dump(snaps[name], f, indent=1, sort_keys=True)
-    if snaps["mybuild"] != snaps["mybuild docker archive"]:
-        problems.append("mybuild's OCI and docker archives differ:")
-        problems += ["  " + l for l in compare(snaps["mybuild"], snaps["mybuild docker archive"])]
+    snaps = dict(zip(("buildkit", "mybuild"), snapshots([bk_tar, mb_oci])))
+    for name, snap in snaps.items():
+        with open(os.path.join(d, name + ".json"), "w") as f:
+            json.dump(snap, f, indent=1, sort_keys=True)
+    try:
+        bk_details, mb_details = details(bk_tar), details(mb_oci)
+        mb_docker_config = imagetree.load(mb_docker)[0]
+    except SystemExit:
+        raise Failure("an image is unreadable (imagetree's message above)")
+    if mb_docker_config != mb_details[0]:
+        problems.append("mybuild's OCI and docker archives hold different images (configs differ)")
+    problems += compare_details(bk_details, mb_details, bk_start, snaps["buildkit"])
     diffs = compare(mask(snaps["buildkit"]), mask(snaps["mybuild"]))
     if diffs:
         problems.append(f"image differs from BuildKit's ({len(diffs)} paths/fields):")
@@ -283,7 +378,8 @@ def main():
     r, secs = run([sys.executable, os.path.join(HERE, "make-debian.py"), "--ref", BASE], timeout=1800)
     layout = json.loads(r.stdout)["layout"]
     log(f"base {BASE}: {json.loads(r.stdout)['digest']} ({secs:.1f}s)")
-    base = imagetree.snapshot(layout)
+    global _BASE
+    _BASE = imagetree.snapshot(layout)
     # Both builders start with the base pulled: a cold build times the build.
     _, pull_docker = docker("pull", "-q", BASE)
     pull_ctx = os.path.join(work, "pull-ctx")
@@ -298,7 +394,7 @@ def main():
     for case in cases:
         t = time.monotonic()
         try:
-            problems, times[case] = build_case(case, os.path.join(cases_dir, case), work, mybuild, root, base, verbose)
+            problems, times[case] = build_case(case, os.path.join(cases_dir, case), work, mybuild, root, verbose)
         except Failure as e:
             problems = [str(e)]
         if problems:
