@@ -10,12 +10,15 @@ with mybuild, and checks that
      IGNORE whose bytes legitimately differ between any two builds;
   3. beyond what imagetree compares: the same layer count and history
      (created_by, empty_layer); the same mtime for every path that predates
-     the build in BuildKit's image (package contents, context files), as
+     the build in BuildKit's image (package contents, context files; not
+    directories), as
      tools rely on them (Python's .pyc validation, make); and no .pyc whose
      recorded source mtime/size is stale in mybuild's image but not in
      BuildKit's;
   4. mybuild's OCI archive and its docker archive hold the same image (the
      same config, hence the same layers: imagetree checks every diff_id);
+  6. after an edit of one source file (EDITS, in a copy of the context),
+     both builders rebuild the same steps and take the rest from the cache;
   5. mybuild's image runs under Docker (`docker load`, then `docker run
      --network=none`) and a command proving the build worked prints what it
      prints in BuildKit's image.
@@ -64,6 +67,15 @@ CHECKS = {
                      "self-test ok"),
     "apt-cache-mount": ("sh", ["-c", "curl --version | head -1 | cut -d' ' -f1-2 && jq --version && jq -n '[1,2]|add' && ls /var/cache/apt /var/lib/apt 2>&1; test -x /usr/local/bin/fetch-release && echo script-ok"],
                         "script-ok"),
+}
+
+# The source edit of check 6: (file in the context, text appended to it).
+EDITS = {
+    "apt-server": ("site/index.html", "<!-- edited -->\n"),
+    "python-venv": ("app/__main__.py", "# edited\n"),
+    "node-npm-ci": ("server.js", "// edited\n"),
+    "c-multistage": ("src/main.c", "/* edited: a comment only, the binary stays the same */\n"),
+    "apt-cache-mount": ("fetch-release.sh", "# edited\n"),
 }
 
 # Paths whose bytes legitimately differ between two builds of the same
@@ -214,7 +226,7 @@ def snapshots(paths):
 
 
 def details(path):
-    """(config, {path: (mtime, size)}, {pyc path: first 16 bytes}) of an
+    """(config, {path: (mtime, size, is_dir)}, {pyc path: first 16 bytes}) of an
     image: what imagetree's snapshot leaves out. Paths are the last entry
     of each name over the layers (whiteouts don't matter: only paths in
     both snapshots are looked at)."""
@@ -224,7 +236,7 @@ def details(path):
         tf = tarfile.open(fileobj=io.BytesIO(layer))
         for m in tf:
             p = imagetree.norm(m.name)
-            meta[p] = (int(m.mtime), m.size)
+            meta[p] = (int(m.mtime), m.size, m.isdir())
             if m.isfile() and p.endswith(".pyc"):
                 pyc[p] = tf.extractfile(m).read(16)
             else:
@@ -265,7 +277,10 @@ def compare_details(bk, mb, bk_start, snap):
     # Every path of BuildKit's final tree: the base's, less what the build
     # removed, plus what it added or changed.
     final = (set(_BASE["_tree"]) - set(snap["removed"])) | set(snap["files"])
-    moved = [p for p in sorted(final) if p in bmeta and p in mmeta and not ignored(p)
+    # Directories are left out: their mtime moves whenever an entry is added
+    # or removed, and BuildKit's context transfer does not keep it (a
+    # directory COPY'd from the context is dated when BuildKit received it).
+    moved = [p for p in sorted(final) if p in bmeta and p in mmeta and not ignored(p) and not bmeta[p][2]
              and bmeta[p][0] < bk_start - 2 and bmeta[p][0] != mmeta[p][0]]
     if moved:
         lines.append(f"mtime differs on {len(moved)} paths older than the build (package or context files):")
@@ -274,6 +289,21 @@ def compare_details(bk, mb, bk_start, snap):
     if stale:
         lines.append(f"{len(stale)} .pyc files stale in mybuild's image only: {stale[:5]}")
     return lines
+
+
+def steps(logfile):
+    """({step name}, {cached step name}) of a --progress=plain log: the
+    Dockerfile steps (`[2/7] RUN ...`, `[build 3/5] COPY ...`), FROM and
+    BuildKit's internal vertices left out."""
+    names, cached = {}, set()
+    for line in open(logfile, errors="replace"):
+        m = re.match(r"#(\d+) (\[(?:\S+ )?\d+/\d+\] (.*))$", line.rstrip("\n"))
+        if m and not m.group(3).startswith("FROM "):
+            names[m.group(1)] = m.group(2)
+        m = re.match(r"#(\d+) CACHED$", line.rstrip("\n"))
+        if m:
+            cached.add(m.group(1))
+    return set(names.values()), {names[v] for v in cached if v in names}
 
 
 def run_check(image, case):
@@ -315,6 +345,10 @@ def build_case(case, ctx, work, mybuild, root, verbose):
                                logfile=os.path.join(d, "mybuild-warm.log"))
 
     problems = []
+    for who in ("buildkit", "mybuild"):
+        every, cached = steps(os.path.join(d, f"{who}-warm.log"))
+        if not every or every != cached:
+            problems.append(f"{who}'s warm rebuild ran steps again: {sorted(every - cached) or 'no steps in its log'}")
     snaps = dict(zip(("buildkit", "mybuild"), snapshots([bk_tar, mb_oci])))
     for name, snap in snaps.items():
         with open(os.path.join(d, name + ".json"), "w") as f:
@@ -345,6 +379,31 @@ def build_case(case, ctx, work, mybuild, root, verbose):
             log("  docker run: " + mb_out.replace("\n", " | "))
     except Failure as e:
         problems.append(str(e))
+
+    # An edit of one source file: both rebuild the same steps.
+    file, text = EDITS[case]
+    ectx = os.path.join(d, "edited-ctx")
+    if os.path.exists(ectx):
+        shutil.rmtree(ectx)
+    shutil.copytree(ctx, ectx, symlinks=True)
+    with open(os.path.join(ectx, file), "a") as f:
+        f.write(text)
+    edf = os.path.join(ectx, "Dockerfile")
+    bk_log, mb_log = os.path.join(d, "buildkit-edit.log"), os.path.join(d, "mybuild-edit.log")
+    _, t["buildkit edit"] = docker("build", "--network=host", "--progress=plain", "-t", bk_tag + "-edit",
+                                   "-f", edf, ectx, logfile=bk_log)
+    _, t["mybuild edit"] = run([mybuild, "--root", root, "build", "--progress=plain", "-f", edf,
+                                "-t", mb_tag + "-edit", ectx], logfile=mb_log)
+    (bk_all, bk_cached), (mb_all, mb_cached) = steps(bk_log), steps(mb_log)
+    if bk_all != mb_all:
+        problems.append(f"after editing {file}, the logs name different steps: buildkit {sorted(bk_all)}, mybuild {sorted(mb_all)}")
+    elif bk_cached != mb_cached:
+        problems.append(f"after editing {file}, cached only by buildkit: {sorted(bk_cached - mb_cached)}; "
+                        f"only by mybuild: {sorted(mb_cached - bk_cached)}")
+    elif bk_cached == bk_all:
+        problems.append(f"after editing {file}, every step was cached: the edit did not reach the build")
+    elif verbose:
+        log(f"  after editing {file}: rebuilt {sorted(bk_all - bk_cached)}")
     t["files"] = len(snaps["mybuild"]["files"])
     return problems, t
 
@@ -362,9 +421,9 @@ def main():
         if unknown:
             sys.exit(f"run.py: no such case: {', '.join(sorted(unknown))}")
         cases = [c for c in cases if c in only.split(",")]
-    missing = [c for c in cases if c not in CHECKS]
+    missing = [c for c in cases if c not in CHECKS or c not in EDITS]
     if missing:
-        sys.exit(f"run.py: cases without a run check in CHECKS: {', '.join(missing)}")
+        sys.exit(f"run.py: cases without a run check in CHECKS or an edit in EDITS: {', '.join(missing)}")
     preflight(mybuild)
 
     work = opt("--work") or tempfile.mkdtemp(prefix="realbase-", dir="/var/tmp")
@@ -406,7 +465,7 @@ def main():
             passed += 1
             log(f"PASS {case} ({time.monotonic() - t:.0f}s, {times[case]['files']} paths compared)")
 
-    cols = ["buildkit cold", "mybuild cold", "buildkit warm", "mybuild warm"]
+    cols = ["buildkit cold", "mybuild cold", "buildkit warm", "mybuild warm", "buildkit edit", "mybuild edit"]
     log("")
     log(f"{'case':<18}" + "".join(f"{c:>15}" for c in cols) + f"{'cold ratio':>12}")
     for case, t in times.items():
@@ -416,7 +475,8 @@ def main():
         tot = {c: sum(t[c] for t in times.values()) for c in cols}
         log(f"{'total':<18}" + "".join(f"{tot[c]:>14.1f}s" for c in cols) +
             f"{tot['mybuild cold'] / tot['buildkit cold']:>11.2f}x")
-    log(f"(cold: --no-cache, empty cache mounts, base already pulled; warm: the same build again. "
+    log(f"(cold: --no-cache, empty cache mounts, base already pulled; warm: the same build again "
+        f"(mybuild's also writes the docker archive); edit: after the source edit of EDITS. "
         f"whole run {time.monotonic() - t0:.0f}s)")
     with open(os.path.join(work, "timings.json"), "w") as f:
         json.dump(times, f, indent=1, sort_keys=True)
