@@ -73,14 +73,17 @@ CHECKS = {
                         "script-ok"),
 }
 
-# The source edit of check 6: (file in the context, text appended to it).
+# The source edit of check 6: (file in the context, text appended to it;
+# {run} becomes a token of this run: BuildKit keeps its cache across runs,
+# and would find an edit it saw in an earlier run).
 EDITS = {
-    "apt-server": ("site/index.html", "<!-- edited -->\n"),
-    "python-venv": ("app/__main__.py", "# edited\n"),
-    "node-npm-ci": ("server.js", "// edited\n"),
-    "c-multistage": ("src/main.c", "/* edited: a comment only, the binary stays the same */\n"),
-    "apt-cache-mount": ("fetch-release.sh", "# edited\n"),
+    "apt-server": ("site/index.html", "<!-- edited {run} -->\n"),
+    "python-venv": ("app/__main__.py", "# edited {run}\n"),
+    "node-npm-ci": ("server.js", "// edited {run}\n"),
+    "c-multistage": ("src/main.c", "/* edited {run}: a comment only, the binary stays the same */\n"),
+    "apt-cache-mount": ("fetch-release.sh", "# edited {run}\n"),
 }
+RUN_TOKEN = f"{time.time_ns():x}"
 
 # Divergences found and not fixed yet, so that the rest of the run stays a
 # gate: case -> (steps only BuildKit takes from the cache after the edit,
@@ -403,7 +406,7 @@ def build_case(case, ctx, work, mybuild, root, verbose):
         shutil.rmtree(ectx)
     shutil.copytree(ctx, ectx, symlinks=True)
     with open(os.path.join(ectx, file), "a") as f:
-        f.write(text)
+        f.write(text.format(run=RUN_TOKEN))
     edf = os.path.join(ectx, "Dockerfile")
     bk_log, mb_log = os.path.join(d, "buildkit-edit.log"), os.path.join(d, "mybuild-edit.log")
     _, t["buildkit edit"] = docker("build", "--network=host", "--progress=plain", "-t", bk_tag + "-edit",
