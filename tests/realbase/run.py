@@ -434,6 +434,24 @@ def build_case(case, ctx, work, mybuild, root, verbose):
     return problems, t
 
 
+def prepare_base(mybuild, root, work):
+    """Makes (or finds) the base, pushes it, and has both builders pull it."""
+    r, secs = run([sys.executable, os.path.join(HERE, "make-debian.py"), "--ref", BASE], timeout=1800)
+    layout = json.loads(r.stdout)["layout"]
+    log(f"base {BASE}: {json.loads(r.stdout)['digest']} ({secs:.1f}s)")
+    global _BASE
+    _BASE = imagetree.snapshot(layout)
+    # Both builders start with the base pulled: a cold build times the build.
+    _, pull_docker = docker("pull", "-q", BASE)
+    pull_ctx = os.path.join(work, "pull-ctx")
+    os.makedirs(pull_ctx, exist_ok=True)
+    with open(os.path.join(pull_ctx, "Dockerfile"), "w") as f:
+        f.write(f"FROM {BASE}\n")
+    _, pull_mybuild = run([mybuild, "--root", root, "build", "--progress=plain", pull_ctx],
+                          logfile=os.path.join(work, "mybuild-pull.log"))
+    log(f"base pulled: docker {pull_docker:.1f}s, mybuild {pull_mybuild:.1f}s")
+
+
 def main():
     args = sys.argv[1:]
     opt = lambda n, dflt=None: args[args.index(n) + 1] if n in args else dflt
@@ -461,20 +479,12 @@ def main():
     log(f"work dir: {work}   (load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)")
 
     t0 = time.monotonic()
-    r, secs = run([sys.executable, os.path.join(HERE, "make-debian.py"), "--ref", BASE], timeout=1800)
-    layout = json.loads(r.stdout)["layout"]
-    log(f"base {BASE}: {json.loads(r.stdout)['digest']} ({secs:.1f}s)")
-    global _BASE
-    _BASE = imagetree.snapshot(layout)
-    # Both builders start with the base pulled: a cold build times the build.
-    _, pull_docker = docker("pull", "-q", BASE)
-    pull_ctx = os.path.join(work, "pull-ctx")
-    os.makedirs(pull_ctx, exist_ok=True)
-    with open(os.path.join(pull_ctx, "Dockerfile"), "w") as f:
-        f.write(f"FROM {BASE}\n")
-    _, pull_mybuild = run([mybuild, "--root", root, "build", "--progress=plain", pull_ctx],
-                          logfile=os.path.join(work, "mybuild-pull.log"))
-    log(f"base pulled: docker {pull_docker:.1f}s, mybuild {pull_mybuild:.1f}s")
+    try:
+        prepare_base(mybuild, root, work)
+    except Failure as e:
+        log(f"FAIL base image: {e}")
+        log(f"0 passed, {len(cases)} failed")
+        sys.exit(1)
 
     passed, failed, times = 0, 0, {}
     for case in cases:
