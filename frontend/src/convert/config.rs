@@ -34,14 +34,17 @@ pub fn apply(stage: &mut Stage, instruction: &Instruction, escape: char) -> Resu
             format!("LABEL {}", text.join(" "))
         }
         Instruction::Expose(ports) => {
-            let mut all = Vec::new();
+            // BuildKit's history prints this instruction's ports as a Go
+            // map: `EXPOSE map[53/udp:{} 8080/tcp:{}]`, sorted, no repeats.
+            let mut all = std::collections::BTreeSet::new();
             for p in ports {
                 for port in expand_port(&stage.expand(p, escape)?)? {
                     stage.config.insert_into("ExposedPorts", &port, json!({}));
-                    all.push(port);
+                    all.insert(port);
                 }
             }
-            format!("EXPOSE {}", all.join(" "))
+            let all: Vec<String> = all.into_iter().map(|p| format!("{p}:{{}}")).collect();
+            format!("EXPOSE map[{}]", all.join(" "))
         }
         Instruction::Volume(vols) => {
             let mut all = Vec::new();

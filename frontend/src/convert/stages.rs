@@ -40,6 +40,30 @@ impl MetaArgs {
     }
 }
 
+/// Whether BuildKit (Docker 20.10) counts a stage of its own for what this
+/// step reads, which names a lone stage's steps `[stage-0 2/5]` too: an
+/// image a `COPY --from` or a `RUN --mount=...,from=` names, and the empty
+/// image under each cache mount without `from`. Tmpfs mounts read nothing.
+fn reads_an_image(cmd: &Command) -> bool {
+    match &cmd.instruction {
+        Instruction::Copy(c) => c.from.is_some(),
+        Instruction::Run(r) => r.mounts.iter().any(|spec| {
+            let field = |key: &str| {
+                spec.split(',').find_map(|f| {
+                    let (k, v) = f.split_once('=').unwrap_or((f, ""));
+                    k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
+                })
+            };
+            match field("type").unwrap_or("bind") {
+                "tmpfs" => false,
+                "cache" => true,
+                _ => field("from").is_some(),
+            }
+        }),
+        _ => false,
+    }
+}
+
 pub fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -142,9 +166,10 @@ impl Stages {
         self.by_name(name)
     }
 
-    /// What progress output calls stage `i`.
+    /// What progress output calls stage `i`: nothing when the Dockerfile
+    /// has one stage and its steps read no other image.
     pub fn prefix(&self, i: usize) -> String {
-        if self.defs.len() == 1 {
+        if self.defs.len() == 1 && !self.defs[0].commands.iter().any(reads_an_image) {
             return String::new();
         }
         self.defs[i]

@@ -50,13 +50,19 @@ impl Stage {
     }
 
     /// `[2/4] RUN ...` for an instruction as written: variables expanded
-    /// the way BuildKit names its vertices (quotes kept, a variable that is
-    /// not set left as written), the keyword in upper case.
+    /// the way BuildKit names its vertices, the keyword in upper case. A
+    /// RUN keeps its quotes and leaves a variable that is not set as
+    /// written (as its shell will see them); COPY, ADD and WORKDIR are
+    /// expanded like their arguments (quotes removed, unset is empty).
     pub fn step_name_for(&mut self, original: &str, escape: char) -> String {
         let original = original.trim();
+        let run = original
+            .split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("RUN"));
         let mut lexer = Lexer::new(escape);
-        lexer.raw_quotes = true;
-        lexer.skip_unset = true;
+        lexer.raw_quotes = run;
+        lexer.skip_unset = run;
         let expanded = lexer
             .process_word(original, &|n| self.lookup(n))
             .unwrap_or_else(|_| original.to_string());

@@ -301,6 +301,91 @@ fn documents(plan: &BuildPlan) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn expose_history_prints_the_ports_as_buildkit_does() {
+    // Docker 20.10's BuildKit: `docker history` shows a Go map of the
+    // instruction's own ports, sorted and without repeats.
+    let plan =
+        build("FROM base\nEXPOSE 8080 53/udp 8080/tcp 9000-9001\nEXPOSE 1.2.3.4:80:81\n").unwrap();
+    let history: Vec<&str> = plan.config["history"].as_array().unwrap()[1..]
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "EXPOSE map[53/udp:{} 8080/tcp:{} 9000/tcp:{} 9001/tcp:{}]",
+            "EXPOSE map[81/tcp:{}]"
+        ]
+    );
+}
+
+fn step_names(plan: &BuildPlan) -> Vec<String> {
+    let mut names: Vec<String> = plan
+        .graph
+        .iter()
+        .map(|(_, n)| n.name.clone())
+        .filter(|n| n.starts_with('[') && !n.starts_with("[internal]"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn step_names_expand_variables_as_buildkit_does() {
+    // As Docker 20.10's BuildKit printed them: COPY, ADD and WORKDIR
+    // expanded like their arguments (quotes gone, unset variables empty),
+    // RUN with its quotes, escapes consumed and unset variables kept.
+    let plan = build(
+        "FROM base\nENV D=/dst U=1:1\nARG A=a.txt\nARG UNSET\n\
+         COPY   a.txt    $D/two/\nCOPY [\"a.txt\", \"$D/json dir/\"]\n\
+         COPY --chown=$U   --chmod=600 $A $UNSET/three\nADD $A ${D}/b\n\
+         WORKDIR   $D/w   \nWORKDIR \"/q $D\"\n\
+         RUN    echo   \"$D\" '$D' \\$D $A $UNSET ${UNSET:-x} $HOME\nRUN [\"echo\", \"$D\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        step_names(&plan),
+        [
+            "[1/9] FROM base",
+            "[2/9] COPY   a.txt    /dst/two/",
+            "[3/9] COPY [a.txt, /dst/json dir/]",
+            "[4/9] COPY --chown=1:1   --chmod=600 a.txt /three",
+            "[5/9] ADD a.txt /dst/b",
+            "[6/9] WORKDIR   /dst/w",
+            "[7/9] WORKDIR /q /dst",
+            "[8/9] RUN    echo   \"/dst\" '$D' $D a.txt $UNSET ${UNSET:-x} $HOME",
+            "[9/9] RUN [\"echo\", \"/dst\"]",
+        ]
+    );
+}
+
+#[test]
+fn a_lone_stage_reading_another_image_names_its_steps_stage_0() {
+    // BuildKit counts the image a step reads (and the empty one under a
+    // cache mount) as a stage: then even a single stage gets its name.
+    let names = |df: &str| step_names(&build(df).unwrap());
+    for df in [
+        "FROM base\nRUN --mount=type=cache,target=/c echo\n",
+        "FROM base\nRUN --mount=type=bind,from=base,target=/m echo\n",
+        "FROM base\nCOPY --from=base /a /b\n",
+    ] {
+        assert!(
+            names(df)[1].starts_with("[stage-0 2/2] "),
+            "{df}: {:?}",
+            names(df)
+        );
+    }
+    for df in [
+        "FROM base\nRUN --mount=type=tmpfs,target=/t echo\n",
+        "FROM base\nRUN --mount=type=secret,id=x --mount=type=bind,target=/m echo\n",
+    ] {
+        assert!(names(df)[1].starts_with("[2/2] "), "{df}: {:?}", names(df));
+    }
+    let named = names("FROM base AS app\nRUN --mount=type=cache,target=/c echo\n");
+    assert!(named[1].starts_with("[app 2/2] "), "{named:?}");
+}
+
+#[test]
 fn copy_heredocs_become_inline_files() {
     let plan = build(
         "FROM base\nARG WHO=you\nCOPY <<EOF <<-'RAW' /etc/\nhi $WHO \"q\" \\$HOME\nEOF\n\tkeep $WHO\n\tRAW\n",

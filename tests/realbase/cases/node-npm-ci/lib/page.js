@@ -1,0 +1,3 @@
+const escapeHtml = require('escape-html');
+
+exports.page = (path) => `<h1>You asked for ${escapeHtml(path)}</h1>\n`;

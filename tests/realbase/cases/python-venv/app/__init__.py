@@ -1,0 +1,1 @@
+"""A tiny CLI: greets, and reports the versions of what it runs on."""
