@@ -75,13 +75,14 @@ fn a_failing_branch_kills_the_others() {
     assert!(tmp.is_empty(), "work dirs left behind: {tmp:?}");
 }
 
-#[test]
-fn ctrl_c_stops_the_build_and_leaves_a_usable_store() {
-    let env = TestEnv::new();
-    let m = marker(2);
+/// Starts a build whose step sleeps, sends `signal` once the step runs,
+/// and checks mybuild exits with `code`, killing the step and leaving no
+/// work dir behind.
+fn signal_stops_the_build(env: &TestEnv, name: &str, test: u32, signal: i32, code: i32) {
+    let m = marker(test);
     let df = format!("FROM busybox\nRUN echo go && sleep {m}\n");
-    let ctx = env.context("intr", &df, &[]);
-    let mut child = spawn_build(&env, &ctx);
+    let ctx = env.context(name, &df, &[]);
+    let mut child = spawn_build(env, &ctx);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains(" go") {
@@ -89,11 +90,23 @@ fn ctrl_c_stops_the_build_and_leaves_a_usable_store() {
         assert!(err.read_line(&mut line).unwrap() > 0, "build ended early");
     }
     // SAFETY: plain syscall on our child.
-    unsafe { libc_kill(child.id() as i32, 2) };
+    unsafe { libc_kill(child.id() as i32, signal) };
     let status = wait_bounded(&mut child);
-    assert_eq!(status.code(), Some(130));
-    assert!(processes(&["sleep", &m]).is_empty(), "step survived Ctrl-C");
+    assert_eq!(status.code(), Some(code));
+    assert!(
+        processes(&["sleep", &m]).is_empty(),
+        "step survived signal {signal}"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(env.root.path().join("v1/tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "work dirs left behind: {tmp:?}");
+}
 
+#[test]
+fn ctrl_c_stops_the_build_and_leaves_a_usable_store() {
+    let env = TestEnv::new();
+    signal_stops_the_build(&env, "intr", 2, 2, 130);
     let ok = env.context("after", "FROM busybox\nRUN echo fine > /f\n", &[]);
     let (out, _) = env.build(&ok, &[]);
     assert_success(&out, "build after Ctrl-C");
@@ -103,29 +116,7 @@ fn ctrl_c_stops_the_build_and_leaves_a_usable_store() {
 /// left a work dir behind, where Ctrl-C did not.
 #[test]
 fn sigterm_stops_the_build_and_leaves_no_work_dir() {
-    let env = TestEnv::new();
-    let m = marker(3);
-    let df = format!("FROM busybox\nRUN echo go && sleep {m}\n");
-    let ctx = env.context("term", &df, &[]);
-    let mut child = spawn_build(&env, &ctx);
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains(" go") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "build ended early");
-    }
-    // SAFETY: plain syscall on our child.
-    unsafe { libc_kill(child.id() as i32, 15) };
-    let status = wait_bounded(&mut child);
-    assert_eq!(status.code(), Some(143));
-    assert!(
-        processes(&["sleep", &m]).is_empty(),
-        "step survived SIGTERM"
-    );
-    let tmp: Vec<_> = std::fs::read_dir(env.root.path().join("v1/tmp"))
-        .unwrap()
-        .collect();
-    assert!(tmp.is_empty(), "work dirs left behind: {tmp:?}");
+    signal_stops_the_build(&TestEnv::new(), "term", 3, 15, 143);
 }
 
 extern "C" {
