@@ -98,7 +98,9 @@ impl Unpacker<'_> {
                     at::mkdir_at(pfd, last, 0o700).map_err(self.io(name))?;
                 }
             }
-            EntryType::Regular | EntryType::Continuous => {
+            // The tar reader expands a GNU sparse entry, holes as zeros,
+            // which is what Docker's untar writes too.
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let mut out = at::create_file(pfd, last, 0o600).map_err(self.io(name))?;
                 io::copy(entry, &mut out).map_err(self.io(name))?;
             }

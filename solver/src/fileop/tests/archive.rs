@@ -198,3 +198,41 @@ fn other_compressions_are_clear_errors() {
     fx.apply(vec![copy(&["t.tar"], "/y/")]).unwrap();
     assert_eq!(fs::read(fx.out("/y/t.tar")).unwrap(), sample());
 }
+
+/// Issue 13 item 5: GNU sparse entries (`tar --sparse`, type `S`) were
+/// skipped, so ADD of such an archive left the file out without a word.
+#[test]
+fn add_extracts_gnu_sparse_files_whole() {
+    let fx = Fixture::new();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("holes");
+    let mut data = vec![0u8; 1 << 20];
+    data[..4].copy_from_slice(b"head");
+    data[900_000..900_004].copy_from_slice(b"tail");
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = fs::File::create(&file).unwrap();
+        f.write_all(b"head").unwrap();
+        f.seek(SeekFrom::Start(900_000)).unwrap();
+        f.write_all(b"tail").unwrap();
+        f.set_len(1 << 20).unwrap();
+    }
+    let archive = fx.ctx.path().join("sparse.tar");
+    let out = std::process::Command::new("tar")
+        .args(["--sparse", "--format=gnu", "-cf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(src.path())
+        .arg("holes")
+        .output()
+        .expect("GNU tar makes the sparse archive");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = fs::read(&archive).unwrap();
+    assert_eq!(bytes[156], b'S', "tar wrote no sparse entry");
+    fx.apply(vec![add("sparse.tar", "/x/")]).unwrap();
+    assert_eq!(fs::read(fx.out("/x/holes")).unwrap(), data);
+}
