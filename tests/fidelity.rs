@@ -3,20 +3,8 @@
 
 mod util;
 
-use std::path::Path;
-use std::process::Output;
 use util::registry::Registry;
-use util::{assert_success, cached_steps, read_oci_archive, stderr, TestEnv};
-
-fn legacy(env: &TestEnv, ctx: &Path, extra: &[&str]) -> Output {
-    let mut cmd = env.cmd();
-    cmd.args(["build", "--legacy"]).args(extra).arg(ctx);
-    cmd.output().expect("run mybuild")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use util::{assert_success, cached_steps, read_oci_archive, stderr, stdout, TestEnv};
 
 /// Item 1: two steps with the same diff (`RUN true` twice, the same file
 /// COPY'd twice) put one snapshot twice in the chain, and overlayfs
@@ -36,7 +24,7 @@ fn identical_layers_in_one_chain_build_in_both_modes() {
     assert_eq!(img.layers.len(), 1 + 6, "base + six filesystem steps");
     assert_eq!(img.layers[1], img.layers[2], "the two RUN true layers");
 
-    let out = legacy(&env, &ctx, &["--no-cache", "-t", "dup:legacy"]);
+    let out = env.legacy(&ctx, &["--no-cache", "-t", "dup:legacy"]);
     assert_success(&out, "legacy build with repeated identical layers");
 
     let ctx2 = env.context(
@@ -99,7 +87,7 @@ fn one_base_image_has_one_cache_key_however_it_was_found() {
     assert_success(&out, "--pull build");
     assert!(!stderr(&out).contains("ran-42"), "{}", stderr(&out));
 
-    let out = legacy(&env, &ctx, &[]);
+    let out = env.legacy(&ctx, &[]);
     assert_success(&out, "legacy build");
     let text = stdout(&out);
     assert!(text.contains("Using cache") && !text.contains("Running in"));

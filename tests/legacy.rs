@@ -31,12 +31,6 @@ fn setup() -> (TestEnv, PathBuf) {
     (env, ctx)
 }
 
-fn legacy(env: &TestEnv, ctx: &Path, extra: &[&str]) -> Output {
-    let mut cmd = env.cmd();
-    cmd.args(["build", "--legacy"]).args(extra).arg(ctx);
-    cmd.output().unwrap()
-}
-
 /// stdout then stderr, as a terminal shows a build, plus the capture's
 /// `exit status` line.
 fn transcript(out: &Output) -> String {
@@ -145,7 +139,7 @@ fn step_ids(out: &Output) -> Vec<String> {
 #[test]
 fn cold_cached_and_rm_false_builds_print_the_classic_transcripts() {
     let (env, ctx) = setup();
-    let cold = legacy(&env, &ctx, &["-t", "tr:classic"]);
+    let cold = env.legacy(&ctx, &["-t", "tr:classic"]);
     assert_success(&cold, "cold legacy build");
     assert_matches_reference(&cold, "classic-cold.txt");
     assert!(cold.stderr.is_empty(), "classic output is all on stdout");
@@ -159,17 +153,13 @@ fn cold_cached_and_rm_false_builds_print_the_classic_transcripts() {
     want.reverse();
     assert_eq!(hist, want);
 
-    let cached = legacy(&env, &ctx, &["-t", "tr:classic"]);
+    let cached = env.legacy(&ctx, &["-t", "tr:classic"]);
     assert_success(&cached, "cached legacy build");
     assert_matches_reference(&cached, "classic-cached.txt");
     // A cache hit is the same intermediate image, step for step.
     assert_eq!(step_ids(&cold), step_ids(&cached));
 
-    let kept = legacy(
-        &env,
-        &ctx,
-        &["--rm=false", "--no-cache", "-t", "tr:classic"],
-    );
+    let kept = env.legacy(&ctx, &["--rm=false", "--no-cache", "-t", "tr:classic"]);
     assert_success(&kept, "--rm=false build");
     assert_matches_reference(&kept, "classic-rm-false.txt");
 
@@ -192,7 +182,7 @@ fn cold_cached_and_rm_false_builds_print_the_classic_transcripts() {
         &format!("FROM {copy_step}\nRUN cat /etc/app.conf\n"),
         &[],
     );
-    let out = legacy(&env, &from_id, &[]);
+    let out = env.legacy(&from_id, &[]);
     assert_success(&out, "FROM <intermediate id>");
     assert!(String::from_utf8_lossy(&out.stdout).contains("port 6379"));
 
@@ -236,7 +226,7 @@ fn a_failing_step_prints_the_classic_error_and_keeps_its_container() {
     let (env, ctx) = setup();
     std::fs::write(ctx.join("Dockerfile.fail"), reference("Dockerfile.fail")).unwrap();
     let df = ctx.join("Dockerfile.fail");
-    let out = legacy(&env, &ctx, &["-f", df.to_str().unwrap()]);
+    let out = env.legacy(&ctx, &["-f", df.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -265,7 +255,7 @@ fn a_failed_container_can_be_diffed_and_committed() {
         "FROM {BASE}\nRUN echo partial > /partial && mkdir -p /etc/new && rm /bin/true && exit 7\n"
     );
     let ctx = env.context("partial", &df, &[]);
-    let out = legacy(&env, &ctx, &[]);
+    let out = env.legacy(&ctx, &[]);
     assert_eq!(out.status.code(), Some(7));
     let cid = String::from_utf8_lossy(&env.mybuild(&["ps", "-a", "-q"]).stdout)
         .trim()
@@ -287,7 +277,7 @@ fn a_failed_container_can_be_diffed_and_committed() {
         "FROM salvaged:1\nRUN cat /partial && test ! -e /bin/true\n",
         &[],
     );
-    let out = legacy(&env, &ctx2, &[]);
+    let out = env.legacy(&ctx2, &[]);
     assert_success(&out, "build on the committed image");
     assert!(String::from_utf8_lossy(&out.stdout).contains("\npartial\n"));
 }
@@ -296,7 +286,7 @@ fn a_failed_container_can_be_diffed_and_committed() {
 fn force_rm_removes_the_failed_container() {
     let (env, _) = setup();
     let ctx = env.context("f", &format!("FROM {BASE}\nRUN exit 2\n"), &[]);
-    let out = legacy(&env, &ctx, &["--force-rm"]);
+    let out = env.legacy(&ctx, &["--force-rm"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Removing intermediate container"));
     assert!(env.mybuild(&["ps", "-a", "-q"]).stdout.is_empty());
@@ -334,7 +324,7 @@ fn both_modes_share_one_cache() {
 
     // And the other way round: a legacy build's layers are BuildKit-mode hits.
     let ctx2 = env.context("other", &format!("FROM {BASE}\nRUN echo fresh > /f\n"), &[]);
-    assert_success(&legacy(&env, &ctx2, &[]), "legacy build");
+    assert_success(&env.legacy(&ctx2, &[]), "legacy build");
     let plain = env.mybuild(&["build", "--progress=plain", ctx2.to_str().unwrap()]);
     assert_success(&plain, "plain build");
     let cached = util::cached_steps(&util::stderr(&plain));
@@ -355,7 +345,7 @@ fn every_stage_up_to_the_target_is_built_in_order() {
          FROM {BASE} AS after\nRUN echo never\n"
     );
     let ctx = env.context("multi", &df, &[]);
-    let out = legacy(&env, &ctx, &["--target", "final"]);
+    let out = env.legacy(&ctx, &["--target", "final"]);
     assert_success(&out, "multi-stage legacy build");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("Step ")).collect();
@@ -406,7 +396,7 @@ fn a_legacy_build_can_push_and_the_image_pulls_back() {
     let registry = util::registry::Registry::start();
     let (env, ctx) = setup();
     let name = format!("{}/legacy/app:1", registry.addr);
-    let out = legacy(&env, &ctx, &["-t", &name, "--push"]);
+    let out = env.legacy(&ctx, &["-t", &name, "--push"]);
     assert_success(&out, "legacy build --push");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -421,7 +411,7 @@ fn a_legacy_build_can_push_and_the_image_pulls_back() {
         &format!("FROM {name}\nRUN cat /etc/app.conf\n"),
         &[],
     );
-    let out = legacy(&other, &pull_ctx, &[]);
+    let out = other.legacy(&pull_ctx, &[]);
     assert_success(&out, "legacy build FROM the pushed image");
     assert!(String::from_utf8_lossy(&out.stdout).contains("\nport 6379\n"));
 }

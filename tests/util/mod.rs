@@ -65,6 +65,13 @@ impl TestEnv {
         dir
     }
 
+    /// `mybuild build --legacy [extra] CTX`.
+    pub fn legacy(&self, ctx: &Path, extra: &[&str]) -> Output {
+        let mut cmd = self.cmd();
+        cmd.args(["build", "--legacy"]).args(extra).arg(ctx);
+        cmd.output().expect("run mybuild")
+    }
+
     /// `mybuild build --progress=plain [extra] CTX`, exporting an OCI archive.
     pub fn build(&self, ctx: &Path, extra: &[&str]) -> (Output, PathBuf) {
         let out_tar = self.work.path().join(format!(
@@ -78,6 +85,10 @@ impl TestEnv {
         args.push(&ctx_s);
         (self.mybuild(&args), out_tar)
     }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn stderr(out: &Output) -> String {
