@@ -41,6 +41,7 @@ mod layers;
 mod sources;
 mod store;
 mod sweep;
+pub mod tarlimit;
 mod workdir;
 
 pub use blobs::{HashingReader, Ingest};

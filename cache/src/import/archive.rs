@@ -4,6 +4,7 @@
 
 use super::stream::Section;
 use super::ImportError;
+use crate::tarlimit::{Metered, HEADER_BUDGET};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
@@ -45,9 +46,12 @@ impl Archive {
             source,
         };
         let mut entries = HashMap::new();
-        let mut tar = tar::Archive::new(Section::new(&file, 0, len));
+        // Data is skipped by seeking, so only headers are ever read.
+        let (reader, meter) = Metered::new(Section::new(&file, 0, len), HEADER_BUDGET);
+        let mut tar = tar::Archive::new(reader);
         for entry in tar.entries_with_seek().map_err(tar_err)? {
             let entry = entry.map_err(tar_err)?;
+            meter.arm();
             let raw = entry.path_bytes();
             let shown = String::from_utf8_lossy(&raw).into_owned();
             let Some(name) = normalise(&raw) else {

@@ -15,6 +15,7 @@ mod tests;
 use crate::blobs::HashingReader;
 use crate::fsutil::{fsync_dir, remove_tree, unique_name};
 use crate::store::{io_err, Store, StoreError};
+use crate::tarlimit::{Metered, HEADER_BUDGET};
 use mybuild_graph::Digest;
 use std::fs;
 use std::io::{self, BufWriter, Read, Write};
@@ -180,9 +181,12 @@ impl Store {
             inner: tar,
             copy: ingest.as_mut(),
         };
-        let mut archive = tar::Archive::new(HashingReader::new(tee));
-        unpack::unpack(&mut archive, &tmp.0).map_err(|source| StoreError::Unpack { source })?;
+        let (metered, meter) = Metered::new(HashingReader::new(tee), HEADER_BUDGET);
+        let mut archive = tar::Archive::new(metered);
+        unpack::unpack(&mut archive, &meter, &tmp.0)
+            .map_err(|source| StoreError::Unpack { source })?;
         let (diff_id, size) = archive
+            .into_inner()
             .into_inner()
             .finish()
             .map_err(io_err("read layer tar into", &tmp.0))?;

@@ -5,6 +5,7 @@
 
 use super::entrymeta::{components, meta_of, Meta};
 use super::xattr::{self, OPAQUE};
+use crate::tarlimit::{self, Meter};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
@@ -37,7 +38,12 @@ pub enum UnpackError {
 }
 
 /// Unpacks every entry of `archive` under `root`, which must be empty.
-pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, root: &Path) -> Result<(), UnpackError> {
+/// `meter` bounds the headers read between entries (see [`crate::tarlimit`]).
+pub fn unpack<R: Read>(
+    archive: &mut tar::Archive<R>,
+    meter: &Meter,
+    root: &Path,
+) -> Result<(), UnpackError> {
     let dir = openat(nix::fcntl::AT_FDCWD, root, dir_flags(), Mode::empty()).map_err(|e| {
         UnpackError::Root {
             path: root.into(),
@@ -53,7 +59,10 @@ pub fn unpack<R: Read>(archive: &mut tar::Archive<R>, root: &Path) -> Result<(),
         .map_err(|source| UnpackError::Read { source })?
     {
         let mut entry = entry.map_err(|source| UnpackError::Read { source })?;
+        meter.off();
         u.entry(&mut entry)?;
+        tarlimit::drain(&mut entry).map_err(|source| UnpackError::Read { source })?;
+        meter.arm();
     }
     u.finish_dirs()
 }

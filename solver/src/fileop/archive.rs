@@ -13,6 +13,7 @@ use super::resolve;
 use super::select::{Match, Source};
 use super::unpack;
 use flate2::read::GzDecoder;
+use mybuild_cache::tarlimit::{self, Metered, HEADER_BUDGET};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::BorrowedFd;
@@ -149,9 +150,14 @@ pub(crate) fn extract(
         archive: archive.clone(),
         dirs: Vec::new(),
     };
+    let (reader, meter) = Metered::new(reader, HEADER_BUDGET);
     let mut tar = tar::Archive::new(reader);
     for entry in tar.entries().map_err(read_err)? {
-        unpacker.entry(entry.map_err(read_err)?)?;
+        let mut entry = entry.map_err(read_err)?;
+        meter.off();
+        unpacker.entry(&mut entry)?;
+        tarlimit::drain(&mut entry).map_err(read_err)?;
+        meter.arm();
     }
     unpacker.finish()
 }

@@ -14,6 +14,7 @@ pub(crate) mod glob;
 mod owner;
 pub(crate) mod resolve;
 pub(crate) mod select;
+mod sparse;
 mod unpack;
 
 #[cfg(test)]

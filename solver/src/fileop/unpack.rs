@@ -5,6 +5,7 @@
 use super::archive::{clean_entry, entry_parent, ArchiveError};
 use super::dest::{self, DestDir};
 use super::owner::Ids;
+use super::sparse::{self, PaxSparse};
 use super::{at, resolve};
 use nix::fcntl::OFlag;
 use std::ffi::{OsStr, OsString};
@@ -55,8 +56,16 @@ impl Unpacker<'_> {
         }
     }
 
-    pub(crate) fn entry<R: Read>(&mut self, mut entry: tar::Entry<R>) -> Result<(), ArchiveError> {
-        let raw = entry.path_bytes().into_owned();
+    pub(crate) fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ArchiveError> {
+        let kind = entry.header().entry_type();
+        let sparse = match kind {
+            EntryType::Regular | EntryType::Continuous => self.pax_sparse(entry)?,
+            _ => None,
+        };
+        let raw = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(real) => real,
+            None => entry.path_bytes().into_owned(),
+        };
         let name = String::from_utf8_lossy(&raw).into_owned();
         let rel = clean_entry(&raw).ok_or_else(|| self.escape(&name))?;
         // The archive's own root ("./") is the extraction directory itself.
@@ -69,11 +78,10 @@ impl Unpacker<'_> {
         // Directories the archive implies but does not list are root's.
         let parent = dest::mkdir_resolved(self.root, &parent_res, 0o755, Some(Ids::ROOT))
             .map_err(self.io(&name))?;
-        let kind = entry.header().entry_type();
-        if !self.create(&mut entry, kind, &parent, last, &name)? {
+        if !self.create(entry, kind, sparse, &parent, last, &name)? {
             return Ok(());
         }
-        self.set_meta(&entry, kind, &parent, last, &name)
+        self.set_meta(entry, kind, &parent, last, &name)
     }
 
     /// Creates the entry; `false` when there is nothing to set metadata on
@@ -82,6 +90,7 @@ impl Unpacker<'_> {
         &mut self,
         entry: &mut tar::Entry<R>,
         kind: EntryType,
+        sparse: Option<PaxSparse>,
         parent: &DestDir,
         last: &OsStr,
         name: &str,
@@ -102,7 +111,11 @@ impl Unpacker<'_> {
             // which is what Docker's untar writes too.
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let mut out = at::create_file(pfd, last, 0o600).map_err(self.io(name))?;
-                io::copy(entry, &mut out).map_err(self.io(name))?;
+                match sparse {
+                    Some(sparse) => sparse.write(entry, &mut out),
+                    None => io::copy(entry, &mut out).map(drop),
+                }
+                .map_err(self.io(name))?;
             }
             // A link may point anywhere, as in BuildKit's chrooted untar: it
             // is only text here, and every later entry is resolved inside the
@@ -134,6 +147,19 @@ impl Unpacker<'_> {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// The GNU sparse records of a PAX entry, if it is one.
+    fn pax_sparse<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+    ) -> Result<Option<PaxSparse>, ArchiveError> {
+        let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(pax) = entry.pax_extensions().map_err(self.io(&shown))? else {
+            return Ok(None);
+        };
+        let records = pax.map(|r| r.map(|e| (e.key_bytes(), e.value_bytes())));
+        sparse::from_pax(records).map_err(self.io(&shown))
     }
 
     fn hard_link<R: Read>(

@@ -199,11 +199,9 @@ fn other_compressions_are_clear_errors() {
     assert_eq!(fs::read(fx.out("/y/t.tar")).unwrap(), sample());
 }
 
-/// Issue 13 item 5: GNU sparse entries (`tar --sparse`, type `S`) were
-/// skipped, so ADD of such an archive left the file out without a word.
-#[test]
-fn add_extracts_gnu_sparse_files_whole() {
-    let fx = Fixture::new();
+/// Makes a 1 MiB file with two data islands and archives it with GNU tar
+/// using `args`; returns the file's bytes.
+fn sparse_archive(fx: &Fixture, args: &[&str]) -> Vec<u8> {
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("holes");
     let mut data = vec![0u8; 1 << 20];
@@ -219,7 +217,9 @@ fn add_extracts_gnu_sparse_files_whole() {
     }
     let archive = fx.ctx.path().join("sparse.tar");
     let out = std::process::Command::new("tar")
-        .args(["--sparse", "--format=gnu", "-cf"])
+        .arg("--sparse")
+        .args(args)
+        .arg("-cf")
         .arg(&archive)
         .arg("-C")
         .arg(src.path())
@@ -231,8 +231,41 @@ fn add_extracts_gnu_sparse_files_whole() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bytes = fs::read(&archive).unwrap();
+    data
+}
+
+/// Issue 13 item 5: GNU sparse entries (`tar --sparse`, type `S`) were
+/// skipped, so ADD of such an archive left the file out without a word.
+#[test]
+fn add_extracts_gnu_sparse_files_whole() {
+    let fx = Fixture::new();
+    let data = sparse_archive(&fx, &["--format=gnu"]);
+    let bytes = fs::read(fx.ctx.path().join("sparse.tar")).unwrap();
     assert_eq!(bytes[156], b'S', "tar wrote no sparse entry");
     fx.apply(vec![add("sparse.tar", "/x/")]).unwrap();
     assert_eq!(fs::read(fx.out("/x/holes")).unwrap(), data);
+}
+
+/// Issue 13 item 5: PAX sparse entries came out as `GNUSparseFile.N/holes`
+/// holding the raw map; each PAX version is expanded under its real name.
+#[test]
+fn add_extracts_pax_sparse_files_of_every_version() {
+    for version in ["0.0", "0.1", "1.0"] {
+        let fx = Fixture::new();
+        let v = format!("--sparse-version={version}");
+        let data = sparse_archive(&fx, &["--format=pax", &v]);
+        let bytes = fs::read(fx.ctx.path().join("sparse.tar")).unwrap();
+        assert!(
+            bytes.windows(10).any(|w| w == b"GNU.sparse"),
+            "{version}: tar wrote no PAX sparse records"
+        );
+        fx.apply(vec![add("sparse.tar", "/x/")]).unwrap();
+        let got = fs::read(fx.out("/x/holes")).unwrap_or_default();
+        assert!(got == data, "{version}: expanded file differs");
+        let names: Vec<_> = fs::read_dir(fx.out("/x"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["holes"], "{version}: only the real name is written");
+    }
 }
