@@ -10,7 +10,7 @@ use super::{at, resolve};
 use nix::fcntl::OFlag;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use tar::EntryType;
@@ -70,6 +70,15 @@ impl Unpacker<'_> {
         let rel = clean_entry(&raw).ok_or_else(|| self.escape(&name))?;
         // The archive's own root ("./") is the extraction directory itself.
         let Some((last, parent_rel)) = rel.split_last() else {
+            // Its data would be read only to be dropped, and a GNU sparse
+            // entry's holes read as zeros (terabytes for a few header bytes):
+            // refuse it, as Docker fails to open the directory as a file.
+            if kind == EntryType::GNUSparse {
+                return Err(self.io(&name)(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a sparse file cannot stand for the extraction directory",
+                )));
+            }
             return Ok(());
         };
         let parent_res = entry_parent(self.root, &self.dest, parent_rel)
@@ -107,9 +116,7 @@ impl Unpacker<'_> {
                     at::mkdir_at(pfd, last, 0o700).map_err(self.io(name))?;
                 }
             }
-            // The tar reader expands a GNU sparse entry, holes as zeros,
-            // which is what Docker's untar writes too.
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            EntryType::Regular | EntryType::Continuous => {
                 let mut out = at::create_file(pfd, last, 0o600).map_err(self.io(name))?;
                 match sparse {
                     Some(sparse) => sparse.write(entry, &mut out),
@@ -117,6 +124,7 @@ impl Unpacker<'_> {
                 }
                 .map_err(self.io(name))?;
             }
+            EntryType::GNUSparse => self.gnu_sparse(entry, pfd, last, name)?,
             // A link may point anywhere, as in BuildKit's chrooted untar: it
             // is only text here, and every later entry is resolved inside the
             // extraction directory, so nothing is ever written through it.
@@ -160,6 +168,39 @@ impl Unpacker<'_> {
         };
         let records = pax.map(|r| r.map(|e| (e.key_bytes(), e.value_bytes())));
         sparse::from_pax(records).map_err(self.io(&shown))
+    }
+
+    /// A GNU sparse entry, expanded as Docker's untar does: holes read as
+    /// zeros but are never written. The tar reader yields them as zeros, so
+    /// copying the entry would write (and spend time on) every byte of the
+    /// holes, which a few header bytes can make terabytes; its own unpack
+    /// seeks over them. It takes a path: the name inside the parent's open
+    /// descriptor, which it creates exclusively, so nothing planted at that
+    /// name is followed.
+    fn gnu_sparse<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        pfd: BorrowedFd,
+        last: &OsStr,
+        name: &str,
+    ) -> Result<(), ArchiveError> {
+        let path = Path::new(&format!("/proc/self/fd/{}", pfd.as_raw_fd())).join(last);
+        // The reader's error names that path; the cause is what matters.
+        let cause = |e: io::Error| {
+            let inner = (e.get_ref().and_then(|t| t.source()))
+                .and_then(|c| c.downcast_ref::<io::Error>())
+                .map(|c| io::Error::new(c.kind(), c.to_string()));
+            inner.unwrap_or(e)
+        };
+        match entry.unpack(&path).map_err(cause).map_err(self.io(name))? {
+            tar::Unpacked::File(_) => Ok(()),
+            // The reader takes an old-style entry whose name ends in `/`
+            // for a directory, whatever its type.
+            _ => Err(self.io(name)(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "sparse file named like a directory",
+            ))),
+        }
     }
 
     fn hard_link<R: Read>(

@@ -269,3 +269,69 @@ fn add_extracts_pax_sparse_files_of_every_version() {
         assert_eq!(names, ["holes"], "{version}: only the real name is written");
     }
 }
+
+/// One old-GNU sparse entry (type `S`): a `hole` of that many bytes, then
+/// the single data byte `E`. About 1 KiB of archive for any hole.
+fn gnu_sparse_hole(name: &str, hole: u64) -> Vec<u8> {
+    fn octal(n: u64) -> [u8; 12] {
+        let mut field = [0u8; 12];
+        field[..11].copy_from_slice(format!("{n:011o}").as_bytes());
+        field
+    }
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_mtime(1_500_000_000);
+    h.set_size(1);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.sparse[0].offset = octal(hole);
+    gnu.sparse[0].numbytes = octal(1);
+    gnu.realsize = octal(hole + 1);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"E"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Found writing the add_archive fuzz target (its space check flags it): a
+/// GNU sparse entry's holes were written out as zeros, so 1 KiB of archive
+/// made a 1 GiB file, and a bigger hole filled the disk or ran for days.
+/// Docker leaves holes unwritten; so does ADD now.
+#[test]
+fn gnu_sparse_holes_take_no_space() {
+    use std::io::{Read, Seek, SeekFrom};
+    let fx = Fixture::new();
+    let bytes = gnu_sparse_hole("holes", 1 << 30);
+    fs::write(fx.ctx.path().join("bomb.tar"), bytes).unwrap();
+    fx.apply(vec![add("bomb.tar", "/x/")]).unwrap();
+    let m = fs::metadata(fx.out("/x/holes")).unwrap();
+    assert_eq!(m.len(), (1 << 30) + 1);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "{} bytes written",
+        m.blocks() * 512
+    );
+    let mut f = fs::File::open(fx.out("/x/holes")).unwrap();
+    let mut end = Vec::new();
+    f.seek(SeekFrom::Start((1 << 30) - 2)).unwrap();
+    f.read_to_end(&mut end).unwrap();
+    assert_eq!(end, b"\0\0E");
+    assert_eq!(fx.meta("/x/holes"), (0o644, 0, 0));
+}
+
+/// The same entry named `./` stood for the extraction directory and was
+/// skipped, which reads its data to the end: every zero of its holes. Named
+/// `d/`, the tar reader's own unpack would make it a directory.
+#[test]
+fn sparse_entries_named_as_directories_are_refused() {
+    for (name, why) in [
+        ("./", "extraction directory"),
+        ("d/", "named like a directory"),
+    ] {
+        let fx = Fixture::new();
+        fs::write(fx.ctx.path().join("t.tar"), gnu_sparse_hole(name, 1 << 30)).unwrap();
+        let err = fx.apply(vec![add("t.tar", "/x/")]).unwrap_err();
+        assert!(err.to_string().contains(why), "{name}: {err}");
+    }
+}
