@@ -468,3 +468,36 @@ fn concurrent_imports_of_one_layer_agree() {
         "losers cleaned up"
     );
 }
+
+/// Found writing the layer_unpack fuzz target: a GNU sparse entry (1 KiB
+/// of archive declaring a 1 GiB hole) named as a whiteout was taken for
+/// one, and then read to its end past the hole's zeros, which for a larger
+/// hole never ends. Sparse entries are unsupported in layers, whiteouts too.
+#[test]
+fn a_sparse_whiteout_is_refused_unread() {
+    fn octal(n: u64) -> [u8; 12] {
+        let mut field = [0u8; 12];
+        field[..11].copy_from_slice(format!("{n:011o}").as_bytes());
+        field
+    }
+    let (_tmp, s) = store();
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..5].copy_from_slice(b".wh.x");
+    h.set_entry_type(EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_size(1);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.sparse[0].offset = octal(1 << 30);
+    gnu.sparse[0].numbytes = octal(1);
+    gnu.realsize = octal((1 << 30) + 1);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"E"[..]).unwrap();
+    let bytes = b.into_inner().unwrap();
+    match s.import_layer(&bytes[..], None) {
+        Err(StoreError::Unpack {
+            source: UnpackError::Unsupported { entry, kind: b'S' },
+        }) => assert_eq!(entry, ".wh.x"),
+        other => panic!("expected an unsupported-entry error, got {other:?}"),
+    }
+}

@@ -128,6 +128,15 @@ impl Unpacker {
         ) {
             return Ok(());
         }
+        // Unsupported (see the end), and refused before a whiteout name can
+        // take it: the tar reader yields a GNU sparse entry's holes as zeros,
+        // so reading past its data could mean terabytes for a few bytes.
+        if kind == EntryType::GNUSparse {
+            return Err(UnpackError::Unsupported {
+                entry: shown.clone(),
+                kind: kind.as_byte(),
+            });
+        }
         let comps = components(&raw).map_err(|r| cx.unsafe_(r))?;
         let meta = meta_of(entry).map_err(|source| UnpackError::Read { source })?;
         let Some((name, parents)) = comps.split_last() else {
