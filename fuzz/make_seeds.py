@@ -71,6 +71,14 @@ def gnu_sparse():
     return header(b"sparse", b"S", len(data), fields=fields) + bytes(ext) + pad(data)
 
 
+def gnu_sparse_hole(name):
+    """A 1 GiB hole, then one byte: 1 KiB of archive that made ADD write
+    1 GiB of zeros, and read that many when named `./` or as a whiteout."""
+    hole = 1 << 30
+    fields = {386: octal(hole, 12) + octal(1, 12), 483: octal(hole + 1, 12)}
+    return header(name, b"S", 1, fields=fields) + pad(b"E")
+
+
 def pax_sparse_1_0():
     """What `tar --sparse --format=pax` writes (format 1.0): the map is at
     the start of the data, padded to a block."""
@@ -111,6 +119,9 @@ SEEDS = {
                      info(".wh.gone"), info("d/.wh.x")]),
     "devices": tar([info("p", tarfile.FIFOTYPE), info("c", tarfile.CHRTYPE)]),
     "gnu-sparse": gnu_sparse(),
+    "gnu-sparse-hole": gnu_sparse_hole(b"holes"),
+    "gnu-sparse-root": gnu_sparse_hole(b"./"),
+    "gnu-sparse-whiteout": gnu_sparse_hole(b".wh.x"),
     "pax-sparse-1.0": pax_sparse_1_0(),
     "pax-sparse-0.1": pax_sparse_0_1(),
     # The add_archive root holds x/abs and x/up (symlinks to a sentinel
