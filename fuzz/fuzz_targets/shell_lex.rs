@@ -24,5 +24,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let one = lexer.process_word(word, &env);
     let many = lexer.process_words(word, &env);
-    assert_eq!(one.is_ok(), many.is_ok(), "both entry points agree on {word:?}");
+    assert_eq!(
+        one.is_ok(),
+        many.is_ok(),
+        "both entry points agree on {word:?}"
+    );
 });
