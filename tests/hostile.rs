@@ -5,53 +5,8 @@ mod util;
 
 use std::os::unix::fs::FileTypeExt;
 use std::process::Command;
+use util::loopdev::Loop;
 use util::{assert_success, read_oci_archive, stderr, TestEnv};
-
-/// A loop device over a file holding a sentinel, detached when dropped.
-struct Loop {
-    dev: String,
-    file: tempfile::NamedTempFile,
-}
-
-impl Loop {
-    fn new() -> Loop {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        let mut data = vec![0u8; 64 * 1024];
-        data[..17].copy_from_slice(b"SENTINEL-ON-HOST!");
-        std::fs::write(file.path(), &data).unwrap();
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file.path())
-            .output()
-            .expect("losetup (util-linux) is needed: the test attacks a real loop device");
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Loop { dev, file }
-    }
-
-    /// (major, minor) of the device.
-    fn numbers(&self) -> (u64, u64) {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(&self.dev).unwrap();
-        assert!(meta.file_type().is_block_device());
-        let rdev = meta.rdev();
-        (libc::major(rdev) as u64, libc::minor(rdev) as u64)
-    }
-
-    fn content(&self) -> Vec<u8> {
-        std::fs::read(self.file.path()).unwrap()
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
-    }
-}
 
 /// Issue 13 item 1: with CAP_MKNOD and no device policy, a RUN step read
 /// and wrote a host loop device's backing file through `mknod`, and wrote

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod craft;
 pub mod golden;
 pub mod http;
+pub mod loopdev;
 pub mod proxy;
 pub mod registry;
 
