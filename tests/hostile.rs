@@ -3,7 +3,6 @@
 
 mod util;
 
-use std::os::unix::fs::FileTypeExt;
 use std::process::Command;
 use util::loopdev::Loop;
 use util::{assert_success, read_oci_archive, stderr, TestEnv};
