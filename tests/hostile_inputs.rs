@@ -6,6 +6,7 @@
 
 mod util;
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -245,7 +246,7 @@ fn special_files_in_the_context_are_never_opened() {
     let env = TestEnv::new();
     let ctx = env.context(
         "specials",
-        "FROM busybox\nCOPY . /ctx/\nRUN ls -l /ctx\n",
+        "FROM busybox\nCOPY . /ctx/\nRUN ls -l /ctx > /listing\n",
         &[("plain", "plain\n")],
     );
     let mknod = |name: &str, kind: libc::mode_t, dev: libc::dev_t| {
@@ -306,5 +307,317 @@ fn special_files_in_the_context_are_never_opened() {
                 "{name}: the device's content reached the image"
             );
         }
+    }
+}
+
+/// Runs mybuild under a watchdog and returns its output and the peak RSS
+/// in MiB of it and every process it waited for (the sandbox helpers).
+// The child is reaped by wait4 (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn run_measured(env: &TestEnv, args: &[&str]) -> (Output, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let log = |name: &str| std::fs::File::create(env.work.path().join(name)).unwrap();
+    let child = env
+        .cmd()
+        .args(args)
+        .stdout(log("measured.out"))
+        .stderr(log("measured.err"))
+        .spawn()
+        .expect("run mybuild");
+    let pid = child.id() as libc::pid_t;
+    // A million files take minutes on a busy disk: this only catches hangs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1800);
+    // SAFETY: rusage is plain integers, valid when zeroed.
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    loop {
+        // SAFETY: waits for our own child; status and usage are valid.
+        let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if got == pid {
+            break;
+        }
+        assert_eq!(got, 0, "wait4: {}", std::io::Error::last_os_error());
+        if std::time::Instant::now() > deadline {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("mybuild {args:?} hung (killed after 1800 s)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let read = |name: &str| std::fs::read(env.work.path().join(name)).unwrap();
+    let out = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: read("measured.out"),
+        stderr: read("measured.err"),
+    };
+    (out, usage.ru_maxrss as u64 / 1024)
+}
+
+/// Writes `entries` through a fast gzip into `path`.
+fn write_tar_gz(
+    path: &Path,
+    entries: impl FnOnce(&mut tar::Builder<flate2::write::GzEncoder<std::fs::File>>),
+) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut b = tar::Builder::new(gz);
+    entries(&mut b);
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+fn empty_header(kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(size);
+    h.set_mtime(0);
+    h
+}
+
+/// ADD of a million-entry archive, of a gzip bomb (512 MiB of zeros in
+/// half a MiB), and of a PAX header claiming 1 GiB: the builder's memory
+/// stays bounded whatever the archive expands to, and the header bomb is
+/// refused naming the limit rather than read into memory.
+#[test]
+fn archive_bombs_keep_memory_bounded() {
+    let env = TestEnv::new();
+    let ctx = env.context(
+        "bombs",
+        "FROM busybox\nADD million.tar.gz /m/\nRUN test $(ls /m | wc -l) = 1000 && test $(ls /m/d999 | wc -l) = 1000\n\
+         ADD zeros.tar.gz /z/\nRUN test $(wc -c < /z/zeros) = 536870912\n",
+        &[],
+    );
+    write_tar_gz(&ctx.join("million.tar.gz"), |b| {
+        for d in 0..1000 {
+            for f in 0..1000 {
+                let mut h = empty_header(tar::EntryType::Regular, 0);
+                b.append_data(&mut h, format!("d{d}/f{f}"), std::io::empty())
+                    .unwrap();
+            }
+        }
+    });
+    write_tar_gz(&ctx.join("zeros.tar.gz"), |b| {
+        let mut h = empty_header(tar::EntryType::Regular, 512 << 20);
+        b.append_data(&mut h, "zeros", std::io::repeat(0).take(512 << 20))
+            .unwrap();
+    });
+    let ctx_s = ctx.to_str().unwrap();
+    let (out, peak) = run_measured(&env, &["build", "--progress=plain", "-t", "bombs", ctx_s]);
+    assert_success(&out, "build with a million-entry archive and a gzip bomb");
+
+    eprintln!("peak RSS with a million entries and a 512 MiB bomb: {peak} MiB");
+    for l in stderr(&out)
+        .lines()
+        .filter(|l| l.contains("DONE") || l.contains("["))
+    {
+        eprintln!("{l}");
+    }
+    assert!(
+        peak < 400,
+        "peak RSS {peak} MiB: memory grows with the archive"
+    );
+
+    let pax = env.context("pax-bomb", "FROM busybox\nADD pax.tar.gz /p/\n", &[]);
+    write_tar_gz(&pax.join("pax.tar.gz"), |b| {
+        let mut h = empty_header(tar::EntryType::XHeader, 1 << 30);
+        b.append_data(&mut h, "PaxHeaders/x", std::io::repeat(b'1').take(1 << 30))
+            .unwrap();
+        let mut h = empty_header(tar::EntryType::Regular, 0);
+        b.append_data(&mut h, "x", std::io::empty()).unwrap();
+    });
+    let (out, peak) = run_measured(&env, &["build", "--progress=plain", pax.to_str().unwrap()]);
+    let log = stderr(&out);
+    assert!(
+        !assert_clean_outcome(&out, "PAX bomb"),
+        "a 1 GiB PAX header was accepted"
+    );
+    assert!(
+        log.contains("exceed 4 MiB"),
+        "the error does not name the limit:\n{log}"
+    );
+    eprintln!("peak RSS with a 1 GiB PAX header: {peak} MiB");
+    assert!(
+        peak < 200,
+        "peak RSS {peak} MiB: the PAX header was read into memory"
+    );
+}
+
+/// A tmpfs of a given size, to run out of space on purpose.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn new(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = SmallFs { dir };
+        fs.mount(&format!("size={size}"), false);
+        fs
+    }
+
+    fn mount(&self, opts: &str, remount: bool) {
+        let opts = if remount {
+            format!("remount,{opts}")
+        } else {
+            opts.to_string()
+        };
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(self.dir.path())
+            .output()
+            .expect("mount(8)");
+        assert!(
+            out.status.success(),
+            "mount tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Gives the filesystem room again.
+    fn grow(&self) {
+        self.mount("size=1g", true);
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A store on `fs` holding busybox; the scratch dir stays on the big disk.
+fn small_store(fs: &SmallFs) -> TestEnv {
+    let env = TestEnv {
+        root: tempfile::tempdir_in(fs.path()).unwrap(),
+        work: tempfile::tempdir().unwrap(),
+    };
+    assert_success(
+        &env.mybuild(&["bootstrap-busybox"]),
+        "bootstrap on the small disk",
+    );
+    env
+}
+
+fn assert_out_of_space(out: &Output, what: &str) {
+    let log = stderr(out);
+    assert!(
+        !assert_clean_outcome(out, what),
+        "{what}: succeeded on a full disk"
+    );
+    assert!(
+        log.contains("No space left on device"),
+        "{what}: the error does not say why:\n{log}"
+    );
+}
+
+/// The disk fills while a layer is written, while a pulled or loaded blob
+/// is written, and while an image is exported. Each fails saying so; once
+/// there is room again the same commands succeed, and nothing half-written
+/// is served: the step runs again rather than hitting the cache, every
+/// digest checks out, and a failed export leaves no file behind.
+#[test]
+fn a_full_disk_fails_cleanly_and_nothing_half_written_is_served() {
+    // A 40 MB random layer and its saved archive, made with room to spare.
+    let roomy = TestEnv::new();
+    let df = "FROM busybox\nRUN head -c 40000000 /dev/urandom > /big\n";
+    let ctx = roomy.context("big", df, &[]);
+    assert_success(
+        &roomy.mybuild(&["build", "-t", "big:1", ctx.to_str().unwrap()]),
+        "build big",
+    );
+    let saved = roomy.work.path().join("big.tar");
+    assert_success(
+        &roomy.mybuild(&["save", "big:1", "-o", saved.to_str().unwrap()]),
+        "save",
+    );
+
+    // A RUN that fills the disk fails; with room again it runs again.
+    let small = SmallFs::new("64m");
+    let env = small_store(&small);
+    let over = env.context(
+        "over",
+        "FROM busybox\nRUN head -c 80000000 /dev/urandom > /big\n",
+        &[],
+    );
+    let out = run_guarded(&env, &["build", "--progress=plain", over.to_str().unwrap()]);
+    // (busybox's head reports ENOSPC as "I/O error", so only failing is checked)
+    assert!(
+        !assert_clean_outcome(&out, "RUN"),
+        "RUN filled the disk and succeeded"
+    );
+    small.grow();
+    let (out, archive) = env.build(&over, &[]);
+    assert_success(&out, "the same build with room again");
+    let cached = util::cached_steps(&stderr(&out));
+    assert!(
+        !cached.iter().any(|s| s.contains("RUN")),
+        "a failed RUN was served from the cache"
+    );
+    assert_eq!(
+        read_oci_archive(&archive).file("big").map(|b| b.len()),
+        Some(80_000_000)
+    );
+
+    // Layer write: the RUN's 40 MB fits in 64 MiB, its exported layer does not.
+    let small = SmallFs::new("64m");
+    let env = small_store(&small);
+    let (out, _) = env.build(&ctx, &[]);
+    assert_out_of_space(&out, "layer write");
+    small.grow();
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "the same export with room again");
+    let image = read_oci_archive(&archive);
+    assert_eq!(image.file("big").map(|b| b.len()), Some(40_000_000));
+
+    // Blob write: loading the saved image into a fresh small store.
+    let small = SmallFs::new("48m");
+    let env = TestEnv {
+        root: tempfile::tempdir_in(small.path()).unwrap(),
+        work: tempfile::tempdir().unwrap(),
+    };
+    let out = run_guarded(&env, &["load", "-i", saved.to_str().unwrap()]);
+    assert_out_of_space(&out, "blob write");
+    let listed = env.mybuild(&["images"]);
+    assert!(
+        !util::stdout(&listed).contains("big"),
+        "a half-loaded image was tagged"
+    );
+    small.grow();
+    assert_success(
+        &run_guarded(&env, &["load", "-i", saved.to_str().unwrap()]),
+        "load with room again",
+    );
+    let on = env.context("on-big", "FROM big:1\nRUN wc -c < /big > /n\n", &[]);
+    let (out, archive) = env.build(&on, &[]);
+    assert_success(&out, "build FROM the loaded image");
+    assert_eq!(
+        read_oci_archive(&archive).file("n"),
+        Some(b"40000000\n".to_vec())
+    );
+
+    // Export: the destination's filesystem is too small for the archive.
+    let tiny = SmallFs::new("8m");
+    let dest_file = tiny.path().join("out.tar");
+    let ctx_s = ctx.to_str().unwrap();
+    for kind in ["oci", "docker"] {
+        let dest = format!("type={kind},dest={}", dest_file.display());
+        let out = run_guarded(
+            &roomy,
+            &["build", "--progress=plain", "--output", &dest, ctx_s],
+        );
+        assert_out_of_space(&out, &format!("{kind} export"));
+        let left: Vec<_> = std::fs::read_dir(tiny.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{kind} export left {left:?} behind");
     }
 }
