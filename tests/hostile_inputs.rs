@@ -252,11 +252,8 @@ fn special_files_in_the_context_are_never_opened() {
     let mknod = |name: &str, kind: libc::mode_t, dev: libc::dev_t| {
         let path = std::ffi::CString::new(ctx.join(name).to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
-        assert_eq!(
-            unsafe { libc::mknod(path.as_ptr(), kind | 0o644, dev) },
-            0,
-            "mknod {name}"
-        );
+        let rc = unsafe { libc::mknod(path.as_ptr(), kind | 0o644, dev) };
+        assert_eq!(rc, 0, "mknod {name}");
     };
     mknod("fifo", libc::S_IFIFO, 0);
     mknod(

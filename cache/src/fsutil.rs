@@ -138,10 +138,8 @@ mod tests {
         fs::write(root.join("work/work/inner/f"), b"x").unwrap();
         let dev = CString::new(root.join("wh").as_os_str().as_bytes()).unwrap();
         // SAFETY: valid path.
-        assert_eq!(
-            unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o600, 0) },
-            0
-        );
+        let rc = unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o600, 0) };
+        assert_eq!(rc, 0);
         fs::set_permissions(
             root.join("work/work/inner"),
             fs::Permissions::from_mode(0o000),
