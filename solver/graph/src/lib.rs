@@ -15,12 +15,14 @@ mod digest;
 mod encode;
 mod mounts;
 mod ops;
+mod platform;
 mod print;
 
 pub use digest::{Digest, DigestError};
 pub use encode::{KeyEncoder, GRAPH_KEY_VERSION};
 pub use mounts::{CacheSharing, ExecMount, MountKind};
 pub use ops::*;
+pub use platform::{host_arch, oci_arch};
 
 /// Index of a node inside its [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -88,18 +88,6 @@ struct Fetched {
     is_index: bool,
 }
 
-/// The architecture name OCI uses for the machine we build on.
-pub fn build_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    }
-}
-
 impl RegistryClient {
     pub async fn resolve(&self, r: &Reference) -> Result<ResolvedImage, RegistryError> {
         let top = self
@@ -273,7 +261,7 @@ fn classify(r: &Reference, json: &ManifestJson, content_type: &str) -> Result<bo
 /// without a platform (attestations) never match.
 fn pick_platform(r: &Reference, index: &ManifestJson) -> Result<Digest, RegistryError> {
     let entries = index.manifests.as_deref().unwrap_or_default();
-    let arch = build_arch();
+    let arch = mybuild_graph::host_arch();
     let matching = entries.iter().find(|e| {
         e.platform
             .as_ref()

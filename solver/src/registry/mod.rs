@@ -30,7 +30,7 @@ pub use auth::AuthError;
 pub use client::RegistryClient;
 pub use credentials::CredentialsError;
 pub use error::RegistryError;
-pub use manifest::{build_arch, LayerDesc, ResolvedImage};
+pub use manifest::{LayerDesc, ResolvedImage};
 pub use provider::{ImageProvider, ProvidedImage};
 pub(crate) use pull::unpack_stored;
 pub use push::{OnPush, PushEvent};

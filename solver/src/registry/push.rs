@@ -290,7 +290,7 @@ async fn expect(
 #[cfg(test)]
 mod tests {
     use super::super::test_registry::{build_image, ImageSpec, TestRegistry};
-    use super::super::{build_arch, ImageProvider};
+    use super::super::ImageProvider;
     use super::*;
     use crate::progress::{Progress, ProgressEvent};
     use std::collections::BTreeMap;
@@ -318,7 +318,7 @@ mod tests {
         let (from, to) = (TestRegistry::start(), TestRegistry::start());
         let layout = tempfile::tempdir().unwrap();
         let spec = ImageSpec {
-            arch: build_arch(),
+            arch: mybuild_graph::host_arch(),
             marker: "bytes",
             ..Default::default()
         };

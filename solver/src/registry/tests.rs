@@ -30,7 +30,7 @@ fn serve(spec: &ImageSpec, name: &str) -> Fixture {
 fn busybox() -> Fixture {
     serve(
         &ImageSpec {
-            arch: build_arch(),
+            arch: mybuild_graph::host_arch(),
             marker: "hello",
             ..Default::default()
         },
@@ -201,7 +201,7 @@ async fn corrupted_layer_is_rejected_and_not_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_diff_id_names_the_layer() {
     let spec = ImageSpec {
-        arch: build_arch(),
+        arch: mybuild_graph::host_arch(),
         marker: "x",
         lie_about_diff_id: true,
     };
@@ -236,12 +236,12 @@ async fn wrong_diff_id_names_the_layer() {
 async fn index_resolves_to_build_platform() {
     let registry = TestRegistry::start();
     let layout = tempfile::tempdir().unwrap();
-    let other = if build_arch() == "arm64" {
+    let other = if mybuild_graph::host_arch() == "arm64" {
         "amd64"
     } else {
         "arm64"
     };
-    let (index_digest, images) = build_index(layout.path(), &[other, build_arch()]);
+    let (index_digest, images) = build_index(layout.path(), &[other, mybuild_graph::host_arch()]);
     registry.push(layout.path(), "multi:latest", true);
     let img = client()
         .resolve(&reference(&registry, "multi:latest"))
@@ -270,12 +270,20 @@ async fn index_resolves_to_build_platform() {
 async fn a_nested_index_resolves_to_build_platform() {
     let registry = TestRegistry::start();
     let layout = tempfile::tempdir().unwrap();
-    let (inner, images) = build_index(layout.path(), &["s390x", build_arch()]);
+    let (inner, images) = build_index(layout.path(), &["s390x", mybuild_graph::host_arch()]);
     registry.push(layout.path(), "nested:inner", true);
     let size = std::fs::metadata(layout.path().join("blobs/sha256").join(inner.hex()))
         .unwrap()
         .len();
-    let outer = put_nested_index(&registry, "nested", "latest", &inner, size, build_arch()).await;
+    let outer = put_nested_index(
+        &registry,
+        "nested",
+        "latest",
+        &inner,
+        size,
+        mybuild_graph::host_arch(),
+    )
+    .await;
     let img = client()
         .resolve(&reference(&registry, "nested:latest"))
         .await
@@ -314,7 +322,7 @@ async fn provider_pins_once_and_works_offline() {
     let moved = build_image(
         layout.path(),
         &ImageSpec {
-            arch: build_arch(),
+            arch: mybuild_graph::host_arch(),
             marker: "moved",
             ..Default::default()
         },

@@ -26,7 +26,7 @@ async fn bearer_token_flow_keeps_credentials_home() {
     let image = build_image(
         layout.path(),
         &ImageSpec {
-            arch: build_arch(),
+            arch: mybuild_graph::host_arch(),
             marker: "secret",
             ..Default::default()
         },
@@ -156,7 +156,7 @@ async fn bearer_push_and_repush() {
         .import_layer(&tar.into_inner().unwrap()[..], None)
         .unwrap();
     let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": build_arch(), "os": "linux",
+        "architecture": mybuild_graph::host_arch(), "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }))
     .unwrap();
