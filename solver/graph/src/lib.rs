@@ -130,24 +130,6 @@ impl Graph {
             .enumerate()
             .map(|(i, n)| (NodeId(i as u32), n))
     }
-
-    /// The ids `target` depends on (itself included), in topological order.
-    /// Nodes the target does not need are never built.
-    pub fn ancestors(&self, target: NodeId) -> Vec<NodeId> {
-        let mut needed = vec![false; self.nodes.len()];
-        needed[target.index()] = true;
-        for i in (0..=target.index()).rev() {
-            if needed[i] {
-                for input in &self.nodes[i].inputs {
-                    needed[input.index()] = true;
-                }
-            }
-        }
-        (0..self.nodes.len())
-            .filter(|i| needed[*i])
-            .map(|i| NodeId(i as u32))
-            .collect()
-    }
 }
 
 #[cfg(test)]
