@@ -63,7 +63,7 @@ impl BuildWorker {
             .values()
             .map(|path| {
                 let name = Digest::of(path.as_os_str().as_encoded_bytes()).hex()[..24].to_string();
-                let file = store.root().join(super::CONTEXT_HASHES_DIR).join(name);
+                let file = store.state_dir(super::CONTEXT_HASHES_DIR).join(name);
                 (path.clone(), Arc::new(HashCache::open(file)))
             })
             .collect();
