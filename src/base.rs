@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use mybuild_solver::registry::Reference;
+use mybuild_registry::Reference;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

@@ -258,7 +258,7 @@ pub fn commit(root: &Path, args: CommitArgs) -> anyhow::Result<()> {
     let config = committed_config(&store, &c)?;
     let id = store.put_image(&config)?;
     if let Some(name) = &args.name {
-        let r = mybuild_solver::registry::Reference::parse(name)
+        let r = mybuild_registry::Reference::parse(name)
             .with_context(|| format!("invalid image name {name:?}"))?;
         store.tag(&r.to_string(), &id)?;
     } else {

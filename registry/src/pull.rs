@@ -6,8 +6,8 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::{LayerDesc, ResolvedImage};
+use super::progress::{ByteProgress, NoProgress, Throttle};
 use super::reference::Reference;
-use crate::progress::{Progress, Throttle};
 use futures_util::{StreamExt, TryStreamExt};
 use mybuild_cache::{CompressedBlob, LayerCompression as Compression, Store, StoreError};
 use mybuild_graph::Digest;
@@ -49,7 +49,7 @@ struct LayerJob<'a> {
 /// Byte progress of downloads goes to `vertex` on `progress`.
 #[derive(Clone, Copy)]
 struct Report<'a> {
-    progress: &'a Progress,
+    progress: &'a dyn ByteProgress,
     vertex: &'a str,
 }
 
@@ -60,7 +60,7 @@ impl RegistryClient {
         &self,
         store: &Arc<Store>,
         img: &ResolvedImage,
-        progress: &Progress,
+        progress: &dyn ByteProgress,
         vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
         let report = Report { progress, vertex };
@@ -100,13 +100,12 @@ impl RegistryClient {
         layer: &LayerDesc,
         diff_id: &Digest,
     ) -> Result<(), RegistryError> {
-        let discard = Progress::discard();
         let job = LayerJob {
             index: 0,
             layer,
             diff_id,
             report: Report {
-                progress: &discard,
+                progress: &NoProgress,
                 vertex: "",
             },
         };

@@ -52,11 +52,6 @@ fn client() -> RegistryClient {
     RegistryClient::new(vec![]).unwrap()
 }
 
-/// Pulls here show no progress.
-fn discard() -> crate::Progress {
-    crate::Progress::discard()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn resolves_and_pulls_verified_layers() {
     let fx = busybox();
@@ -79,7 +74,7 @@ async fn resolves_and_pulls_verified_layers() {
         fx.image.layers
     );
 
-    let chain = c.pull_layers(&store, &img, &discard(), "").await.unwrap();
+    let chain = c.pull_layers(&store, &img, &NoProgress, "").await.unwrap();
     assert_eq!(chain, fx.image.diff_ids);
     assert_eq!(c.layer_downloads(), 2);
     let marker = store
@@ -95,13 +90,13 @@ async fn resolves_and_pulls_verified_layers() {
 
     // Present layers are never fetched again, by this client or a new one.
     assert_eq!(
-        c.pull_layers(&store, &img, &discard(), "").await.unwrap(),
+        c.pull_layers(&store, &img, &NoProgress, "").await.unwrap(),
         chain
     );
     assert_eq!(c.layer_downloads(), 2);
     let fresh = client();
     fresh
-        .pull_layers(&store, &img, &discard(), "")
+        .pull_layers(&store, &img, &NoProgress, "")
         .await
         .unwrap();
     assert_eq!(fresh.layer_downloads(), 0);
@@ -116,7 +111,7 @@ async fn concurrent_pulls_fetch_each_layer_once() {
         .resolve(&reference(&fx.registry, "busybox:latest"))
         .await
         .unwrap();
-    let quiet = discard();
+    let quiet = NoProgress;
     let (a, b) = tokio::join!(
         c.pull_layers(&store, &img, &quiet, ""),
         c.pull_layers(&store, &img, &quiet, "")
@@ -187,7 +182,7 @@ async fn corrupted_layer_is_rejected_and_not_stored() {
         .unwrap();
     corrupt(&fx.registry, &fx.image.layers[0]);
     let err = c
-        .pull_layers(&store, &img, &discard(), "")
+        .pull_layers(&store, &img, &NoProgress, "")
         .await
         .unwrap_err();
     assert!(
@@ -213,7 +208,7 @@ async fn wrong_diff_id_names_the_layer() {
         .await
         .unwrap();
     let err = c
-        .pull_layers(&store, &img, &discard(), "")
+        .pull_layers(&store, &img, &NoProgress, "")
         .await
         .unwrap_err();
     match err {
@@ -307,7 +302,7 @@ async fn provider_pins_once_and_works_offline() {
         first
     );
     let chain = provider
-        .layers(&name, Some(&first.pin), &discard(), "")
+        .layers(&name, Some(&first.pin), &NoProgress, "")
         .await
         .unwrap();
     assert_eq!(chain, fx.image.diff_ids);
@@ -344,7 +339,7 @@ async fn provider_pins_once_and_works_offline() {
     );
     assert_eq!(
         offline
-            .layers(&name, Some(&local.pin), &discard(), "")
+            .layers(&name, Some(&local.pin), &NoProgress, "")
             .await
             .unwrap(),
         chain
@@ -352,7 +347,7 @@ async fn provider_pins_once_and_works_offline() {
     // An older manifest pin is found through the digest tag, still offline.
     assert_eq!(
         offline
-            .layers(&name, Some(&first.pin), &discard(), "")
+            .layers(&name, Some(&first.pin), &NoProgress, "")
             .await
             .unwrap(),
         chain
@@ -372,7 +367,7 @@ fn futures_are_send(p: &ImageProvider, c: &RegistryClient, s: &Arc<Store>, i: &R
     shared::<ImageProvider>();
     shared::<RegistryClient>();
     send(p.resolve("x"));
-    send(p.layers("x", None, &discard(), ""));
+    send(p.layers("x", None, &NoProgress, ""));
     send(c.resolve(&i.reference));
-    send(c.pull_layers(s, i, &discard(), ""));
+    send(c.pull_layers(s, i, &NoProgress, ""));
 }

@@ -11,10 +11,12 @@ mod client;
 mod credentials;
 mod error;
 mod manifest;
+mod progress;
 mod provider;
 mod pull;
 mod push;
 mod reference;
+pub mod remote_cache;
 mod upload;
 
 #[cfg(test)]
@@ -31,6 +33,7 @@ pub use client::RegistryClient;
 pub use credentials::CredentialsError;
 pub use error::RegistryError;
 pub use manifest::{LayerDesc, ResolvedImage};
+pub use progress::{ByteProgress, NoProgress};
 pub use provider::{ImageProvider, ProvidedImage};
 pub(crate) use pull::unpack_stored;
 pub use push::{OnPush, PushEvent};

@@ -14,7 +14,7 @@ mod remote;
 
 pub use format::{CacheConfig, CacheLayer, CacheRecord};
 
-use crate::registry::{LayerDesc, Reference, RegistryClient, RegistryError};
+use crate::{LayerDesc, Reference, RegistryClient, RegistryError};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use std::collections::BTreeMap;

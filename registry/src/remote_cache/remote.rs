@@ -2,7 +2,7 @@
 
 use super::format::{self, CacheConfig};
 use super::RemoteCacheError;
-use crate::registry::{Reference, RegistryClient, RegistryError};
+use crate::{Reference, RegistryClient, RegistryError};
 use mybuild_cache::export::OCI_MANIFEST;
 use mybuild_cache::Store;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use super::format::{self, CacheConfig};
 use super::RemoteCacheError;
-use crate::registry::LayerDesc;
+use crate::LayerDesc;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use std::fs;
@@ -97,11 +97,9 @@ pub(super) async fn fetch_layer(
             io::copy(&mut src, &mut ingest).map_err(io_err(&loc2, "copy", &path))?;
             ingest.commit(Some(&desc2.digest)).map_err(store_err)?;
         }
-        crate::registry::unpack_stored(&store, &desc2).map_err(|source| {
-            RemoteCacheError::Registry {
-                location: loc2.clone(),
-                source,
-            }
+        crate::unpack_stored(&store, &desc2).map_err(|source| RemoteCacheError::Registry {
+            location: loc2.clone(),
+            source,
         })
     })
     .await

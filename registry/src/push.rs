@@ -5,9 +5,9 @@
 
 use super::client::RegistryClient;
 use super::error::RegistryError;
+use super::progress::Throttle;
 use super::reference::Reference;
 use super::upload::{location, push_status, Call, OnSent};
-use crate::progress::Throttle;
 use futures_util::TryStreamExt as _;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
@@ -34,7 +34,7 @@ pub enum PushEvent {
         from: String,
     },
     /// `sent` of `total` bytes of an upload handed to the connection so
-    /// far; paced (see [`Throttle`]), the last one has `sent == total`.
+    /// far; paced (see `Throttle`), the last one has `sent == total`.
     Sent {
         digest: Digest,
         sent: u64,
@@ -289,14 +289,24 @@ async fn expect(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_registry::{build_image, ImageSpec, TestRegistry};
-    use super::super::ImageProvider;
     use super::*;
-    use crate::progress::{Progress, ProgressEvent};
+    use crate::test_registry::{build_image, ImageSpec, TestRegistry};
+    use crate::{ByteProgress, ImageProvider};
     use std::collections::BTreeMap;
 
     /// (first, last) `current` seen per blob, and whether it never went back.
     type Seen = BTreeMap<String, (u64, u64, bool)>;
+
+    /// Every byte report of a pull: (vertex, id, current, total).
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(String, String, u64, u64)>>);
+
+    impl ByteProgress for Recorded {
+        fn bytes(&self, vertex: &str, id: &str, current: u64, total: u64) {
+            let mut seen = self.0.lock().unwrap();
+            seen.push((vertex.into(), id.into(), current, total));
+        }
+    }
 
     fn track(seen: &mut Seen, id: &str, current: u64) {
         let e = seen
@@ -330,25 +340,15 @@ mod tests {
         let provider = ImageProvider::new(store.clone(), client.clone(), false);
 
         let name = format!("{}/src:latest", from.addr);
-        let (progress, mut rx) = Progress::channel();
+        let progress = Recorded::default();
         provider.layers(&name, None, &progress, "v1").await.unwrap();
-        drop(progress);
         let mut pulled = Seen::new();
-        while let Some(ev) = rx.recv().await {
-            if let ProgressEvent::Bytes {
-                vertex,
-                id,
-                current,
-                total,
-                ..
-            } = ev
-            {
-                assert_eq!(vertex, "v1");
-                let layer = image.layers.iter().position(|l| l.as_str() == id);
-                assert!(layer.is_some(), "bytes for a blob not in the image: {id}");
-                assert!(total > 0 && current <= total, "{current} of {total}");
-                track(&mut pulled, &id, current);
-            }
+        for (vertex, id, current, total) in progress.0.into_inner().unwrap() {
+            assert_eq!(vertex, "v1");
+            let layer = image.layers.iter().position(|l| l.as_str() == id);
+            assert!(layer.is_some(), "bytes for a blob not in the image: {id}");
+            assert!(total > 0 && current <= total, "{current} of {total}");
+            track(&mut pulled, &id, current);
         }
         assert_eq!(pulled.len(), image.layers.len(), "{pulled:?}");
         for (id, (first, last, forward)) in &pulled {

@@ -5,6 +5,7 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::{manifest_config_digest, parse_diff_ids, ResolvedImage};
+use super::progress::ByteProgress;
 use super::reference::Reference;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
@@ -94,7 +95,7 @@ impl ImageProvider {
         &self,
         reference: &str,
         pin: Option<&Digest>,
-        progress: &crate::Progress,
+        progress: &dyn ByteProgress,
         vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
         let r = Reference::parse(reference)?;
@@ -178,7 +179,7 @@ impl ImageProvider {
         &self,
         r: &Reference,
         pin: Option<&Digest>,
-        progress: &crate::Progress,
+        progress: &dyn ByteProgress,
         vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
         // A pin from this build's resolution reuses it; any other pin (e.g.
@@ -238,7 +239,7 @@ impl ImageProvider {
         &self,
         r: &Reference,
         img: &ResolvedImage,
-        progress: &crate::Progress,
+        progress: &dyn ByteProgress,
         vertex: &str,
     ) -> Result<Vec<Digest>, RegistryError> {
         let chain = self

@@ -63,9 +63,7 @@ async fn bearer_token_flow_keeps_credentials_home() {
         (d, s)
     };
     assert_eq!(
-        c.pull_layers(&store, &img, &crate::Progress::discard(), "")
-            .await
-            .unwrap(),
+        c.pull_layers(&store, &img, &NoProgress, "").await.unwrap(),
         image.diff_ids
     );
 
