@@ -4,16 +4,14 @@
 //! quiet, rawjson and `--log-dir`.
 //!
 //! Timings, digests, ids and sizes are masked before comparing.
-//! `MYBUILD_BLESS=1 cargo test --test progress` rewrites the golden files
+//! `MYBUILD_BLESS=1 cargo test --test e2e progress::` rewrites the golden files
 //! in `testdata/progress/`.
 
-mod util;
-
+use crate::util::{assert_success, stderr, TestEnv};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Output;
-use util::{assert_success, stderr, TestEnv};
 
 /// The reference transcripts' Dockerfile, on the harness' busybox.
 const REFERENCE: &str = r#"FROM busybox:latest
@@ -49,7 +47,7 @@ fn reference_context(env: &TestEnv) -> std::path::PathBuf {
 }
 
 fn golden(name: &str, actual: &str) {
-    util::golden::assert_golden("progress", name, actual);
+    crate::util::golden::assert_golden("progress", name, actual);
 }
 
 /// `sha256:<64 hex>` -> `sha256:<digest>`.

@@ -45,15 +45,6 @@ impl LayerTar {
         self
     }
 
-    /// A FIFO or device node.
-    pub fn node(mut self, path: &str, kind: tar::EntryType, major: u32, minor: u32) -> LayerTar {
-        let mut h = header(kind, 0o666);
-        h.set_device_major(major).unwrap();
-        h.set_device_minor(minor).unwrap();
-        self.0.append_data(&mut h, path, std::io::empty()).unwrap();
-        self
-    }
-
     pub fn bytes(self) -> Vec<u8> {
         self.0.into_inner().unwrap()
     }

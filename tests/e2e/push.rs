@@ -2,14 +2,12 @@
 //! Debian's `docker-registry`, read back with skopeo, with a fault-injecting
 //! proxy in between where a test needs to see or break the traffic.
 
-mod util;
-
+use crate::util::proxy::{Fault, Proxy};
+use crate::util::registry::Registry;
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-use util::proxy::{Fault, Proxy};
-use util::registry::Registry;
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 /// Attempts per push request (the first try and three retries).
 const ATTEMPTS: usize = 4;

@@ -2,9 +2,7 @@
 //! real namespaces, overlayfs, store and registry; images read back from
 //! the exported OCI archives with every digest verified.
 
-mod util;
-
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 const ALL_INSTRUCTIONS: &str = r#"
 ARG BASE=busybox:latest
@@ -112,7 +110,7 @@ fn unchanged_rebuild_is_all_cached_and_no_cache_runs_again() {
         !log.contains("ran-step-42"),
         "no RUN may execute on a full cache hit:\n{log}"
     );
-    let cached = util::cached_steps(&log);
+    let cached = crate::util::cached_steps(&log);
     assert!(cached.iter().any(|n| n.contains("] COPY f /f")), "{log}");
     assert!(cached.iter().any(|n| n.contains("] RUN echo")), "{log}");
     assert_eq!(
@@ -275,7 +273,7 @@ fn pulls_base_image_from_a_real_registry() {
     let seed = TestEnv::new();
     let (out, base_archive) = seed.build(&seed.context("seed", "FROM busybox\n", &[]), &[]);
     assert_success(&out, "seed build");
-    let registry = util::registry::Registry::start();
+    let registry = crate::util::registry::Registry::start();
     registry.push_oci_archive(&base_archive, "base/busybox:latest");
 
     let env = TestEnv::empty();
@@ -490,7 +488,7 @@ fn bind_mount_source_cannot_leave_the_context() {
 #[test]
 fn add_from_url() {
     use sha2::Digest as _;
-    let server = util::http::FileServer::start();
+    let server = crate::util::http::FileServer::start();
     server.set("/dl/tool.sh", b"#!/bin/sh\necho v1\n");
     let url = server.url("/dl/tool.sh");
     let sum = format!(

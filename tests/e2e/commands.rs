@@ -1,10 +1,8 @@
 //! End-to-end tests of the store commands (issue 4): tag, rmi, inspect,
 //! history, save, du and prune, and export compression.
 
-mod util;
-
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use serde_json::Value;
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -1,11 +1,9 @@
 //! What a RUN step must not reach on the host (issue 13), each checked with
 //! a sentinel outside the rootfs that has to stay untouched.
 
-mod util;
-
+use crate::util::loopdev::Loop;
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use std::process::Command;
-use util::loopdev::Loop;
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 /// Issue 13 item 1: with CAP_MKNOD and no device policy, a RUN step read
 /// and wrote a host loop device's backing file through `mknod`, and wrote
@@ -106,7 +104,7 @@ fn a_registry_that_stalls_fails_the_build_with_a_clear_error() {
             .unwrap();
         // Four tries of one idle second each, plus the backoff between them,
         // end well within this watchdog; a build without limits never does.
-        let out = util::wait_or_kill(child, std::time::Duration::from_secs(90))
+        let out = crate::util::wait_or_kill(child, std::time::Duration::from_secs(90))
             .unwrap_or_else(|| panic!("the build hung on a stalled registry (headers: {headers})"));
         assert!(!out.status.success());
         let err = stderr(&out);

@@ -1,10 +1,8 @@
 //! Regressions found by building ordinary Dockerfiles from outside
 //! (issue 12): each test failed on the main of the day it was written.
 
-mod util;
-
-use util::registry::Registry;
-use util::{assert_success, cached_steps, read_oci_archive, stderr, stdout, TestEnv};
+use crate::util::registry::Registry;
+use crate::util::{assert_success, cached_steps, read_oci_archive, stderr, stdout, TestEnv};
 
 /// Item 1: two steps with the same diff (`RUN true` twice, the same file
 /// COPY'd twice) put one snapshot twice in the chain, and overlayfs

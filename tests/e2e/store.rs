@@ -2,12 +2,10 @@
 //! SIGKILL at any moment leaves a store the next build opens and trusts, and
 //! several builds may share one root at once.
 
-mod util;
-
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 /// Three stages, so kills land in parallel RUNs, COPYs between stages,
 /// layer commits, image writes and the export.

@@ -4,15 +4,13 @@
 //! untouched, runs both modes under a watchdog, and allows only a clean
 //! success or a clear error, never a panic.
 
-mod util;
-
+use crate::util::craft::{load_on_busybox, LayerTar};
+use crate::util::loopdev::Loop;
+use crate::util::{assert_success, read_oci_archive, stderr, wait_or_kill, TestEnv};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
-use util::craft::{load_on_busybox, LayerTar};
-use util::loopdev::Loop;
-use util::{assert_success, read_oci_archive, stderr, wait_or_kill, TestEnv};
 
 /// Runs mybuild with a watchdog, so a hang fails the test instead of CI.
 fn run_guarded(env: &TestEnv, args: &[&str]) -> Output {
@@ -587,7 +585,7 @@ fn a_full_disk_fails_cleanly_and_nothing_half_written_is_served() {
     small.grow();
     let (out, archive) = env.build(&over, &[]);
     assert_success(&out, "the same build with room again");
-    let cached = util::cached_steps(&stderr(&out));
+    let cached = crate::util::cached_steps(&stderr(&out));
     assert!(
         !cached.iter().any(|s| s.contains("RUN")),
         "a failed RUN was served from the cache"
@@ -618,7 +616,7 @@ fn a_full_disk_fails_cleanly_and_nothing_half_written_is_served() {
     assert_out_of_space(&out, "blob write");
     let listed = env.mybuild(&["images"]);
     assert!(
-        !util::stdout(&listed).contains("big"),
+        !crate::util::stdout(&listed).contains("big"),
         "a half-loaded image was tagged"
     );
     small.grow();

@@ -2,11 +2,9 @@
 //! builder's transcripts, intermediate images and containers, and the
 //! cache shared with the default mode.
 
-mod util;
-
+use crate::util::{assert_success, TestEnv};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use util::{assert_success, TestEnv};
 
 const BASE: &str = "127.0.0.1:5000/busybox:latest";
 
@@ -327,11 +325,11 @@ fn both_modes_share_one_cache() {
     assert_success(&env.legacy(&ctx2, &[]), "legacy build");
     let plain = env.mybuild(&["build", "--progress=plain", ctx2.to_str().unwrap()]);
     assert_success(&plain, "plain build");
-    let cached = util::cached_steps(&util::stderr(&plain));
+    let cached = crate::util::cached_steps(&crate::util::stderr(&plain));
     assert!(
         cached.iter().any(|n| n.contains("] RUN echo fresh")),
         "{}",
-        util::stderr(&plain)
+        crate::util::stderr(&plain)
     );
 }
 
@@ -393,7 +391,7 @@ fn every_stage_up_to_the_target_is_built_in_order() {
 
 #[test]
 fn a_legacy_build_can_push_and_the_image_pulls_back() {
-    let registry = util::registry::Registry::start();
+    let registry = crate::util::registry::Registry::start();
     let (env, ctx) = setup();
     let name = format!("{}/legacy/app:1", registry.addr);
     let out = env.legacy(&ctx, &["-t", &name, "--push"]);

@@ -2,15 +2,13 @@
 //! pseudo-terminal redraws BuildKit's frame in place and leaves a summary;
 //! without a usable terminal `auto` means plain output.
 
-mod util;
-
+use crate::util::{assert_success, stderr, TestEnv};
 use nix::pty::{openpty, Winsize};
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use util::{assert_success, stderr, TestEnv};
 
 const STEP: &str = "[2/2] RUN echo one && sleep 1 && echo two";
 const DOCKERFILE: &str = "FROM busybox\nRUN echo one && sleep 1 && echo two\n";

@@ -3,12 +3,10 @@
 //! with the same image id, and a build `FROM` the loaded image sees its
 //! files. Broken archives fail naming the file and tag nothing.
 
-mod util;
-
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 const DOCKERFILE: &str = "FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo built > /built.txt\n";
 

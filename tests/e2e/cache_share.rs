@@ -2,10 +2,8 @@
 //! store, `--cache-from` on a second, empty one, through a directory and
 //! through the real registry.
 
-mod util;
-
-use util::registry::Registry;
-use util::{assert_success, read_oci_archive, stderr, TestEnv};
+use crate::util::registry::Registry;
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 
 /// The markers are computed, so only a RUN that really runs prints them.
 const DF: &str = "FROM busybox AS side\nRUN echo side-$((1+1)) | tee /side\n\

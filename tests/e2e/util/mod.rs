@@ -2,8 +2,6 @@
 //! and scratch directory, a busybox base image bootstrapped from the host,
 //! and helpers to read the OCI archives mybuild exports.
 
-#![allow(dead_code)]
-
 pub mod craft;
 pub mod golden;
 pub mod http;

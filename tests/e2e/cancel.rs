@@ -1,12 +1,10 @@
 //! Cancellation (issue 4): a failing branch or Ctrl-C stops the other
 //! branches at once, kills their sandboxes and leaves the store clean.
 
-mod util;
-
+use crate::util::{assert_success, TestEnv};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use util::{assert_success, TestEnv};
 
 /// Pids whose command line is exactly `args`.
 fn processes(args: &[&str]) -> Vec<i32> {
