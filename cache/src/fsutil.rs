@@ -72,15 +72,24 @@ impl FileLock {
             .create(true)
             .truncate(false)
             .open(path)?;
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(FileLock { _file: file });
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
+        flock(&file, libc::LOCK_EX)?;
+        Ok(FileLock { _file: file })
+    }
+}
+
+/// `flock(op)`, retried on EINTR. `Ok(false)` when a non-blocking request
+/// would have to wait.
+pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(err),
         }
     }
 }
