@@ -14,7 +14,6 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 pub(crate) fn open_lock(path: &Path) -> Result<File, StoreError> {
