@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use mybuild_solver::registry::Reference;
+use mybuild_registry::Reference;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -28,7 +28,7 @@ pub async fn run(root: &Path, args: BootstrapArgs) -> anyhow::Result<()> {
         let layer = busybox_layer(&busybox)?;
         let diff_id = store.import_layer(std::io::Cursor::new(layer), None)?;
         let config = serde_json::json!({
-            "architecture": mybuild_solver::registry::build_arch(),
+            "architecture": mybuild_graph::host_arch(),
             "os": "linux",
             "created": "1970-01-01T00:00:00Z",
             "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},

@@ -4,8 +4,8 @@
 use anyhow::{bail, Context as _};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
-use mybuild_solver::registry::{Reference, RegistryClient};
-use mybuild_solver::remote_cache::{export, CacheLocation, RemoteCache};
+use mybuild_registry::remote_cache::{export, CacheLocation, RemoteCache};
+use mybuild_registry::{Reference, RegistryClient};
 use mybuild_solver::Progress;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -258,7 +258,7 @@ pub fn commit(root: &Path, args: CommitArgs) -> anyhow::Result<()> {
     let config = committed_config(&store, &c)?;
     let id = store.put_image(&config)?;
     if let Some(name) = &args.name {
-        let r = mybuild_solver::registry::Reference::parse(name)
+        let r = mybuild_registry::Reference::parse(name)
             .with_context(|| format!("invalid image name {name:?}"))?;
         store.tag(&r.to_string(), &id)?;
     } else {
@@ -274,7 +274,7 @@ fn committed_config(store: &Store, c: &ContainerRecord) -> anyhow::Result<Vec<u8
         Some(img) => serde_json::from_slice(&store.read_blob(img)?)
             .with_context(|| format!("image {img}: config is not JSON"))?,
         None => {
-            serde_json::json!({"architecture": mybuild_solver::registry::build_arch(), "os": "linux",
+            serde_json::json!({"architecture": mybuild_graph::host_arch(), "os": "linux",
             "config": {}, "rootfs": {"type": "layers", "diff_ids": []}})
         }
     };

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use mybuild_cache::Store;
-use mybuild_solver::registry::Reference;
+use mybuild_registry::Reference;
 use std::path::Path;
 
 #[derive(Args, Debug)]

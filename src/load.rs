@@ -12,7 +12,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use mybuild_cache::import::{self, LayerEvent};
-use mybuild_solver::registry::Reference;
+use mybuild_registry::Reference;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 

@@ -28,7 +28,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-/// Directories the solver keeps next to the store proper.
+/// Directories of the solver's own state in the store.
 const EXTRA_DIRS: [(&str, &str); 2] = [
     (mybuild_solver::CACHE_MOUNTS_DIR, "Cache mounts"),
     (mybuild_solver::CONTEXT_HASHES_DIR, "Context hashes"),
@@ -53,7 +53,7 @@ pub fn du(root: &Path, _args: DuArgs) -> anyhow::Result<()> {
     row("Build cache", u.build_cache);
     row("Unreferenced", u.unreferenced);
     for (dir, kind) in EXTRA_DIRS {
-        let (count, size) = dir_usage(&root.join(dir));
+        let (count, size) = dir_usage(&store.state_dir(dir));
         row(
             kind,
             Tally {
@@ -88,7 +88,7 @@ pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<()> {
     let mut reclaimed = report.reclaimed;
     if args.all {
         for (dir, _) in EXTRA_DIRS {
-            let path = root.join(dir);
+            let path = store.state_dir(dir);
             reclaimed += dir_usage(&path).1;
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {}

@@ -10,7 +10,7 @@ use clap::Args;
 use mybuild_cache::export::image_manifest;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
-use mybuild_solver::registry::{PushEvent, Reference, RegistryClient};
+use mybuild_registry::{PushEvent, Reference, RegistryClient};
 use std::path::Path;
 use std::sync::Arc;
 

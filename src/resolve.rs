@@ -2,7 +2,7 @@
 //! `ImageResolver`, reporting each lookup as a progress vertex.
 
 use mybuild_frontend::{ImageResolver, ResolvedImage};
-use mybuild_solver::registry::ImageProvider;
+use mybuild_registry::ImageProvider;
 use mybuild_solver::Progress;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
-use mybuild_solver::registry::Reference;
+use mybuild_registry::Reference;
 use std::path::Path;
 
 #[derive(Args, Debug)]

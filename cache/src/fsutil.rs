@@ -72,15 +72,24 @@ impl FileLock {
             .create(true)
             .truncate(false)
             .open(path)?;
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(FileLock { _file: file });
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
+        flock(&file, libc::LOCK_EX)?;
+        Ok(FileLock { _file: file })
+    }
+}
+
+/// `flock(op)`, retried on EINTR. `Ok(false)` when a non-blocking request
+/// would have to wait.
+pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(err),
         }
     }
 }
@@ -138,10 +147,8 @@ mod tests {
         fs::write(root.join("work/work/inner/f"), b"x").unwrap();
         let dev = CString::new(root.join("wh").as_os_str().as_bytes()).unwrap();
         // SAFETY: valid path.
-        assert_eq!(
-            unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o600, 0) },
-            0
-        );
+        let rc = unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o600, 0) };
+        assert_eq!(rc, 0);
         fs::set_permissions(
             root.join("work/work/inner"),
             fs::Permissions::from_mode(0o000),

@@ -16,6 +16,8 @@
 //!   intermediates.json             legacy-mode intermediate images -> their parent image
 //!   containers/<id>/               kept legacy-mode containers: container.json, and upper/
 //!                                  (the filesystem) when a failed RUN left no layer
+//!   cache-mounts/<hash of id>/    RUN --mount=type=cache directories (the solver's)
+//!   context-hashes/<hex>           per-context file hash caches (the solver's)
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
 //!                                  as snapshots/, so finished dirs are renamed into place)
 //!   metadata.lock                  flock serialising updates of images.json and layer records

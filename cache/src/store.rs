@@ -112,6 +112,12 @@ impl Store {
         &self.root
     }
 
+    /// A directory of the solver's own state inside the versioned layout
+    /// (`cache-mounts`, `context-hashes`), so a new layout moves it too.
+    pub fn state_dir(&self, name: &str) -> PathBuf {
+        self.v1.join(name)
+    }
+
     pub fn snapshots_root(&self) -> PathBuf {
         self.v1.join("snapshots")
     }

@@ -8,13 +8,12 @@
 //! `prune` takes it exclusively too, so it never deletes a snapshot that a
 //! running build has mounted.
 
-use crate::fsutil::remove_tree;
+use crate::fsutil::{flock, remove_tree};
 use crate::store::{io_err, Store, StoreError};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 pub(crate) fn open_lock(path: &Path) -> Result<File, StoreError> {
@@ -26,23 +25,6 @@ pub(crate) fn open_lock(path: &Path) -> Result<File, StoreError> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .map_err(io_err("open", path))
-}
-
-/// `flock(op)`, retried on EINTR. `Ok(false)` when a non-blocking request
-/// would have to wait.
-pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
-    loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            _ => return Err(err),
-        }
-    }
 }
 
 /// Joins the store's users: sweeps first if nobody else is there.

@@ -5,15 +5,14 @@
 //! one op; [`BuildWorker`] is the real one), [`sandbox::Sandbox`] (the
 //! re-exec'd helper process that builds namespaces and overlay mounts),
 //! `fileop` (COPY/ADD/mkdir semantics inside a rootfs), `context` (build
-//! context selection and content hashing), `registry` (the OCI distribution
-//! client and the image provider behind `FROM`) and [`Progress`] (events
-//! for the CLI to render).
+//! context selection and content hashing) and [`Progress`] (events for the
+//! CLI to render). Images behind `FROM` and the shared build cache come
+//! from `mybuild-registry`, which reports its pull bytes through
+//! [`Progress`]'s [`mybuild_registry::ByteProgress`] impl.
 
 pub mod context;
 pub mod fileop;
 pub mod progress;
-pub mod registry;
-pub mod remote_cache;
 pub mod sandbox;
 mod solve;
 

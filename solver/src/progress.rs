@@ -5,7 +5,7 @@
 //! opaque string; renderers number vertices in order of first appearance,
 //! as BuildKit does.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,50 +142,34 @@ impl Progress {
     }
 }
 
-/// How often one blob's byte progress is reported at most: often enough
-/// for a live bar, rare enough not to flood the renderer.
-const REPORT_EVERY: Duration = Duration::from_millis(100);
-
-/// Paces the byte progress of one blob: the first report, then at most one
-/// per [`REPORT_EVERY`], and always the one that completes it.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    last: Option<Instant>,
-}
-
-impl Throttle {
-    /// Whether `current` of `total` bytes is worth reporting now.
-    pub fn due(&mut self, current: u64, total: u64) -> bool {
-        self.due_at(Instant::now(), current, total)
-    }
-
-    fn due_at(&mut self, now: Instant, current: u64, total: u64) -> bool {
-        let complete = total > 0 && current >= total;
-        let quiet_long_enough = match self.last {
-            Some(last) => now.saturating_duration_since(last) >= REPORT_EVERY,
-            None => true,
-        };
-        if complete || quiet_long_enough {
-            self.last = Some(now);
-        }
-        complete || quiet_long_enough
+/// A pull's downloads report their bytes as [`ProgressEvent::Bytes`] of the
+/// vertex that asked for the image.
+impl mybuild_registry::ByteProgress for Progress {
+    fn bytes(&self, vertex: &str, id: &str, current: u64, total: u64) {
+        Progress::bytes(self, vertex, id, current, total);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mybuild_registry::ByteProgress;
 
     #[test]
-    fn throttle_reports_first_then_paced_and_always_the_last() {
-        let t0 = Instant::now();
-        let mut t = Throttle::default();
-        let at = |ms| t0 + Duration::from_millis(ms);
-        assert!(t.due_at(at(0), 0, 100), "the first report shows the bar");
-        assert!(!t.due_at(at(50), 10, 100), "too soon after the first");
-        assert!(t.due_at(at(100), 20, 100), "a full interval later");
-        assert!(!t.due_at(at(120), 30, 100));
-        assert!(t.due_at(at(121), 100, 100), "completion is never dropped");
-        assert!(!t.due_at(at(150), 40, 0), "unknown total: paced only");
+    fn registry_bytes_arrive_as_byte_events_of_the_vertex() {
+        let (progress, mut rx) = Progress::channel();
+        let sink: &dyn ByteProgress = &progress;
+        sink.bytes("v1", "sha256:ab", 3, 10);
+        match rx.try_recv().unwrap() {
+            ProgressEvent::Bytes {
+                vertex,
+                id,
+                current,
+                total,
+                ..
+            } => assert_eq!((&*vertex, &*id, current, total), ("v1", "sha256:ab", 3, 10)),
+            other => panic!("{other:?}"),
+        }
+        assert!(rx.try_recv().is_err(), "one call, one event");
     }
 }

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use mybuild_cache::Store;
 use mybuild_frontend::{compile_legacy, CompileOptions, LegacyKind, LegacyStep};
 use mybuild_graph::{Digest, Graph};
-use mybuild_solver::registry::ImageProvider;
+use mybuild_registry::ImageProvider;
 use mybuild_solver::sandbox::Sandbox;
 use mybuild_solver::{BuildWorker, Progress, ProgressEvent, Scheduler, SolveOptions};
 use std::collections::{BTreeMap, HashMap};

@@ -3,7 +3,7 @@
 //! whatever the mode.
 
 #[cfg(test)]
-#[path = "../../tests/util/golden.rs"]
+#[path = "../../tests/e2e/util/golden.rs"]
 pub(crate) mod golden;
 mod logdir;
 mod plain;

@@ -55,15 +55,6 @@ struct Layout {
     version: String,
 }
 
-/// The architecture name OCI uses for this host.
-pub(super) fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 pub(super) fn plan(ar: &Archive) -> Result<Vec<ImagePlan>, ImportError> {
     if ar.contains("oci-layout") {
         let bytes = ar.read_small("oci-layout", "the archive layout", JSON_LIMIT)?;
@@ -99,14 +90,14 @@ pub(super) fn plan(ar: &Archive) -> Result<Vec<ImagePlan>, ImportError> {
         return Err(ImportError::NoPlatform {
             archive: ar.label().into(),
             index: "index.json".into(),
-            arch: host_arch(),
+            arch: mybuild_graph::host_arch(),
         });
     }
     Ok(plans)
 }
 
 fn for_host(p: &Platform) -> bool {
-    p.os == "linux" && p.architecture == host_arch()
+    p.os == "linux" && p.architecture == mybuild_graph::host_arch()
 }
 
 fn is_manifest(desc: &Descriptor) -> bool {
@@ -192,7 +183,7 @@ fn resolve(
                 .ok_or_else(|| ImportError::NoPlatform {
                     archive: ar.label().into(),
                     index: format!("image index {d}"),
-                    arch: host_arch(),
+                    arch: mybuild_graph::host_arch(),
                 })?;
             resolve(ar, chosen, &name, depth + 1)
         }

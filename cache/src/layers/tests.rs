@@ -62,12 +62,8 @@ fn read_tar(bytes: &[u8]) -> Vec<Seen> {
 fn mknod(path: &Path, kind: libc::mode_t, dev: libc::dev_t) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: valid path.
-    assert_eq!(
-        unsafe { libc::mknod(c.as_ptr(), kind | 0o644, dev) },
-        0,
-        "mknod {}",
-        path.display()
-    );
+    let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o644, dev) };
+    assert_eq!(rc, 0, "mknod {}", path.display());
 }
 
 /// Makes the changes the brief's overlay scenario needs inside `merged`.

@@ -2,11 +2,12 @@
 //! image via the resolver, or an earlier stage), and the ONBUILD triggers it
 //! inherits.
 
-use super::stages::{go_arch, StageDef};
+use super::stages::StageDef;
 use super::state::Stage;
 use super::{convert_err, ConvertError, Converter, FrontendError, LegacyKind};
 use crate::image_config::ImageConfig;
 use crate::instructions::{Command, Instruction};
+use mybuild_graph::host_arch;
 use mybuild_graph::{Digest, ImageSource, NodeId, Op};
 
 /// Steps a stage numbers: its own FROM when it pulls an image, then every
@@ -54,7 +55,7 @@ impl Converter<'_> {
                 .meta
                 .expand(def.from.platform.as_deref().unwrap_or(""))
                 .map_err(err)?;
-            if p != format!("linux/{}", go_arch()) {
+            if p != format!("linux/{}", host_arch()) {
                 return Err(err(ConvertError::Unsupported(format!(
                     "FROM --platform={p}"
                 ))));
@@ -83,7 +84,7 @@ impl Converter<'_> {
                 }
                 None if base.eq_ignore_ascii_case("scratch") => {
                     let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
-                    let config = ImageConfig::scratch(go_arch(), "linux");
+                    let config = ImageConfig::scratch(host_arch(), "linux");
                     (blank(node, config), None, kind(None, None))
                 }
                 None => {

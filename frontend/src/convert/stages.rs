@@ -64,19 +64,9 @@ fn reads_an_image(cmd: &Command) -> bool {
     }
 }
 
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
 /// TARGETPLATFORM, BUILDARCH, ... for the host platform.
 fn predefined() -> MetaArgs {
-    let arch = go_arch();
+    let arch = mybuild_graph::host_arch();
     let mut m = MetaArgs::default();
     for prefix in ["BUILD", "TARGET"] {
         m.set(&format!("{prefix}PLATFORM"), format!("linux/{arch}"));

@@ -63,6 +63,36 @@ pub(crate) fn open_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> io::R
     )
 }
 
+/// The most an /etc database read by the builder may hold.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads a small configuration file such as `/etc/passwd` inside `root`;
+/// `None` when it does not exist. A hostile image may make it a FIFO (an
+/// open would block forever) or a link to `/dev/zero` (endless): only a
+/// regular file is read, opened non-blocking, and at most 16 MiB of it.
+pub(crate) fn read_config_in_root(root: BorrowedFd, path: &Path) -> io::Result<Option<String>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    let fd = match open_in_root(root, path, flags) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let st = stat::fstat(&fd).map_err(io_err)?;
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what);
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(invalid("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(
+        &mut io::Read::take(std::fs::File::from(fd), MAX_CONFIG_BYTES + 1),
+        &mut bytes,
+    )?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(invalid("over 16 MiB"));
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 /// Opens `path` below `dir` without following any symlink on the way.
 pub(crate) fn open_beneath(dir: BorrowedFd, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
     openat2(

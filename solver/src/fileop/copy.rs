@@ -191,6 +191,11 @@ fn place_leaf(
         placed[idx] = Some(path);
         return Ok(());
     }
+    // A layer can't hold a socket (Docker's archiver skips them too), so a
+    // later step must not see one either.
+    if entry.kind() == libc::S_IFSOCK {
+        return Ok(());
+    }
     // Regular files keep both ends open to carry file capabilities over.
     let files = match entry.kind() {
         libc::S_IFREG => {

@@ -10,8 +10,6 @@
 
 use super::at;
 use mybuild_graph::Owner;
-use nix::fcntl::OFlag;
-use std::io::Read;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
@@ -21,7 +19,7 @@ pub enum OwnerError {
     UnknownUser { user: String },
     #[error("chown {group}: unknown group (not in the image's /etc/group)")]
     UnknownGroup { group: String },
-    #[error("chown: read {path}: {source}")]
+    #[error("chown: read /{path}: {source}")]
     Read {
         path: &'static str,
         source: std::io::Error,
@@ -48,16 +46,9 @@ fn numeric(s: &str) -> Option<u32> {
 
 /// Reads an /etc database file inside `root`; a missing file is empty.
 fn read_db(root: BorrowedFd, path: &'static str) -> Result<String, OwnerError> {
-    let fd = match at::open_in_root(root, Path::new(path), OFlag::O_RDONLY) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(String::new()),
-        Err(source) => return Err(OwnerError::Read { path, source }),
-    };
-    let mut text = String::new();
-    std::fs::File::from(fd)
-        .read_to_string(&mut text)
-        .map_err(|source| OwnerError::Read { path, source })?;
-    Ok(text)
+    at::read_config_in_root(root, Path::new(path))
+        .map(Option::unwrap_or_default)
+        .map_err(|source| OwnerError::Read { path, source })
 }
 
 /// Finds `name` in a colon-separated database and returns fields 2 and 3

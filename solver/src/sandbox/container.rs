@@ -4,14 +4,17 @@
 //! execs; its setup errors go straight to the status pipe.
 
 use super::helper::Layout;
-use super::rootpath::open_dir_path;
+use super::rootpath::{open_dir_path, open_in_root};
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;
 use super::{binds, mounts, privs, prune, seccomp, user, ExecTask, HelperRequest};
 use mybuild_graph::NetworkMode;
-use nix::fcntl::OFlag;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{mkdirat, Mode};
 use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::fchownat;
 use nix::unistd::{fork, ForkResult, Pid};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -115,15 +118,16 @@ fn child(
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let id = user::load(&task.user)?;
     let env = environment(&task.env, &id.home);
-    make_cwd(&task.cwd, id.uid, id.gid)?;
+    let cwd = open_cwd(&task.cwd, id.uid, id.gid)?;
     // As runc: the working directory is entered before the user is switched
     // (it may be closed to that user, which Docker allows), and only tried
     // again as the user if root could not (found by tests/differential).
-    let entered = nix::unistd::chdir(task.cwd.as_str()).is_ok();
+    let entered = nix::unistd::fchdir(&cwd).is_ok();
     privs::drop_to(&id)?;
     if !entered {
-        nix::unistd::chdir(task.cwd.as_str()).step(|| format!("chdir to {}", task.cwd))?;
+        nix::unistd::fchdir(&cwd).step(|| format!("enter working directory {}", task.cwd))?;
     }
+    drop(cwd);
     let path_var = env
         .iter()
         .rev()
@@ -164,21 +168,42 @@ fn environment(env: &[String], home: &str) -> Vec<String> {
     env
 }
 
-/// Creates the working directory, the new parts owned by the step's user.
-fn make_cwd(cwd: &str, uid: u32, gid: u32) -> Result<(), SetupError> {
-    let mut path = std::path::PathBuf::from("/");
-    for part in cwd.split('/').filter(|p| !p.is_empty()) {
-        path.push(part);
-        match std::fs::create_dir(&path) {
-            Ok(()) => std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-                .step(|| format!("chown working directory {}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e).step(|| format!("create working directory {}", path.display()))
-            }
+/// Creates the working directory, the new parts owned by the step's user,
+/// and opens it. Every prefix is resolved inside the root with magic links
+/// refused, so neither `WORKDIR /proc/self/fd/N` nor an image symlink to it
+/// can name a directory this process holds open outside the root (runc's
+/// CVE-2024-21626), and a symlink in the image can't lead out either.
+fn open_cwd(cwd: &str, uid: u32, gid: u32) -> Result<OwnedFd, SetupError> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    let root = open_dir_path(std::path::Path::new("/")).step(|| "open / of the step".into())?;
+    let confined = |e: Errno| match e {
+        Errno::ELOOP | Errno::EXDEV => SetupError::CwdOutsideRoot {
+            cwd: cwd.to_string(),
+        },
+        e => SetupError::Sys {
+            step: format!("enter working directory {cwd}"),
+            source: e,
+        },
+    };
+    let mut prefix = String::from("/");
+    for part in cwd.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let parent = open_in_root(&root, &prefix, flags).map_err(confined)?;
+        match mkdirat(&parent, part, Mode::from_bits_truncate(0o755)) {
+            Ok(()) => fchownat(
+                &parent,
+                part,
+                Some(uid.into()),
+                Some(gid.into()),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .step(|| format!("chown working directory {prefix}{part}"))?,
+            Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e).step(|| format!("create working directory {prefix}{part}")),
         }
+        prefix.push_str(part);
+        prefix.push('/');
     }
-    Ok(())
+    open_in_root(&root, cwd, flags).map_err(confined)
 }
 
 fn exec(

@@ -30,6 +30,8 @@ pub(super) enum SetupError {
     },
     #[error("read request: {source}")]
     Request { source: serde_json::Error },
+    #[error("working directory {cwd} resolves outside the container through a /proc magic link")]
+    CwdOutsideRoot { cwd: String },
     #[error("unable to find user {name}: no matching entries in passwd file")]
     UnknownUser { name: String },
     #[error("unable to find group {name}: no matching entries in group file")]
@@ -65,6 +67,7 @@ impl SetupError {
             SetupError::BadMountpoint { step, .. } => step.clone(),
             SetupError::Request { .. } => "read request".into(),
             SetupError::Seccomp { .. } => "load seccomp profile".into(),
+            SetupError::CwdOutsideRoot { cwd } => format!("enter working directory {cwd}"),
             SetupError::UnknownUser { .. } | SetupError::UnknownGroup { .. } => {
                 "resolve user".into()
             }
@@ -80,6 +83,9 @@ impl SetupError {
             SetupError::Sys { source, .. } => source.to_string(),
             SetupError::Io { source, .. } => source.to_string(),
             SetupError::Caps { source, .. } => source.to_string(),
+            SetupError::CwdOutsideRoot { .. } => {
+                "it resolves outside the container through a /proc magic link".into()
+            }
             other => other.to_string(),
         }
     }

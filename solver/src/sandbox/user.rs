@@ -3,7 +3,11 @@
 //! first, numeric ids also when absent from the files, supplementary groups
 //! from /etc/group membership unless a group was given explicitly.
 
-use super::status::SetupError;
+use super::rootpath::open_dir_path;
+use super::status::{SetupError, StepExt};
+use crate::fileop::at::read_config_in_root;
+use std::os::fd::AsFd;
+use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Identity {
@@ -28,10 +32,17 @@ struct GroupEntry<'a> {
 }
 
 /// Reads the files of the current root (call after `pivot_root`). Missing
-/// files are treated as empty, so numeric ids still work.
+/// files are treated as empty, so numeric ids still work; a FIFO or device
+/// in their place is an error rather than a hang.
 pub(super) fn load(spec: &str) -> Result<Identity, SetupError> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let root = open_dir_path(Path::new("/")).step(|| "open / of the step".into())?;
+    let read = |path: &str| {
+        read_config_in_root(root.as_fd(), Path::new(path))
+            .map(Option::unwrap_or_default)
+            .step(|| format!("read /{path}"))
+    };
+    let passwd = read("etc/passwd")?;
+    let group = read("etc/group")?;
     resolve(spec, &passwd, &group)
 }
 

@@ -69,7 +69,7 @@ pub enum SolveError {
     #[error("{step}: {source}")]
     Registry {
         step: String,
-        source: crate::registry::RegistryError,
+        source: mybuild_registry::RegistryError,
     },
     #[error("{step}: build context: {source}")]
     Context {

@@ -1,6 +1,6 @@
 //! `RUN --mount` on the caller's side: graph mounts turned into what the
 //! sandbox helper mounts. Cache mounts live in the store under
-//! `cache-mounts/<hash of id>` and are locked per their sharing mode for as
+//! `v1/cache-mounts/<hash of id>` and are locked per their sharing mode for as
 //! long as the step runs; secrets come from the build's `--secret`s.
 
 use super::SolveError;
@@ -39,7 +39,7 @@ pub(super) fn resolve(
     secrets: &BTreeMap<String, Vec<u8>>,
     source_of: impl Fn(u32) -> Result<SourceMount, SolveError>,
 ) -> Result<(Vec<SandboxMount>, Held), SolveError> {
-    let cache_root = store.root().join(super::CACHE_MOUNTS_DIR);
+    let cache_root = store.state_dir(super::CACHE_MOUNTS_DIR);
     let mut out = Vec::new();
     let mut held = Held::default();
     for m in mounts {

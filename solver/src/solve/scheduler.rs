@@ -10,6 +10,9 @@ use super::{keys::node_key, BoxFuture, SolveError, Value, Worker};
 use crate::progress::Progress;
 use futures_util::future::{try_join_all, FutureExt, Shared};
 use mybuild_graph::{Digest, Graph, NodeId, Op};
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, Reversed};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,7 +121,7 @@ impl<W: Worker> Scheduler<W> {
             }
         }
         let mut futures: Vec<Option<NodeFuture>> = vec![None; graph.len()];
-        for id in graph.ancestors(target) {
+        for id in plan(&graph, target) {
             let inputs: Vec<NodeFuture> = graph
                 .node(id)
                 .inputs
@@ -151,6 +154,31 @@ impl<W: Worker> Scheduler<W> {
         let _clear = ClearInFlight(&self.inner.in_flight);
         target.await.map(|(_, v)| v)
     }
+}
+
+/// The nodes `target` needs (itself included), every input before its
+/// users: a depth-first walk against the edges finds what is reachable,
+/// petgraph's topological sort orders it. Nodes nothing needs never run.
+fn plan(graph: &Graph, target: NodeId) -> Vec<NodeId> {
+    let mut g = DiGraph::<NodeId, ()>::with_capacity(graph.len(), graph.len());
+    let index: Vec<NodeIndex> = graph.iter().map(|(id, _)| g.add_node(id)).collect();
+    for (id, node) in graph.iter() {
+        for input in &node.inputs {
+            g.add_edge(index[input.index()], index[id.index()], ());
+        }
+    }
+    let mut needed = vec![false; graph.len()];
+    let mut dfs = Dfs::new(Reversed(&g), index[target.index()]);
+    while let Some(n) = dfs.next(Reversed(&g)) {
+        needed[n.index()] = true;
+    }
+    // `Graph::add` only takes inputs that already exist, so a cycle can't be built.
+    let order = toposort(&g, None).expect("graphs are acyclic by construction");
+    order
+        .into_iter()
+        .filter(|n| needed[n.index()])
+        .map(|n| g[n])
+        .collect()
 }
 
 /// A run that a failure (or a cancelled solve) left unfinished still sits

@@ -308,3 +308,19 @@ async fn dropping_a_solve_cancels_its_runs() {
         "a cancelled solve (Ctrl-C) must drop the runs it started"
     );
 }
+
+#[test]
+fn plan_takes_only_what_the_target_needs_inputs_first() {
+    let mut g = Graph::new();
+    let base = g.add(mkdir("/base"), vec![], "base");
+    let unused = g.add(exec("unused"), vec![base], "unused");
+    let left = g.add(exec("left"), vec![base], "left");
+    let right = g.add(mkdir("/right"), vec![], "right");
+    let top = g.add(exec("top"), vec![right, left], "top");
+    let order = plan(&g, top);
+    assert!(!order.contains(&unused), "{order:?}");
+    assert_eq!(order.len(), 4, "{order:?}");
+    let pos = |id| order.iter().position(|n| *n == id).unwrap();
+    assert!(pos(base) < pos(left) && pos(left) < pos(top) && pos(right) < pos(top));
+    assert_eq!(plan(&g, base), vec![base]);
+}

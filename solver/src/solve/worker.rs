@@ -5,7 +5,6 @@ use super::mounts;
 use super::{scheduler::vertex_id, BoxFuture, SolveError, Value, Worker};
 use crate::context::{selection_digest, HashCache};
 use crate::progress::{LogStream, Progress};
-use crate::registry::ImageProvider;
 use crate::sandbox::SandboxMount;
 use crate::sandbox::{
     ExecTask, FileTask, HelperRequest, KillOnDrop, KillSwitch, OutputStream, Sandbox, SandboxError,
@@ -15,6 +14,8 @@ use mybuild_cache::Store;
 use mybuild_graph::{
     CopyAction, Digest, ExecMount, FileAction, KeyEncoder, MountKind, Node, NodeId, Op,
 };
+use mybuild_registry::remote_cache::{RemoteCache, RemoteCacheError};
+use mybuild_registry::ImageProvider;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub struct BuildWorker {
     /// Remembered file digests of each local directory, by its path.
     hashes: BTreeMap<PathBuf, Arc<HashCache>>,
     /// Records imported with `--cache-from`.
-    remote: Option<Arc<crate::remote_cache::RemoteCache>>,
+    remote: Option<Arc<RemoteCache>>,
     /// Where a failed RUN's upper dir is kept, as `<dir>/<vertex>`, so the
     /// legacy mode can keep the failed container's filesystem.
     keep_failed: Option<PathBuf>,
@@ -63,7 +64,7 @@ impl BuildWorker {
             .values()
             .map(|path| {
                 let name = Digest::of(path.as_os_str().as_encoded_bytes()).hex()[..24].to_string();
-                let file = store.root().join(super::CONTEXT_HASHES_DIR).join(name);
+                let file = store.state_dir(super::CONTEXT_HASHES_DIR).join(name);
                 (path.clone(), Arc::new(HashCache::open(file)))
             })
             .collect();
@@ -89,7 +90,7 @@ impl BuildWorker {
     }
 
     /// Consults `remote` on a local cache miss.
-    pub fn with_remote_cache(mut self, remote: Arc<crate::remote_cache::RemoteCache>) -> Self {
+    pub fn with_remote_cache(mut self, remote: Arc<RemoteCache>) -> Self {
         self.remote = Some(remote);
         self
     }
@@ -350,7 +351,7 @@ impl Worker for BuildWorker {
             let Some(remote) = &self.remote else {
                 return Ok(None);
             };
-            let err = |e: crate::remote_cache::RemoteCacheError| SolveError::Step {
+            let err = |e: RemoteCacheError| SolveError::Step {
                 step: format!("import cache record {key}"),
                 message: e.to_string(),
             };

@@ -37,7 +37,7 @@ pub fn zstd(bytes: &[u8]) -> Vec<u8> {
 
 pub fn config(diff_ids: &[Digest]) -> Vec<u8> {
     serde_json::to_vec(&json!({
-        "architecture": crate::import::oci::host_arch(), "os": "linux",
+        "architecture": mybuild_graph::host_arch(), "os": "linux",
         "created": "2024-01-01T00:00:00Z",
         "config": {"Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},

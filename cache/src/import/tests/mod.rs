@@ -101,7 +101,7 @@ fn nested_index_gives_the_host_platform_image() {
         (d, cfg)
     };
     let (other_desc, other_cfg) = platform_manifest(&other, "not-this-arch");
-    let host_arch = crate::import::oci::host_arch();
+    let host_arch = mybuild_graph::host_arch();
     let (host_desc, host_cfg) = platform_manifest(&host, host_arch);
     let nested =
         serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [other_desc, host_desc]}))

@@ -1,0 +1,102 @@
+//! Build cache shared between machines (issue 5): `--cache-to` on one
+//! store, `--cache-from` on a second, empty one, through a directory and
+//! through the real registry.
+
+use crate::util::registry::Registry;
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
+
+/// The markers are computed, so only a RUN that really runs prints them.
+const DF: &str = "FROM busybox AS side\nRUN echo side-$((1+1)) | tee /side\n\
+FROM busybox\nCOPY f /f\nRUN echo main-$((40+2)) && cat /f > /g\n\
+COPY --from=side /side /side\n";
+
+fn machine(name: &str) -> (TestEnv, std::path::PathBuf) {
+    let env = TestEnv::new();
+    let ctx = env.context(name, DF, &[("f", "shared\n")]);
+    (env, ctx)
+}
+
+fn check(archive: &std::path::Path) {
+    let img = read_oci_archive(archive);
+    assert_eq!(img.file("g").unwrap(), b"shared\n");
+    assert_eq!(img.file("side").unwrap(), b"side-2\n");
+}
+
+#[test]
+fn local_cache_lets_a_second_machine_skip_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (a, ctx_a) = machine("a");
+    let to = format!("--cache-to=type=local,dest={},mode=max", cache.display());
+    let (out, _) = a.build(&ctx_a, &[&to]);
+    assert_success(&out, "build with --cache-to");
+    assert!(stderr(&out).contains("main-42"));
+
+    let (b, ctx_b) = machine("b");
+    let from = format!("--cache-from=type=local,src={}", cache.display());
+    let (out, archive) = b.build(&ctx_b, &[&from]);
+    assert_success(&out, "build with --cache-from");
+    let log = stderr(&out);
+    assert!(!log.contains("main-42") && !log.contains("side-2"), "{log}");
+    check(&archive);
+
+    // A changed input still runs, and only from there on.
+    std::fs::write(ctx_b.join("f"), "changed\n").unwrap();
+    let (out, _) = b.build(&ctx_b, &[&from]);
+    assert_success(&out, "build after a change");
+    assert!(stderr(&out).contains("main-42"), "{}", stderr(&out));
+
+    // A damaged blob in the cache is refused, and the step just runs.
+    let blobs = cache.join("blobs/sha256");
+    let (c, ctx_c) = machine("c");
+    for e in std::fs::read_dir(&blobs).unwrap() {
+        let p = e.unwrap().path();
+        let mut data = std::fs::read(&p).unwrap();
+        if data.starts_with(&[0x1f, 0x8b]) {
+            let n = data.len();
+            data[n / 2] ^= 0xff;
+            std::fs::write(&p, data).unwrap();
+        }
+    }
+    let (out, _) = c.build(&ctx_c, &[&from]);
+    assert!(!out.status.success(), "a corrupt cache must not be served");
+    assert!(stderr(&out).contains("digest mismatch"), "{}", stderr(&out));
+}
+
+#[test]
+fn registry_cache_between_two_machines_and_min_mode() {
+    let reg = Registry::start();
+    let (a, ctx_a) = machine("a");
+    let max = format!(
+        "--cache-to=type=registry,ref={}/app:cache-max,mode=max",
+        reg.addr
+    );
+    let min = format!("--cache-to=type=registry,ref={}/app:cache-min", reg.addr);
+    let (out, _) = a.build(&ctx_a, &[&max, &min]);
+    assert_success(&out, "build exporting two caches");
+
+    let (b, ctx_b) = machine("b");
+    let from = format!("--cache-from=type=registry,ref={}/app:cache-max", reg.addr);
+    let (out, archive) = b.build(&ctx_b, &[&from]);
+    assert_success(&out, "build from the max cache");
+    let log = stderr(&out);
+    assert!(!log.contains("main-42") && !log.contains("side-2"), "{log}");
+    check(&archive);
+
+    // min exports only what the final image is built on: the side stage runs.
+    let (c, ctx_c) = machine("c");
+    let from = format!("--cache-from={}/app:cache-min", reg.addr);
+    let (out, archive) = c.build(&ctx_c, &[&from]);
+    assert_success(&out, "build from the min cache");
+    let log = stderr(&out);
+    assert!(!log.contains("main-42"), "{log}");
+    assert!(log.contains("side-2"), "{log}");
+    check(&archive);
+
+    // A cache that does not exist yet is no error (the first CI run).
+    let (d, ctx_d) = machine("d");
+    let from = format!("--cache-from={}/app:never-pushed", reg.addr);
+    let (out, _) = d.build(&ctx_d, &[&from]);
+    assert_success(&out, "build from a missing cache");
+    assert!(stderr(&out).contains("main-42"));
+}

@@ -1,0 +1,291 @@
+//! End-to-end tests of the store commands (issue 4): tag, rmi, inspect,
+//! history, save, du and prune, and export compression.
+
+use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
+use serde_json::Value;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A two-layer image tagged `app:1`, plus its image id.
+fn built(env: &TestEnv) -> (std::path::PathBuf, String) {
+    let ctx = env.context(
+        "app",
+        "FROM busybox\nCOPY data /data\nRUN echo made > /made\nCMD [\"cat\", \"/made\"]\n",
+        &[("data", &"d".repeat(100_000))],
+    );
+    let (out, _) = env.build(&ctx, &["-t", "app:1"]);
+    assert_success(&out, "build");
+    let inspect = env.mybuild(&["inspect", "--format", "{{.Id}}", "app:1"]);
+    assert_success(&inspect, "inspect");
+    (ctx, stdout(&inspect).trim().to_string())
+}
+
+#[test]
+fn tag_inspect_history_and_rmi() {
+    let env = TestEnv::new();
+    let (_, id) = built(&env);
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+
+    assert_success(
+        &env.mybuild(&["tag", "app:1", "registry.example:5000/app:2"]),
+        "tag",
+    );
+    let short = &id[7..19];
+    assert_success(&env.mybuild(&["tag", short, "app:by-id"]), "tag by id");
+    let out = env.mybuild(&["inspect", "app:1"]);
+    assert_success(&out, "inspect");
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let img = &v[0];
+    assert_eq!(img["Id"], id.as_str());
+    let tags: Vec<&str> = img["RepoTags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["app:1", "app:by-id", "registry.example:5000/app:2"]);
+    assert_eq!(img["Config"]["Cmd"], serde_json::json!(["cat", "/made"]));
+    assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 3);
+    assert!(img["Size"].as_u64().unwrap() > 100_000);
+
+    let out = env.mybuild(&["history", "--no-trunc", "app:1"]);
+    assert_success(&out, "history");
+    let h = stdout(&out);
+    let lines: Vec<&str> = h.lines().collect();
+    assert!(lines[0].starts_with("IMAGE"), "{h}");
+    assert!(lines[1].starts_with(&id), "newest first, with the id: {h}");
+    assert!(
+        lines[1].contains("CMD [\"cat\" \"/made\"]") || lines[1].contains("CMD"),
+        "{h}"
+    );
+    assert!(h.contains("RUN /bin/sh -c echo made > /made"), "{h}");
+    assert!(h.contains("<missing>"), "{h}");
+
+    // An id with several names needs --force; a name removes just itself.
+    let out = env.mybuild(&["rmi", short]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let out = env.mybuild(&["rmi", "app:by-id"]);
+    assert_success(&out, "rmi by name");
+    assert_eq!(stdout(&out), "Untagged: app:by-id\n");
+    let out = env.mybuild(&["rmi", "-f", short]);
+    assert_success(&out, "rmi -f by id");
+    assert!(
+        stdout(&out).contains(&format!("Deleted: {id}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.mybuild(&["inspect", "app:1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no such image: app:1"),
+        "{}",
+        stderr(&out)
+    );
+    let images = stdout(&env.mybuild(&["images"]));
+    assert!(!images.contains("app"), "{images}");
+}
+
+#[test]
+fn save_writes_an_archive_other_tools_read() {
+    let env = TestEnv::new();
+    built(&env);
+    let oci = env.work.path().join("app-oci.tar");
+    let out = env.mybuild(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        oci.to_str().unwrap(),
+        "app:1",
+        "busybox",
+    ]);
+    assert_success(&out, "save");
+    let index: Value = {
+        let mut ar = tar::Archive::new(std::fs::File::open(&oci).unwrap());
+        let mut found = None;
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("index.json") {
+                found = Some(serde_json::from_reader(&mut e).unwrap());
+            }
+        }
+        found.expect("index.json")
+    };
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["io.containerd.image.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "docker.io/library/app:1",
+            "docker.io/library/busybox:latest"
+        ]
+    );
+    let img = read_oci_archive(&oci);
+    assert_eq!(img.file("made").unwrap(), b"made\n");
+
+    // skopeo, a real third-party reader, accepts both layouts.
+    if std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let docker = env.work.path().join("app-docker.tar");
+        let out = env
+            .cmd()
+            .args(["save", "app:1"])
+            .stdout(std::fs::File::create(&docker).unwrap())
+            .output()
+            .unwrap();
+        assert_success(&out, "save to stdout");
+        for r in [
+            format!("docker-archive:{}", docker.display()),
+            format!("oci-archive:{}:1", oci.display()),
+        ] {
+            let out = std::process::Command::new("skopeo")
+                .args(["inspect", &r])
+                .output()
+                .unwrap();
+            assert_success(&out, &format!("skopeo inspect {r}"));
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["Layers"].as_array().unwrap().len(), 3, "{r}");
+        }
+    }
+}
+
+#[test]
+fn zstd_export_is_made_once_and_verifies() {
+    let env = TestEnv::new();
+    let (ctx, _) = built(&env);
+    let (out, archive) = env.build(&ctx, &["--compression", "zstd"]);
+    assert_success(&out, "zstd export");
+    let raw = std::fs::read(&archive).unwrap();
+    let mut ar = tar::Archive::new(&raw[..]);
+    let mut zstd_layers = 0;
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut head = [0u8; 4];
+        if std::io::Read::read_exact(&mut e, &mut head).is_ok() && head == [0x28, 0xb5, 0x2f, 0xfd]
+        {
+            zstd_layers += 1;
+        }
+    }
+    assert_eq!(zstd_layers, 3, "every layer is zstd");
+    // Both check every digest and diff_id: the harness and skopeo.
+    let img = read_oci_archive(&archive);
+    assert_eq!(img.file("made").unwrap(), b"made\n");
+    let copy = env.work.path().join("copied");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", &format!("oci-archive:{}", archive.display())])
+        .arg(format!("dir:{}", copy.display()))
+        .output();
+    if let Ok(out) = out {
+        assert_success(&out, "skopeo copy of the zstd archive");
+    }
+    // Compressed once: a second zstd export adds no blob.
+    let blobs = || {
+        std::fs::read_dir(env.root.path().join("v1/blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
+    let (out, _) = env.build(&ctx, &["--compression", "zstd"]);
+    assert_success(&out, "second zstd export");
+    assert_eq!(blobs(), before);
+    let out = env.mybuild(&[
+        "build",
+        "--progress=plain",
+        &format!(
+            "--output=type=oci,dest={},compression=uncompressed",
+            env.work.path().join("raw.tar").display()
+        ),
+        ctx.to_str().unwrap(),
+    ]);
+    assert_success(&out, "uncompressed export");
+    let img = read_oci_archive(&env.work.path().join("raw.tar"));
+    assert_eq!(img.file("made").unwrap(), b"made\n");
+}
+
+#[test]
+fn du_and_prune_free_cache_but_keep_images() {
+    let env = TestEnv::new();
+    let (ctx, _) = built(&env);
+    // A second, untagged build: its layers are build cache only.
+    let other = env.context(
+        "other",
+        "FROM busybox\nRUN head -c 300000 /dev/zero > /zeros\n",
+        &[],
+    );
+    let (out, _) = env.build(&other, &[]);
+    assert_success(&out, "untagged build");
+
+    let du = stdout(&env.mybuild(&["du"]));
+    let row = |kind: &str| -> Vec<String> {
+        du.lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("{kind} row in:\n{du}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("Images")[1], "2", "{du}");
+    assert_ne!(row("Build cache")[3], "0B", "{du}");
+
+    let out = env.mybuild(&["prune", "--filter", "until=1h", "-f"]);
+    assert_success(&out, "prune until");
+    assert!(
+        !stdout(&out).contains("Deleted build cache objects"),
+        "everything was used just now: {}",
+        stdout(&out)
+    );
+
+    let out = env.mybuild(&["prune", "-f"]);
+    assert_success(&out, "prune");
+    assert!(
+        stdout(&out).contains("Deleted build cache objects:"),
+        "{}",
+        stdout(&out)
+    );
+    let du = stdout(&env.mybuild(&["du"]));
+    assert!(
+        du.lines()
+            .any(|l| l.starts_with("Build cache") && l.contains(" 0B")),
+        "{du}"
+    );
+
+    // Tagged images still run, but their steps build again.
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "rebuild after prune");
+    // Only the FROM is CACHED: the base image's layers are still unpacked.
+    assert_eq!(
+        stderr(&out).matches(" CACHED").count(),
+        1,
+        "prune removed the build cache:\n{}",
+        stderr(&out)
+    );
+    assert_eq!(read_oci_archive(&archive).file("made").unwrap(), b"made\n");
+    let from_kept = env.context(
+        "kept",
+        "FROM app:1\nRUN cat /made /data | wc -c > /n\n",
+        &[],
+    );
+    let (out, archive) = env.build(&from_kept, &[]);
+    assert_success(&out, "build FROM a kept image");
+    assert_eq!(read_oci_archive(&archive).file("n").unwrap(), b"100005\n");
+    for e in std::fs::read_dir(env.root.path().join("v1/blobs/sha256")).unwrap() {
+        use sha2::Digest as _;
+        let e = e.unwrap();
+        let hex = hex::encode(sha2::Sha256::digest(std::fs::read(e.path()).unwrap()));
+        assert_eq!(hex, e.file_name().to_string_lossy());
+    }
+}

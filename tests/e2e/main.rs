@@ -1,0 +1,20 @@
+//! The end-to-end tests: each module drives the real `mybuild` binary
+//! against real parts (namespaces, overlayfs, a registry on loopback,
+//! dockerd where a module says so). One test binary, so `util` is built
+//! once and every helper in it is used somewhere.
+
+mod util;
+
+mod build;
+mod cache_share;
+mod cancel;
+mod commands;
+mod fidelity;
+mod hostile;
+mod hostile_inputs;
+mod legacy;
+mod load;
+mod progress;
+mod push;
+mod store;
+mod tty;
