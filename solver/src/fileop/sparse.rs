@@ -158,9 +158,9 @@ fn validate(map: &[(u64, u64)], size: u64) -> io::Result<()> {
 
 impl PaxSparse {
     /// Writes the expanded file: each fragment at its offset, the rest holes.
-    pub(crate) fn write(&self, data: &mut impl Read, out: &mut File) -> io::Result<()> {
-        let map = match &self.map {
-            Some(m) => m.clone(),
+    pub(crate) fn write(self, data: &mut impl Read, out: &mut File) -> io::Result<()> {
+        let map = match self.map {
+            Some(m) => m,
             None => read_v1_map(data)?,
         };
         validate(&map, self.size)?;

@@ -2,7 +2,7 @@
 //! `mybuild save` writes it) with layers written entry by entry on top,
 //! loaded back through `mybuild load` like any docker-archive.
 
-use super::{assert_success, TestEnv};
+use super::{assert_success, sha256_hex, TestEnv};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -54,11 +54,6 @@ impl Default for LayerTar {
     fn default() -> Self {
         LayerTar::new()
     }
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 /// Loads `busybox:latest` with `layers` on top into `env`'s store as `tag`.
