@@ -2,8 +2,8 @@
 //! STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD, MAINTAINER. They edit the image
 //! config and add an empty-layer history entry; no graph node.
 
+use super::error::{ConvertError, StepError};
 use super::state::Stage;
-use super::{ConvertError, StepError};
 use crate::instructions::{CmdLine, Health, Instruction};
 use crate::parser::go_quote;
 use serde_json::{json, Map, Value};

@@ -1,8 +1,9 @@
 //! COPY and ADD: one file node copying from the build context, another
 //! stage or an image into the stage's filesystem.
 
+use super::converter::Converter;
+use super::error::{ConvertError, StepError};
 use super::state::{resolve_path, Stage};
-use super::{ConvertError, Converter, StepError};
 use crate::instructions::{Command, Copy};
 use crate::parser::{chomp_heredoc, Heredoc};
 use mybuild_graph::{

@@ -2,8 +2,9 @@
 //! with their options) turned into graph mounts. A bind's `from` becomes an
 //! extra input of the exec node; without it a bind reads the build context.
 
+use super::converter::Converter;
+use super::error::{ConvertError, StepError};
 use super::state::{resolve_path, Stage};
-use super::{ConvertError, Converter, StepError};
 use mybuild_graph::{CacheSharing, ExecMount, MountKind, NodeId};
 
 /// A spec split into its fields, before `from` is resolved.
