@@ -7,6 +7,7 @@ mod arg;
 mod config;
 mod converter;
 mod copy;
+mod copy_words;
 mod deps;
 mod env;
 mod error;
