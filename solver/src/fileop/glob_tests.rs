@@ -1,3 +1,5 @@
+//! Tests of the wildcard engine: each dialect's rules, and where they differ.
+
 use super::*;
 
 fn m(p: &str, n: &str) -> bool {
