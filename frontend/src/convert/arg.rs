@@ -1,9 +1,9 @@
 //! ARG inside a stage: declares a build arg for RUN and expansion, never
 //! persisted in the image config.
 
+use super::error::StepError;
 use super::stages::MetaArgs;
 use super::state::Stage;
-use super::StepError;
 use crate::CompileOptions;
 
 /// The value is, in order: `--build-arg`, the default here, the global

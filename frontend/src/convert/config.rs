@@ -2,8 +2,8 @@
 //! STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD, MAINTAINER. They edit the image
 //! config and add an empty-layer history entry; no graph node.
 
+use super::error::{ConvertError, StepError};
 use super::state::Stage;
-use super::{ConvertError, StepError};
 use crate::instructions::{CmdLine, Health, Instruction};
 use crate::parser::go_quote;
 use serde_json::{json, Map, Value};
@@ -24,44 +24,9 @@ pub fn apply(stage: &mut Stage, instruction: &Instruction, escape: char) -> Resu
             }
             format!("ENTRYPOINT {}", go_list(&args))
         }
-        Instruction::Label(pairs) => {
-            let mut text = Vec::new();
-            for (k, v) in pairs {
-                let (k, v) = (stage.expand(k, escape)?, stage.expand(v, escape)?);
-                text.push(format!("{k}={v}"));
-                stage.config.insert_into("Labels", &k, json!(v));
-            }
-            format!("LABEL {}", text.join(" "))
-        }
-        Instruction::Expose(ports) => {
-            // BuildKit's history prints this instruction's ports as a Go
-            // map: `EXPOSE map[53/udp:{} 8080/tcp:{}]`, sorted, no repeats.
-            let mut all = std::collections::BTreeSet::new();
-            for p in ports {
-                for port in expand_port(&stage.expand(p, escape)?)? {
-                    stage.config.insert_into("ExposedPorts", &port, json!({}));
-                    all.insert(port);
-                }
-            }
-            let all: Vec<String> = all.into_iter().map(|p| format!("{p}:{{}}")).collect();
-            format!("EXPOSE map[{}]", all.join(" "))
-        }
-        Instruction::Volume(vols) => {
-            let mut all = Vec::new();
-            for v in vols {
-                let v = stage.expand(v, escape)?;
-                if v.trim().is_empty() {
-                    return Err(ConvertError::Invalid {
-                        what: "VOLUME (empty path)",
-                        value: v,
-                    }
-                    .into());
-                }
-                stage.config.insert_into("Volumes", &v, json!({}));
-                all.push(v);
-            }
-            format!("VOLUME [{}]", all.join(" "))
-        }
+        Instruction::Label(pairs) => label(stage, pairs, escape)?,
+        Instruction::Expose(ports) => expose(stage, ports, escape)?,
+        Instruction::Volume(vols) => volume(stage, vols, escape)?,
         Instruction::User(u) => {
             let u = stage.expand(u, escape)?;
             stage.config.set("User", Some(json!(u)));
@@ -95,6 +60,50 @@ pub fn apply(stage: &mut Stage, instruction: &Instruction, escape: char) -> Resu
     };
     stage.config.push_history(&history, false);
     Ok(())
+}
+
+/// LABEL: each pair expanded into the config's labels.
+fn label(stage: &mut Stage, pairs: &[(String, String)], escape: char) -> Result<String, StepError> {
+    let mut text = Vec::new();
+    for (k, v) in pairs {
+        let (k, v) = (stage.expand(k, escape)?, stage.expand(v, escape)?);
+        text.push(format!("{k}={v}"));
+        stage.config.insert_into("Labels", &k, json!(v));
+    }
+    Ok(format!("LABEL {}", text.join(" ")))
+}
+
+/// EXPOSE: every port (ranges expanded) into the config's exposed ports.
+fn expose(stage: &mut Stage, ports: &[String], escape: char) -> Result<String, StepError> {
+    // BuildKit's history prints this instruction's ports as a Go
+    // map: `EXPOSE map[53/udp:{} 8080/tcp:{}]`, sorted, no repeats.
+    let mut all = std::collections::BTreeSet::new();
+    for p in ports {
+        for port in expand_port(&stage.expand(p, escape)?)? {
+            stage.config.insert_into("ExposedPorts", &port, json!({}));
+            all.insert(port);
+        }
+    }
+    let all: Vec<String> = all.into_iter().map(|p| format!("{p}:{{}}")).collect();
+    Ok(format!("EXPOSE map[{}]", all.join(" ")))
+}
+
+/// VOLUME: every path into the config's volumes; an empty one is refused.
+fn volume(stage: &mut Stage, vols: &[String], escape: char) -> Result<String, StepError> {
+    let mut all = Vec::new();
+    for v in vols {
+        let v = stage.expand(v, escape)?;
+        if v.trim().is_empty() {
+            return Err(ConvertError::Invalid {
+                what: "VOLUME (empty path)",
+                value: v,
+            }
+            .into());
+        }
+        stage.config.insert_into("Volumes", &v, json!({}));
+        all.push(v);
+    }
+    Ok(format!("VOLUME [{}]", all.join(" ")))
 }
 
 /// Go's `%q` of a string slice: `["a" "b"]`.

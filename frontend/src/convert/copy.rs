@@ -1,13 +1,14 @@
 //! COPY and ADD: one file node copying from the build context, another
 //! stage or an image into the stage's filesystem.
 
-use super::state::{resolve_path, Stage};
-use super::{ConvertError, Converter, StepError};
+use super::converter::Converter;
+use super::copy_words::{base_action, expand_sources, url_filename, Sources};
+use super::error::{ConvertError, StepError};
+use super::state::Stage;
 use crate::instructions::{Command, Copy};
 use crate::parser::{chomp_heredoc, Heredoc};
 use mybuild_graph::{
-    CopyAction, Digest, FileAction, FileOp, HttpSource, LocalSource, MkfileAction, NodeId, Op,
-    Owner,
+    CopyAction, FileAction, FileOp, HttpSource, LocalSource, MkfileAction, NodeId, Op,
 };
 
 impl Converter<'_> {
@@ -19,112 +20,16 @@ impl Converter<'_> {
         visiting: &mut Vec<usize>,
     ) -> Result<(), StepError> {
         let kw = if c.add { "ADD" } else { "COPY" };
-        let excludes = c
-            .exclude
-            .iter()
-            .map(|p| stage.expand(p, self.escape))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (mut srcs, mut urls) = (Vec::new(), Vec::new());
-        for s in &c.srcs {
-            let s = stage.expand(s, self.escape)?;
-            match remote_kind(&s) {
-                None => srcs.push(s),
-                Some(_) if !c.add => {
-                    return Err(invalid("COPY source (a URL needs ADD)", &s).into())
-                }
-                Some(Remote::Http) => urls.push(s),
-                Some(Remote::Git) => {
-                    return Err(ConvertError::Unsupported(format!("ADD from git ({s})")).into())
-                }
-            }
-        }
-        let checksum = match &c.checksum {
-            None => None,
-            Some(_) if !srcs.is_empty() || urls.len() != 1 => {
-                return Err(invalid(
-                    "ADD --checksum (needs one HTTP(S) source)",
-                    &c.srcs.join(" "),
-                )
-                .into())
-            }
-            Some(sum) => {
-                let sum = stage.expand(sum, self.escape)?;
-                Some(Digest::parse(&sum).map_err(|_| invalid("ADD --checksum", &sum))?)
-            }
-        };
+        let sources = expand_sources(stage, c, self.escape)?;
         let raw_dest = stage.expand(&c.dest, self.escape)?;
-        let dest = dest_path(&stage.workdir(), &raw_dest);
         // `--chown=$UNSET` is no --chown at all, as in BuildKit.
         let owner_spec = match &c.chown {
             Some(o) => Some(stage.expand(o, self.escape)?).filter(|o| !o.is_empty()),
             None => None,
         };
-        let owner = owner_spec.as_deref().map(parse_owner).transpose()?;
-        let mode = c.chmod.as_deref().map(parse_chmod).transpose()?;
-        // Several sources go one after the other to the same path, as in
-        // BuildKit (Docker 20.10), which has no check for a missing `/`;
-        // documents, which it lacks, always go into a directory.
-        let several = srcs.len() + urls.len() + c.inline.len() > 1;
-        let dest = if several && !c.inline.is_empty() && !dest.ends_with('/') {
-            format!("{dest}/")
-        } else {
-            dest
-        };
+        let base = base_action(stage, c, &sources, &raw_dest, owner_spec.as_deref())?;
         let mut inputs = vec![stage.node];
-        let mut actions = Vec::new();
-        // One copy action per source input; only the context or stage copy
-        // unpacks archives, keeps parents or excludes.
-        let base = CopyAction {
-            source: 0,
-            src: Vec::new(),
-            dest,
-            owner,
-            mode,
-            extract_archives: false,
-            parents: false,
-            exclude: Vec::new(),
-        };
-        let copy_from = |inputs: &mut Vec<NodeId>, node: NodeId, src: String| {
-            inputs.push(node);
-            CopyAction {
-                source: (inputs.len() - 1) as u32,
-                src: vec![src],
-                ..base.clone()
-            }
-        };
-        if !srcs.is_empty() {
-            let source = match &c.from {
-                Some(from) => self.copy_source(from, visiting)?,
-                None => self.context_node(),
-            };
-            inputs.push(source);
-            actions.push(FileAction::Copy(CopyAction {
-                source: 1,
-                src: srcs.clone(),
-                extract_archives: c.add,
-                parents: c.parents,
-                exclude: excludes,
-                ..base.clone()
-            }));
-        }
-        for url in &urls {
-            let filename = url_filename(url);
-            let op = Op::Http(HttpSource {
-                url: url.clone(),
-                checksum: checksum.clone(),
-                filename: filename.clone(),
-            });
-            let node = self.graph.add(op, vec![], url.clone());
-            actions.push(FileAction::Copy(copy_from(&mut inputs, node, filename)));
-        }
-        for doc in &c.inline {
-            let node = self.document_node(stage, doc)?;
-            actions.push(FileAction::Copy(copy_from(
-                &mut inputs,
-                node,
-                doc.name.clone(),
-            )));
-        }
+        let actions = self.copy_actions(stage, c, &sources, &base, &mut inputs, visiting)?;
         let op = Op::File(FileOp { actions });
         let name = stage.step_name_for(&cmd.original, self.escape);
         // `--link`: the copy starts from an empty tree, so its cache key
@@ -142,11 +47,57 @@ impl Converter<'_> {
         } else {
             stage.node = self.graph.add(op, inputs, name);
         }
-        let docs = c.inline.iter().map(|d| format!("<<{}", d.name));
-        let all: Vec<String> = srcs.iter().chain(&urls).cloned().chain(docs).collect();
+        let all = sources.words(&c.inline);
         let history = format!("{kw} {} {raw_dest} # buildkit", all.join(" "));
         stage.config.push_history(&history, true);
         Ok(())
+    }
+
+    /// The copy actions, one per source input, adding each input node (the
+    /// context or `--from` source, then URLs, then heredocs) to `inputs`.
+    fn copy_actions(
+        &mut self,
+        stage: &Stage,
+        c: &Copy,
+        sources: &Sources,
+        base: &CopyAction,
+        inputs: &mut Vec<NodeId>,
+        visiting: &mut Vec<usize>,
+    ) -> Result<Vec<FileAction>, StepError> {
+        let mut actions = Vec::new();
+        // Only the context or stage copy unpacks archives, keeps parents
+        // or excludes.
+        if !sources.paths.is_empty() {
+            let source = match &c.from {
+                Some(from) => self.copy_source(from, visiting)?,
+                None => self.context_node(),
+            };
+            inputs.push(source);
+            actions.push(FileAction::Copy(CopyAction {
+                source: 1,
+                src: sources.paths.clone(),
+                extract_archives: c.add,
+                parents: c.parents,
+                exclude: sources.excludes.clone(),
+                ..base.clone()
+            }));
+        }
+        for url in &sources.urls {
+            let filename = url_filename(url);
+            let op = Op::Http(HttpSource {
+                url: url.clone(),
+                checksum: sources.checksum.clone(),
+                filename: filename.clone(),
+            });
+            let node = self.graph.add(op, vec![], url.clone());
+            actions.push(FileAction::Copy(copy_from(base, inputs, node, filename)));
+        }
+        for doc in &c.inline {
+            let node = self.document_node(stage, doc)?;
+            let action = copy_from(base, inputs, node, doc.name.clone());
+            actions.push(FileAction::Copy(action));
+        }
+        Ok(actions)
     }
 
     /// A heredoc of COPY as a file of its own on an empty filesystem, so
@@ -212,139 +163,16 @@ impl Converter<'_> {
     }
 }
 
+/// `base` copying `src` from `node`, which becomes the next input.
+fn copy_from(base: &CopyAction, inputs: &mut Vec<NodeId>, node: NodeId, src: String) -> CopyAction {
+    inputs.push(node);
+    CopyAction {
+        source: (inputs.len() - 1) as u32,
+        src: vec![src],
+        ..base.clone()
+    }
+}
+
 fn looks_like_stage_name(s: &str) -> bool {
     !s.contains(['/', ':', '@', '.'])
-}
-
-enum Remote {
-    Http,
-    Git,
-}
-
-fn remote_kind(src: &str) -> Option<Remote> {
-    if src.starts_with("http://") || src.starts_with("https://") {
-        let git = src
-            .split(['?', '#'])
-            .next()
-            .unwrap_or_default()
-            .ends_with(".git");
-        return Some(if git { Remote::Git } else { Remote::Http });
-    }
-    ["git@", "git://", "ssh://"]
-        .iter()
-        .any(|p| src.starts_with(p))
-        .then_some(Remote::Git)
-}
-
-fn invalid(what: &'static str, value: &str) -> ConvertError {
-    ConvertError::Invalid {
-        what,
-        value: value.into(),
-    }
-}
-
-/// The file name `ADD <url> dir/` gives: the URL path's last segment.
-fn url_filename(url: &str) -> String {
-    let path = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default();
-    // Never a name that walks out of the directory it is written into.
-    match path.split_once('/') {
-        Some((_, p)) => p
-            .rsplit('/')
-            .next()
-            .filter(|n| !n.is_empty() && *n != "." && *n != ".."),
-        None => None,
-    }
-    .unwrap_or("__unnamed__")
-    .to_string()
-}
-
-/// The absolute destination; a trailing `/` (or `.`) means "into".
-fn dest_path(workdir: &str, dest: &str) -> String {
-    let mut path = if dest.starts_with('/') {
-        dest.to_string()
-    } else {
-        resolve_path(workdir, dest)
-    };
-    let into = dest.ends_with('/') || dest == "." || dest.is_empty() || dest.ends_with("/.");
-    if into && !path.ends_with('/') {
-        path.push('/');
-    }
-    path
-}
-
-fn parse_owner(spec: &str) -> Result<Owner, ConvertError> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g.to_string())),
-        None => (spec, None),
-    };
-    if user.is_empty() || group.as_deref() == Some("") {
-        return Err(ConvertError::Invalid {
-            what: "--chown",
-            value: spec.into(),
-        });
-    }
-    Ok(Owner {
-        user: user.into(),
-        group,
-    })
-}
-
-fn parse_chmod(spec: &str) -> Result<u32, ConvertError> {
-    u32::from_str_radix(spec, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| ConvertError::Invalid {
-            what: "--chmod (expected octal)",
-            value: spec.into(),
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filenames_come_from_the_url_path() {
-        assert_eq!(url_filename("https://h/a/b/tool.tgz?x=1"), "tool.tgz");
-        assert_eq!(url_filename("http://h:8080/f#frag"), "f");
-        assert_eq!(url_filename("https://h/"), "__unnamed__");
-        assert_eq!(url_filename("https://h"), "__unnamed__");
-        assert_eq!(url_filename("https://h/a/.."), "__unnamed__");
-        assert_eq!(url_filename("https://h/a/."), "__unnamed__");
-    }
-
-    #[test]
-    fn dest_is_absolute_and_keeps_into_slash() {
-        assert_eq!(dest_path("/e", "."), "/e/");
-        assert_eq!(dest_path("/w", "sub/"), "/w/sub/");
-        assert_eq!(dest_path("/w", "f"), "/w/f");
-        assert_eq!(dest_path("/", "/dst/"), "/dst/");
-    }
-
-    #[test]
-    fn parses_owner_and_mode() {
-        assert_eq!(
-            parse_owner("1:2").unwrap(),
-            Owner {
-                user: "1".into(),
-                group: Some("2".into())
-            }
-        );
-        assert_eq!(
-            parse_owner("nobody").unwrap(),
-            Owner {
-                user: "nobody".into(),
-                group: None
-            }
-        );
-        assert!(parse_owner(":x").is_err());
-        assert_eq!(parse_chmod("0640").unwrap(), 0o640);
-        assert!(parse_chmod("u+x").is_err());
-        assert!(parse_chmod("99").is_err());
-    }
 }

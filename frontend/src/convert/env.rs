@@ -1,7 +1,7 @@
 //! ENV: variables persisted in the image config (and seen by later RUNs).
 
+use super::error::StepError;
 use super::state::Stage;
-use super::StepError;
 
 /// All pairs are expanded against the env before the instruction, so
 /// `ENV A=2 B=$A` gives B the old A, as Docker does.

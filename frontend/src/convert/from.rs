@@ -2,9 +2,11 @@
 //! image via the resolver, or an earlier stage), and the ONBUILD triggers it
 //! inherits.
 
+use super::converter::Converter;
+use super::error::{convert_err, ConvertError, FrontendError};
+use super::legacy::LegacyKind;
 use super::stages::StageDef;
 use super::state::Stage;
-use super::{convert_err, ConvertError, Converter, FrontendError, LegacyKind};
 use crate::image_config::ImageConfig;
 use crate::instructions::{Command, Instruction};
 use mybuild_graph::host_arch;

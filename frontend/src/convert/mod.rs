@@ -5,10 +5,14 @@
 
 mod arg;
 mod config;
+mod converter;
 mod copy;
+mod copy_words;
 mod deps;
 mod env;
+mod error;
 mod from;
+mod legacy;
 mod mount;
 mod run;
 mod stages;
@@ -16,96 +20,18 @@ mod state;
 mod trace;
 mod workdir;
 
-pub use trace::{LegacyKind, LegacyStep};
+pub use error::{ConvertError, FrontendError};
+pub use legacy::{LegacyKind, LegacyStep};
 
 use crate::diagnostic::Span;
-use crate::instructions::{Command, Instruction, InstructionError};
-use crate::parser::ParseError;
-use crate::shell_lex::LexError;
+use crate::instructions::{Command, Instruction};
 use crate::{BuildPlan, CompileOptions, ImageResolver};
-use mybuild_graph::{Graph, NodeId};
+use converter::Converter;
+use error::{convert_err, StepError};
+use mybuild_graph::Graph;
 use stages::{StageDef, Stages};
 use state::Stage;
 use std::collections::BTreeMap;
-
-/// What went wrong converting one instruction.
-#[derive(Debug, thiserror::Error)]
-pub enum ConvertError {
-    #[error("{0}")]
-    Expand(#[from] LexError),
-    #[error("resolving image {reference:?}: {message}")]
-    Resolve { reference: String, message: String },
-    #[error("base image {reference:?}: {message}")]
-    BaseConfig { reference: String, message: String },
-    #[error("undefined stage or image {name:?} in --from: {message}")]
-    UndefinedStage { name: String, message: String },
-    #[error("circular dependency detected on stage {0:?}")]
-    Circular(String),
-    #[error("{0} is not supported yet")]
-    Unsupported(String),
-    #[error("invalid {what} {value:?}")]
-    Invalid { what: &'static str, value: String },
-    #[error("ONBUILD trigger {trigger:?}: {message}")]
-    Trigger { trigger: String, message: String },
-    #[error("no build stage in current context")]
-    NoStage,
-}
-
-impl ConvertError {
-    /// The text in the instruction this error is about, to point at.
-    fn needle(&self) -> Option<&str> {
-        match self {
-            ConvertError::Expand(e) => Some(e.word()),
-            ConvertError::Resolve { reference, .. }
-            | ConvertError::BaseConfig { reference, .. } => Some(reference),
-            ConvertError::UndefinedStage { name, .. } | ConvertError::Circular(name) => Some(name),
-            ConvertError::Invalid { value, .. } => Some(value),
-            ConvertError::Unsupported(_) | ConvertError::Trigger { .. } | ConvertError::NoStage => {
-                None
-            }
-        }
-    }
-}
-
-/// A compile failure, naming the Dockerfile, line and column, and showing
-/// the line with the offending text underlined.
-#[derive(Debug, thiserror::Error)]
-pub enum FrontendError {
-    #[error("{file}:{}:{}: {}\n{span}", span.line, span.column, .error.kind)]
-    Parse {
-        file: String,
-        error: ParseError,
-        span: Box<Span>,
-    },
-    #[error("{file}:{}:{}: {error}\n{span}", span.line, span.column)]
-    Instruction {
-        file: String,
-        error: InstructionError,
-        span: Box<Span>,
-    },
-    #[error("{file}:{}:{}: {error}\n{span}", span.line, span.column)]
-    Convert {
-        file: String,
-        error: Box<ConvertError>,
-        span: Box<Span>,
-    },
-    #[error("{file}: target stage {target:?} could not be found")]
-    TargetNotFound { file: String, target: String },
-    #[error("{file}: the Dockerfile has no FROM instruction")]
-    NoStages { file: String },
-}
-
-impl FrontendError {
-    /// The line the error points at, when it points at one.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            FrontendError::Parse { span, .. }
-            | FrontendError::Instruction { span, .. }
-            | FrontendError::Convert { span, .. } => Some(span.line),
-            _ => None,
-        }
-    }
-}
 
 /// Converts a Dockerfile into a build plan.
 pub fn compile(
@@ -197,33 +123,6 @@ fn compile_with(
     Ok((plan, conv.trace.unwrap_or_default()))
 }
 
-fn convert_err(file: &str, source: &str, cmd: &Command, error: ConvertError) -> FrontendError {
-    FrontendError::Convert {
-        file: file.into(),
-        span: Box::new(Span::locate(source, cmd.line, cmd.end_line, error.needle())),
-        error: Box::new(error),
-    }
-}
-
-/// Conversion state shared by all stages.
-pub(crate) struct Converter<'a> {
-    opts: &'a CompileOptions,
-    resolver: &'a dyn ImageResolver,
-    graph: Graph,
-    /// The build context node, added on first use.
-    context: Option<NodeId>,
-    stages: Stages,
-    /// Finished stages by index.
-    built: Vec<Option<Stage>>,
-    escape: char,
-    /// The Dockerfile text, for pointing errors at a column.
-    source: &'a str,
-    /// Lines of each step node, by name (see [`BuildPlan::steps`]).
-    steps: BTreeMap<String, (usize, usize)>,
-    /// The legacy mode's step list, when asked for.
-    trace: Option<Vec<LegacyStep>>,
-}
-
 impl Converter<'_> {
     /// Builds stage `i` (and what it needs) once.
     fn build_stage(&mut self, i: usize, visiting: &mut Vec<usize>) -> Result<Stage, FrontendError> {
@@ -299,24 +198,6 @@ impl Converter<'_> {
             self.steps.entry(name).or_insert((cmd.line, cmd.end_line));
         }
         Ok(())
-    }
-}
-
-/// Errors of a step: its own, or one from a stage it pulled in.
-pub(crate) enum StepError {
-    Convert(ConvertError),
-    Frontend(Box<FrontendError>),
-}
-
-impl From<ConvertError> for StepError {
-    fn from(e: ConvertError) -> Self {
-        StepError::Convert(e)
-    }
-}
-
-impl From<LexError> for StepError {
-    fn from(e: LexError) -> Self {
-        StepError::Convert(e.into())
     }
 }
 

@@ -2,8 +2,9 @@
 //! with their options) turned into graph mounts. A bind's `from` becomes an
 //! extra input of the exec node; without it a bind reads the build context.
 
+use super::converter::Converter;
+use super::error::{ConvertError, StepError};
 use super::state::{resolve_path, Stage};
-use super::{ConvertError, Converter, StepError};
 use mybuild_graph::{CacheSharing, ExecMount, MountKind, NodeId};
 
 /// A spec split into its fields, before `from` is resolved.
@@ -135,87 +136,98 @@ impl Converter<'_> {
         inputs: &mut Vec<NodeId>,
         visiting: &mut Vec<usize>,
     ) -> Result<Vec<ExecMount>, StepError> {
-        let mut mounts = Vec::new();
-        for raw in specs {
-            let spec = parse_spec(&stage.expand(raw, self.escape)?)?;
-            let abs = |p: &str| resolve_path(&stage.workdir(), p);
-            let target = spec.target.as_deref().map(abs);
-            let kind = match spec.kind.as_str() {
-                "bind" => {
-                    let input = match &spec.from {
-                        Some(from) => self.copy_source(from, visiting)?,
-                        None => self.context_node(),
-                    };
-                    inputs.push(input);
-                    MountKind::Bind {
-                        input: (inputs.len() - 1) as u32,
-                        source: spec.source.clone().unwrap_or_else(|| "/".into()),
-                        readwrite: spec.readwrite.unwrap_or(false) && spec.readonly != Some(true),
-                    }
-                }
-                "cache" => {
-                    if spec.from.is_some() || spec.source.is_some() {
-                        return Err(ConvertError::Unsupported(
-                            "cache mounts seeded with from=/source=".into(),
-                        )
-                        .into());
-                    }
-                    let sharing = match spec.sharing.as_deref().unwrap_or("shared") {
-                        "shared" => CacheSharing::Shared,
-                        "private" => CacheSharing::Private,
-                        "locked" => CacheSharing::Locked,
-                        other => return Err(invalid("cache mount sharing", other).into()),
-                    };
-                    let Some(target) = &target else {
-                        return Err(invalid("RUN --mount without a target", raw).into());
-                    };
-                    MountKind::Cache {
-                        id: spec.id.clone().unwrap_or_else(|| target.clone()),
-                        sharing,
-                        readonly: spec.readonly.unwrap_or(false),
-                        mode: spec.mode.unwrap_or(0o755),
-                        uid: spec.uid.unwrap_or(0),
-                        gid: spec.gid.unwrap_or(0),
-                    }
-                }
-                "tmpfs" => MountKind::Tmpfs { size: spec.size },
-                "secret" => {
-                    let id = match (&spec.id, &target) {
-                        (Some(id), _) => id.clone(),
-                        (None, Some(t)) => t.rsplit('/').next().unwrap_or_default().to_string(),
-                        (None, None) => {
-                            return Err(invalid("secret mount without an id or target", raw).into())
-                        }
-                    };
-                    MountKind::Secret {
-                        id,
-                        required: spec.required.unwrap_or(false),
-                        mode: spec.mode.unwrap_or(0o400),
-                        uid: spec.uid.unwrap_or(0),
-                        gid: spec.gid.unwrap_or(0),
-                        env: spec.env.clone(),
-                    }
-                }
-                other => {
-                    return Err(
-                        ConvertError::Unsupported(format!("RUN --mount=type={other}")).into(),
-                    )
-                }
-            };
-            let target = match (&kind, target) {
-                (_, Some(t)) => t,
-                // `env=` alone puts the secret in the environment only.
-                (MountKind::Secret { env: Some(_), .. }, None) => String::new(),
-                (MountKind::Secret { id, .. }, None) => format!("/run/secrets/{id}"),
-                (_, None) => return Err(invalid("RUN --mount without a target", raw).into()),
-            };
-            if target == "/" {
-                return Err(invalid("RUN --mount target (the root cannot be covered)", raw).into());
-            }
-            mounts.push(ExecMount { target, kind });
-        }
-        Ok(mounts)
+        specs
+            .iter()
+            .map(|raw| self.run_mount(stage, raw, inputs, visiting))
+            .collect()
     }
+
+    /// One `--mount=` spec as a graph mount.
+    fn run_mount(
+        &mut self,
+        stage: &Stage,
+        raw: &str,
+        inputs: &mut Vec<NodeId>,
+        visiting: &mut Vec<usize>,
+    ) -> Result<ExecMount, StepError> {
+        let spec = parse_spec(&stage.expand(raw, self.escape)?)?;
+        let abs = |p: &str| resolve_path(&stage.workdir(), p);
+        let target = spec.target.as_deref().map(abs);
+        let kind = match spec.kind.as_str() {
+            "bind" => {
+                let input = match &spec.from {
+                    Some(from) => self.copy_source(from, visiting)?,
+                    None => self.context_node(),
+                };
+                inputs.push(input);
+                MountKind::Bind {
+                    input: (inputs.len() - 1) as u32,
+                    source: spec.source.clone().unwrap_or_else(|| "/".into()),
+                    readwrite: spec.readwrite.unwrap_or(false) && spec.readonly != Some(true),
+                }
+            }
+            "cache" => cache_kind(&spec, target.as_deref(), raw)?,
+            "tmpfs" => MountKind::Tmpfs { size: spec.size },
+            "secret" => secret_kind(&spec, target.as_deref(), raw)?,
+            other => {
+                return Err(ConvertError::Unsupported(format!("RUN --mount=type={other}")).into())
+            }
+        };
+        let target = match (&kind, target) {
+            (_, Some(t)) => t,
+            // `env=` alone puts the secret in the environment only.
+            (MountKind::Secret { env: Some(_), .. }, None) => String::new(),
+            (MountKind::Secret { id, .. }, None) => format!("/run/secrets/{id}"),
+            (_, None) => return Err(invalid("RUN --mount without a target", raw).into()),
+        };
+        if target == "/" {
+            return Err(invalid("RUN --mount target (the root cannot be covered)", raw).into());
+        }
+        Ok(ExecMount { target, kind })
+    }
+}
+
+/// `type=cache`: needs a target, which is also its id by default.
+fn cache_kind(spec: &Spec, target: Option<&str>, raw: &str) -> Result<MountKind, ConvertError> {
+    if spec.from.is_some() || spec.source.is_some() {
+        return Err(ConvertError::Unsupported(
+            "cache mounts seeded with from=/source=".into(),
+        ));
+    }
+    let sharing = match spec.sharing.as_deref().unwrap_or("shared") {
+        "shared" => CacheSharing::Shared,
+        "private" => CacheSharing::Private,
+        "locked" => CacheSharing::Locked,
+        other => return Err(invalid("cache mount sharing", other)),
+    };
+    let Some(target) = target else {
+        return Err(invalid("RUN --mount without a target", raw));
+    };
+    Ok(MountKind::Cache {
+        id: spec.id.clone().unwrap_or_else(|| target.to_string()),
+        sharing,
+        readonly: spec.readonly.unwrap_or(false),
+        mode: spec.mode.unwrap_or(0o755),
+        uid: spec.uid.unwrap_or(0),
+        gid: spec.gid.unwrap_or(0),
+    })
+}
+
+/// `type=secret`: the id defaults to the target's file name.
+fn secret_kind(spec: &Spec, target: Option<&str>, raw: &str) -> Result<MountKind, ConvertError> {
+    let id = match (&spec.id, target) {
+        (Some(id), _) => id.clone(),
+        (None, Some(t)) => t.rsplit('/').next().unwrap_or_default().to_string(),
+        (None, None) => return Err(invalid("secret mount without an id or target", raw)),
+    };
+    Ok(MountKind::Secret {
+        id,
+        required: spec.required.unwrap_or(false),
+        mode: spec.mode.unwrap_or(0o400),
+        uid: spec.uid.unwrap_or(0),
+        gid: spec.gid.unwrap_or(0),
+        env: spec.env.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! RUN: one exec node on the stage's filesystem, with the image env plus the
 //! ARGs in scope, the WORKDIR, USER and network mode.
 
+use super::converter::Converter;
+use super::error::{ConvertError, StepError};
 use super::state::Stage;
-use super::{ConvertError, Converter, StepError};
 use crate::instructions::{CmdLine, Command, Run};
 use crate::parser::{chomp_heredoc, heredoc_word, Heredoc};
 use mybuild_graph::{ExecOp, NetworkMode, Op};

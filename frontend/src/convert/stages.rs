@@ -2,7 +2,7 @@
 //! (with `--build-arg` overrides and the predefined platform args), and
 //! finding stages by name or index.
 
-use super::ConvertError;
+use super::error::ConvertError;
 use crate::instructions::{Command, From, Instruction};
 use crate::shell_lex::Lexer;
 use crate::CompileOptions;

@@ -2,8 +2,9 @@
 //! layer of its own. Directories it creates belong to the stage's USER (as
 //! BuildKit's `llb.Mkdir(..., WithUser(user))`), existing ones stay as they are.
 
+use super::converter::Converter;
+use super::error::StepError;
 use super::state::{resolve_path, Stage};
-use super::{Converter, StepError};
 use crate::instructions::Command;
 use mybuild_graph::{FileAction, FileOp, MkdirAction, Op, Owner};
 use serde_json::json;

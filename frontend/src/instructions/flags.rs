@@ -1,7 +1,7 @@
 //! `--name[=value]` flags of one instruction, checked against what that
 //! instruction accepts.
 
-use super::InstructionError;
+use super::error::InstructionError;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

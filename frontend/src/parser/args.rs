@@ -4,7 +4,8 @@
 //! key=value pairs, ...). Quotes are kept as written; only JSON strings are
 //! decoded here.
 
-use super::{Node, ParseErrorKind};
+use super::error::ParseErrorKind;
+use super::types::Node;
 
 /// What an argument parser produced.
 #[derive(Default)]

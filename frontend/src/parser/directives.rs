@@ -4,7 +4,7 @@
 //! (including an empty line or an ordinary comment) ends the header, so a
 //! later `# escape=` is just a comment.
 
-use super::ParseErrorKind;
+use super::error::ParseErrorKind;
 
 const KNOWN: [&str; 3] = ["escape", "syntax", "check"];
 

@@ -5,7 +5,7 @@
 //! Heredoc bodies (absent from the reference format) are appended as
 //! `(heredoc "NAME" expand=.. chomp=.. "body")` so our own fixtures cover them.
 
-use super::{Dockerfile, Node};
+use super::types::{Dockerfile, Node};
 
 pub fn dump(df: &Dockerfile) -> String {
     let mut out = String::new();

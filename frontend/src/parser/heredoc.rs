@@ -1,7 +1,8 @@
 //! Heredoc openers (`<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF`) on RUN, COPY and
 //! ADD lines, possibly several on one line.
 
-use super::{Heredoc, Node, ParseErrorKind};
+use super::error::ParseErrorKind;
+use super::types::{Heredoc, Node};
 use crate::shell_lex::Lexer;
 
 /// RUN/COPY/ADD in shell form (also when nested in ONBUILD).

@@ -5,7 +5,9 @@
 //! and collects heredoc bodies after the line that opens them.
 
 use super::directives::Directives;
-use super::{args, heredoc, Dockerfile, Node, ParseError, ParseErrorKind};
+use super::error::{ParseError, ParseErrorKind};
+use super::types::{Dockerfile, Heredoc, Node};
+use super::{args, heredoc};
 
 pub struct Scanner<'a> {
     lines: Vec<&'a str>,
@@ -100,10 +102,7 @@ impl<'a> Scanner<'a> {
         Ok(Some(node))
     }
 
-    fn read_heredoc_body(
-        &mut self,
-        mut doc: super::Heredoc,
-    ) -> Result<super::Heredoc, ParseErrorKind> {
+    fn read_heredoc_body(&mut self, mut doc: Heredoc) -> Result<Heredoc, ParseErrorKind> {
         while self.pos < self.lines.len() {
             let raw = self.lines[self.pos];
             self.pos += 1;
@@ -126,7 +125,7 @@ impl<'a> Scanner<'a> {
 }
 
 /// ONBUILD keeps its heredocs on the nested instruction.
-fn attach_heredoc(node: &mut Node, doc: super::Heredoc) {
+fn attach_heredoc(node: &mut Node, doc: Heredoc) {
     match node.sub.as_mut() {
         Some(sub) => sub.heredocs.push(doc),
         None => node.heredocs.push(doc),

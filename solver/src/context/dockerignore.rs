@@ -4,31 +4,23 @@
 //! anchored at the context root, `*`/`?` stay within one segment, `**`
 //! spans segments, `!` re-includes, the last matching pattern wins, and a
 //! pattern that matches a directory also matches everything below it.
+//! Each pattern is read and matched by the wildcard engine COPY sources use
+//! too (`fileop/glob.rs`), in its dockerignore syntax.
 
-use super::ContextError;
+use crate::fileop::glob::{Glob, Syntax};
 
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Lit(char),
-    /// `?`: one character other than `/`.
-    Any,
-    /// `*`: a run of characters other than `/`.
-    Star,
-    /// `**` followed by more pattern: `(.*/)?`.
-    DirStar,
-    /// `**` at the end: anything at all.
-    AllStar,
-    /// `[...]`, regexp semantics (`^` negates, may match `/`).
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
+/// A `.dockerignore` or `--exclude` pattern that can't be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dockerignore pattern {pattern:?}: {reason}")]
+pub struct IgnoreError {
+    pub pattern: String,
+    pub reason: &'static str,
 }
 
 #[derive(Debug, Clone)]
 struct Pattern {
     exception: bool,
-    toks: Vec<Tok>,
+    glob: Glob,
 }
 
 /// A compiled `.dockerignore`.
@@ -91,7 +83,7 @@ impl Dockerignore {
         out
     }
 
-    pub fn new(patterns: &[String]) -> Result<Dockerignore, ContextError> {
+    pub fn new(patterns: &[String]) -> Result<Dockerignore, IgnoreError> {
         let mut compiled = Vec::new();
         for raw in patterns {
             let p = raw.trim();
@@ -100,7 +92,7 @@ impl Dockerignore {
             }
             let (exception, body) = match p.strip_prefix('!') {
                 Some(rest) if rest.trim().is_empty() => {
-                    return Err(ContextError::IgnorePattern {
+                    return Err(IgnoreError {
                         pattern: raw.clone(),
                         reason: "illegal exclusion pattern",
                     })
@@ -112,11 +104,11 @@ impl Dockerignore {
             if body.len() > 1 && body.starts_with('/') {
                 body.remove(0);
             }
-            let toks = compile(&body).ok_or_else(|| ContextError::IgnorePattern {
+            let glob = Glob::new(&body, Syntax::Dockerignore).map_err(|_| IgnoreError {
                 pattern: raw.clone(),
                 reason: "syntax error in pattern",
             })?;
-            compiled.push(Pattern { exception, toks });
+            compiled.push(Pattern { exception, glob });
         }
         Ok(Dockerignore { patterns: compiled })
     }
@@ -135,8 +127,8 @@ impl Dockerignore {
             if p.exception != excluded {
                 continue;
             }
-            let hit = matches(&p.toks, &file)
-                || (1..=parents.len()).any(|n| matches(&p.toks, &parents[..n].join("/")));
+            let hit = p.glob.matches(&file)
+                || (1..=parents.len()).any(|n| p.glob.matches(&parents[..n].join("/")));
             if hit {
                 excluded = !p.exception;
             }
@@ -148,98 +140,6 @@ impl Dockerignore {
     /// directory, so a walk must still look inside it.
     pub(crate) fn has_exceptions(&self) -> bool {
         self.patterns.iter().any(|p| p.exception)
-    }
-}
-
-fn compile_class(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<Tok> {
-    let negated = chars.peek() == Some(&'^');
-    if negated {
-        chars.next();
-    }
-    let mut ranges = Vec::new();
-    loop {
-        let lo = match chars.next()? {
-            ']' if !ranges.is_empty() => return Some(Tok::Class { negated, ranges }),
-            '\\' => chars.next()?,
-            c => c,
-        };
-        let hi = if chars.peek() == Some(&'-') {
-            chars.next();
-            match chars.next()? {
-                ']' => return None,
-                '\\' => chars.next()?,
-                c => c,
-            }
-        } else {
-            lo
-        };
-        ranges.push((lo, hi));
-    }
-}
-
-/// Compiles a cleaned pattern; `None` on a syntax error.
-fn compile(pattern: &str) -> Option<Vec<Tok>> {
-    let mut toks = Vec::new();
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        let tok = match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                if chars.peek() == Some(&'/') {
-                    chars.next();
-                }
-                if chars.peek().is_none() {
-                    Tok::AllStar
-                } else {
-                    Tok::DirStar
-                }
-            }
-            '*' => Tok::Star,
-            '?' => Tok::Any,
-            '[' => compile_class(&mut chars)?,
-            '\\' => Tok::Lit(chars.next().unwrap_or('\\')),
-            c => Tok::Lit(c),
-        };
-        toks.push(tok);
-    }
-    Some(toks)
-}
-
-fn matches(toks: &[Tok], path: &str) -> bool {
-    let chars: Vec<char> = path.chars().collect();
-    match_from(toks, &chars)
-}
-
-fn match_from(toks: &[Tok], s: &[char]) -> bool {
-    let Some((tok, rest)) = toks.split_first() else {
-        return s.is_empty();
-    };
-    match tok {
-        Tok::AllStar => true,
-        Tok::Star => (0..=s.len())
-            .take_while(|i| *i == 0 || s[i - 1] != '/')
-            .any(|i| match_from(rest, &s[i..])),
-        Tok::DirStar => {
-            match_from(rest, s)
-                || (0..s.len())
-                    .filter(|i| s[*i] == '/')
-                    .any(|i| match_from(rest, &s[i + 1..]))
-        }
-        single => match s.split_first() {
-            Some((c, tail)) => one(single, *c) && match_from(rest, tail),
-            None => false,
-        },
-    }
-}
-
-fn one(tok: &Tok, c: char) -> bool {
-    match tok {
-        Tok::Lit(l) => *l == c,
-        Tok::Any => c != '/',
-        Tok::Class { negated, ranges } => {
-            ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-        }
-        Tok::Star | Tok::DirStar | Tok::AllStar => false,
     }
 }
 

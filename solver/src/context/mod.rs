@@ -9,7 +9,7 @@
 mod dockerignore;
 mod hashcache;
 
-pub use dockerignore::Dockerignore;
+pub use dockerignore::{Dockerignore, IgnoreError};
 pub use hashcache::HashCache;
 
 use crate::fileop::at;
@@ -23,11 +23,8 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    #[error("dockerignore pattern {pattern:?}: {reason}")]
-    IgnorePattern {
-        pattern: String,
-        reason: &'static str,
-    },
+    #[error(transparent)]
+    IgnorePattern(#[from] IgnoreError),
     #[error("open build context {path}: {source}")]
     OpenRoot { path: String, source: io::Error },
     #[error(transparent)]

@@ -127,7 +127,7 @@ fn missing_sources_and_bad_patterns_are_errors() {
         None,
     )
     .unwrap_err();
-    assert!(matches!(err, ContextError::IgnorePattern { .. }), "{err}");
+    assert!(matches!(err, ContextError::IgnorePattern(_)), "{err}");
 }
 
 #[test]

@@ -7,42 +7,15 @@
 //! recognised but not decompressed (no codec in this build), which is an
 //! explicit error rather than a silent copy of the compressed bytes.
 
-use super::dest::{self, DestDir};
+use super::archive_error::ArchiveError;
+use super::dest;
 use super::owner::Ids;
-use super::resolve;
 use super::select::{Match, Source};
 use super::unpack;
 use flate2::read::GzDecoder;
 use mybuild_cache::tarlimit::{self, Metered, HEADER_BUDGET};
-use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    #[error("ADD {archive}: {format} archives are not supported by this build")]
-    Unsupported {
-        archive: String,
-        format: &'static str,
-    },
-    #[error("ADD {archive}: read: {source}")]
-    Read { archive: String, source: io::Error },
-    #[error("ADD {archive}: entry {entry:?} points outside the destination")]
-    Escape { archive: String, entry: String },
-    #[error("ADD {archive}: hard link {entry:?} targets missing {target:?}")]
-    MissingLinkTarget {
-        archive: String,
-        entry: String,
-        target: String,
-    },
-    #[error("ADD {archive}: extract {entry:?}: {source}")]
-    Entry {
-        archive: String,
-        entry: String,
-        source: io::Error,
-    },
-}
 
 /// How a source file is compressed, when it is a tarball.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,33 +133,4 @@ pub(crate) fn extract(
         meter.arm();
     }
     unpacker.finish()
-}
-
-/// Entry names are joined to the destination lexically; climbing above it
-/// (`../evil`) is an escape, as in Docker's `breakoutError`.
-pub(crate) fn clean_entry(name: &[u8]) -> Option<Vec<OsString>> {
-    let mut out: Vec<OsString> = Vec::new();
-    for seg in name.split(|b| *b == b'/') {
-        match seg {
-            b"" | b"." => {}
-            b".." => {
-                out.pop()?;
-            }
-            s => out.push(OsStr::from_bytes(s).to_os_string()),
-        }
-    }
-    Some(out)
-}
-
-/// The destination directory an entry goes into, resolved inside the root
-/// and required to still be under the extraction directory.
-pub(crate) fn entry_parent(
-    root: BorrowedFd,
-    top: &DestDir,
-    rel: &[OsString],
-) -> io::Result<Option<resolve::Resolved>> {
-    let mut full = top.real.clone();
-    full.extend_from_slice(rel);
-    let res = resolve::resolve_comps(root, full, true)?;
-    Ok(res.comps.starts_with(&top.real).then_some(res))
 }

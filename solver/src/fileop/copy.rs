@@ -1,11 +1,12 @@
 //! COPY (and ADD of non-archives): places selected source trees under the
 //! destination with BuildKit's rules for target naming, merging and metadata.
 
+use super::at;
 use super::dest::{self, effective_mode, set_meta, DestDir};
+use super::error::FileOpError;
 use super::owner::Ids;
 use super::resolve;
 use super::select::{Match, Source};
-use super::{at, FileOpError};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};

@@ -1,28 +1,59 @@
-//! Go `filepath.Match` wildcards for one path segment, as COPY/ADD sources use.
+//! The one wildcard engine for the two kinds of patterns Docker matches
+//! paths with, so both read and match patterns the same way wherever their
+//! rules agree:
 //!
-//! Docker expands `*`, `?` and `[...]` classes (with `^` negation, ranges and
-//! `\` escapes) one path segment at a time; the same rules must apply both
-//! when copying and when hashing the selection for the cache key.
+//! - COPY/ADD sources: Go `filepath.Match`, one path segment at a time.
+//!   Docker expands `*`, `?` and `[...]` classes (with `^` negation, ranges
+//!   and `\` escapes); the same rules must apply both when copying and when
+//!   hashing the selection for the cache key.
+//! - `.dockerignore` and `--exclude`: moby's patternmatcher, which turns a
+//!   pattern into a regexp over the whole relative path. `**` spans
+//!   segments, and its class and escape syntax is the regexp's, a little
+//!   looser than `filepath.Match`'s.
+//!
+//! The dialects differ only in how a pattern is read ([`Syntax`]); the
+//! tokens and the matcher are shared.
+
+/// Which rules a pattern is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    /// Go `filepath.Match` (COPY/ADD sources): `**` is just two `*`; in a
+    /// class an unescaped `-` or `]` where a character is expected is
+    /// malformed; a trailing `\` is malformed.
+    FilepathMatch,
+    /// moby patternmatcher (`.dockerignore`, `--exclude`): `**` (with the
+    /// `/` after it) matches any number of directories, or anything at all
+    /// at the end; a class may start with `]` and hold a bare `-`; a
+    /// trailing `\` is a literal backslash.
+    Dockerignore,
+}
 
 /// One parsed pattern element.
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Lit(char),
-    /// `?`: any single character.
+    /// `?`: one character other than `/`.
     Any,
-    /// `*`: any run of characters.
+    /// `*`: a run of characters other than `/`.
     Star,
+    /// `**` followed by more pattern: `(.*/)?` (dockerignore only).
+    DirStar,
+    /// `**` at the end: anything at all (dockerignore only).
+    AllStar,
+    /// `[...]`: `^` negates; may match `/` (which only a whole-path
+    /// dockerignore pattern ever sees).
     Class {
         negated: bool,
         ranges: Vec<(char, char)>,
     },
 }
 
-/// A malformed pattern (Go's `filepath.ErrBadPattern`).
+/// A malformed pattern (Go's `filepath.ErrBadPattern`, or a regexp that
+/// does not compile).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BadPattern;
 
-/// A compiled single-segment wildcard pattern.
+/// A compiled wildcard pattern.
 #[derive(Debug, Clone)]
 pub(crate) struct Glob {
     toks: Vec<Tok>,
@@ -43,15 +74,69 @@ pub(crate) fn has_wildcards(segment: &str) -> bool {
     false
 }
 
-fn class_char(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<char, BadPattern> {
-    match chars.next() {
-        None | Some('-') | Some(']') => Err(BadPattern),
-        Some('\\') => chars.next().ok_or(BadPattern),
-        Some(c) => Ok(c),
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+impl Glob {
+    pub(crate) fn new(pattern: &str, syntax: Syntax) -> Result<Glob, BadPattern> {
+        let mut toks = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            let tok = match c {
+                '*' => star(&mut chars, syntax),
+                '?' => Tok::Any,
+                '[' => parse_class(&mut chars, syntax)?,
+                '\\' => match (chars.next(), syntax) {
+                    (Some(c), _) => Tok::Lit(c),
+                    (None, Syntax::Dockerignore) => Tok::Lit('\\'),
+                    (None, Syntax::FilepathMatch) => return Err(BadPattern),
+                },
+                c => Tok::Lit(c),
+            };
+            toks.push(tok);
+        }
+        Ok(Glob { toks })
+    }
+
+    /// Whether the whole of `name` matches (one segment for COPY sources, a
+    /// relative path for dockerignore patterns).
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        let name: Vec<char> = name.chars().collect();
+        match_from(&self.toks, &name)
     }
 }
 
-fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<Tok, BadPattern> {
+/// The token for a `*` just read: in dockerignore syntax `**` (and the `/`
+/// after it) spans directories.
+fn star(chars: &mut Chars, syntax: Syntax) -> Tok {
+    if syntax == Syntax::FilepathMatch || chars.peek() != Some(&'*') {
+        return Tok::Star;
+    }
+    chars.next();
+    if chars.peek() == Some(&'/') {
+        chars.next();
+    }
+    if chars.peek().is_none() {
+        Tok::AllStar
+    } else {
+        Tok::DirStar
+    }
+}
+
+/// One character of a class, as the low (`hi == false`) or high end of a
+/// range.
+fn class_char(chars: &mut Chars, syntax: Syntax, hi: bool) -> Result<char, BadPattern> {
+    match (chars.next(), syntax) {
+        (None, _) => Err(BadPattern),
+        (Some('\\'), _) => chars.next().ok_or(BadPattern),
+        (Some('-' | ']'), Syntax::FilepathMatch) => Err(BadPattern),
+        (Some(']'), Syntax::Dockerignore) if hi => Err(BadPattern),
+        (Some(c), _) => Ok(c),
+    }
+}
+
+/// A class after its `[`, up to and including the `]` that closes it (a
+/// `]` closes only once the class holds something).
+fn parse_class(chars: &mut Chars, syntax: Syntax) -> Result<Tok, BadPattern> {
     let negated = chars.peek() == Some(&'^');
     if negated {
         chars.next();
@@ -62,10 +147,10 @@ fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<Tok, 
             chars.next();
             return Ok(Tok::Class { negated, ranges });
         }
-        let lo = class_char(chars)?;
+        let lo = class_char(chars, syntax, false)?;
         let hi = if chars.peek() == Some(&'-') {
             chars.next();
-            class_char(chars)?
+            class_char(chars, syntax, true)?
         } else {
             lo
         };
@@ -73,30 +158,29 @@ fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<Tok, 
     }
 }
 
-impl Glob {
-    pub(crate) fn new(pattern: &str) -> Result<Glob, BadPattern> {
-        let mut toks = Vec::new();
-        let mut chars = pattern.chars().peekable();
-        while let Some(c) = chars.next() {
-            let tok = match c {
-                '*' => Tok::Star,
-                '?' => Tok::Any,
-                '[' => parse_class(&mut chars)?,
-                '\\' => Tok::Lit(chars.next().ok_or(BadPattern)?),
-                c => Tok::Lit(c),
-            };
-            toks.push(tok);
+fn match_from(toks: &[Tok], s: &[char]) -> bool {
+    let Some((tok, rest)) = toks.split_first() else {
+        return s.is_empty();
+    };
+    match tok {
+        Tok::AllStar => true,
+        Tok::Star => (0..=s.len())
+            .take_while(|i| *i == 0 || s[i - 1] != '/')
+            .any(|i| match_from(rest, &s[i..])),
+        Tok::DirStar => {
+            match_from(rest, s)
+                || (0..s.len())
+                    .filter(|i| s[*i] == '/')
+                    .any(|i| match_from(rest, &s[i + 1..]))
         }
-        Ok(Glob { toks })
-    }
-
-    /// Whether the whole of `name` (one path segment) matches.
-    pub(crate) fn matches(&self, name: &str) -> bool {
-        let name: Vec<char> = name.chars().collect();
-        match_from(&self.toks, &name)
+        single => match s.split_first() {
+            Some((c, tail)) => one(single, *c) && match_from(rest, tail),
+            None => false,
+        },
     }
 }
 
+/// Whether a single-character token matches `c`.
 fn one(tok: &Tok, c: char) -> bool {
     match tok {
         Tok::Lit(l) => *l == c,
@@ -104,56 +188,10 @@ fn one(tok: &Tok, c: char) -> bool {
         Tok::Class { negated, ranges } => {
             ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
         }
-        Tok::Star => unreachable!("star is handled by the caller"),
-    }
-}
-
-fn match_from(toks: &[Tok], name: &[char]) -> bool {
-    match toks.split_first() {
-        None => name.is_empty(),
-        Some((Tok::Star, rest)) => (0..=name.len())
-            .take_while(|i| *i == 0 || name[i - 1] != '/')
-            .any(|i| match_from(rest, &name[i..])),
-        Some((tok, rest)) => match name.split_first() {
-            Some((c, tail)) => one(tok, *c) && match_from(rest, tail),
-            None => false,
-        },
+        Tok::Star | Tok::DirStar | Tok::AllStar => false,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m(p: &str, n: &str) -> bool {
-        Glob::new(p).unwrap().matches(n)
-    }
-
-    #[test]
-    fn go_filepath_match_rules() {
-        assert!(m("*.txt", "one.txt"));
-        assert!(!m("*.txt", "one.txt.bak"));
-        assert!(m("a?c.md", "abc.md") && m("a?c.md", "axc.md"));
-        assert!(!m("a?c.md", "ac.md"));
-        assert!(m("[ab]*.log", "a1.log") && m("[ab]*.log", "b2.log"));
-        assert!(!m("[ab]*.log", "c3.log"));
-        assert!(m("[^ab]*.log", "c3.log") && !m("[^ab]*.log", "a1.log"));
-        assert!(m("[a-c]x", "bx") && !m("[a-c]x", "dx"));
-        assert!(m("\\*", "*") && !m("\\*", "a"));
-        assert!(m("*", "") && m("**", "abc"));
-    }
-
-    #[test]
-    fn malformed_patterns_are_rejected() {
-        assert_eq!(Glob::new("[").unwrap_err(), BadPattern);
-        assert!(Glob::new("[]a]").is_err());
-        assert!(Glob::new("[a-]").is_err());
-        assert!(Glob::new("abc\\").is_err());
-    }
-
-    #[test]
-    fn wildcard_detection() {
-        assert!(has_wildcards("*.txt") && has_wildcards("a?") && has_wildcards("[x]"));
-        assert!(!has_wildcards("plain.txt") && !has_wildcards("esc\\*aped"));
-    }
-}
+#[path = "glob_tests.rs"]
+mod tests;

@@ -7,9 +7,11 @@
 //! can't make this read or write outside the trees it was given.
 
 mod archive;
+mod archive_error;
 pub(crate) mod at;
 mod copy;
 mod dest;
+mod error;
 pub(crate) mod glob;
 mod owner;
 pub(crate) mod resolve;
@@ -20,11 +22,12 @@ mod unpack;
 #[cfg(test)]
 mod tests;
 
-pub use archive::ArchiveError;
+pub use archive_error::ArchiveError;
+pub use error::FileOpError;
 pub use owner::{resolve_owner, Ids, OwnerError};
 pub use select::SelectError;
 
-use crate::context::{ContextError, Dockerignore};
+use crate::context::Dockerignore;
 use mybuild_graph::{CopyAction, FileAction, MkdirAction, MkfileAction};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -39,32 +42,6 @@ pub struct SourceRoot {
     /// Keep the source's uid/gid when no `--chown` is given. Docker does this
     /// for `COPY --from` a stage or image; context files become 0:0.
     pub preserve_owner: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FileOpError {
-    #[error("open root {path}: {source}")]
-    OpenRoot { path: String, source: io::Error },
-    #[error("copy from input {index}: no source directory was provided for it")]
-    MissingSource { index: u32 },
-    #[error("exclude patterns of {path}: {source}")]
-    Ignore { path: String, source: ContextError },
-    #[error(transparent)]
-    Select(#[from] SelectError),
-    #[error(transparent)]
-    Owner(#[from] OwnerError),
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
-    #[error("copy: read {path}: {source}")]
-    Read { path: String, source: io::Error },
-    #[error("copy: write {path}: {source}")]
-    Write { path: String, source: io::Error },
-    #[error("copy to {path}: cannot copy a directory onto a non-directory")]
-    NotADirectory { path: String },
-    #[error("copy to {path}: cannot replace a directory with a file")]
-    ReplaceDirectory { path: String },
-    #[error("mkdir {path}: {source}")]
-    Mkdir { path: String, source: io::Error },
 }
 
 /// Applies `actions` in order to the filesystem at `root`. `sources[i]` is

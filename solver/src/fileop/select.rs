@@ -6,7 +6,7 @@
 //! always covers exactly the files that would be copied.
 
 use super::at;
-use super::glob::{has_wildcards, Glob};
+use super::glob::{has_wildcards, Glob, Syntax};
 use super::resolve::{self, Resolved};
 use crate::context::Dockerignore;
 use nix::fcntl::OFlag;
@@ -257,7 +257,7 @@ fn expand(src: &Source, pattern: &str) -> Result<Vec<(String, OsString)>, Select
     };
     let globs = strs[first_wild..]
         .iter()
-        .map(|s| Glob::new(s))
+        .map(|s| Glob::new(s, Syntax::FilepathMatch))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| SelectError::BadPattern {
             pattern: pattern.to_string(),

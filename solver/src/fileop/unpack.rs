@@ -2,7 +2,7 @@
 //! one resolved inside the root and refused if it would land (or, for
 //! links, point) outside the extraction directory.
 
-use super::archive::{clean_entry, entry_parent, ArchiveError};
+use super::archive_error::ArchiveError;
 use super::dest::{self, DestDir};
 use super::owner::Ids;
 use super::sparse::{self, PaxSparse};
@@ -276,4 +276,33 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+/// Entry names are joined to the destination lexically; climbing above it
+/// (`../evil`) is an escape, as in Docker's `breakoutError`.
+fn clean_entry(name: &[u8]) -> Option<Vec<OsString>> {
+    let mut out: Vec<OsString> = Vec::new();
+    for seg in name.split(|b| *b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                out.pop()?;
+            }
+            s => out.push(OsStr::from_bytes(s).to_os_string()),
+        }
+    }
+    Some(out)
+}
+
+/// The destination directory an entry goes into, resolved inside the root
+/// and required to still be under the extraction directory.
+fn entry_parent(
+    root: BorrowedFd,
+    top: &DestDir,
+    rel: &[OsString],
+) -> io::Result<Option<resolve::Resolved>> {
+    let mut full = top.real.clone();
+    full.extend_from_slice(rel);
+    let res = resolve::resolve_comps(root, full, true)?;
+    Ok(res.comps.starts_with(&top.real).then_some(res))
 }
