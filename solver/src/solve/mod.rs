@@ -13,6 +13,7 @@
 mod build_worker;
 mod cache;
 mod content;
+mod date;
 mod error;
 mod fetch;
 mod keys;
@@ -24,7 +25,7 @@ mod types;
 mod worker;
 
 pub use build_worker::BuildWorker;
-pub use fetch::days_from_civil;
+pub use date::days_from_civil;
 pub use error::SolveError;
 pub use keys::node_key;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
