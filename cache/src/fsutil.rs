@@ -79,7 +79,7 @@ impl FileLock {
 
 /// `flock(op)`, retried on EINTR. `Ok(false)` when a non-blocking request
 /// would have to wait.
-pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
+pub fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
     loop {
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {

@@ -49,6 +49,7 @@ mod workdir;
 pub use blobs::{HashingReader, Ingest};
 pub use compression::LayerCompression;
 pub use containers::{ContainerRecord, ContainerState};
+pub use fsutil::flock;
 pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::ImageEntry;
 pub use layers::pack::PackError;

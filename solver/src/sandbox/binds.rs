@@ -4,9 +4,9 @@
 //! as a stub; the child binds the open sources onto their targets before
 //! `pivot_root`. Nothing written through a mount reaches the layer.
 
-use super::filetask::mount_layers;
-use super::helper::{scratch_dir, Layout};
+use super::layout::{mount_layers, scratch_dir, Layout};
 use super::overlay::{self, Upper};
+use super::remount::remount;
 use super::rootpath::{fd_path, open_dir_path, open_in_root};
 use super::status::{SetupError, StepExt};
 use super::stubs::{Kind, Stubs};
@@ -222,7 +222,7 @@ pub(super) fn mount_all(root: &OwnedFd, mounts: &[Prepared]) -> Result<(), Setup
         } else {
             MsFlags::empty()
         };
-        super::mounts::remount(root, &m.target, ro | MsFlags::MS_NODEV)?;
+        remount(root, &m.target, ro | MsFlags::MS_NODEV)?;
     }
     Ok(())
 }

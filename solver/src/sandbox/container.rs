@@ -3,7 +3,7 @@
 //! The child builds its view of the filesystem, becomes the step's user and
 //! execs; its setup errors go straight to the status pipe.
 
-use super::helper::Layout;
+use super::layout::Layout;
 use super::rootpath::{open_dir_path, open_in_root};
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;

@@ -3,6 +3,7 @@
 //! against an orphaned run, reads the request, builds the mount namespace
 //! with the overlay and hands off to the exec or file path.
 
+use super::layout::Layout;
 use super::status::{self, SetupError, Status, StepExt};
 use super::{container, filetask, overlay, HelperRequest, Task};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
@@ -12,20 +13,6 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use std::io::Read;
 use std::path::PathBuf;
-
-/// Where things live inside the helper's private tmpfs on `merged`, which
-/// keeps the caller's `merged` dir empty on disk and vanishes with the
-/// helper's mount namespace.
-pub(super) struct Layout {
-    /// The tmpfs mounted on the request's `merged`.
-    pub scratch: PathBuf,
-    /// The overlay: the step's root filesystem.
-    pub root: PathBuf,
-    /// The request's upper dir.
-    pub upper: PathBuf,
-    /// An empty dir, standing in for a missing lower layer.
-    pub empty: PathBuf,
-}
 
 /// Entry point of `mybuild __sandbox`; `main` must call it before any
 /// thread or async runtime exists.
@@ -125,11 +112,4 @@ fn prepare_layout(req: &HelperRequest) -> Result<Layout, SetupError> {
     };
     overlay::mount_overlay(lowers, Some(upper), &layout.root, false)?;
     Ok(layout)
-}
-
-/// `dir/name`, for scratch mount points.
-pub(super) fn scratch_dir(layout: &Layout, name: &str) -> Result<PathBuf, SetupError> {
-    let dir = layout.scratch.join(name);
-    std::fs::create_dir(&dir).step(|| format!("create {}", dir.display()))?;
-    Ok(dir)
 }

@@ -14,6 +14,7 @@
 //! the mount flags are locked against a step that is root (no
 //! CAP_SYS_ADMIN, and a user namespace cannot clear a lock).
 
+use super::remount::remount_readonly;
 use super::rootpath::{fd_path, open_in_root};
 use super::status::{SetupError, StepExt};
 use super::stubs::Kind;
@@ -180,31 +181,6 @@ fn bind_host_file(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
     )
     .step(|| format!("bind {host}"))?;
     remount_readonly(root, path, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
-}
-
-/// Makes the mount just placed at `path` (in `root`) read-only, with
-/// `extra` flags. Remounting needs the new mount itself, not what it
-/// covers, so the path is opened again.
-pub(super) fn remount_readonly(
-    root: &OwnedFd,
-    path: &str,
-    extra: MsFlags,
-) -> Result<(), SetupError> {
-    remount(root, path, MsFlags::MS_RDONLY | extra)
-}
-
-/// Sets `flags` on the bind mount just placed at `path` (in `root`).
-pub(super) fn remount(root: &OwnedFd, path: &str, flags: MsFlags) -> Result<(), SetupError> {
-    let step = || format!("remount /{} {flags:?}", path.trim_start_matches('/'));
-    let bound = open_in_root(root, path, OFlag::O_PATH).step(step)?;
-    mount(
-        None::<&str>,
-        fd_path(&bound).as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-        None::<&str>,
-    )
-    .step(step)
 }
 
 /// Makes the rootfs `/` and drops every trace of the host's mounts.

@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -57,7 +57,7 @@ pub async fn fetch(
         .headers()
         .get(LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_http_date);
+        .and_then(last_modified);
     let wd = store.work_dir().map_err(|source| FetchError::Store {
         url: url.clone(),
         source,
@@ -114,6 +114,13 @@ pub async fn fetch(
     committed.map_err(|source| FetchError::Store { url, source })
 }
 
+/// A `Last-Modified` value in any of the three formats RFC 9110 allows
+/// (IMF-fixdate, RFC 850, asctime); one that does not parse is as good as
+/// none.
+fn last_modified(value: &str) -> Option<SystemTime> {
+    httpdate::parse_http_date(value).ok()
+}
+
 /// Writes the streamed body to `path` (mode 0600, as Docker's ADD of a URL)
 /// and returns its sha256.
 fn write_body(
@@ -142,49 +149,33 @@ fn write_body(
     Ok(Digest::from_sha256(hasher.finalize().into()))
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's preferred date format).
-fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else {
-        return None;
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + h * 3600 + m * 60 + sec;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date.
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn secs(s: &str) -> Option<u64> {
+        let t = last_modified(s)?;
+        Some(t.duration_since(UNIX_EPOCH).unwrap().as_secs())
+    }
+
     #[test]
-    fn http_dates_parse() {
-        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 784_111_777);
-        assert!(parse_http_date("yesterday").is_none());
-        assert!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST").is_none());
+    fn imf_fixdate_parses() {
+        assert_eq!(secs("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+    }
+
+    #[test]
+    fn rfc850_date_parses() {
+        assert_eq!(secs("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
+    }
+
+    #[test]
+    fn asctime_date_parses() {
+        assert_eq!(secs("Sun Nov  6 08:49:37 1994"), Some(784_111_777));
+    }
+
+    #[test]
+    fn other_dates_are_refused() {
+        assert_eq!(secs("yesterday"), None);
+        assert_eq!(secs("Sun, 06 Nov 1994 08:49:37 PST"), None);
     }
 }

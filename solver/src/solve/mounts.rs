@@ -3,30 +3,35 @@
 //! `v1/cache-mounts/<hash of id>` and are locked per their sharing mode for as
 //! long as the step runs; secrets come from the build's `--secret`s.
 
-use super::SolveError;
-use crate::fileop::{self, SourceRoot};
+use super::error::SolveError;
+use super::types::CACHE_MOUNTS_DIR;
+use crate::fileop::{self, FileOpError, SourceRoot};
 use crate::sandbox::{SandboxMount, SourceMount};
-use mybuild_cache::{Store, WorkDir};
+use mybuild_cache::{flock, Store, StoreError, WorkDir};
 use mybuild_graph::{CacheSharing, CopyAction, Digest, ExecMount, FileAction, MountKind};
-use nix::fcntl::{Flock, FlockArg};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Flocks and filtered context views, held until the step is done, and
-/// the `KEY=value` entries of secrets given as environment variables.
+/// Cache locks and filtered context views, held until the step is done,
+/// and the `KEY=value` entries of secrets given as environment variables.
 #[derive(Default)]
 pub(super) struct Held {
-    locks: Vec<Flock<File>>,
+    locks: Vec<CacheLock>,
     views: Vec<WorkDir>,
     pub env: Vec<String>,
 }
 
-fn step_err(step: &str, message: String) -> SolveError {
-    SolveError::Step {
-        step: step.to_string(),
-        message,
+/// An exclusive flock on a cache mount's lock file, released on drop.
+struct CacheLock(File);
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        // Released explicitly, not only on close: a sandbox helper being
+        // spawned may briefly share the descriptor. Unlocking cannot fail
+        // in a way worth reporting; closing releases it anyway.
+        let _ = flock(&self.0, libc::LOCK_UN);
     }
 }
 
@@ -39,37 +44,22 @@ pub(super) fn resolve(
     secrets: &BTreeMap<String, Vec<u8>>,
     source_of: impl Fn(u32) -> Result<SourceMount, SolveError>,
 ) -> Result<(Vec<SandboxMount>, Held), SolveError> {
-    let cache_root = store.state_dir(super::CACHE_MOUNTS_DIR);
+    let cache_root = store.state_dir(CACHE_MOUNTS_DIR);
     let mut out = Vec::new();
     let mut held = Held::default();
     for m in mounts {
         let target = m.target.clone();
-        match &m.kind {
+        let mount = match &m.kind {
             MountKind::Bind {
                 input,
                 source,
                 readwrite,
-            } => {
-                let view = match source_of(*input)? {
-                    SourceMount::Dir { path, exclude } if !exclude.is_empty() => {
-                        let wd = context_view(store, &path, &exclude, source)
-                            .map_err(|e| step_err(step, format!("bind mount {target}: {e}")))?;
-                        let dir = wd.upper();
-                        held.views.push(wd);
-                        SourceMount::Dir {
-                            path: dir,
-                            exclude: Vec::new(),
-                        }
-                    }
-                    other => other,
-                };
-                out.push(SandboxMount::Bind {
-                    target,
-                    source: view,
-                    sub: source.clone(),
-                    readwrite: *readwrite,
-                })
-            }
+            } => Some(SandboxMount::Bind {
+                source: bind_view(step, store, &target, source_of(*input)?, source, &mut held)?,
+                target,
+                sub: source.clone(),
+                readwrite: *readwrite,
+            }),
             MountKind::Cache {
                 id,
                 sharing,
@@ -79,55 +69,118 @@ pub(super) fn resolve(
                 gid,
             } => {
                 let (host, lock) = cache_dir(&cache_root, id, *sharing, *mode, (*uid, *gid))
-                    .map_err(|e| step_err(step, format!("cache mount {id:?}: {e}")))?;
+                    .map_err(|source| SolveError::CacheMount {
+                        step: step.to_string(),
+                        id: id.clone(),
+                        source,
+                    })?;
                 held.locks.extend(lock);
-                out.push(SandboxMount::Cache {
+                Some(SandboxMount::Cache {
                     target,
                     host,
                     readonly: *readonly,
-                });
+                })
             }
-            MountKind::Tmpfs { size } => out.push(SandboxMount::Tmpfs {
+            MountKind::Tmpfs { size } => Some(SandboxMount::Tmpfs {
                 target,
                 size: *size,
             }),
-            MountKind::Secret {
-                id,
-                required,
-                mode,
-                uid,
-                gid,
-                env,
-            } => match secrets.get(id) {
-                Some(data) => {
-                    if let Some(var) = env {
-                        let value = String::from_utf8_lossy(data);
-                        held.env.push(format!("{var}={value}"));
-                    }
-                    if !target.is_empty() {
-                        out.push(SandboxMount::Secret {
-                            target,
-                            data: data.clone(),
-                            mode: *mode,
-                            uid: *uid,
-                            gid: *gid,
-                        });
-                    }
-                }
-                None if *required => {
-                    return Err(step_err(
-                        step,
-                        format!(
-                        "secret {id:?} is required but was not given (--secret id={id},src=FILE)"
-                    ),
-                    ))
-                }
-                // BuildKit skips an optional secret that was not given.
-                None => {}
+            MountKind::Secret { .. } => secret(step, m, secrets, &mut held)?,
+        };
+        out.extend(mount);
+    }
+    Ok((out, held))
+}
+
+/// What a bind mount shows of its input: the input itself, or for a build
+/// context with ignore rules a filtered copy (kept alive in `held`).
+fn bind_view(
+    step: &str,
+    store: &Store,
+    target: &str,
+    input: SourceMount,
+    sub: &str,
+    held: &mut Held,
+) -> Result<SourceMount, SolveError> {
+    match input {
+        SourceMount::Dir { path, exclude } if !exclude.is_empty() => {
+            let wd = context_view(store, &path, &exclude, sub).map_err(|e| e.at(step, target))?;
+            let dir = wd.upper();
+            held.views.push(wd);
+            Ok(SourceMount::Dir {
+                path: dir,
+                exclude: Vec::new(),
+            })
+        }
+        other => Ok(other),
+    }
+}
+
+/// A secret mount `m`: a file in the sandbox and/or an environment entry
+/// (kept in `held`). A missing optional secret mounts nothing, as BuildKit.
+fn secret(
+    step: &str,
+    m: &ExecMount,
+    secrets: &BTreeMap<String, Vec<u8>>,
+    held: &mut Held,
+) -> Result<Option<SandboxMount>, SolveError> {
+    let MountKind::Secret {
+        id,
+        required,
+        mode,
+        uid,
+        gid,
+        env,
+    } = &m.kind
+    else {
+        // `resolve` calls this for secret mounts only.
+        return Ok(None);
+    };
+    let Some(data) = secrets.get(id) else {
+        return match required {
+            true => Err(SolveError::MissingSecret {
+                step: step.to_string(),
+                id: id.clone(),
+            }),
+            false => Ok(None),
+        };
+    };
+    if let Some(var) = env {
+        let value = String::from_utf8_lossy(data);
+        held.env.push(format!("{var}={value}"));
+    }
+    Ok((!m.target.is_empty()).then(|| SandboxMount::Secret {
+        target: m.target.clone(),
+        data: data.clone(),
+        mode: *mode,
+        uid: *uid,
+        gid: *gid,
+    }))
+}
+
+/// Why a filtered context view could not be made; named by the step and
+/// mount target once it reaches [`SolveError`].
+enum ViewError {
+    Store(StoreError),
+    Copy(FileOpError),
+}
+
+impl ViewError {
+    fn at(self, step: &str, target: &str) -> SolveError {
+        let (step, target) = (step.to_string(), target.to_string());
+        match self {
+            ViewError::Store(source) => SolveError::BindStore {
+                step,
+                target,
+                source: Box::new(source),
+            },
+            ViewError::Copy(source) => SolveError::BindCopy {
+                step,
+                target,
+                source: Box::new(source),
             },
         }
     }
-    Ok((out, held))
 }
 
 /// A bind of the build context must not show what `.dockerignore` leaves
@@ -138,8 +191,8 @@ fn context_view(
     context: &Path,
     exclude: &[String],
     sub: &str,
-) -> Result<WorkDir, String> {
-    let wd = store.work_dir().map_err(|e| e.to_string())?;
+) -> Result<WorkDir, ViewError> {
+    let wd = store.work_dir().map_err(ViewError::Store)?;
     let whole = sub.trim_matches('/').is_empty() || sub.trim_matches('/') == ".";
     let copy = CopyAction {
         source: 1,
@@ -159,7 +212,7 @@ fn context_view(
             preserve_owner: false,
         }),
     ];
-    fileop::apply(&wd.upper(), &sources, &[FileAction::Copy(copy)]).map_err(|e| e.to_string())?;
+    fileop::apply(&wd.upper(), &sources, &[FileAction::Copy(copy)]).map_err(ViewError::Copy)?;
     Ok(wd)
 }
 
@@ -171,7 +224,7 @@ fn cache_dir(
     sharing: CacheSharing,
     mode: u32,
     owner: (u32, u32),
-) -> std::io::Result<(PathBuf, Option<Flock<File>>)> {
+) -> std::io::Result<(PathBuf, Option<CacheLock>)> {
     std::fs::create_dir_all(root)?;
     let name = Digest::of(id.as_bytes()).hex()[..24].to_string();
     for n in 0u32.. {
@@ -182,23 +235,21 @@ fn cache_dir(
         let lock_file = File::create(dir.with_extension("lock"))?;
         let lock = match sharing {
             CacheSharing::Shared => None,
-            CacheSharing::Locked => Some(lock(lock_file, FlockArg::LockExclusive)?),
+            CacheSharing::Locked => {
+                flock(&lock_file, libc::LOCK_EX)?;
+                Some(CacheLock(lock_file))
+            }
             CacheSharing::Private => {
-                match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
-                    Ok(l) => Some(l),
-                    Err((_, nix::errno::Errno::EWOULDBLOCK)) => continue,
-                    Err((_, e)) => return Err(e.into()),
+                if !flock(&lock_file, libc::LOCK_EX | libc::LOCK_NB)? {
+                    continue;
                 }
+                Some(CacheLock(lock_file))
             }
         };
         make_dir(&dir, mode, owner)?;
         return Ok((dir, lock));
     }
     unreachable!("the loop only ends by returning")
-}
-
-fn lock(file: File, arg: FlockArg) -> std::io::Result<Flock<File>> {
-    Flock::lock(file, arg).map_err(|(_, e)| e.into())
 }
 
 fn make_dir(dir: &Path, mode: u32, (uid, gid): (u32, u32)) -> std::io::Result<()> {

@@ -6,7 +6,9 @@
 //! work asked for twice) run once. A failure drops every future still
 //! waiting, which stops the rest of the build.
 
-use super::{keys::node_key, BoxFuture, SolveError, Value, Worker};
+use super::error::SolveError;
+use super::keys::node_key;
+use super::types::{BoxFuture, Value, Worker};
 use crate::progress::Progress;
 use futures_util::future::{try_join_all, FutureExt, Shared};
 use mybuild_graph::{Digest, Graph, NodeId, Op};

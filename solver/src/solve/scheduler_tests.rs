@@ -1,7 +1,8 @@
 //! Scheduler tests with a fake worker that counts calls and concurrency.
 
 use super::*;
-use crate::solve::{BoxFuture, SolveError, Value, Worker};
+use crate::solve::types::BoxFuture;
+use crate::solve::{SolveError, Value, Worker};
 use mybuild_graph::{ExecOp, FileAction, FileOp, MkdirAction, NetworkMode, Node};
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -91,9 +92,9 @@ impl Worker for FakeWorker {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 self.running.fetch_sub(1, Ordering::SeqCst);
                 if self.fail_on.as_deref() == Some(x.args[0].as_str()) {
-                    return Err(SolveError::Step {
+                    return Err(SolveError::BadInput {
                         step: node.name.clone(),
-                        message: "boom".into(),
+                        input: 0,
                     });
                 }
                 layers.push(Digest::of(x.args[0].as_bytes()));

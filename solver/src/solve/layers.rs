@@ -1,0 +1,77 @@
+//! How input values look to the sandbox: a layer chain as overlay lower
+//! dirs, the build context as a directory read in place.
+
+use super::build_worker::BuildWorker;
+use super::error::SolveError;
+use super::types::Value;
+use crate::sandbox::SourceMount;
+use mybuild_graph::{Digest, Node};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// Overlay lower dirs for a chain, top-most first, relative to the snapshot root.
+///
+/// A layer can occur more than once in a chain (two `RUN true` steps
+/// have the same empty diff), but overlayfs refuses a lower dir given
+/// twice (ELOOP). Only the top-most occurrence is kept: whatever a layer
+/// holds, whites out or makes opaque, its upper copy already decides, so
+/// a lower copy of the same layer can change nothing that is visible.
+pub(super) fn lowers(
+    w: &BuildWorker,
+    step: &str,
+    chain: &[Digest],
+) -> Result<Vec<PathBuf>, SolveError> {
+    let root = w.store.snapshots_root();
+    let mut seen = HashSet::new();
+    chain
+        .iter()
+        .rev()
+        .filter(|d| seen.insert(*d))
+        .map(|d| {
+            let dir = w
+                .store
+                .snapshot_dir(d)
+                .ok_or_else(|| SolveError::MissingLayer {
+                    step: step.to_string(),
+                    layer: d.clone(),
+                })?;
+            Ok(dir
+                .strip_prefix(&root)
+                .map(|p| p.to_path_buf())
+                .unwrap_or(dir))
+        })
+        .collect()
+}
+
+/// The step's root filesystem: its first input, which must be layers.
+pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v [Digest], SolveError> {
+    inputs
+        .first()
+        .and_then(Value::layers)
+        .ok_or_else(|| SolveError::BadInput {
+            step: node.name.clone(),
+            input: 0,
+        })
+}
+
+/// The sandbox's view of every input; input 0 (the rootfs) is
+/// [`SourceMount::None`], as it is the step's own root.
+pub(super) fn sources(
+    w: &BuildWorker,
+    node: &Node,
+    inputs: &[Value],
+) -> Result<Vec<SourceMount>, SolveError> {
+    let mut sources = vec![SourceMount::None];
+    for value in inputs.iter().skip(1) {
+        sources.push(match value {
+            Value::Local { path, exclude } => SourceMount::Dir {
+                path: path.clone(),
+                exclude: exclude.clone(),
+            },
+            Value::Layers(chain) => SourceMount::Layers {
+                lowers: lowers(w, &node.name, chain)?,
+            },
+        });
+    }
+    Ok(sources)
+}
