@@ -117,8 +117,35 @@ pub async fn fetch(
 /// A `Last-Modified` value in any of the three formats RFC 9110 allows
 /// (IMF-fixdate, RFC 850, asctime); one that does not parse is as good as
 /// none.
+///
+/// Go's `http.ParseTime` (BuildKit) checks the weekday's spelling but not
+/// that it matches the date, while `httpdate` refuses a wrong one; so a
+/// date that fails is tried again with each weekday in its place.
 fn last_modified(value: &str) -> Option<SystemTime> {
-    httpdate::parse_http_date(value).ok()
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    if let Ok(t) = httpdate::parse_http_date(value) {
+        return Some(t);
+    }
+    // The weekday ends at the first comma (IMF-fixdate, RFC 850) or space
+    // (asctime).
+    let end = value.find([',', ' '])?;
+    let (day, rest) = value.split_at(end);
+    let long = day.len() > 3;
+    if !DAYS.iter().any(|d| *d == day || d[..3] == *day) {
+        return None;
+    }
+    DAYS.iter().find_map(|d| {
+        let name = if long { d } else { &d[..3] };
+        httpdate::parse_http_date(&format!("{name}{rest}")).ok()
+    })
 }
 
 /// Writes the streamed body to `path` (mode 0600, as Docker's ADD of a URL)
@@ -171,6 +198,14 @@ mod tests {
     #[test]
     fn asctime_date_parses() {
         assert_eq!(secs("Sun Nov  6 08:49:37 1994"), Some(784_111_777));
+    }
+
+    #[test]
+    fn a_wrong_weekday_is_ignored_as_go_does() {
+        assert_eq!(secs("Mon, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(secs("Friday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(secs("Tue Nov  6 08:49:37 1994"), Some(784_111_777));
+        assert_eq!(secs("Xyz, 06 Nov 1994 08:49:37 GMT"), None);
     }
 
     #[test]
