@@ -22,8 +22,13 @@ fn io_err(e: Errno) -> io::Error {
 
 /// Opens a directory to be used as a resolution root.
 pub(crate) fn open_root(path: &Path) -> io::Result<OwnedFd> {
+    open_root_errno(path).map_err(io_err)
+}
+
+/// [`open_root`] for the sandbox, which reports bare errnos.
+pub(crate) fn open_root_errno(path: &Path) -> Result<OwnedFd, Errno> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    fcntl::open(path, flags, Mode::empty()).map_err(io_err)
+    fcntl::open(path, flags, Mode::empty())
 }
 
 fn openat2(
@@ -33,6 +38,16 @@ fn openat2(
     mode: u32,
     resolve: ResolveFlag,
 ) -> io::Result<OwnedFd> {
+    openat2_errno(dir, path, flags, mode, resolve).map_err(io_err)
+}
+
+fn openat2_errno(
+    dir: BorrowedFd,
+    path: &Path,
+    flags: OFlag,
+    mode: u32,
+    resolve: ResolveFlag,
+) -> Result<OwnedFd, Errno> {
     // An empty path means the directory itself; openat2 wants ".".
     let path = if path.as_os_str().is_empty() {
         Path::new(".")
@@ -46,7 +61,7 @@ fn openat2(
     loop {
         match fcntl::openat2(dir, path, how) {
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
-            other => return other.map_err(io_err),
+            other => return other,
         }
     }
 }
@@ -54,13 +69,17 @@ fn openat2(
 /// Opens `path` with `root` acting as `/`: symlinks (absolute ones too) and
 /// `..` are resolved but can never leave `root`.
 pub(crate) fn open_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
-    openat2(
-        root,
-        path,
-        flags,
-        0,
-        ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-    )
+    open_in_root_errno(root, path, flags).map_err(io_err)
+}
+
+/// [`open_in_root`] for the sandbox, which reports bare errnos.
+pub(crate) fn open_in_root_errno(
+    root: BorrowedFd,
+    path: &Path,
+    flags: OFlag,
+) -> Result<OwnedFd, Errno> {
+    let resolve = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+    openat2_errno(root, path, flags, 0, resolve)
 }
 
 /// The most an /etc database read by the builder may hold.

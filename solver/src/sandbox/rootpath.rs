@@ -2,18 +2,16 @@
 //! symlinks such as `/proc -> /host`; resolving with `RESOLVE_IN_ROOT`
 //! keeps every mount target and stub inside the step's rootfs.
 
+use crate::fileop::at;
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
 
-/// Opens `path` inside `root`, treating `root` as `/` for every symlink.
+/// Opens `path` inside `root`, treating `root` as `/` for every symlink
+/// (the one resolver file ops use too, taking the sandbox's `&str` paths).
 pub(super) fn open_in_root(root: impl AsFd, path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    openat2(root, rel, how)
+    at::open_in_root_errno(root.as_fd(), Path::new(path), flags)
 }
 
 /// A path naming exactly the file behind `fd`, usable as a `mount(2)`
@@ -23,12 +21,8 @@ pub(super) fn fd_path(fd: &impl AsRawFd) -> String {
 }
 
 /// Opens a directory (or the root itself) as an `O_PATH` handle.
-pub(super) fn open_dir_path(path: &std::path::Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(
-        path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
+pub(super) fn open_dir_path(path: &Path) -> Result<OwnedFd, Errno> {
+    at::open_root_errno(path)
 }
 
 #[cfg(test)]
@@ -46,6 +40,10 @@ mod tests {
         // "/escape/inside" only exists if "/" means the rootfs.
         assert!(open_in_root(&fd, "escape/inside", OFlag::O_PATH).is_ok());
         assert!(open_in_root(&fd, "inside/up/inside", OFlag::O_PATH).is_ok());
+        // Absolute paths start at the root too, and "" or "/" is the root.
+        assert!(open_in_root(&fd, "/escape/inside", OFlag::O_PATH).is_ok());
+        assert!(open_in_root(&fd, "/", OFlag::O_PATH | OFlag::O_DIRECTORY).is_ok());
+        assert!(open_in_root(&fd, "", OFlag::O_PATH | OFlag::O_DIRECTORY).is_ok());
         assert_eq!(
             open_in_root(&fd, "escape/etc/passwd", OFlag::O_PATH).err(),
             Some(Errno::ENOENT)
