@@ -176,84 +176,23 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstream: &str, me: &str) -> s
     let Some(mut head) = read_head(&mut reader)? else {
         return Ok(());
     };
-    let body = if head.is_chunked() {
-        let b = read_chunked(&mut reader)?;
-        head.remove("Transfer-Encoding");
-        b
-    } else {
-        let n: usize = head
-            .get("Content-Length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut b = vec![0; n];
-        reader.read_exact(&mut b)?;
-        b
-    };
+    let body = read_body(&mut reader, &mut head)?;
     let mut parts = head.start.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
-
-    let fault = {
-        let mut st = state.lock().unwrap();
-        st.log.push((method.clone(), target.clone()));
-        st.rules
-            .iter_mut()
-            .find(|r| r.remaining > 0 && r.method == method && target.contains(&r.path_substr))
-            .map(|r| {
-                r.remaining -= 1;
-                r.fault
-            })
-    };
+    let fault = next_fault(state, &method, &target);
     let mut client = client;
     match fault {
         Some(Fault::Drop) => {
             let _ = client.shutdown(std::net::Shutdown::Both);
             return Ok(());
         }
-        Some(Fault::Status(code)) => {
-            let msg = format!(
-                "{{\"errors\":[{{\"code\":\"UNKNOWN\",\"message\":\"injected fault {code}\"}}]}}"
-            );
-            let mut resp = format!(
-                "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                msg.len()
-            )
-            .into_bytes();
-            if method != "HEAD" {
-                resp.extend_from_slice(msg.as_bytes());
-            }
-            client.write_all(&resp)?;
-            client.flush()?;
-            return Ok(());
-        }
+        Some(Fault::Status(code)) => return inject_status(&mut client, code, &method),
         Some(Fault::CorruptBody) | None => {}
     }
-
-    // Forward on a fresh connection, asking the upstream to close it.
-    head.set("Host", upstream);
-    head.set("Connection", "close");
-    if head.get("Content-Length").is_some() || !body.is_empty() {
-        head.set("Content-Length", &body.len().to_string());
-    }
-    let mut up = TcpStream::connect(upstream)?;
-    up.set_read_timeout(Some(IO_TIMEOUT))?;
-    up.set_write_timeout(Some(IO_TIMEOUT))?;
-    up.write_all(&head.encode())?;
-    up.write_all(&body)?;
-    up.flush()?;
-
-    let mut up_reader = BufReader::new(up);
-    let Some(mut resp) = read_head(&mut up_reader)? else {
+    let Some((mut resp, mut resp_body)) = forward(head, &body, upstream)? else {
         return Ok(());
     };
-    let mut resp_body = Vec::new();
-    if resp.is_chunked() {
-        resp_body = read_chunked(&mut up_reader)?;
-        resp.remove("Transfer-Encoding");
-        resp.set("Content-Length", &resp_body.len().to_string());
-    } else {
-        up_reader.read_to_end(&mut resp_body)?;
-    }
     // Upload URLs are absolute: keep the client talking to the proxy.
     for (k, v) in resp.headers.iter_mut() {
         if k.eq_ignore_ascii_case("Location") {
@@ -272,4 +211,83 @@ fn serve(client: TcpStream, state: &Mutex<State>, upstream: &str, me: &str) -> s
     client.flush()?;
     let _ = client.shutdown(std::net::Shutdown::Write);
     Ok(())
+}
+
+/// The request body, de-chunked (the head then loses its
+/// `Transfer-Encoding`, as the forwarded request has a length).
+fn read_body(reader: &mut BufReader<TcpStream>, head: &mut Head) -> std::io::Result<Vec<u8>> {
+    if head.is_chunked() {
+        let b = read_chunked(reader)?;
+        head.remove("Transfer-Encoding");
+        return Ok(b);
+    }
+    let n: usize = head
+        .get("Content-Length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut b = vec![0; n];
+    reader.read_exact(&mut b)?;
+    Ok(b)
+}
+
+/// Logs the request and takes one use of the first rule it matches.
+fn next_fault(state: &Mutex<State>, method: &str, target: &str) -> Option<Fault> {
+    let mut st = state.lock().unwrap();
+    st.log.push((method.to_string(), target.to_string()));
+    st.rules
+        .iter_mut()
+        .find(|r| r.remaining > 0 && r.method == method && target.contains(&r.path_substr))
+        .map(|r| {
+            r.remaining -= 1;
+            r.fault
+        })
+}
+
+/// Answers with `code` and a registry-style error body, without forwarding.
+fn inject_status(client: &mut TcpStream, code: u16, method: &str) -> std::io::Result<()> {
+    let msg =
+        format!("{{\"errors\":[{{\"code\":\"UNKNOWN\",\"message\":\"injected fault {code}\"}}]}}");
+    let mut resp = format!(
+        "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        msg.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        resp.extend_from_slice(msg.as_bytes());
+    }
+    client.write_all(&resp)?;
+    client.flush()
+}
+
+/// Sends the request upstream on a fresh connection it asks to be closed,
+/// and reads the whole response (de-chunked).
+fn forward(
+    mut head: Head,
+    body: &[u8],
+    upstream: &str,
+) -> std::io::Result<Option<(Head, Vec<u8>)>> {
+    head.set("Host", upstream);
+    head.set("Connection", "close");
+    if head.get("Content-Length").is_some() || !body.is_empty() {
+        head.set("Content-Length", &body.len().to_string());
+    }
+    let mut up = TcpStream::connect(upstream)?;
+    up.set_read_timeout(Some(IO_TIMEOUT))?;
+    up.set_write_timeout(Some(IO_TIMEOUT))?;
+    up.write_all(&head.encode())?;
+    up.write_all(body)?;
+    up.flush()?;
+    let mut up_reader = BufReader::new(up);
+    let Some(mut resp) = read_head(&mut up_reader)? else {
+        return Ok(None);
+    };
+    let mut resp_body = Vec::new();
+    if resp.is_chunked() {
+        resp_body = read_chunked(&mut up_reader)?;
+        resp.remove("Transfer-Encoding");
+        resp.set("Content-Length", &resp_body.len().to_string());
+    } else {
+        up_reader.read_to_end(&mut resp_body)?;
+    }
+    Ok(Some((resp, resp_body)))
 }
