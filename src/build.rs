@@ -56,7 +56,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating store root {}", root.display()))?;
-    let store = Arc::new(crate::images::open_store(root)?);
+    let store = Arc::new(crate::store::open_store(root)?);
     let client = RegistryClient::new(args.insecure_registries.clone())?;
     let images = Arc::new(ImageProvider::new(store.clone(), client, args.pull));
     if args.legacy || crate::legacy::requested_by_env() {
