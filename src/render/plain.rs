@@ -15,6 +15,12 @@
 //! import/export) log status lines, which BuildKit prints bare:
 //! `#9 naming to docker.io/library/app:1 done`.
 
+// The golden-file helper is shared with the end-to-end tests; only this
+// file's tests and rawjson's (through `assert_golden`) use it.
+#[cfg(test)]
+#[path = "../../tests/e2e/util/golden.rs"]
+mod golden;
+
 use mybuild_graph::Digest;
 use mybuild_solver::ProgressEvent;
 use std::collections::HashMap;
@@ -260,7 +266,7 @@ impl Plain {
 /// tests (`MYBUILD_BLESS=1 cargo test` rewrites them).
 #[cfg(test)]
 pub(super) fn assert_golden(name: &str, actual: &str) {
-    crate::render::golden::assert_golden("progress", name, actual);
+    golden::assert_golden("progress", name, actual);
 }
 
 #[cfg(test)]
@@ -269,7 +275,7 @@ pub(super) mod tests {
     use mybuild_solver::LogStream;
 
     /// A deterministic event stream: times are milliseconds after `t0`.
-    pub(in crate::render) struct Script {
+    pub(crate) struct Script {
         t0: Instant,
         pub events: Vec<ProgressEvent>,
     }
@@ -347,7 +353,7 @@ pub(super) mod tests {
     const KEY_B: &str = "sha256:bbbb";
 
     /// Two stages building at once, a pull, a cached step and the export.
-    pub(in crate::render) fn parallel_build() -> Script {
+    pub(crate) fn parallel_build() -> Script {
         let mut s = Script::new();
         s.start(
             0,
@@ -391,7 +397,7 @@ pub(super) mod tests {
     }
 
     /// A step fails while a sibling still runs.
-    pub(in crate::render) fn failing_build() -> Script {
+    pub(crate) fn failing_build() -> Script {
         let mut s = Script::new();
         s.cached(
             "n0",
