@@ -153,21 +153,7 @@ impl Plain {
             }
             ProgressEvent::Log {
                 vertex, data, at, ..
-            } => {
-                let v = self.vertex(&vertex, None);
-                let mut lines = Vec::new();
-                for piece in data.split_inclusive(|&b| b == b'\n') {
-                    let began = *v.partial_at.get_or_insert(at);
-                    v.partial.extend_from_slice(piece);
-                    if piece.ends_with(b"\n") {
-                        v.partial_at = None;
-                        lines.push((std::mem::take(&mut v.partial), began));
-                    }
-                }
-                for (line, began) in lines {
-                    self.line(out, &vertex, &line, began)?;
-                }
-            }
+            } => self.log(out, &vertex, &data, at)?,
             ProgressEvent::Cached {
                 vertex,
                 name,
@@ -200,35 +186,72 @@ impl Plain {
                 current,
                 total,
                 at,
-            } => {
-                let v = self.vertex(&vertex, None);
-                let blob = v.blobs.entry(id.clone()).or_insert(Blob {
-                    first: at,
-                    printed: None,
-                    done: false,
-                });
-                let complete = total > 0 && current >= total;
-                let due = blob.printed.is_none_or(|p| at - p >= BYTES_EVERY);
-                if blob.done || !(complete || due) {
-                    return Ok(());
-                }
-                (blob.printed, blob.done) = (Some(at), complete);
-                let mut line = format!("{id} {}", size(current));
-                if total > 0 {
-                    line = format!("{line} / {}", size(total));
-                }
-                let secs = (at - blob.first).as_secs_f64();
-                if secs > 0.01 {
-                    line = format!("{line} {secs:.1}s");
-                }
-                if complete {
-                    line.push_str(" done");
-                }
-                let n = self.switch_to(out, &vertex)?;
-                writeln!(out, "#{n} {line}")?;
-            }
+            } => self.bytes(out, &vertex, &id, current, total, at)?,
         }
         out.flush()
+    }
+
+    /// Output of a vertex: each complete line is printed; a partial one
+    /// waits for its end (or the vertex's).
+    fn log(
+        &mut self,
+        out: &mut impl Write,
+        vertex: &str,
+        data: &[u8],
+        at: Instant,
+    ) -> std::io::Result<()> {
+        let v = self.vertex(vertex, None);
+        let mut lines = Vec::new();
+        for piece in data.split_inclusive(|&b| b == b'\n') {
+            let began = *v.partial_at.get_or_insert(at);
+            v.partial.extend_from_slice(piece);
+            if piece.ends_with(b"\n") {
+                v.partial_at = None;
+                lines.push((std::mem::take(&mut v.partial), began));
+            }
+        }
+        for (line, began) in lines {
+            self.line(out, vertex, &line, began)?;
+        }
+        Ok(())
+    }
+
+    /// A blob's byte count (`current` of `total`, 0 when unknown), printed
+    /// every [`BYTES_EVERY`] and once when complete.
+    fn bytes(
+        &mut self,
+        out: &mut impl Write,
+        vertex: &str,
+        id: &str,
+        current: u64,
+        total: u64,
+        at: Instant,
+    ) -> std::io::Result<()> {
+        let v = self.vertex(vertex, None);
+        let blob = v.blobs.entry(id.to_string()).or_insert(Blob {
+            first: at,
+            printed: None,
+            done: false,
+        });
+        let complete = total > 0 && current >= total;
+        let due = blob.printed.is_none_or(|p| at - p >= BYTES_EVERY);
+        if blob.done || !(complete || due) {
+            return Ok(());
+        }
+        (blob.printed, blob.done) = (Some(at), complete);
+        let mut line = format!("{id} {}", size(current));
+        if total > 0 {
+            line = format!("{line} / {}", size(total));
+        }
+        let secs = (at - blob.first).as_secs_f64();
+        if secs > 0.01 {
+            line = format!("{line} {secs:.1}s");
+        }
+        if complete {
+            line.push_str(" done");
+        }
+        let n = self.switch_to(out, vertex)?;
+        writeln!(out, "#{n} {line}")
     }
 
     /// One line of a vertex's log: command output with its time, or a
