@@ -22,7 +22,7 @@ pub async fn run(root: &Path, args: BootstrapArgs) -> anyhow::Result<()> {
         .to_string();
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating store root {}", root.display()))?;
-    let store = crate::images::open_store(root)?;
+    let store = crate::store::open_store(root)?;
     let busybox = args.busybox.clone();
     let id = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let layer = busybox_layer(&busybox)?;

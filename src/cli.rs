@@ -2,9 +2,11 @@
 //!
 //! `mybuild [--root DIR] [build] [OPTIONS] PATH`: `build` is the default
 //! subcommand, so `mybuild --progress=plain .` works like `docker build`.
+//! Each command owns its flags; this file only assembles them.
 
+use crate::build::BuildArgs;
 use crate::{base, build, containers, images, inspect, load, prune, push, save, tagging};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -65,170 +67,6 @@ pub enum Command {
 pub enum DebugCommand {
     /// Print a Dockerfile's parse tree in BuildKit's dump format
     Parse { file: PathBuf },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProgressMode {
-    Auto,
-    Tty,
-    Plain,
-    Quiet,
-    Rawjson,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct BuildArgs {
-    /// Name of the Dockerfile [default: PATH/Dockerfile]
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
-    /// Name and optionally a tag (name:tag); may be repeated
-    #[arg(short = 't', long = "tag")]
-    pub tags: Vec<String>,
-    /// Do not use cached results
-    #[arg(long)]
-    pub no_cache: bool,
-    /// Always look up base images in the registry
-    #[arg(long)]
-    pub pull: bool,
-    /// Build-time variable (KEY=VALUE, or KEY to take it from the environment)
-    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = build_arg)]
-    pub build_args: Vec<String>,
-    /// Stage to build
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Progress output
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressMode,
-    /// Print only the image id
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-    /// Export: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar
-    #[arg(short = 'o', long = "output", value_name = "type=...,dest=...")]
-    pub outputs: Vec<String>,
-    /// Export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR
-    #[arg(long = "cache-to", value_name = "SPEC")]
-    pub cache_to: Vec<String>,
-    /// Import build cache: type=registry,ref=REF, type=local,src=DIR, or REF
-    #[arg(long = "cache-from", value_name = "SPEC")]
-    pub cache_from: Vec<String>,
-    /// Push every -t name to its registry after the build
-    #[arg(long)]
-    pub push: bool,
-    /// Layer compression for exports and pushes (also `compression=` in --output)
-    #[arg(long, value_enum, default_value = "gzip")]
-    pub compression: crate::output::CompressionArg,
-    /// Secret for `RUN --mount=type=secret` (id=ID,src=FILE or id=ID,env=VAR)
-    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
-    pub secrets: Vec<String>,
-    /// Network for RUN: default (the host's), host or none
-    #[arg(long, default_value = "default")]
-    pub network: String,
-    /// Print the compiled graph instead of building (`graph`)
-    #[arg(long, value_name = "WHAT")]
-    pub print: Option<String>,
-    /// How many steps may run at once [default: 4 per CPU]
-    #[arg(long)]
-    pub jobs: Option<usize>,
-    /// Registry to reach over plain HTTP (loopback ones always are)
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
-    pub insecure_registries: Vec<String>,
-    /// Write every step's complete output to its own file in DIR
-    #[arg(long = "log-dir", value_name = "DIR")]
-    pub log_dir: Option<PathBuf>,
-    /// Build as the classic builder does (also DOCKER_BUILDKIT=0): step by
-    /// step, with intermediate images and containers
-    #[arg(long)]
-    pub legacy: bool,
-    /// Legacy mode: remove intermediate containers after a successful step
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
-          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub rm: bool,
-    /// Legacy mode: always remove intermediate containers, even after a failure
-    #[arg(long)]
-    pub force_rm: bool,
-    /// Memory limit of each RUN step (e.g. 512m, 2g)
-    #[arg(short = 'm', long, value_name = "BYTES", value_parser = size)]
-    pub memory: Option<u64>,
-    /// Memory plus swap of each RUN step (-1: unlimited swap)
-    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = swap_size,
-          allow_hyphen_values = true)]
-    pub memory_swap: Option<i64>,
-    /// Relative CPU weight of each RUN step (default 1024)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "SHARES",
-          value_parser = clap::value_parser!(u64).range(2..=262_144))]
-    pub cpu_shares: Option<u64>,
-    /// CPUs the RUN steps may use (e.g. 0-3, 0,1)
-    #[arg(long = "cpuset-cpus", value_name = "CPUS")]
-    pub cpuset_cpus: Option<String>,
-    /// Processes and threads a RUN step may have (-1 or 0: unlimited)
-    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true,
-          default_value_t = mybuild_solver::sandbox::DEFAULT_PIDS_LIMIT as i64)]
-    pub pids_limit: i64,
-    /// Cgroup the steps' cgroups are made under
-    #[arg(long = "cgroup-parent", value_name = "PATH", default_value = "mybuild")]
-    pub cgroup_parent: String,
-    /// Build context directory
-    #[arg(value_name = "PATH")]
-    pub context: PathBuf,
-}
-
-impl BuildArgs {
-    /// The resource limits the flags ask for.
-    pub fn limits(&self) -> mybuild_solver::sandbox::Limits {
-        mybuild_solver::sandbox::Limits {
-            memory: self.memory,
-            memory_swap: self.memory_swap,
-            cpu_shares: self.cpu_shares,
-            cpuset_cpus: self.cpuset_cpus.clone(),
-            pids: u64::try_from(self.pids_limit).ok().filter(|n| *n > 0),
-            parent: self.cgroup_parent.clone(),
-        }
-    }
-}
-
-/// A size as docker reads one: a number with an optional b, k, m or g
-/// (binary units, any case, an optional trailing `b`/`ib`).
-fn size(s: &str) -> Result<u64, String> {
-    let lower = s.trim().to_ascii_lowercase();
-    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = lower[digits.len()..]
-        .trim_end_matches("ib")
-        .trim_end_matches('b');
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        _ => return Err(format!("invalid size {s:?}: unknown unit")),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit (512m)"))?;
-    n.checked_shl(shift)
-        .filter(|v| v >> shift == n && *v > 0)
-        .ok_or_else(|| format!("invalid size {s:?}"))
-}
-
-fn swap_size(s: &str) -> Result<i64, String> {
-    if s.trim() == "-1" {
-        return Ok(-1);
-    }
-    size(s).and_then(|v| i64::try_from(v).map_err(|_| format!("invalid size {s:?}")))
-}
-
-/// `--build-arg` as docker checks it: a key is required (`=x` is refused).
-fn build_arg(s: &str) -> Result<String, String> {
-    let key = s.split_once('=').map_or(s, |(k, _)| k);
-    if key.is_empty() {
-        return Err(format!("invalid key-value pair {s:?}: empty key"));
-    }
-    if key.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "invalid key-value pair {s:?}: key contains whitespace"
-        ));
-    }
-    Ok(s.to_string())
 }
 
 const SUBCOMMANDS: &[&str] = &[
@@ -480,22 +318,12 @@ mod tests {
         let cli = Cli::parse_from(argv("mybuild --progress=plain -t a:b --no-cache ctx"));
         match cli.command {
             Command::Build(b) => {
-                assert_eq!(b.progress, ProgressMode::Plain);
+                assert_eq!(b.progress, crate::render::ProgressMode::Plain);
                 assert!(b.no_cache);
                 assert_eq!(b.tags, ["a:b"]);
             }
             other => panic!("parsed as {other:?}"),
         }
-    }
-
-    #[test]
-    fn sizes_parse_as_docker_reads_them() {
-        assert_eq!(size("512m"), Ok(512 << 20));
-        assert_eq!(size("2G"), Ok(2 << 30));
-        assert_eq!(size("64MiB"), Ok(64 << 20));
-        assert_eq!(size("1000"), Ok(1000));
-        assert!(size("12x").is_err() && size("m").is_err() && size("0").is_err());
-        assert_eq!(swap_size("-1"), Ok(-1));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context as _};
 use mybuild_graph::Digest;
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One layer of the solved chain: its diff_id and when the store made it.
 pub struct ChainLayer {
@@ -25,7 +25,7 @@ pub fn finalize_chain(
             let created = store
                 .layer_record(diff_id)?
                 .and_then(|r| r.created)
-                .map(|s| UNIX_EPOCH + std::time::Duration::from_secs(s));
+                .map(|s| UNIX_EPOCH + Duration::from_secs(s));
             Ok(ChainLayer {
                 diff_id: diff_id.clone(),
                 created,
@@ -82,48 +82,29 @@ pub fn finalize(mut config: Value, chain: &[ChainLayer]) -> anyhow::Result<Vec<u
     Ok(serde_json::to_vec(&config)?)
 }
 
-/// UTC timestamp in RFC 3339, as image configs carry it.
-/// [`rfc3339`] with nanoseconds, so records made within one second still
-/// sort in the order they were made.
-pub fn rfc3339_nanos(t: SystemTime) -> String {
-    let nanos = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let base = rfc3339(t);
-    format!("{}.{nanos:09}Z", base.trim_end_matches('Z'))
-}
-
+/// UTC timestamp in RFC 3339 to the second (`2024-01-02T03:04:05Z`), as
+/// image configs carry it.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(representable(t)).to_string()
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// [`rfc3339`] with nanoseconds (always nine digits), so records made
+/// within one second still sort in the order they were made.
+pub fn rfc3339_nanos(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(representable(t)).to_string()
+}
+
+/// `t` within what RFC 3339 can write (1970 to the end of year 9999):
+/// a clock before the epoch reads as the epoch, as it always has here.
+fn representable(t: SystemTime) -> SystemTime {
+    // 9999-12-31T23:59:59Z, humantime's last formattable second.
+    const LAST: Duration = Duration::from_secs(253_402_300_799);
+    t.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn formats_dates() {
@@ -136,6 +117,20 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_309_261)),
             "2026-11-22T01:01:01Z"
         );
+        // Before the epoch: the epoch.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn formats_nanoseconds_with_nine_digits() {
+        let t = UNIX_EPOCH + Duration::new(1_795_309_261, 5_000);
+        assert_eq!(rfc3339_nanos(t), "2026-11-22T01:01:01.000005000Z");
+        assert_eq!(rfc3339_nanos(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        let t = UNIX_EPOCH + Duration::new(951_782_400, 999_999_999);
+        assert_eq!(rfc3339_nanos(t), "2000-02-29T00:00:00.999999999Z");
     }
 
     fn layer(name: &[u8], secs: u64) -> ChainLayer {

@@ -1,7 +1,7 @@
 //! The legacy mode's kept containers: `ps -a`, `rm`, `diff` and `commit`,
 //! shown as the classic engine shows them.
 
-use crate::images::open_store;
+use crate::store::open_store;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use mybuild_cache::{ContainerRecord, ContainerState, Store};
@@ -70,14 +70,14 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<()> {
             true => (c.id.clone(), shell_words(&c.command)),
             false => (
                 c.id[..12].to_string(),
-                crate::inspect::truncate(&shell_words(&c.command), 20),
+                crate::table::truncate(&shell_words(&c.command), 20),
             ),
         };
         rows.push([
             id,
             image,
             go_quote(&command),
-            crate::inspect::ago(&c.created, now),
+            crate::table::ago(&c.created, now),
             status(&c.state, now),
         ]);
     }
@@ -88,7 +88,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<()> {
 /// An image's first name, else its short id, as `docker ps` shows it.
 fn image_name(store: &Store, id: &Digest) -> String {
     match store.names_of(id).ok().and_then(|n| n.into_iter().next()) {
-        Some(name) => crate::images::familiar(&name),
+        Some(name) => mybuild_registry::Reference::familiar_name(&name),
         None => id.hex()[..12].to_string(),
     }
 }
@@ -97,7 +97,7 @@ fn status(state: &ContainerState, now: std::time::SystemTime) -> String {
     match state {
         ContainerState::Created => "Created".into(),
         ContainerState::Exited { code, finished } => {
-            format!("Exited ({code}) {}", crate::inspect::ago(finished, now))
+            format!("Exited ({code}) {}", crate::table::ago(finished, now))
         }
     }
 }
@@ -314,7 +314,7 @@ mod tests {
             .map(String::from)
             .into();
         assert_eq!(
-            go_quote(&crate::inspect::truncate(&shell_words(&cmd), 20)),
+            go_quote(&crate::table::truncate(&shell_words(&cmd), 20)),
             r#""/bin/sh -c 'echo \"s…""#
         );
         let nop: Vec<String> = ["/bin/sh", "-c", "#(nop) ", "CMD [\"redis-server\"]"]

@@ -1,8 +1,8 @@
 //! `mybuild images`: what the local store holds, as `docker images` shows it.
 
-use anyhow::Context as _;
+use crate::store::open_store;
+use crate::units::human_size;
 use clap::Args;
-use mybuild_cache::Store;
 use mybuild_registry::Reference;
 use std::path::Path;
 
@@ -14,11 +14,6 @@ pub struct ImagesArgs {
     /// Show intermediate images too (legacy builds make one per step)
     #[arg(short = 'a', long)]
     pub all: bool,
-}
-
-/// Opens the store for a command, naming it in the error.
-pub(crate) fn open_store(root: &Path) -> anyhow::Result<Store> {
-    Store::open(root).with_context(|| format!("opening store {}", root.display()))
 }
 
 pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
@@ -40,13 +35,13 @@ pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
         "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
     );
     for img in images {
-        let familiar = familiar(&img.name);
+        let familiar = Reference::familiar_name(&img.name);
         let (repo, tag) = match img.name.is_empty() {
             true => ("<none>", "<none>"),
             false => split_tag(&familiar),
         };
         let created = img.created.as_deref().map_or("-".into(), |c| {
-            crate::inspect::ago(c, std::time::SystemTime::now())
+            crate::table::ago(c, std::time::SystemTime::now())
         });
         println!(
             "{:<40} {:<20} {:<14} {:<22} {:>10}",
@@ -60,26 +55,12 @@ pub fn run(root: &Path, args: ImagesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The short form Docker shows: `busybox:latest` for `docker.io/library/busybox:latest`.
-pub(crate) fn familiar(name: &str) -> String {
-    Reference::parse(name)
-        .map(|r| r.familiar())
-        .unwrap_or_else(|_| name.to_string())
-}
-
 /// `host:5000/name:tag` -> (`host:5000/name`, `tag`); the tag colon is after the last `/`.
 pub(crate) fn split_tag(name: &str) -> (&str, &str) {
     let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
     match name[slash..].rfind(':') {
         Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
         None => (name, "<none>"),
-    }
-}
-
-pub(crate) fn human_size(bytes: u64) -> String {
-    match crate::units::scaled(bytes) {
-        (_, "B") => format!("{bytes}B"),
-        (v, unit) => format!("{v:.3}{unit}").replace(".000", ""),
     }
 }
 
@@ -98,7 +79,5 @@ mod tests {
             split_tag("127.0.0.1:5000/x"),
             ("127.0.0.1:5000/x", "<none>")
         );
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_400_000), "4.400MB");
     }
 }

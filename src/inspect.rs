@@ -1,11 +1,14 @@
 //! `mybuild inspect` (like `docker image inspect`) and `mybuild history`.
 
-use crate::images::{familiar, human_size, open_store};
+use crate::store::open_store;
+use crate::table::{ago, truncate};
 use crate::tagging::find;
+use crate::units::human_size;
 use anyhow::Context as _;
 use clap::Args;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
+use mybuild_registry::Reference;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -48,7 +51,11 @@ fn describe(store: &Store, id: &Digest) -> anyhow::Result<Value> {
     for d in &layers {
         size += store.layer_record(d)?.map_or(0, |r| r.size);
     }
-    let tags: Vec<String> = store.names_of(id)?.iter().map(|n| familiar(n)).collect();
+    let tags: Vec<String> = store
+        .names_of(id)?
+        .iter()
+        .map(|n| Reference::familiar_name(n))
+        .collect();
     Ok(json!({
         "Id": id.as_str(),
         "RepoTags": tags,
@@ -179,16 +186,6 @@ pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `s` cut to `max` characters, the last one an ellipsis (Docker's tables).
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}
-
 /// The image and its recorded parents (legacy intermediate images), by
 /// the length of each one's history.
 fn ancestors(
@@ -210,36 +207,6 @@ fn ancestors(
     Ok(out)
 }
 
-/// "3 hours ago", from an RFC 3339 UTC time like `2024-01-02T03:04:05Z`.
-pub(crate) fn ago(rfc3339: &str, now: std::time::SystemTime) -> String {
-    let Some(then) = parse_utc(rfc3339) else {
-        return rfc3339.to_string();
-    };
-    let now = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let secs = (now - then).max(0);
-    let (n, unit) = match secs {
-        s if s < 60 => (s, "second"),
-        s if s < 3600 => (s / 60, "minute"),
-        s if s < 86400 => (s / 3600, "hour"),
-        s if s < 86400 * 14 => (s / 86400, "day"),
-        s if s < 86400 * 60 => (s / (86400 * 7), "week"),
-        s if s < 86400 * 365 * 2 => (s / (86400 * 30), "month"),
-        s => (s / (86400 * 365), "year"),
-    };
-    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
-}
-
-/// Seconds since the epoch for `YYYY-MM-DDTHH:MM:SS[.frac]Z`.
-fn parse_utc(s: &str) -> Option<i64> {
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let days = mybuild_solver::days_from_civil(y, mo, d);
-    Some(days * 86400 + h * 3600 + mi * 60 + se)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,16 +224,5 @@ mod tests {
         );
         assert_eq!(render_template("{{.Nope}}", &v).unwrap(), "<no value>");
         assert!(render_template("{{.Id", &v).is_err());
-    }
-
-    #[test]
-    fn times_read_as_ago() {
-        let epoch = std::time::UNIX_EPOCH;
-        assert_eq!(parse_utc("1970-01-02T00:00:01Z"), Some(86401));
-        assert_eq!(parse_utc("2024-03-01T00:00:00.5Z"), Some(1_709_251_200));
-        let now = epoch + std::time::Duration::from_secs(1_709_251_200 + 7200);
-        assert_eq!(ago("2024-03-01T00:00:00Z", now), "2 hours ago");
-        assert_eq!(ago("not a time", now), "not a time");
-        assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }

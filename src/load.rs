@@ -36,7 +36,7 @@ pub fn run(root: &Path, args: LoadArgs) -> anyhow::Result<()> {
             nix::sys::signal::SigHandler::SigDfl,
         );
     }
-    let store = crate::images::open_store(root)?;
+    let store = crate::store::open_store(root)?;
     let quiet = args.quiet;
     let mut progress = |e: &LayerEvent| {
         if !quiet {

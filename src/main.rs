@@ -29,6 +29,8 @@ mod push;
 mod render;
 mod resolve;
 mod save;
+mod store;
+mod table;
 mod tagging;
 mod units;
 

@@ -1,7 +1,8 @@
 //! `mybuild du` (like `docker system df`) and `mybuild prune` (like
 //! `docker builder prune`).
 
-use crate::images::{human_size, open_store};
+use crate::store::open_store;
+use crate::units::human_size;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use mybuild_cache::{PruneOptions, Tally};

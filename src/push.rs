@@ -2,9 +2,10 @@
 //! local store to its registry, compressed on the way (once per layer and
 //! compression; the compressed blobs are kept for the next push).
 
-use crate::images::{familiar, human_size, open_store};
 use crate::output::CompressionArg;
+use crate::store::open_store;
 use crate::tagging::find;
+use crate::units::human_size;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use mybuild_cache::export::image_manifest;
@@ -61,7 +62,7 @@ pub async fn run(root: &Path, args: PushArgs) -> anyhow::Result<()> {
     if quiet {
         println!("{digest}");
     } else {
-        println!("{}: digest: {digest}", familiar(&name));
+        println!("{}: digest: {digest}", Reference::familiar_name(&name));
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `mybuild save`: images to an archive that `docker load`, `mybuild load`,
 //! skopeo and umoci read, like `docker save`.
 
-use crate::images::open_store;
 use crate::output::CompressionArg;
+use crate::store::open_store;
 use crate::tagging::find;
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};

@@ -2,7 +2,7 @@
 //! image a user names: a name (`busybox`, `host:5000/app:1`) or an image id
 //! (`sha256:...`, or a unique prefix of its hex as `docker images` shows it).
 
-use crate::images::{familiar, open_store};
+use crate::store::open_store;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use mybuild_cache::Store;
@@ -103,7 +103,7 @@ fn remove_one(store: &Store, word: &str, force: bool) -> anyhow::Result<()> {
                     "image {} is referenced by {} names ({}): remove them by name, or use --force",
                     found.config.short(),
                     names.len(),
-                    names.iter().map(|n| familiar(n)).collect::<Vec<_>>().join(", ")
+                    names.iter().map(|n| Reference::familiar_name(n)).collect::<Vec<_>>().join(", ")
                 );
                 }
                 names
@@ -111,7 +111,7 @@ fn remove_one(store: &Store, word: &str, force: bool) -> anyhow::Result<()> {
         };
     for name in &names {
         store.untag(name)?;
-        println!("Untagged: {}", familiar(name));
+        println!("Untagged: {}", Reference::familiar_name(name));
     }
     if store.names_of(&found.config)?.is_empty() {
         store.remove_intermediate(&found.config)?;

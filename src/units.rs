@@ -13,6 +13,15 @@ pub fn scaled(bytes: u64) -> (f64, &'static str) {
     (v, UNITS[u])
 }
 
+/// A size as Docker's image tables show it: `999B`, `4.400MB`, `12GB`
+/// (three decimals at most, `.000` dropped).
+pub(crate) fn human_size(bytes: u64) -> String {
+    match scaled(bytes) {
+        (_, "B") => format!("{bytes}B"),
+        (v, unit) => format!("{v:.3}{unit}").replace(".000", ""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -20,5 +29,11 @@ mod tests {
         assert_eq!(super::scaled(999), (999.0, "B"));
         assert_eq!(super::scaled(1500), (1.5, "kB"));
         assert_eq!(super::scaled(2_000_000), (2.0, "MB"));
+    }
+
+    #[test]
+    fn human_sizes_as_docker_tables_show_them() {
+        assert_eq!(super::human_size(999), "999B");
+        assert_eq!(super::human_size(4_400_000), "4.400MB");
     }
 }

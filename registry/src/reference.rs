@@ -100,6 +100,12 @@ impl Reference {
         format!("{name}{}", self.suffix())
     }
 
+    /// [`Reference::familiar`] of a name given as text, such as a name in
+    /// the local store; text that is no reference is shown as it is.
+    pub fn familiar_name(name: &str) -> String {
+        Reference::parse(name).map_or_else(|_| name.to_string(), |r| r.familiar())
+    }
+
     /// True for registries on this machine (127.0.0.0/8, `localhost`,
     /// `[::1]`, any port): they are spoken to over plain HTTP.
     pub fn is_loopback(&self) -> bool {
@@ -360,6 +366,13 @@ mod tests {
             ("127.0.0.1:5000", Some("1"))
         );
         assert_eq!(r.familiar(), format!("127.0.0.1:5000/b:1@{D}"));
+    }
+
+    #[test]
+    fn familiar_names_of_text() {
+        let name = Reference::familiar_name("docker.io/library/busybox:latest");
+        assert_eq!(name, "busybox:latest");
+        assert_eq!(Reference::familiar_name("Not A Ref"), "Not A Ref");
     }
 
     #[test]

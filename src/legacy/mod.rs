@@ -208,7 +208,7 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
     for name in &names {
         out.line(&format!(
             "The push refers to repository [{}]",
-            crate::images::familiar(name)
+            mybuild_registry::Reference::familiar_name(name)
         ));
         let quiet = b.quiet;
         let log = move |line: String| {
@@ -222,7 +222,7 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
                 .await?;
         out.line(&format!(
             "{}: digest: {digest}",
-            crate::images::familiar(name)
+            mybuild_registry::Reference::familiar_name(name)
         ));
     }
     Ok(())

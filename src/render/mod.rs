@@ -2,47 +2,19 @@
 //! view, quiet and rawjson; `--log-dir` keeps every step's whole output
 //! whatever the mode.
 
-#[cfg(test)]
-#[path = "../../tests/e2e/util/golden.rs"]
-pub(crate) mod golden;
 mod logdir;
+mod mode;
 mod plain;
 mod rawjson;
+mod sink;
 mod tty;
 
-use crate::cli::ProgressMode;
+pub use mode::ProgressMode;
+
 use mybuild_solver::ProgressEvent;
+use sink::{PlainSink, QuietSink, RawjsonSink, Sink};
 use std::path::PathBuf;
 use tokio::sync::mpsc::UnboundedReceiver;
-
-/// One way of showing events.
-trait Sink: Send {
-    fn event(&mut self, ev: ProgressEvent);
-    /// The stream ended (the build finished or failed).
-    fn finish(&mut self) {}
-}
-
-struct PlainSink(plain::Plain);
-
-impl Sink for PlainSink {
-    fn event(&mut self, ev: ProgressEvent) {
-        let _ = self.0.event(&mut std::io::stderr().lock(), ev);
-    }
-}
-
-struct RawjsonSink;
-
-impl Sink for RawjsonSink {
-    fn event(&mut self, ev: ProgressEvent) {
-        let _ = rawjson::write(&mut std::io::stderr().lock(), &ev);
-    }
-}
-
-struct QuietSink;
-
-impl Sink for QuietSink {
-    fn event(&mut self, _: ProgressEvent) {}
-}
 
 /// Renders `events` until the channel closes. `mode` is resolved already
 /// (never `Auto`).

@@ -15,6 +15,12 @@
 //! import/export) log status lines, which BuildKit prints bare:
 //! `#9 naming to docker.io/library/app:1 done`.
 
+// The golden-file helper is shared with the end-to-end tests; only this
+// file's tests and rawjson's (through `assert_golden`) use it.
+#[cfg(test)]
+#[path = "../../tests/e2e/util/golden.rs"]
+mod golden;
+
 use mybuild_graph::Digest;
 use mybuild_solver::ProgressEvent;
 use std::collections::HashMap;
@@ -147,21 +153,7 @@ impl Plain {
             }
             ProgressEvent::Log {
                 vertex, data, at, ..
-            } => {
-                let v = self.vertex(&vertex, None);
-                let mut lines = Vec::new();
-                for piece in data.split_inclusive(|&b| b == b'\n') {
-                    let began = *v.partial_at.get_or_insert(at);
-                    v.partial.extend_from_slice(piece);
-                    if piece.ends_with(b"\n") {
-                        v.partial_at = None;
-                        lines.push((std::mem::take(&mut v.partial), began));
-                    }
-                }
-                for (line, began) in lines {
-                    self.line(out, &vertex, &line, began)?;
-                }
-            }
+            } => self.log(out, &vertex, &data, at)?,
             ProgressEvent::Cached {
                 vertex,
                 name,
@@ -194,35 +186,72 @@ impl Plain {
                 current,
                 total,
                 at,
-            } => {
-                let v = self.vertex(&vertex, None);
-                let blob = v.blobs.entry(id.clone()).or_insert(Blob {
-                    first: at,
-                    printed: None,
-                    done: false,
-                });
-                let complete = total > 0 && current >= total;
-                let due = blob.printed.is_none_or(|p| at - p >= BYTES_EVERY);
-                if blob.done || !(complete || due) {
-                    return Ok(());
-                }
-                (blob.printed, blob.done) = (Some(at), complete);
-                let mut line = format!("{id} {}", size(current));
-                if total > 0 {
-                    line = format!("{line} / {}", size(total));
-                }
-                let secs = (at - blob.first).as_secs_f64();
-                if secs > 0.01 {
-                    line = format!("{line} {secs:.1}s");
-                }
-                if complete {
-                    line.push_str(" done");
-                }
-                let n = self.switch_to(out, &vertex)?;
-                writeln!(out, "#{n} {line}")?;
-            }
+            } => self.bytes(out, &vertex, &id, current, total, at)?,
         }
         out.flush()
+    }
+
+    /// Output of a vertex: each complete line is printed; a partial one
+    /// waits for its end (or the vertex's).
+    fn log(
+        &mut self,
+        out: &mut impl Write,
+        vertex: &str,
+        data: &[u8],
+        at: Instant,
+    ) -> std::io::Result<()> {
+        let v = self.vertex(vertex, None);
+        let mut lines = Vec::new();
+        for piece in data.split_inclusive(|&b| b == b'\n') {
+            let began = *v.partial_at.get_or_insert(at);
+            v.partial.extend_from_slice(piece);
+            if piece.ends_with(b"\n") {
+                v.partial_at = None;
+                lines.push((std::mem::take(&mut v.partial), began));
+            }
+        }
+        for (line, began) in lines {
+            self.line(out, vertex, &line, began)?;
+        }
+        Ok(())
+    }
+
+    /// A blob's byte count (`current` of `total`, 0 when unknown), printed
+    /// every [`BYTES_EVERY`] and once when complete.
+    fn bytes(
+        &mut self,
+        out: &mut impl Write,
+        vertex: &str,
+        id: &str,
+        current: u64,
+        total: u64,
+        at: Instant,
+    ) -> std::io::Result<()> {
+        let v = self.vertex(vertex, None);
+        let blob = v.blobs.entry(id.to_string()).or_insert(Blob {
+            first: at,
+            printed: None,
+            done: false,
+        });
+        let complete = total > 0 && current >= total;
+        let due = blob.printed.is_none_or(|p| at - p >= BYTES_EVERY);
+        if blob.done || !(complete || due) {
+            return Ok(());
+        }
+        (blob.printed, blob.done) = (Some(at), complete);
+        let mut line = format!("{id} {}", size(current));
+        if total > 0 {
+            line = format!("{line} / {}", size(total));
+        }
+        let secs = (at - blob.first).as_secs_f64();
+        if secs > 0.01 {
+            line = format!("{line} {secs:.1}s");
+        }
+        if complete {
+            line.push_str(" done");
+        }
+        let n = self.switch_to(out, vertex)?;
+        writeln!(out, "#{n} {line}")
     }
 
     /// One line of a vertex's log: command output with its time, or a
@@ -260,7 +289,7 @@ impl Plain {
 /// tests (`MYBUILD_BLESS=1 cargo test` rewrites them).
 #[cfg(test)]
 pub(super) fn assert_golden(name: &str, actual: &str) {
-    crate::render::golden::assert_golden("progress", name, actual);
+    golden::assert_golden("progress", name, actual);
 }
 
 #[cfg(test)]
@@ -269,7 +298,7 @@ pub(super) mod tests {
     use mybuild_solver::LogStream;
 
     /// A deterministic event stream: times are milliseconds after `t0`.
-    pub(in crate::render) struct Script {
+    pub(crate) struct Script {
         t0: Instant,
         pub events: Vec<ProgressEvent>,
     }
@@ -347,7 +376,7 @@ pub(super) mod tests {
     const KEY_B: &str = "sha256:bbbb";
 
     /// Two stages building at once, a pull, a cached step and the export.
-    pub(in crate::render) fn parallel_build() -> Script {
+    pub(crate) fn parallel_build() -> Script {
         let mut s = Script::new();
         s.start(
             0,
@@ -391,7 +420,7 @@ pub(super) mod tests {
     }
 
     /// A step fails while a sibling still runs.
-    pub(in crate::render) fn failing_build() -> Script {
+    pub(crate) fn failing_build() -> Script {
         let mut s = Script::new();
         s.cached(
             "n0",

@@ -10,7 +10,8 @@
 mod model;
 mod text;
 
-use super::{plain::Plain, Sink};
+use super::plain::Plain;
+use super::sink::Sink;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::Model;
 use mybuild_solver::ProgressEvent;

@@ -1,0 +1,45 @@
+//! `--legacy` (or `DOCKER_BUILDKIT=0`): hands the resolved build to the
+//! classic builder, refusing the flags it has no counterpart for.
+
+use super::inputs::{read_secrets, Definition};
+use super::options::BuildOptions;
+use crate::legacy::{self, LegacyBuild};
+use anyhow::bail;
+use mybuild_cache::Store;
+use mybuild_frontend::CompileOptions;
+use mybuild_registry::ImageProvider;
+use std::sync::Arc;
+
+pub(super) async fn run(
+    opts: BuildOptions,
+    store: Arc<Store>,
+    images: Arc<ImageProvider>,
+    def: Definition,
+    compile: CompileOptions,
+) -> anyhow::Result<()> {
+    let unsupported = [
+        ("--cache-to", !opts.cache_to.is_empty()),
+        ("--cache-from", !opts.cache_from.is_empty()),
+        ("--print", opts.print.is_some()),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, set)| *set) {
+        bail!("{flag} needs BuildKit mode; the legacy (classic) builder has no such option");
+    }
+    let build = LegacyBuild {
+        store,
+        images,
+        context: opts.context,
+        dockerfile: def.text,
+        opts: compile,
+        tags: opts.tags,
+        no_cache: opts.no_cache,
+        quiet: opts.quiet,
+        policy: opts.policy,
+        secrets: read_secrets(&opts.secrets)?,
+        limits: opts.limits,
+        outputs: opts.outputs,
+        push: opts.push,
+        compression: opts.compression,
+    };
+    legacy::run(build).await
+}

@@ -1,0 +1,71 @@
+//! The "exporting to image" vertex of a BuildKit-mode build: the image
+//! config written to the store, then its names, `--output` archives and
+//! `--push`es.
+
+use super::session::Session;
+use crate::config;
+use mybuild_graph::Digest;
+use mybuild_solver::LogStream;
+
+/// The vertex every export step reports under.
+const VERTEX: &str = "exporting";
+
+impl Session<'_> {
+    /// Writes the image of `chain` with the frontend's `config`, names,
+    /// exports and pushes it; its id.
+    pub(super) async fn export(
+        &self,
+        config: serde_json::Value,
+        chain: Vec<Digest>,
+    ) -> anyhow::Result<Digest> {
+        self.progress.started(VERTEX, "exporting to image");
+        // The layers are in the store already.
+        self.status(VERTEX, "exporting layers done\n");
+        let store = self.store.clone();
+        let id = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let config = config::finalize_chain(&store, config, &chain)?;
+            Ok(store.put_image(&config)?)
+        })
+        .await??;
+        self.status(VERTEX, &format!("writing image {id} done\n"));
+        let names = self.opts.tag_names();
+        for tag in &names {
+            self.store.tag(tag, &id)?;
+            self.status(VERTEX, &format!("naming to {tag} done\n"));
+        }
+        self.write_outputs(&id, &names).await?;
+        if self.opts.push {
+            for tag in &names {
+                self.push(tag, &id).await?;
+            }
+        }
+        self.progress.done(VERTEX);
+        Ok(id)
+    }
+
+    /// Every `--output` archive of the image.
+    async fn write_outputs(&self, id: &Digest, names: &[String]) -> anyhow::Result<()> {
+        for out in &self.opts.outputs {
+            let (store, id, names) = (self.store.clone(), id.clone(), names.to_vec());
+            let (out2, compression) = (out.clone(), self.opts.compression);
+            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, compression))
+                .await??;
+            let dest = out.dest.display();
+            self.status(VERTEX, &format!("exporting to {dest} done\n"));
+        }
+        Ok(())
+    }
+
+    /// Pushes the image as `tag`, its lines and byte counts under the
+    /// export vertex.
+    async fn push(&self, tag: &str, id: &Digest) -> anyhow::Result<()> {
+        let p = self.progress.clone();
+        let log =
+            move |line: String| p.log(VERTEX, LogStream::Stdout, format!("{line}\n").as_bytes());
+        let p = self.progress.clone();
+        let bytes = move |d: &Digest, sent, total| p.bytes(VERTEX, d.as_str(), sent, total);
+        let (client, compression) = (self.images.client(), self.opts.compression);
+        crate::push::push_tag(&self.store, client, tag, id, compression, log, bytes).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! `mybuild build`: Dockerfile -> graph -> layers -> image, with progress.
+//!
+//! The flags ([`BuildArgs`]) are resolved into [`options::BuildOptions`];
+//! the Dockerfile is read ([`inputs`]); then either the classic builder
+//! runs ([`classic`]) or a BuildKit-mode [`session::Session`] builds
+//! ([`pipeline`]) and exports ([`export`]) while the renderer shows progress.
+
+mod args;
+mod classic;
+mod export;
+mod failure;
+mod inputs;
+mod options;
+mod pipeline;
+mod session;
+
+pub use args::BuildArgs;
+
+use crate::render::{self, ProgressMode};
+use anyhow::Context as _;
+use inputs::Definition;
+use mybuild_frontend::CompileOptions;
+use mybuild_registry::{ImageProvider, RegistryClient};
+use mybuild_solver::Progress;
+use options::BuildOptions;
+use session::Session;
+use std::path::Path;
+use std::sync::Arc;
+
+pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
+    let context = options::context_dir(&args.context)?;
+    let dockerfile = args
+        .file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let def = Definition::read(&dockerfile, &context)?;
+    let opts = BuildOptions::resolve(args, context)?;
+    let compile = CompileOptions {
+        filename: def.filename.clone(),
+        build_args: opts.build_args.clone(),
+        target: opts.target.clone(),
+        dockerignore: def.dockerignore.clone(),
+        network: opts.network,
+    };
+
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("creating store root {}", root.display()))?;
+    let store = Arc::new(crate::store::open_store(root)?);
+    let client = RegistryClient::new(opts.insecure_registries.clone())?;
+    let images = Arc::new(ImageProvider::new(store.clone(), client, opts.pull));
+    if opts.legacy {
+        return classic::run(opts, store, images, def, compile).await;
+    }
+
+    let (progress, events) = Progress::channel();
+    let renderer = tokio::spawn(render::run(opts.progress, events, opts.log_dir.clone()));
+    let session = Session {
+        opts: &opts,
+        store,
+        images,
+        progress: &progress,
+    };
+    let result = session.build(def, compile).await;
+    drop(session);
+    drop(progress);
+    let _ = renderer.await;
+    let id = result.map_err(failure::BuildFailure::into_error)?;
+    if opts.progress == ProgressMode::Quiet {
+        println!("{id}");
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! [`Session`]: what the steps of one BuildKit-mode build share. The steps
+//! themselves are methods in `pipeline.rs` (up to the solved layers) and
+//! `export.rs` (the image, its names, exports and pushes).
+
+use super::options::BuildOptions;
+use mybuild_cache::Store;
+use mybuild_registry::ImageProvider;
+use mybuild_solver::{LogStream, Progress};
+use std::sync::Arc;
+
+pub(super) struct Session<'a> {
+    pub opts: &'a BuildOptions,
+    pub store: Arc<Store>,
+    pub images: Arc<ImageProvider>,
+    pub progress: &'a Progress,
+}
+
+impl Session<'_> {
+    /// A status line under `vertex`, as BuildKit's internal vertices have.
+    pub(super) fn status(&self, vertex: &str, line: &str) {
+        self.progress
+            .log(vertex, LogStream::Stdout, line.as_bytes());
+    }
+}
