@@ -13,7 +13,6 @@
 mod build_worker;
 mod cache;
 mod content;
-mod date;
 mod error;
 mod fetch;
 mod keys;
@@ -25,7 +24,6 @@ mod types;
 mod worker;
 
 pub use build_worker::BuildWorker;
-pub use date::days_from_civil;
 pub use error::SolveError;
 pub use keys::node_key;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
