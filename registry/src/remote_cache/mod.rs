@@ -11,6 +11,8 @@
 pub mod format;
 mod local;
 mod remote;
+#[cfg(test)]
+mod tests;
 
 pub use format::{CacheConfig, CacheLayer, CacheRecord};
 
