@@ -53,6 +53,7 @@ pub use blobs::{HashingReader, Ingest};
 pub use compression::LayerCompression;
 pub use containers::{ContainerRecord, ContainerState};
 pub use error::StoreError;
+pub use fsutil::FileLock;
 pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::{familiar, ImageEntry};
 pub use layers::pack::PackError;
