@@ -2,8 +2,9 @@
 //! [`Ingest`] that hashes while writing, so a file under a digest name is
 //! always complete and correct.
 
+use crate::error::{io_err, StoreError};
 use crate::fsutil::{fsync_dir, unique_name};
-use crate::store::{io_err, Store, StoreError};
+use crate::store::Store;
 use mybuild_graph::Digest;
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File, OpenOptions};

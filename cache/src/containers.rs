@@ -5,8 +5,9 @@
 //! committed, or, for a failed RUN, the overlay upper dir kept beside the
 //! record (`containers/<id>/upper`).
 
+use crate::error::{io_err, StoreError};
 use crate::fsutil::remove_tree;
-use crate::store::{io_err, Store, StoreError};
+use crate::store::Store;
 use mybuild_graph::Digest;
 use std::path::PathBuf;
 

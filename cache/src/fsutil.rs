@@ -60,21 +60,43 @@ pub(crate) fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
 
 /// An exclusive `flock` held until drop. Each holder opens the file itself,
 /// so threads of one process exclude each other as well as other processes.
-pub(crate) struct FileLock {
+/// Public (`mybuild_cache::FileLock`) so the solver locks the same way.
+pub struct FileLock {
     _file: File,
 }
 
 impl FileLock {
-    pub(crate) fn acquire(path: &Path) -> io::Result<FileLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+    /// Waits for the lock on `path` (created if missing, never truncated).
+    pub fn acquire(path: &Path) -> io::Result<FileLock> {
+        let file = open_lock_file(path)?;
         flock(&file, libc::LOCK_EX)?;
         Ok(FileLock { _file: file })
     }
+
+    /// Takes the lock on `path` if no one holds it; `None` if someone does.
+    pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
+        let file = open_lock_file(path)?;
+        let taken = flock(&file, libc::LOCK_EX | libc::LOCK_NB)?;
+        Ok(taken.then_some(FileLock { _file: file }))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // Released explicitly, not only on close: a sandbox helper being
+        // spawned may briefly share the descriptor (until its exec closes
+        // it), and flock belongs to the open file, not to this descriptor.
+        let _ = flock(&self._file, libc::LOCK_UN);
+    }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 /// `flock(op)`, retried on EINTR. `Ok(false)` when a non-blocking request
@@ -171,5 +193,16 @@ mod tests {
             1,
             "no temp files left"
         );
+    }
+
+    #[test]
+    fn file_lock_excludes_other_holders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("x.lock");
+        let held = FileLock::acquire(&p).unwrap();
+        assert!(FileLock::try_acquire(&p).unwrap().is_none());
+        drop(held);
+        let again = FileLock::try_acquire(&p).unwrap();
+        assert!(again.is_some());
     }
 }

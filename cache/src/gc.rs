@@ -8,10 +8,10 @@
 //! itself ([`Store::lock_exclusive`]), so no running build can lose a layer
 //! it has mounted.
 
+use crate::error::{io_err, StoreError};
 use crate::fsutil::remove_tree;
 use crate::layers::LayerRecord;
-use crate::store::{io_err, Store, StoreError};
-use crate::sweep::list;
+use crate::store::{list, Store};
 use mybuild_graph::Digest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -274,18 +274,12 @@ impl Store {
 
 const MAX_MANIFEST: u64 = 4 << 20;
 
+/// The config digest a manifest names: only `config.digest` is read, so
+/// any blob shaped like a manifest keeps its config's manifests alive.
 fn manifest_config(bytes: &[u8]) -> Option<Digest> {
-    #[derive(serde::Deserialize)]
-    struct Desc {
-        digest: Digest,
-    }
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        config: Desc,
-    }
-    serde_json::from_slice::<Manifest>(bytes)
-        .ok()
-        .map(|m| m.config.digest)
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let digest = v.get("config")?.get("digest")?.as_str()?;
+    Digest::try_from(digest.to_string()).ok()
 }
 
 /// What a layer takes: its snapshot (counted as the size of its

@@ -1,7 +1,9 @@
 //! The image store: image configs are blobs (image id = config digest, as
 //! in Docker), and `images.json` maps normalised names to them.
 
-use crate::store::{Store, StoreError};
+use crate::error::StoreError;
+use crate::oci::RootFs;
+use crate::store::Store;
 use mybuild_graph::Digest;
 use std::collections::BTreeMap;
 
@@ -15,20 +17,25 @@ pub struct ImageEntry {
     pub size: u64,
 }
 
-/// The parts of an OCI image config the store relies on.
+/// The parts of an OCI image config the store relies on (`created` is
+/// what `images` shows; other readers need only [`crate::oci::ConfigRootFs`]).
 #[derive(serde::Deserialize)]
 pub(crate) struct ConfigView {
     pub created: Option<String>,
     pub rootfs: RootFs,
 }
 
-#[derive(serde::Deserialize)]
-pub(crate) struct RootFs {
-    pub diff_ids: Vec<Digest>,
-}
-
 pub(crate) fn parse_config(json: &[u8]) -> Result<ConfigView, StoreError> {
     serde_json::from_slice(json).map_err(|source| StoreError::BadConfig { source })
+}
+
+/// The short form Docker shows for a fully normalised name:
+/// `busybox:latest` for `docker.io/library/busybox:latest`, `me/x:1` for
+/// `docker.io/me/x:1`, other registries' names unchanged.
+pub fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
 }
 
 /// Names are stored fully normalised (`registry/repo:tag` or `repo@digest`).
@@ -216,6 +223,17 @@ mod tests {
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn familiar_names() {
+        assert_eq!(familiar("docker.io/library/x:1"), "x:1");
+        assert_eq!(familiar("docker.io/me/x:1"), "me/x:1");
+        assert_eq!(familiar("docker.io:5000/x:1"), "docker.io:5000/x:1");
+        assert_eq!(
+            familiar("127.0.0.1:5000/x@sha256:00"),
+            "127.0.0.1:5000/x@sha256:00"
+        );
     }
 
     #[test]

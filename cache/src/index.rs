@@ -2,7 +2,8 @@
 //! file per key, written crash-safely; an entry whose layers are not all
 //! present is a miss, so a half-deleted store never serves a broken chain.
 
-use crate::store::{Store, StoreError};
+use crate::error::StoreError;
+use crate::store::Store;
 use mybuild_graph::Digest;
 use std::path::PathBuf;
 

@@ -2,7 +2,8 @@
 //! learnt from pulls and pushes, so a push can ask the registry to mount a
 //! blob from a sibling repository instead of uploading it again.
 
-use crate::store::{io_err, Store, StoreError};
+use crate::error::{io_err, StoreError};
+use crate::store::Store;
 use mybuild_graph::Digest;
 use std::path::PathBuf;
 

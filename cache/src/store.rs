@@ -1,63 +1,11 @@
-//! The [`Store`] handle: where each part of the on-disk layout lives, and the
-//! error type every store operation returns.
+//! The [`Store`] handle: where each part of the on-disk layout lives, and
+//! reading and writing its JSON metadata. Opening one is [`crate::open`]'s.
 
+use crate::error::{io_err, StoreError};
 use crate::fsutil::{self, FileLock};
-use mybuild_graph::Digest;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// Everything that can go wrong inside the store. Variants name the
-/// operation and the file or object concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("blob {digest} is not in the store")]
-    BlobMissing { digest: Digest },
-    #[error("{what}: digest mismatch, expected {expected}, got {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: Digest,
-        actual: Digest,
-    },
-    #[error("parse {path}: {source}")]
-    Json {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("write layer tar from {upper}: {source}")]
-    Pack {
-        upper: PathBuf,
-        source: crate::layers::pack::PackError,
-    },
-    #[error("unpack layer: {source}")]
-    Unpack {
-        source: crate::layers::unpack::UnpackError,
-    },
-    #[error("image config: {source}")]
-    BadConfig { source: serde_json::Error },
-    #[error("image config {config}: layer {diff_id} is not in the store")]
-    LayerMissing { config: Digest, diff_id: Digest },
-    #[error("tag {name:?}: image {config} is not in the store")]
-    ImageMissing { name: String, config: Digest },
-    #[error("tag {name:?}: not a normalised image name")]
-    BadName { name: String },
-    #[error("image id {prefix:?} is ambiguous: more than one image starts with it")]
-    AmbiguousId { prefix: String },
-    #[error("store {root} is in use by another mybuild process; try again when it has finished")]
-    InUse { root: PathBuf },
-}
-
-/// Builds a closure that wraps an `io::Error` with what was being done where.
-pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io { op, path, source }
-}
 
 /// Handle on a store root. Cheap to share behind `Arc`; every method takes
 /// `&self` and is safe to call from many threads and processes at once.
@@ -67,6 +15,26 @@ pub struct Store {
     v1: PathBuf,
     /// Shared flock on `v1/store.lock`, held while the store is open.
     lock: fs::File,
+}
+
+/// The entries of `dir`, sorted; none when it does not exist.
+pub(crate) fn list(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        out.push(entry.map_err(io_err("list", dir))?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Where the lock every open store shares lives under `v1`.
+pub(crate) fn lock_path(v1: &Path) -> PathBuf {
+    v1.join("store.lock")
 }
 
 const SUBDIRS: [&str; 7] = [
@@ -80,20 +48,22 @@ const SUBDIRS: [&str; 7] = [
 ];
 
 impl Store {
-    /// Opens (creating if needed) the store at `root`.
-    pub fn open(root: &Path) -> Result<Store, StoreError> {
+    /// Creates the layout's directories under `root`; returns `root`
+    /// resolved (the store's root from then on).
+    pub(crate) fn create_layout(root: &Path) -> Result<PathBuf, StoreError> {
         let v1 = root.join("v1");
         for sub in SUBDIRS {
             let dir = v1.join(sub);
             fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         }
-        let root = fs::canonicalize(root).map_err(io_err("resolve", root))?;
+        fs::canonicalize(root).map_err(io_err("resolve", root))
+    }
+
+    /// A handle on the layout at `root` (resolved), holding `lock` (the
+    /// open `v1/store.lock`).
+    pub(crate) fn with_lock(root: PathBuf, lock: fs::File) -> Store {
         let v1 = root.join("v1");
-        let lock_path = v1.join("store.lock");
-        let lock = crate::sweep::open_lock(&lock_path)?;
-        let store = Store { root, v1, lock };
-        crate::sweep::join(&store, &store.lock, &lock_path)?;
-        Ok(store)
+        Store { root, v1, lock }
     }
 
     pub(crate) fn v1_dir(&self) -> PathBuf {
@@ -101,7 +71,7 @@ impl Store {
     }
 
     pub(crate) fn lock_path(&self) -> PathBuf {
-        self.v1.join("store.lock")
+        lock_path(&self.v1)
     }
 
     pub(crate) fn lock_file(&self) -> &fs::File {

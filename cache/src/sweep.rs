@@ -8,8 +8,10 @@
 //! `prune` takes it exclusively too, so it never deletes a snapshot that a
 //! running build has mounted.
 
+use crate::error::{io_err, StoreError};
 use crate::fsutil::{flock, remove_tree};
-use crate::store::{io_err, Store, StoreError};
+use crate::layers::snapshot_name_of_hex;
+use crate::store::{list, Store};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -72,7 +74,7 @@ fn sweep_unrecorded_snapshots(store: &Store) -> Result<(), StoreError> {
     for path in list(&store.layers_dir())? {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         if let Some(hex) = stem.filter(|_| path.extension().is_some_and(|e| e == "json")) {
-            recorded.insert(crate::layers::snapshot_name_of_hex(&hex));
+            recorded.insert(snapshot_name_of_hex(&hex));
         }
     }
     for entry in list(&store.snapshots_root())? {
@@ -92,20 +94,6 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-pub(crate) fn list(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", dir)(e)),
-    };
-    let mut out = Vec::new();
-    for entry in rd {
-        out.push(entry.map_err(io_err("list", dir))?.path());
-    }
-    out.sort();
-    Ok(out)
 }
 
 impl Store {

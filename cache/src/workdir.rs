@@ -1,8 +1,9 @@
 //! Scratch directories for sandboxes, on the same filesystem as the
 //! snapshots so a finished upper dir can be renamed into place.
 
+use crate::error::{io_err, StoreError};
 use crate::fsutil::{detach_mount, remove_tree, unique_name};
-use crate::store::{io_err, Store, StoreError};
+use crate::store::Store;
 use std::fs;
 use std::path::{Path, PathBuf};
 

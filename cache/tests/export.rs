@@ -234,3 +234,76 @@ fn corrupt_blob_aborts_export_without_leftovers() {
     );
     assert!(s.layer_record(&diff_ids[0]).unwrap().is_some());
 }
+
+/// Digests depend on these bytes: index.json, manifest.json, repositories
+/// and the image manifest must serialise exactly as pinned here (key
+/// order, omitted fields), whatever types build them.
+#[test]
+fn metadata_bytes_are_pinned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let (id, _, _) = image(&s);
+    let names = vec![
+        "docker.io/library/app:1.0".to_string(),
+        "127.0.0.1:5000/app:latest".to_string(),
+        "docker.io/me/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            .to_string(),
+    ];
+    let out = tmp.path().join("docker.tar");
+    export_image(
+        &s,
+        &id,
+        &names,
+        ArchiveFormat::Docker,
+        Compression::Gzip,
+        &out,
+    )
+    .unwrap();
+    let f = files(&out);
+    let text = |k: &str| String::from_utf8(f[k].clone()).unwrap();
+    let (manifest, manifest_digest) = image_manifest(&s, &id, Compression::Gzip).unwrap();
+    let pinned = [
+        ("index.json", text("index.json")),
+        ("manifest.json", text("manifest.json")),
+        ("repositories", text("repositories")),
+        ("manifest", String::from_utf8(manifest).unwrap()),
+    ];
+    let m = "sha256:9f7987c0601b3de956b05c0b86d3903ac1bd4137ff62ccef7514265846945295";
+    let cfg = "a731a1a82027c4d592727c1f29cb50c0bcbe9c7983e0f3f4318dfa81f38da271";
+    let l1 = "5452eaed3741fa70e006a5268dc0a9d3902587aac958693f27792bffefff6bed";
+    let l2 = "29bc13fb62df0c5a49d6630b14c2db88ac1652763156b977bc7873733854dbc8";
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let entry = |ann: &str| {
+        format!(r#"{{"mediaType":"{mt}","digest":"{m}","size":554,"annotations":{{{ann}}}}}"#)
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{},{},{}]}}"#,
+        entry(
+            r#""io.containerd.image.name":"docker.io/library/app:1.0","org.opencontainers.image.ref.name":"1.0""#
+        ),
+        entry(
+            r#""io.containerd.image.name":"127.0.0.1:5000/app:latest","org.opencontainers.image.ref.name":"latest""#
+        ),
+        entry(
+            r#""io.containerd.image.name":"docker.io/me/x@sha256:0000000000000000000000000000000000000000000000000000000000000000""#
+        ),
+    );
+    let docker = format!(
+        r#"[{{"Config":"blobs/sha256/{cfg}","RepoTags":["app:1.0","127.0.0.1:5000/app:latest"],"Layers":["blobs/sha256/{l1}","blobs/sha256/{l2}"]}}]"#
+    );
+    let repos = format!(r#"{{"127.0.0.1:5000/app":{{"latest":"{cfg}"}},"app":{{"1.0":"{cfg}"}}}}"#);
+    let gz = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{mt}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{cfg}","size":282}},"layers":[{{"mediaType":"{gz}","digest":"sha256:{l1}","size":115}},{{"mediaType":"{gz}","digest":"sha256:{l2}","size":90}}]}}"#
+    );
+    let want = [index, docker, repos, image];
+    for ((what, got), want) in pinned.iter().zip(&want) {
+        assert_eq!(got, want, "{what}");
+    }
+    assert_eq!(manifest_digest.as_str(), m);
+    assert_eq!(
+        Digest::of(&fs::read(&out).unwrap()).as_str(),
+        "sha256:e0af95c61b76d185038a49062aa4a0281d029c9a7357f113046e0c1bd23ea76c",
+        "the whole archive"
+    );
+}

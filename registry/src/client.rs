@@ -131,8 +131,8 @@ impl RegistryClient {
                 }
                 Err(e) => matches!(e, RegistryError::Request { .. }),
             };
-            if transient && attempt + 1 < super::upload::ATTEMPTS {
-                tokio::time::sleep(super::upload::backoff(attempt)).await;
+            if transient && attempt + 1 < super::retry::ATTEMPTS {
+                tokio::time::sleep(super::retry::backoff(attempt)).await;
                 attempt += 1;
                 continue;
             }

@@ -29,6 +29,7 @@ mod pull;
 mod push;
 mod reference;
 pub mod remote_cache;
+mod retry;
 mod upload;
 
 #[cfg(test)]

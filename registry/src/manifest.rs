@@ -5,14 +5,12 @@
 use super::client::{read_limited, RegistryClient};
 use super::error::RegistryError;
 use super::reference::Reference;
+use mybuild_cache::oci::{
+    ConfigRootFs, Descriptor, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
+};
 use mybuild_graph::Digest;
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 const MANIFEST_LIMIT: u64 = 4 << 20;
 const CONFIG_LIMIT: u64 = 16 << 20;
@@ -41,40 +39,19 @@ pub struct ResolvedImage {
     pub diff_ids: Vec<Digest>,
 }
 
+/// What a registry answers for `/manifests/`, before [`classify`] has
+/// told an image manifest from an index: every part optional (so the
+/// answer can be judged on its `schemaVersion` and `mediaType` first), the
+/// parts themselves the shared OCI types. Digests stay strings until used,
+/// so a bad one is reported with the reference.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ManifestJson {
+struct ManifestOrIndex {
     schema_version: Option<u32>,
     media_type: Option<String>,
-    config: Option<DescriptorJson>,
-    layers: Option<Vec<DescriptorJson>>,
-    manifests: Option<Vec<DescriptorJson>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorJson {
-    media_type: String,
-    digest: String,
-    size: u64,
-    platform: Option<PlatformJson>,
-}
-
-#[derive(Deserialize)]
-struct PlatformJson {
-    architecture: String,
-    os: String,
-    variant: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ConfigJson {
-    rootfs: RootfsJson,
-}
-
-#[derive(Deserialize)]
-struct RootfsJson {
-    diff_ids: Vec<String>,
+    config: Option<Descriptor<String>>,
+    layers: Option<Vec<Descriptor<String>>>,
+    manifests: Option<Vec<Descriptor<String>>>,
 }
 
 /// How many indexes deep a platform's manifest may be nested.
@@ -84,7 +61,7 @@ const MAX_NESTED_INDEXES: usize = 4;
 struct Fetched {
     bytes: Vec<u8>,
     digest: Digest,
-    json: ManifestJson,
+    json: ManifestOrIndex,
     is_index: bool,
 }
 
@@ -132,7 +109,7 @@ impl RegistryClient {
     async fn platform_child(
         &self,
         r: &Reference,
-        index: &ManifestJson,
+        index: &ManifestOrIndex,
     ) -> Result<Fetched, RegistryError> {
         let child = pick_platform(r, index)?;
         self.fetch_manifest(r, child.as_str(), Some(&child)).await
@@ -180,7 +157,7 @@ impl RegistryClient {
                 got: digest,
             });
         }
-        let json: ManifestJson = serde_json::from_slice(&bytes)
+        let json: ManifestOrIndex = serde_json::from_slice(&bytes)
             .map_err(|e| bad_manifest(r, &format!("invalid JSON: {e}")))?;
         let is_index = classify(r, &json, &content_type)?;
         Ok(Fetched {
@@ -233,7 +210,11 @@ fn bad_manifest(r: &Reference, reason: &str) -> RegistryError {
 
 /// Index or image manifest? The body's mediaType wins over Content-Type,
 /// which some registries get wrong; schema 1 and unknown types are refused.
-fn classify(r: &Reference, json: &ManifestJson, content_type: &str) -> Result<bool, RegistryError> {
+fn classify(
+    r: &Reference,
+    json: &ManifestOrIndex,
+    content_type: &str,
+) -> Result<bool, RegistryError> {
     if json.schema_version != Some(2) {
         return Err(RegistryError::UnsupportedManifest {
             reference: r.to_string(),
@@ -259,13 +240,13 @@ fn classify(r: &Reference, json: &ManifestJson, content_type: &str) -> Result<bo
 /// The first image manifest for linux + the build architecture. Variants
 /// are not compared: indexes list the preferred one first, and entries
 /// without a platform (attestations) never match.
-fn pick_platform(r: &Reference, index: &ManifestJson) -> Result<Digest, RegistryError> {
+fn pick_platform(r: &Reference, index: &ManifestOrIndex) -> Result<Digest, RegistryError> {
     let entries = index.manifests.as_deref().unwrap_or_default();
     let arch = mybuild_graph::host_arch();
     let matching = entries.iter().find(|e| {
         e.platform
             .as_ref()
-            .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+            .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == arch)
             && [
                 OCI_MANIFEST,
                 DOCKER_MANIFEST,
@@ -281,9 +262,9 @@ fn pick_platform(r: &Reference, index: &ManifestJson) -> Result<Digest, Registry
             .map(|p| {
                 format!(
                     "{}/{}{}",
-                    p.os,
-                    p.architecture,
-                    p.variant
+                    p.os(),
+                    p.architecture(),
+                    p.variant()
                         .as_ref()
                         .map(|v| format!("/{v}"))
                         .unwrap_or_default()
@@ -305,16 +286,16 @@ fn pick_platform(r: &Reference, index: &ManifestJson) -> Result<Digest, Registry
 
 /// The config digest of an image manifest, `None` for anything else.
 pub(crate) fn manifest_config_digest(bytes: &[u8]) -> Option<Digest> {
-    let json: ManifestJson = serde_json::from_slice(bytes).ok()?;
+    let json: ManifestOrIndex = serde_json::from_slice(bytes).ok()?;
     json.layers.as_ref()?;
     Digest::parse(&json.config?.digest).ok()
 }
 
 fn descriptors(
     r: &Reference,
-    json: &ManifestJson,
+    json: &ManifestOrIndex,
 ) -> Result<(LayerDesc, Vec<LayerDesc>), RegistryError> {
-    let convert = |d: &DescriptorJson| -> Result<LayerDesc, RegistryError> {
+    let convert = |d: &Descriptor<String>| -> Result<LayerDesc, RegistryError> {
         let digest = Digest::parse(&d.digest).map_err(|e| bad_manifest(r, &e.to_string()))?;
         Ok(LayerDesc {
             digest,
@@ -346,7 +327,7 @@ pub(crate) fn parse_diff_ids(
         digest: digest.clone(),
         reason,
     };
-    let parsed: ConfigJson =
+    let parsed: ConfigRootFs<String> =
         serde_json::from_slice(config).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let diff_ids = parsed
         .rootfs

@@ -165,8 +165,8 @@ impl RegistryClient {
         let mut attempt = 0;
         loop {
             match self.download_layer(store, r, layer, report).await {
-                Err(RegistryError::Request { .. }) if attempt + 1 < super::upload::ATTEMPTS => {
-                    tokio::time::sleep(super::upload::backoff(attempt)).await;
+                Err(RegistryError::Request { .. }) if attempt + 1 < super::retry::ATTEMPTS => {
+                    tokio::time::sleep(super::retry::backoff(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,

@@ -9,6 +9,7 @@ use super::progress::Throttle;
 use super::reference::Reference;
 use super::upload::{location, push_status, Call, OnSent};
 use futures_util::TryStreamExt as _;
+use mybuild_cache::oci::{Descriptor, ImageManifest};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
@@ -53,20 +54,6 @@ pub enum PushEvent {
 /// Progress sink: called from the push's tasks.
 pub type OnPush = Arc<dyn Fn(PushEvent) + Send + Sync>;
 
-#[derive(serde::Deserialize)]
-struct Desc {
-    digest: Digest,
-    size: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct ManifestView {
-    #[serde(rename = "mediaType")]
-    media_type: String,
-    config: Desc,
-    layers: Vec<Desc>,
-}
-
 impl RegistryClient {
     /// Pushes the image whose manifest is `manifest` (its blobs all in
     /// `store`) to `r`; returns the manifest digest the registry stored.
@@ -77,7 +64,7 @@ impl RegistryClient {
         manifest: Vec<u8>,
         on: OnPush,
     ) -> Result<Digest, RegistryError> {
-        let view: ManifestView =
+        let view: ImageManifest =
             serde_json::from_slice(&manifest).map_err(|e| RegistryError::BadManifest {
                 reference: r.to_string(),
                 reason: e.to_string(),
@@ -108,7 +95,7 @@ impl RegistryClient {
         &self,
         store: &Arc<Store>,
         r: &Reference,
-        d: Desc,
+        d: Descriptor,
         on: &OnPush,
     ) -> Result<(), RegistryError> {
         let head = Call::new(
@@ -162,7 +149,7 @@ impl RegistryClient {
         &self,
         store: &Store,
         r: &Reference,
-        d: &Desc,
+        d: &Descriptor,
         mut url: reqwest::Url,
         on: &OnPush,
     ) -> Result<(), RegistryError> {
@@ -235,7 +222,7 @@ impl RegistryClient {
 
 /// Reports the bytes of one request body that starts `base` bytes into
 /// blob `d`, through the blob's shared throttle.
-fn report_sent(on: &OnPush, d: &Desc, base: u64, throttle: &Arc<Mutex<Throttle>>) -> OnSent {
+fn report_sent(on: &OnPush, d: &Descriptor, base: u64, throttle: &Arc<Mutex<Throttle>>) -> OnSent {
     let (on, digest, total, throttle) = (on.clone(), d.digest.clone(), d.size, throttle.clone());
     Arc::new(move |n| {
         let sent = base + n;

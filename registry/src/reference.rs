@@ -89,15 +89,8 @@ impl Reference {
     /// The short form Docker prints: `alpine:latest`, `user/x:1`,
     /// `127.0.0.1:5000/busybox:latest`.
     pub fn familiar(&self) -> String {
-        let name = if self.registry == DOCKER_HUB {
-            self.repository
-                .strip_prefix("library/")
-                .unwrap_or(&self.repository)
-                .to_string()
-        } else {
-            format!("{}/{}", self.registry, self.repository)
-        };
-        format!("{name}{}", self.suffix())
+        // The store shortens its normalised names the same way.
+        mybuild_cache::familiar(&self.to_string()).to_string()
     }
 
     /// [`Reference::familiar`] of a name given as text, such as a name in

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub(crate) const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub(crate) const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) use mybuild_cache::oci::{OCI_LAYER_GZIP, OCI_LAYER_TAR};
 
 /// A running registry; killed (and its scratch dir removed) on drop.
 pub(crate) struct TestRegistry {
@@ -229,8 +228,8 @@ pub(crate) fn build_image(layout: &Path, spec: &ImageSpec) -> BuiltImage {
     });
     let (config_digest, config_size) = put_blob(layout, config.to_string().as_bytes());
     let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": super::manifest::OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config_size},
+        "schemaVersion": 2, "mediaType": mybuild_cache::oci::OCI_MANIFEST,
+        "config": {"mediaType": mybuild_cache::oci::OCI_CONFIG, "digest": config_digest.as_str(), "size": config_size},
         "layers": [
             {"mediaType": OCI_LAYER_GZIP, "digest": l0.as_str(), "size": s0},
             {"mediaType": OCI_LAYER_TAR, "digest": l1.as_str(), "size": s1},
@@ -239,7 +238,7 @@ pub(crate) fn build_image(layout: &Path, spec: &ImageSpec) -> BuiltImage {
     let (manifest_digest, manifest_size) = put_blob(layout, manifest.to_string().as_bytes());
     write_index(
         layout,
-        super::manifest::OCI_MANIFEST,
+        mybuild_cache::oci::OCI_MANIFEST,
         &manifest_digest,
         manifest_size,
     );
@@ -269,14 +268,14 @@ pub(crate) fn build_index(layout: &Path, arches: &[&str]) -> (Digest, Vec<BuiltI
             .unwrap()
             .len();
         entries.push(serde_json::json!({
-            "mediaType": super::manifest::OCI_MANIFEST, "digest": img.manifest_digest.as_str(), "size": size,
+            "mediaType": mybuild_cache::oci::OCI_MANIFEST, "digest": img.manifest_digest.as_str(), "size": size,
             "platform": {"architecture": arch, "os": "linux"},
         }));
         images.push(img);
     }
-    let index = serde_json::json!({"schemaVersion": 2, "mediaType": super::manifest::OCI_INDEX, "manifests": entries});
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": mybuild_cache::oci::OCI_INDEX, "manifests": entries});
     let (digest, size) = put_blob(layout, index.to_string().as_bytes());
-    write_index(layout, super::manifest::OCI_INDEX, &digest, size);
+    write_index(layout, mybuild_cache::oci::OCI_INDEX, &digest, size);
     (digest, images)
 }
 
@@ -291,14 +290,14 @@ pub(crate) async fn put_nested_index(
     inner_size: u64,
     arch: &str,
 ) -> Digest {
-    let index = serde_json::json!({"schemaVersion": 2, "mediaType": super::manifest::OCI_INDEX,
-        "manifests": [{"mediaType": super::manifest::OCI_INDEX, "digest": inner.as_str(),
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": mybuild_cache::oci::OCI_INDEX,
+        "manifests": [{"mediaType": mybuild_cache::oci::OCI_INDEX, "digest": inner.as_str(),
             "size": inner_size, "platform": {"architecture": arch, "os": "linux"}}]});
     let body = index.to_string().into_bytes();
     let url = format!("http://{}/v2/{name}/manifests/{tag}", registry.addr);
     let resp = reqwest::Client::new()
         .put(&url)
-        .header("Content-Type", super::manifest::OCI_INDEX)
+        .header("Content-Type", mybuild_cache::oci::OCI_INDEX)
         .body(body.clone())
         .send()
         .await

@@ -202,7 +202,7 @@ async fn bearer_push_and_repush() {
     // (Blob GETs through the front go to its storage, which holds no
     // pushed blobs: read the manifest back instead.)
     let path = format!("{REPO}/manifests/v1");
-    let accept = Some(mybuild_cache::export::OCI_MANIFEST);
+    let accept = Some(mybuild_cache::oci::OCI_MANIFEST);
     let stored = c.get_small(&r, &path, accept, 1 << 20).await.unwrap();
     assert_eq!(mybuild_graph::Digest::of(&stored), digest);
 

@@ -7,13 +7,10 @@ use super::auth::same_origin;
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
+use super::retry::{backoff, ATTEMPTS};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Attempts per request: the first try and three retries.
-pub(crate) const ATTEMPTS: u32 = 4;
 
 /// Told how many bytes of a request body have gone to the connection.
 pub(crate) type OnSent = Arc<dyn Fn(u64) + Send + Sync>;
@@ -73,10 +70,6 @@ impl Call {
 /// Whether a failed attempt is worth repeating.
 fn transient(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
-}
-
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100 * 4u64.pow(attempt))
 }
 
 impl RegistryClient {

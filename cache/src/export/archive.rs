@@ -3,10 +3,15 @@
 //! archive is built in a temp file next to `dest` and renamed into place,
 //! and every blob is verified against its digest as it is copied in.
 
-use super::manifest::{prepare, Descriptor, Prepared};
-use super::{io_err, store_err, ArchiveFormat, Compression, ExportError, OCI_INDEX};
+use super::manifest::{prepare, Prepared};
+use super::{io_err, store_err, ArchiveFormat, Compression, ExportError};
 use crate::blobs::HashingReader;
 use crate::fsutil::{fsync_dir, unique_name};
+use crate::images::familiar;
+use crate::oci::{
+    Descriptor, DockerArchiveEntry, ImageIndex, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME,
+    OCI_LAYOUT_FILE,
+};
 use crate::Store;
 use mybuild_graph::Digest;
 use std::collections::{BTreeMap, BTreeSet};
@@ -130,10 +135,10 @@ fn write_archive(
             }
         }
     }
-    add_file(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    add_file(b, "oci-layout", OCI_LAYOUT_FILE)?;
     add_file(b, "index.json", &to_json("index.json", &index(images))?)?;
     if format == ArchiveFormat::Docker {
-        let manifest: Vec<DockerManifest> = images
+        let manifest: Vec<DockerArchiveEntry> = images
             .iter()
             .map(|(image, names)| docker_manifest(image, names))
             .collect();
@@ -212,25 +217,9 @@ fn split_name(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The short form Docker shows (`busybox:latest` for Docker Hub library images).
-fn familiar(name: &str) -> &str {
-    name.strip_prefix("docker.io/library/")
-        .or_else(|| name.strip_prefix("docker.io/"))
-        .unwrap_or(name)
-}
-
-#[derive(serde::Serialize)]
-struct Index<'a> {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: &'a str,
-    manifests: Vec<Descriptor>,
-}
-
 /// One manifest entry per name (so each name survives a load), or one
 /// unnamed entry for an image saved by id.
-fn index<'a>(images: &[(Prepared, Vec<String>)]) -> Index<'a> {
+fn index(images: &[(Prepared, Vec<String>)]) -> ImageIndex {
     let mut manifests = Vec::new();
     for (image, names) in images {
         if names.is_empty() {
@@ -239,40 +228,28 @@ fn index<'a>(images: &[(Prepared, Vec<String>)]) -> Index<'a> {
         for name in names {
             let mut desc = image.manifest.clone();
             desc.annotations
-                .insert("io.containerd.image.name".into(), name.clone());
+                .insert(ANNOTATION_IMAGE_NAME.into(), name.clone());
             if let (_, Some(tag)) = split_name(name) {
                 desc.annotations
-                    .insert("org.opencontainers.image.ref.name".into(), tag.into());
+                    .insert(ANNOTATION_REF_NAME.into(), tag.into());
             }
             manifests.push(desc);
         }
     }
-    Index {
-        schema_version: 2,
-        media_type: OCI_INDEX,
-        manifests,
-    }
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DockerManifest {
-    config: String,
-    repo_tags: Vec<String>,
-    layers: Vec<String>,
+    ImageIndex::new(manifests)
 }
 
 fn blob_name(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-fn docker_manifest(image: &Prepared, names: &[String]) -> DockerManifest {
+fn docker_manifest(image: &Prepared, names: &[String]) -> DockerArchiveEntry {
     let repo_tags = names
         .iter()
         .filter(|n| split_name(n).1.is_some())
         .map(|n| familiar(n).to_string())
         .collect();
-    DockerManifest {
+    DockerArchiveEntry {
         config: blob_name(&image.config.digest),
         repo_tags,
         layers: image.layers.iter().map(|l| blob_name(&l.digest)).collect(),
@@ -312,7 +289,5 @@ mod tests {
             split_name("docker.io/library/x@sha256:00"),
             ("docker.io/library/x", None)
         );
-        assert_eq!(familiar("docker.io/library/x:1"), "x:1");
-        assert_eq!(familiar("docker.io/me/x:1"), "me/x:1");
     }
 }

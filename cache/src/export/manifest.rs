@@ -2,48 +2,16 @@
 //! compression on demand: a known compressed blob is reused, otherwise the
 //! layer is compressed (or decompressed) once and the result recorded.
 
-use super::{
-    io_err, store_err, Compression, ExportError, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR,
-    OCI_LAYER_ZSTD, OCI_MANIFEST,
-};
+use super::{io_err, store_err, Compression, ExportError};
 use crate::blobs::HashingReader;
 use crate::layers::{CompressedBlob, LayerRecord};
+use crate::oci::{
+    Descriptor, ImageManifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+};
 use crate::Store;
 use mybuild_graph::Digest;
-use std::collections::BTreeMap;
 use std::io;
-
-/// An OCI content descriptor.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Descriptor {
-    #[serde(rename = "mediaType")]
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-impl Descriptor {
-    fn new(media_type: &str, digest: Digest, size: u64) -> Self {
-        Descriptor {
-            media_type: media_type.into(),
-            digest,
-            size,
-            annotations: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct Manifest<'a> {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: &'a str,
-    config: &'a Descriptor,
-    layers: &'a [Descriptor],
-}
 
 /// Everything an archive or a push needs about one image.
 pub(crate) struct Prepared {
@@ -81,16 +49,12 @@ pub(crate) fn prepare(
         .iter()
         .map(|d| layer_descriptor(store, d, compression))
         .collect::<Result<Vec<_>, _>>()?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: OCI_MANIFEST,
-        config: &config,
-        layers: &layers,
-    };
+    let manifest = ImageManifest::new(config, layers);
     let manifest_json = serde_json::to_vec(&manifest).map_err(|source| ExportError::Json {
         what: "manifest",
         source,
     })?;
+    let ImageManifest { config, layers, .. } = manifest;
     let digest = store
         .put_blob(&manifest_json)
         .map_err(store_err("store manifest"))?;

@@ -7,18 +7,11 @@ mod manifest;
 mod pgzip;
 
 pub use archive::{export_image, export_images};
-pub use manifest::{image_manifest, layer_descriptor, Descriptor};
+pub use manifest::{image_manifest, layer_descriptor};
 
-use crate::store::StoreError;
+use crate::error::StoreError;
 use mybuild_graph::Digest;
 use std::path::PathBuf;
-
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// Archive layout written by [`export_image`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,30 +4,22 @@
 //! since). The image id is the digest of the config file.
 
 use super::archive::Archive;
-use super::ImportError;
-use super::{
+use super::error::ImportError;
+use super::plan::{
     check_digest, config_diff_ids, parse_json, push_name, ImagePlan, LayerSource, JSON_LIMIT,
 };
+use crate::oci::DockerArchiveEntry;
 use mybuild_graph::Digest;
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ManifestEntry {
-    config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
 
 const MANIFEST: &str = "manifest.json";
 
 pub(super) fn plan(ar: &Archive) -> Result<Vec<ImagePlan>, ImportError> {
     let bytes = ar.read_small(MANIFEST, "the archive layout", JSON_LIMIT)?;
-    let entries: Vec<ManifestEntry> = parse_json(ar, MANIFEST, &bytes)?;
+    let entries: Vec<DockerArchiveEntry> = parse_json(ar, MANIFEST, &bytes)?;
     entries.into_iter().map(|e| plan_image(ar, e)).collect()
 }
 
-fn plan_image(ar: &Archive, e: ManifestEntry) -> Result<ImagePlan, ImportError> {
+fn plan_image(ar: &Archive, e: DockerArchiveEntry) -> Result<ImagePlan, ImportError> {
     let config_entry = ar.reference(&e.config)?;
     let config = ar.read_small(&config_entry, MANIFEST, JSON_LIMIT)?;
     if let Some(claimed) = named_digest(&config_entry, true) {
@@ -48,7 +40,7 @@ fn plan_image(ar: &Archive, e: ManifestEntry) -> Result<ImagePlan, ImportError> 
         })
         .collect::<Result<Vec<_>, ImportError>>()?;
     let mut names = Vec::new();
-    for tag in e.repo_tags.iter().flatten() {
+    for tag in &e.repo_tags {
         push_name(&mut names, tag);
     }
     Ok(ImagePlan {

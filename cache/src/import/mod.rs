@@ -21,12 +21,14 @@ mod docker;
 mod error;
 mod layer;
 mod oci;
+mod plan;
 mod stream;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::ImportError;
+pub use plan::JSON_LIMIT;
 
 use crate::Store;
 use archive::Archive;
@@ -34,9 +36,6 @@ use mybuild_graph::Digest;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-
-/// Largest manifest, index or config accepted.
-pub const JSON_LIMIT: u64 = 16 << 20;
 
 /// One image the archive held, now in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,25 +94,6 @@ pub fn import_reader(
     import_file(store, file, label, progress)
 }
 
-/// What one image needs, read and checked from the archive's metadata.
-struct ImagePlan {
-    /// Entry name (docker) or `blobs/sha256/...` of the config.
-    pub config_entry: String,
-    pub config: Vec<u8>,
-    pub diff_ids: Vec<Digest>,
-    pub layers: Vec<LayerSource>,
-    pub names: Vec<String>,
-}
-
-/// Where a layer's blob is and what it must hash to.
-struct LayerSource {
-    pub entry: String,
-    /// Digest of the blob as stored in the archive, when known.
-    pub digest: Option<Digest>,
-    pub size: Option<u64>,
-    pub media_type: Option<String>,
-}
-
 fn import_file(
     store: &Store,
     file: File,
@@ -159,71 +139,4 @@ fn import_file(
         });
     }
     Ok(out)
-}
-
-/// Parses JSON read from entry `entry` of the archive.
-fn parse_json<T: serde::de::DeserializeOwned>(
-    ar: &Archive,
-    entry: &str,
-    bytes: &[u8],
-) -> Result<T, ImportError> {
-    serde_json::from_slice(bytes).map_err(|source| ImportError::Json {
-        archive: ar.label().into(),
-        entry: entry.into(),
-        source,
-    })
-}
-
-#[derive(serde::Deserialize)]
-struct ConfigView {
-    rootfs: RootFs,
-}
-
-#[derive(serde::Deserialize)]
-struct RootFs {
-    diff_ids: Vec<Digest>,
-}
-
-/// The config's `rootfs.diff_ids`, checked against the number of layers.
-fn config_diff_ids(
-    ar: &Archive,
-    entry: &str,
-    config: &[u8],
-    layers: usize,
-) -> Result<Vec<Digest>, ImportError> {
-    let view: ConfigView = parse_json(ar, entry, config)?;
-    if view.rootfs.diff_ids.len() != layers {
-        return Err(ImportError::LayerCount {
-            archive: ar.label().into(),
-            entry: entry.into(),
-            diff_ids: view.rootfs.diff_ids.len(),
-            layers,
-        });
-    }
-    Ok(view.rootfs.diff_ids)
-}
-
-/// Fails unless `bytes` hash to `expected`.
-fn check_digest(
-    ar: &Archive,
-    entry: &str,
-    expected: &Digest,
-    actual: Digest,
-) -> Result<(), ImportError> {
-    if *expected == actual {
-        return Ok(());
-    }
-    Err(ImportError::DigestMismatch {
-        archive: ar.label().into(),
-        entry: entry.into(),
-        expected: expected.clone(),
-        actual,
-    })
-}
-
-/// Adds `name` unless it is already there.
-fn push_name(names: &mut Vec<String>, name: &str) {
-    if !names.iter().any(|n| n == name) {
-        names.push(name.to_string());
-    }
 }

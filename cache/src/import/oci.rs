@@ -3,66 +3,34 @@
 //! every blob lives at `blobs/sha256/<hex>`, checked against its descriptor.
 
 use super::archive::Archive;
-use super::ImportError;
-use super::{
+use super::error::ImportError;
+use super::plan::{
     check_digest, config_diff_ids, parse_json, push_name, ImagePlan, LayerSource, JSON_LIMIT,
 };
+use crate::oci::{
+    ImageIndex, ImageManifest, OciLayout, Platform, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME,
+    INDEX_TYPES, MANIFEST_TYPES,
+};
 use mybuild_graph::Digest;
-use std::collections::BTreeMap;
 
-const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-const MANIFEST_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
 /// Indexes nested deeper than this are refused.
 const MAX_DEPTH: usize = 4;
 
-#[derive(serde::Deserialize)]
-struct Index {
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(serde::Deserialize)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-}
-
-#[derive(serde::Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType")]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    platform: Option<Platform>,
-}
-
-#[derive(serde::Deserialize)]
-struct Platform {
-    os: String,
-    architecture: String,
-}
-
-#[derive(serde::Deserialize)]
-struct Layout {
-    #[serde(rename = "imageLayoutVersion")]
-    version: String,
-}
+/// Descriptors are read with string digests: a bad one is reported with
+/// the file that names it.
+type Descriptor = crate::oci::Descriptor<String>;
+type Index = ImageIndex<String>;
+type Manifest = ImageManifest<String>;
 
 pub(super) fn plan(ar: &Archive) -> Result<Vec<ImagePlan>, ImportError> {
     if ar.contains("oci-layout") {
         let bytes = ar.read_small("oci-layout", "the archive layout", JSON_LIMIT)?;
-        let layout: Layout = parse_json(ar, "oci-layout", &bytes)?;
-        if !layout.version.starts_with("1.") {
+        let layout: OciLayout = parse_json(ar, "oci-layout", &bytes)?;
+        let version = layout.image_layout_version();
+        if !version.starts_with("1.") {
             return Err(ImportError::LayoutVersion {
                 archive: ar.label().into(),
-                version: layout.version,
+                version: version.clone(),
             });
         }
     }
@@ -76,9 +44,9 @@ pub(super) fn plan(ar: &Archive) -> Result<Vec<ImagePlan>, ImportError> {
         }
         let mut plan = resolve(ar, desc, "index.json", 0)?;
         let ann = &desc.annotations;
-        if let Some(name) = ann.get("io.containerd.image.name") {
+        if let Some(name) = ann.get(ANNOTATION_IMAGE_NAME) {
             push_name(&mut plan.names, name);
-        } else if let Some(name) = ann.get("org.opencontainers.image.ref.name") {
+        } else if let Some(name) = ann.get(ANNOTATION_REF_NAME) {
             // A bare tag ("latest") names no repository, so it cannot name the image.
             if name.contains([':', '/', '@']) {
                 push_name(&mut plan.names, name);
@@ -97,13 +65,11 @@ pub(super) fn plan(ar: &Archive) -> Result<Vec<ImagePlan>, ImportError> {
 }
 
 fn for_host(p: &Platform) -> bool {
-    p.os == "linux" && p.architecture == mybuild_graph::host_arch()
+    p.os().to_string() == "linux" && p.architecture().to_string() == mybuild_graph::host_arch()
 }
 
 fn is_manifest(desc: &Descriptor) -> bool {
-    desc.media_type
-        .as_deref()
-        .is_some_and(|m| MANIFEST_TYPES.contains(&m))
+    MANIFEST_TYPES.contains(&desc.media_type.as_str())
 }
 
 fn blob_name(d: &Digest) -> String {
@@ -149,18 +115,18 @@ fn resolve(
     let (d, bytes) = read_blob(ar, desc, referrer)?;
     let name = blob_name(&d);
     let value: serde_json::Value = parse_json(ar, &name, &bytes)?;
-    let kind = match desc.media_type.as_deref() {
-        Some(m) if INDEX_TYPES.contains(&m) => Kind::Index,
-        Some(m) if MANIFEST_TYPES.contains(&m) => Kind::Manifest,
+    let kind = match desc.media_type.as_str() {
+        m if INDEX_TYPES.contains(&m) => Kind::Index,
+        m if MANIFEST_TYPES.contains(&m) => Kind::Manifest,
         // Without a media type, the content says what it is.
-        None if value.get("manifests").is_some() => Kind::Index,
-        None if value.get("config").is_some() => Kind::Manifest,
+        "" if value.get("manifests").is_some() => Kind::Index,
+        "" if value.get("config").is_some() => Kind::Manifest,
         other => {
             return Err(ImportError::MediaType {
                 archive: ar.label().into(),
                 referrer: referrer.into(),
                 digest: d,
-                media_type: other.unwrap_or("(none)").into(),
+                media_type: if other.is_empty() { "(none)" } else { other }.into(),
             })
         }
     };
@@ -208,7 +174,7 @@ fn plan_image(ar: &Archive, name: &str, m: Manifest) -> Result<ImagePlan, Import
                 entry: blob_name(&d),
                 digest: Some(d),
                 size: Some(l.size),
-                media_type: l.media_type.clone(),
+                media_type: Some(l.media_type.clone()).filter(|m| !m.is_empty()),
             })
         })
         .collect::<Result<Vec<_>, ImportError>>()?;

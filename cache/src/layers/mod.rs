@@ -13,8 +13,9 @@ pub(crate) mod xattr;
 mod tests;
 
 use crate::blobs::HashingReader;
+use crate::error::{io_err, StoreError};
 use crate::fsutil::{fsync_dir, remove_tree, unique_name};
-use crate::store::{io_err, Store, StoreError};
+use crate::store::Store;
 use crate::tarlimit::{Metered, HEADER_BUDGET};
 use mybuild_graph::Digest;
 use std::fs;
@@ -69,7 +70,7 @@ impl Store {
     /// misnamed records are skipped: they never make a layer exist.
     pub fn layer_records(&self) -> Result<Vec<LayerRecord>, StoreError> {
         let mut out = Vec::new();
-        for path in crate::sweep::list(&self.layers_dir())? {
+        for path in crate::store::list(&self.layers_dir())? {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }

@@ -1,8 +1,9 @@
 //! The cache export format: plain serde structs in fixed order (records
 //! sorted by key), never a map serialised from a HashMap.
 
-use super::RemoteCacheError;
-use mybuild_cache::export::{layer_descriptor, Compression, OCI_MANIFEST};
+use super::error::RemoteCacheError;
+use mybuild_cache::export::{layer_descriptor, Compression};
+use mybuild_cache::oci::{Descriptor, ImageManifest};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use std::collections::BTreeMap;
@@ -31,24 +32,6 @@ pub struct CacheConfig {
     pub version: u32,
     pub layers: Vec<CacheLayer>,
     pub records: Vec<CacheRecord>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct Desc {
-    #[serde(rename = "mediaType")]
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct Manifest {
-    #[serde(rename = "schemaVersion")]
-    pub schema_version: u32,
-    #[serde(rename = "mediaType")]
-    pub media_type: String,
-    pub config: Desc,
-    pub layers: Vec<Desc>,
 }
 
 /// Makes the config and manifest for `records`, compressing layers that
@@ -98,24 +81,18 @@ pub(crate) fn build(
         reason,
     };
     let config_json = serde_json::to_vec(&config).map_err(|e| bad(e.to_string()))?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: OCI_MANIFEST.into(),
-        config: Desc {
-            media_type: CACHE_CONFIG.into(),
-            digest: Digest::of(&config_json),
-            size: config_json.len() as u64,
-        },
-        layers: config
+    let manifest = ImageManifest::new(
+        Descriptor::new(
+            CACHE_CONFIG,
+            Digest::of(&config_json),
+            config_json.len() as u64,
+        ),
+        config
             .layers
             .iter()
-            .map(|l| Desc {
-                media_type: l.media_type.clone(),
-                digest: l.digest.clone(),
-                size: l.size,
-            })
+            .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
             .collect(),
-    };
+    );
     let manifest_json = serde_json::to_vec(&manifest).map_err(|e| bad(e.to_string()))?;
     let store_err = |e| RemoteCacheError::Store {
         location: location.into(),
@@ -137,7 +114,7 @@ pub(crate) fn parse(
         what: what.into(),
         reason,
     };
-    let m: Manifest =
+    let m: ImageManifest =
         serde_json::from_slice(manifest).map_err(|e| bad("cache manifest", e.to_string()))?;
     if m.config.media_type != CACHE_CONFIG {
         return Err(bad(

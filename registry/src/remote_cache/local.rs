@@ -2,9 +2,12 @@
 //! written first and `index.json` last (renamed into place), so a reader
 //! never sees an index naming blobs that are not there.
 
+use super::error::RemoteCacheError;
 use super::format::{self, CacheConfig};
-use super::RemoteCacheError;
 use crate::LayerDesc;
+use mybuild_cache::oci::{
+    ImageIndex, ImageManifest, ANNOTATION_REF_NAME, OCI_INDEX, OCI_LAYOUT_FILE,
+};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use std::fs;
@@ -55,11 +58,7 @@ pub(super) fn read_config(dir: &Path, loc: &str) -> Result<Option<CacheConfig>, 
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(loc, "read", &index_path)(e)),
     };
-    #[derive(serde::Deserialize)]
-    struct Index {
-        manifests: Vec<format::Desc>,
-    }
-    let index: Index = serde_json::from_slice(&index).map_err(|e| RemoteCacheError::Bad {
+    let index: ImageIndex = serde_json::from_slice(&index).map_err(|e| RemoteCacheError::Bad {
         location: loc.into(),
         what: index_path.display().to_string(),
         reason: e.to_string(),
@@ -144,12 +143,11 @@ fn write_layout(
 ) -> Result<(), RemoteCacheError> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(io_err(loc, "create", &blobs))?;
-    let m: format::Manifest =
-        serde_json::from_slice(manifest).map_err(|e| RemoteCacheError::Bad {
-            location: loc.into(),
-            what: "cache manifest".into(),
-            reason: e.to_string(),
-        })?;
+    let m: ImageManifest = serde_json::from_slice(manifest).map_err(|e| RemoteCacheError::Bad {
+        location: loc.into(),
+        what: "cache manifest".into(),
+        reason: e.to_string(),
+    })?;
     let mut digests: Vec<Digest> = m.layers.iter().map(|l| l.digest.clone()).collect();
     digests.push(Digest::of(config));
     digests.push(Digest::of(manifest));
@@ -178,16 +176,17 @@ fn write_layout(
         fs::rename(&tmp, &dest).map_err(io_err(loc, "rename", &dest))?;
     }
     let layout = dir.join("oci-layout");
-    fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
-        .map_err(io_err(loc, "write", &layout))?;
+    fs::write(&layout, OCI_LAYOUT_FILE).map_err(io_err(loc, "write", &layout))?;
+    // A `Value`, so keys come out sorted (not in `ImageIndex`'s field
+    // order), as in every local cache written so far: same bytes.
     let index = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": OCI_INDEX,
         "manifests": [{
             "mediaType": m.media_type,
             "digest": Digest::of(manifest),
             "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": "latest"},
+            "annotations": {ANNOTATION_REF_NAME: "latest"},
         }],
     });
     let path = dir.join("index.json");

@@ -8,13 +8,17 @@
 //! record's layers only when its key is hit ([`RemoteCache::fetch`]).
 //! [`export`] writes the records a build used.
 
+mod error;
 pub mod format;
 mod local;
 mod remote;
+#[cfg(test)]
+mod tests;
 
+pub use error::RemoteCacheError;
 pub use format::{CacheConfig, CacheLayer, CacheRecord};
 
-use crate::{LayerDesc, Reference, RegistryClient, RegistryError};
+use crate::{LayerDesc, Reference, RegistryClient};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use std::collections::BTreeMap;
@@ -35,46 +39,6 @@ impl std::fmt::Display for CacheLocation {
             CacheLocation::Local(p) => write!(f, "{}", p.display()),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteCacheError {
-    #[error("cache {location}: {source}")]
-    Registry {
-        location: String,
-        source: RegistryError,
-    },
-    #[error("cache {location}: {op} {path}: {source}")]
-    Io {
-        location: String,
-        op: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cache {location}: {what}: {reason}")]
-    Bad {
-        location: String,
-        what: String,
-        reason: String,
-    },
-    #[error("cache {location}: {what}: digest mismatch, got {got}")]
-    Digest {
-        location: String,
-        what: String,
-        got: Digest,
-    },
-    #[error("cache {location}: store: {source}")]
-    Store {
-        location: String,
-        source: Box<mybuild_cache::StoreError>,
-    },
-    #[error("cache {location}: export layer: {source}")]
-    Export {
-        location: String,
-        source: Box<mybuild_cache::export::ExportError>,
-    },
-    #[error("cache {location}: background task failed: {message}")]
-    Task { location: String, message: String },
 }
 
 /// One imported record: the chain, each layer with where to fetch it.

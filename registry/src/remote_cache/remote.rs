@@ -1,9 +1,9 @@
 //! `type=registry`: a cache pushed as an OCI artifact to `ref`.
 
+use super::error::RemoteCacheError;
 use super::format::{self, CacheConfig};
-use super::RemoteCacheError;
 use crate::{Reference, RegistryClient, RegistryError};
-use mybuild_cache::export::OCI_MANIFEST;
+use mybuild_cache::oci::{ImageManifest, OCI_MANIFEST};
 use mybuild_cache::Store;
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ pub(super) async fn read_config(
         Err(e) => return Err(err(e)),
     };
     let config_digest = {
-        let m: format::Manifest =
+        let m: ImageManifest =
             serde_json::from_slice(&manifest).map_err(|e| RemoteCacheError::Bad {
                 location: loc.clone(),
                 what: "cache manifest".into(),

@@ -7,10 +7,9 @@ use super::error::SolveError;
 use super::types::CACHE_MOUNTS_DIR;
 use crate::fileop::{self, FileOpError, SourceRoot};
 use crate::sandbox::{SandboxMount, SourceMount};
-use mybuild_cache::{flock, Store, StoreError, WorkDir};
+use mybuild_cache::{FileLock, Store, StoreError, WorkDir};
 use mybuild_graph::{CacheSharing, CopyAction, Digest, ExecMount, FileAction, MountKind};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -18,21 +17,9 @@ use std::path::{Path, PathBuf};
 /// and the `KEY=value` entries of secrets given as environment variables.
 #[derive(Default)]
 pub(super) struct Held {
-    locks: Vec<CacheLock>,
+    locks: Vec<FileLock>,
     views: Vec<WorkDir>,
     pub env: Vec<String>,
-}
-
-/// An exclusive flock on a cache mount's lock file, released on drop.
-struct CacheLock(File);
-
-impl Drop for CacheLock {
-    fn drop(&mut self) {
-        // Released explicitly, not only on close: a sandbox helper being
-        // spawned may briefly share the descriptor. Unlocking cannot fail
-        // in a way worth reporting; closing releases it anyway.
-        let _ = flock(&self.0, libc::LOCK_UN);
-    }
 }
 
 /// Resolves every mount; `source_of(i)` is the sandbox view of input `i`.
@@ -224,7 +211,7 @@ fn cache_dir(
     sharing: CacheSharing,
     mode: u32,
     owner: (u32, u32),
-) -> std::io::Result<(PathBuf, Option<CacheLock>)> {
+) -> std::io::Result<(PathBuf, Option<FileLock>)> {
     std::fs::create_dir_all(root)?;
     let name = Digest::of(id.as_bytes()).hex()[..24].to_string();
     for n in 0u32.. {
@@ -232,19 +219,14 @@ fn cache_dir(
             0 => root.join(&name),
             n => root.join(format!("{name}-{n}")),
         };
-        let lock_file = File::create(dir.with_extension("lock"))?;
+        let lock_path = dir.with_extension("lock");
         let lock = match sharing {
             CacheSharing::Shared => None,
-            CacheSharing::Locked => {
-                flock(&lock_file, libc::LOCK_EX)?;
-                Some(CacheLock(lock_file))
-            }
-            CacheSharing::Private => {
-                if !flock(&lock_file, libc::LOCK_EX | libc::LOCK_NB)? {
-                    continue;
-                }
-                Some(CacheLock(lock_file))
-            }
+            CacheSharing::Locked => Some(FileLock::acquire(&lock_path)?),
+            CacheSharing::Private => match FileLock::try_acquire(&lock_path)? {
+                Some(lock) => Some(lock),
+                None => continue,
+            },
         };
         make_dir(&dir, mode, owner)?;
         return Ok((dir, lock));
