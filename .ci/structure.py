@@ -45,7 +45,7 @@ def one_definition():
     for path, text in sources():
         code = "\n".join(l for l in text.splitlines()
                          if not l.lstrip().startswith("//"))
-        for m in re.finditer(r"\b(?:struct|enum|type)\s+(\w+)", code):
+        for m in re.finditer(r"\b(?:struct|enum)\s+(\w+)", code):
             if m.group(1) in OCI_TYPES:
                 defs.setdefault(m.group(1), []).append(path)
         for m in MEDIA_TYPE.finditer(code):
