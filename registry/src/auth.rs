@@ -15,6 +15,10 @@ pub enum AuthError {
         "{url}: registry requires authentication and no credentials for {registry} are configured"
     )]
     NoCredentials { url: String, registry: String },
+    #[error("{url}: the registry wants Basic auth, but the credential for {registry} is an identity token")]
+    TokenForBasic { url: String, registry: String },
+    #[error("{url}: unauthorized: incorrect username or password for {registry}")]
+    Unauthorized { url: String, registry: String },
     #[error("token request {realm}: {source}")]
     TokenRequest {
         realm: String,
@@ -123,7 +127,7 @@ pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     realm: &Url,
     service: Option<&str>,
-    scope: &str,
+    scope: Option<&str>,
     basic: Option<&str>,
 ) -> Result<(String, Duration), AuthError> {
     let mut url = realm.clone();
@@ -132,13 +136,54 @@ pub(crate) async fn fetch_token(
         if let Some(s) = service {
             q.append_pair("service", s);
         }
-        q.append_pair("scope", scope);
+        if let Some(s) = scope {
+            q.append_pair("scope", s);
+        }
     }
-    let realm_s = realm.to_string();
     let mut req = http.get(url);
     if let Some(b) = basic {
         req = req.header(reqwest::header::AUTHORIZATION, b);
     }
+    read_token(realm, req).await
+}
+
+/// Exchanges an identity token (an OAuth2 refresh token, as credential
+/// helpers hand out as user `<token>`) for an access token for `scope`,
+/// as Docker's distribution client does: a form POST to the realm.
+pub(crate) async fn fetch_token_refresh(
+    http: &reqwest::Client,
+    realm: &Url,
+    service: Option<&str>,
+    scope: &str,
+    refresh_token: &str,
+) -> Result<(String, Duration), AuthError> {
+    // Url's query serialiser is the form encoder reqwest would use.
+    let mut form = Url::parse("http://form.invalid/").expect("static URL parses");
+    {
+        let mut q = form.query_pairs_mut();
+        q.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token)
+            .append_pair("client_id", "mybuild")
+            .append_pair("scope", scope);
+        if let Some(s) = service {
+            q.append_pair("service", s);
+        }
+    }
+    let req = http
+        .post(realm.clone())
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form.query().unwrap_or_default().to_string());
+    read_token(realm, req).await
+}
+
+async fn read_token(
+    realm: &Url,
+    req: reqwest::RequestBuilder,
+) -> Result<(String, Duration), AuthError> {
+    let realm_s = realm.to_string();
     let resp = req.send().await.map_err(|source| AuthError::TokenRequest {
         realm: realm_s.clone(),
         source,

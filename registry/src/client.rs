@@ -3,9 +3,10 @@
 //! credentials to other hosts, and reads bounded, digest-verified bodies.
 
 use super::auth::{
-    fetch_token, may_send_credentials, same_origin, AuthError, Challenge, TokenCache,
+    fetch_token, fetch_token_refresh, may_send_credentials, same_origin, AuthError, Challenge,
+    TokenCache,
 };
-use super::credentials::DockerAuths;
+use super::credentials::{Credential, DockerAuths};
 use super::error::RegistryError;
 use super::reference::{host_is_loopback, host_without_port, Reference, DOCKER_HUB};
 use mybuild_graph::Digest;
@@ -34,7 +35,8 @@ impl RegistryClient {
     /// `insecure_registries` (`host` or `host:port`) are spoken to over plain
     /// HTTP, as are loopback registries; everything else uses HTTPS.
     pub fn new(insecure_registries: Vec<String>) -> Result<Self, RegistryError> {
-        let auths = DockerAuths::load_default().map_err(RegistryError::Credentials)?;
+        let auths =
+            DockerAuths::load_default().map_err(|e| RegistryError::Credentials(Arc::new(e)))?;
         Self::with_auths(insecure_registries, auths)
     }
 
@@ -88,16 +90,21 @@ impl RegistryClient {
 
     /// `scheme://host/v2/` for the registry of `r`.
     pub(crate) fn base_url(&self, r: &Reference) -> Result<Url, RegistryError> {
-        let host = if r.registry == DOCKER_HUB {
+        self.registry_base_url(&r.registry)
+    }
+
+    /// `scheme://host/v2/` for `registry` (the host form references use).
+    pub(crate) fn registry_base_url(&self, registry: &str) -> Result<Url, RegistryError> {
+        let host = if registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
-            r.registry.as_str()
+            registry
         };
-        let plain = host_is_loopback(&r.registry)
+        let plain = host_is_loopback(registry)
             || self
                 .insecure
                 .iter()
-                .any(|i| i == &r.registry || i == host_without_port(&r.registry));
+                .any(|i| i == registry || i == host_without_port(registry));
         let scheme = if plain { "http" } else { "https" };
         let url = format!("{scheme}://{host}/v2/");
         Url::parse(&url).map_err(|_| RegistryError::BadUrl { url })
@@ -214,14 +221,26 @@ impl RegistryClient {
             .get(WWW_AUTHENTICATE)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
-        let basic = self.auths.basic_header(&r.registry);
+        let credential = self
+            .auths
+            .credential(&r.registry)
+            .await
+            .map_err(RegistryError::Credentials)?;
+        let no_credentials = || {
+            auth_err(AuthError::NoCredentials {
+                url: url.to_string(),
+                registry: r.registry.clone(),
+            })
+        };
         match Challenge::parse(url.as_str(), header).map_err(auth_err)? {
-            Challenge::Basic => basic.ok_or_else(|| {
-                auth_err(AuthError::NoCredentials {
+            Challenge::Basic => match credential {
+                Some(Credential::Basic(pair)) => Ok(basic_header(&pair)),
+                Some(Credential::IdentityToken(_)) => Err(auth_err(AuthError::TokenForBasic {
                     url: url.to_string(),
                     registry: r.registry.clone(),
-                })
-            }),
+                })),
+                None => Err(no_credentials()),
+            },
             Challenge::Bearer { realm, service } => {
                 let realm = Url::parse(&realm).map_err(|_| {
                     auth_err(AuthError::BadChallenge {
@@ -229,21 +248,29 @@ impl RegistryClient {
                         header: header.to_string(),
                     })
                 })?;
-                let basic = basic.filter(|_| may_send_credentials(&realm, base));
-                let (token, lifetime) = fetch_token(
-                    &self.http,
-                    &realm,
-                    service.as_deref(),
-                    scope,
-                    basic.as_deref(),
-                )
-                .await
+                let credential = credential.filter(|_| may_send_credentials(&realm, base));
+                let service = service.as_deref();
+                let (token, lifetime) = match credential {
+                    Some(Credential::IdentityToken(t)) => {
+                        fetch_token_refresh(&self.http, &realm, service, scope, &t).await
+                    }
+                    Some(Credential::Basic(pair)) => {
+                        let basic = basic_header(&pair);
+                        fetch_token(&self.http, &realm, service, Some(scope), Some(&basic)).await
+                    }
+                    None => fetch_token(&self.http, &realm, service, Some(scope), None).await,
+                }
                 .map_err(auth_err)?;
                 self.tokens.put(&r.registry, scope, token.clone(), lifetime);
                 Ok(format!("Bearer {token}"))
             }
         }
     }
+}
+
+/// `Authorization` value for a `user:password` pair.
+pub(crate) fn basic_header(pair: &str) -> String {
+    format!("Basic {}", super::base64::encode(pair.as_bytes()))
 }
 
 fn redirect_target(current: &Url, resp: &Response) -> Result<Url, RegistryError> {
@@ -260,7 +287,7 @@ fn redirect_target(current: &Url, resp: &Response) -> Result<Url, RegistryError>
         })
 }
 
-async fn status_error(url: &str, resp: Response) -> RegistryError {
+pub(crate) async fn status_error(url: &str, resp: Response) -> RegistryError {
     let status = resp.status().as_u16();
     let body = resp.text().await.unwrap_or_default();
     let mut body: String = body.trim().chars().take(ERROR_BODY_LIMIT).collect();

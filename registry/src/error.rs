@@ -15,7 +15,7 @@ pub enum RegistryError {
     #[error("build HTTP client: {0}")]
     Client(#[source] reqwest::Error),
     #[error("load registry credentials: {0}")]
-    Credentials(#[source] CredentialsError),
+    Credentials(#[source] std::sync::Arc<CredentialsError>),
     #[error("authenticate to {registry}: {source}")]
     Auth { registry: String, source: AuthError },
     #[error("GET {url}: {}", describe(.source))]

@@ -6,7 +6,9 @@
 //! decides between the local store and a registry for `FROM` and remembers
 //! its answers for the length of a build. [`remote_cache`] is the build
 //! cache shared between machines (`--cache-to` / `--cache-from`), exported
-//! as an OCI image to a registry or a local directory.
+//! as an OCI image to a registry or a local directory. Credentials come
+//! from the Docker CLI config and its credential helpers; [`store_login`]
+//! and [`erase_login`] are `mybuild login` / `logout`.
 //!
 //! What it is not: not the store (blobs, layers and image records live in
 //! `mybuild-cache`, read and written through [`mybuild_cache::Store`]), not
@@ -22,6 +24,8 @@ mod base64;
 mod client;
 mod credentials;
 mod error;
+mod helper;
+mod login;
 mod manifest;
 mod progress;
 mod provider;
@@ -43,8 +47,10 @@ mod tests_auth;
 
 pub use auth::AuthError;
 pub use client::RegistryClient;
-pub use credentials::CredentialsError;
+pub use credentials::{default_config_path, server_url, CredentialsError};
 pub use error::RegistryError;
+pub use helper::HelperError;
+pub use login::{erase_login, login_registry, store_login, Erased, LoginError, Stored};
 pub use manifest::{LayerDesc, ResolvedImage};
 pub use progress::{ByteProgress, NoProgress};
 pub use provider::{ImageProvider, ProvidedImage};

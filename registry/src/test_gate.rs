@@ -291,17 +291,27 @@ fn record(b: &Backend, role: &'static str, req: &Request) {
     });
 }
 
+/// The identity (OAuth2 refresh) token the token endpoint takes in a
+/// `grant_type=refresh_token` POST, instead of Basic credentials.
+pub(crate) const REFRESH_TOKEN: &str = "refresh-me";
+
 async fn front_response(b: Arc<Backend>, req: Request) -> Reply {
     if req.target.starts_with("/token") {
         record(&b, "token", &req);
-        if req.headers.get("authorization") != Some(&b.basic) {
+        let form = String::from_utf8_lossy(&req.body);
+        let refreshed = req.method == "POST"
+            && form.contains("grant_type=refresh_token")
+            && form.contains(&format!("refresh_token={REFRESH_TOKEN}&"))
+            && form.contains("scope=repository");
+        if !refreshed && req.headers.get("authorization") != Some(&b.basic) {
             return Reply {
                 status: 401,
                 headers: vec![],
                 body: b"bad credentials".to_vec(),
             };
         }
-        let body = serde_json::json!({"token": b.token, "expires_in": 300})
+        let key = if refreshed { "access_token" } else { "token" };
+        let body = serde_json::json!({key: b.token, "expires_in": 300})
             .to_string()
             .into_bytes();
         return Reply {

@@ -3,7 +3,7 @@
 //! redirected to another origin that must never see an Authorization header.
 
 use super::credentials::DockerAuths;
-use super::test_gate::{Gate, TokenKeys, SERVICE};
+use super::test_gate::{Gate, TokenKeys, REFRESH_TOKEN, SERVICE};
 use super::test_registry::{build_image, http_status, ImageSpec, TestRegistry};
 use super::*;
 use mybuild_cache::Store;
@@ -12,11 +12,14 @@ use std::sync::Arc;
 const REPO: &str = "private/busybox";
 
 fn client_with_login(registry: &str, user_pass: &str) -> RegistryClient {
+    let auth = base64::encode(user_pass.as_bytes());
+    client_with_config(serde_json::json!({"auths": {registry: {"auth": auth}}}))
+}
+
+fn client_with_config(config: serde_json::Value) -> RegistryClient {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.json");
-    let auth =
-        serde_json::json!({"auths": {registry: {"auth": base64::encode(user_pass.as_bytes())}}});
-    std::fs::write(&path, auth.to_string()).unwrap();
+    std::fs::write(&path, config.to_string()).unwrap();
     RegistryClient::with_auths(vec![], DockerAuths::load(&path).unwrap()).unwrap()
 }
 
@@ -105,6 +108,35 @@ async fn bearer_token_flow_keeps_credentials_home() {
         .resolve(&r)
         .await
         .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RegistryError::Auth {
+                source: AuthError::TokenStatus { status: 401, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    identity_token_is_refreshed(&gate, &r, &image.manifest_digest).await;
+}
+
+/// An identity token (what a credential helper hands out as user
+/// `<token>`) is exchanged at the realm with a refresh-token POST.
+async fn identity_token_is_refreshed(gate: &Gate, r: &Reference, expected: &mybuild_graph::Digest) {
+    let with_token = |token: &str| {
+        client_with_config(serde_json::json!({"auths": {&gate.front: {"identitytoken": token}}}))
+    };
+    let before = gate.seen("token").len();
+    let img = with_token(REFRESH_TOKEN).resolve(r).await.unwrap();
+    assert_eq!(&img.manifest_digest, expected);
+    let tokens = gate.seen("token");
+    assert_eq!(tokens.len(), before + 1, "{tokens:?}");
+    assert_eq!(
+        tokens[before].authorization, None,
+        "identity token sent as Basic"
+    );
+    let err = with_token("stale").resolve(r).await.unwrap_err();
     assert!(
         matches!(
             &err,
