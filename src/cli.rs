@@ -5,7 +5,7 @@
 //! Each command owns its flags; this file only assembles them.
 
 use crate::build::BuildArgs;
-use crate::{base, build, containers, images, inspect, load, prune, push, save, tagging};
+use crate::{base, build, containers, images, inspect, load, login, prune, push, save, tagging};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +40,10 @@ pub enum Command {
     History(inspect::HistoryArgs),
     /// Push an image to its registry
     Push(push::PushArgs),
+    /// Log in to a registry (credentials go to the credential helper or config.json)
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
     /// Write images to an archive (docker-archive by default, or OCI)
     Save(save::SaveArgs),
     /// Load images from an archive (docker-archive or OCI layout)
@@ -77,6 +81,8 @@ const SUBCOMMANDS: &[&str] = &[
     "inspect",
     "history",
     "push",
+    "login",
+    "logout",
     "save",
     "load",
     "ps",
@@ -238,6 +244,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::inspect(&root, args),
         Command::History(args) => inspect::history(&root, args),
         Command::Push(args) => push::run(&root, args).await,
+        Command::Login(args) => login::login(args).await,
+        Command::Logout(args) => login::logout(args).await,
         Command::Save(args) => save::run(&root, args).await,
         Command::Load(args) => load::run(&root, args),
         Command::Ps(args) => containers::ps(&root, args),

@@ -23,6 +23,7 @@ mod images;
 mod inspect;
 mod legacy;
 mod load;
+mod login;
 mod output;
 mod prune;
 mod push;
