@@ -14,6 +14,7 @@ mod hostile;
 mod hostile_inputs;
 mod legacy;
 mod load;
+mod login;
 mod progress;
 mod push;
 mod store;

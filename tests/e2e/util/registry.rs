@@ -1,6 +1,6 @@
 //! A real registry for tests: Debian's `docker-registry` (the reference
 //! distribution implementation) on a random loopback port, with temporary
-//! storage, killed when dropped.
+//! storage, killed when dropped; optionally behind htpasswd (Basic) auth.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -16,6 +16,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// A registry that wants `user`/`password` (Basic auth) for everything.
+    pub fn start_with_login(user: &str, password: &str) -> Registry {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -24,10 +33,18 @@ impl Registry {
             .port();
         let addr = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
-        let yaml = format!(
+        let mut yaml = format!(
             "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n",
             storage.path().join("data").display()
         );
+        if let Some((user, password)) = login {
+            let htpasswd = storage.path().join("htpasswd");
+            std::fs::write(&htpasswd, bcrypt_entry(user, password)).unwrap();
+            yaml.push_str(&format!(
+                "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
+                htpasswd.display()
+            ));
+        }
         std::fs::write(&config, yaml).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -70,6 +87,16 @@ impl Registry {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// An htpasswd line (the registry takes bcrypt only), from apache2-utils.
+fn bcrypt_entry(user: &str, password: &str) -> Vec<u8> {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", user, password])
+        .output()
+        .expect("htpasswd not installed (apt-get install apache2-utils)");
+    assert!(out.status.success(), "htpasswd: {out:?}");
+    out.stdout
 }
 
 impl Drop for Registry {
