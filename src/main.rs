@@ -19,6 +19,7 @@ mod cachespec;
 mod cli;
 mod config;
 mod containers;
+mod image_filter;
 mod images;
 mod inspect;
 mod legacy;
@@ -32,6 +33,7 @@ mod save;
 mod store;
 mod table;
 mod tagging;
+mod template;
 mod units;
 
 use std::process::ExitCode;
