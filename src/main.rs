@@ -78,13 +78,26 @@ fn main() -> ExitCode {
                 eprintln!("{exit}");
                 return ExitCode::from(u8::try_from(exit.code).unwrap_or(1));
             }
-            eprintln!("ERROR: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", error_report(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// `ERROR: msg` and its causes, one a line. Errors that quote their source
+/// in their own message (`open x: No such file...`) also return it as
+/// their cause; a cause the line above already says is not repeated.
+fn error_report(err: &anyhow::Error) -> String {
+    let mut out = format!("ERROR: {err}\n");
+    let mut said = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            out.push_str(&format!("  caused by: {text}\n"));
+        }
+        said = text;
+    }
+    out
 }
 
 /// Resolves on SIGTERM (never, if the handler cannot be installed).
@@ -94,5 +107,25 @@ async fn terminated() {
             term.recv().await;
         }
         Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_quotes_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        #[derive(Debug, thiserror::Error)]
+        #[error("open /x: {source}")]
+        struct Open {
+            source: std::io::Error,
+        }
+        let err = anyhow::Error::new(Open { source: io }).context("loading /x");
+        assert_eq!(
+            error_report(&err),
+            "ERROR: loading /x\n  caused by: open /x: entity not found\n"
+        );
     }
 }
