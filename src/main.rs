@@ -30,11 +30,13 @@ mod push;
 mod render;
 mod resolve;
 mod save;
+mod shell;
 mod store;
 mod table;
 mod tagging;
 mod template;
 mod units;
+mod version;
 
 use std::process::ExitCode;
 
