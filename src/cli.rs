@@ -307,6 +307,9 @@ mod tests {
             ["mybuild", "--root", "/r", "build", "."]
         );
         assert_eq!(argv("mybuild images"), ["mybuild", "images"]);
+        for word in ["version", "completion", "man"] {
+            assert_eq!(argv(&format!("mybuild {word}")), ["mybuild", word]);
+        }
         // Build flags before the word `build` (issue 12 item 6).
         assert_eq!(
             argv("mybuild --progress=plain build ctx"),
