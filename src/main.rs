@@ -19,6 +19,7 @@ mod cachespec;
 mod cli;
 mod config;
 mod containers;
+mod errors;
 mod image_filter;
 mod images;
 mod inspect;
@@ -86,18 +87,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// `ERROR: msg` and its causes, one a line. Errors that quote their source
-/// in their own message (`open x: No such file...`) also return it as
-/// their cause; a cause the line above already says is not repeated.
+/// `ERROR: msg` and its causes, one a line, each said once.
 fn error_report(err: &anyhow::Error) -> String {
-    let mut out = format!("ERROR: {err}\n");
-    let mut said = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !said.contains(&text) {
-            out.push_str(&format!("  caused by: {text}\n"));
-        }
-        said = text;
+    let mut lines = errors::messages(err).into_iter();
+    let mut out = format!("ERROR: {}\n", lines.next().unwrap_or_default());
+    for cause in lines {
+        out.push_str(&format!("  caused by: {cause}\n"));
     }
     out
 }
@@ -114,20 +109,12 @@ async fn terminated() {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn a_cause_the_message_quotes_is_printed_once() {
-        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
-        #[derive(Debug, thiserror::Error)]
-        #[error("open /x: {source}")]
-        struct Open {
-            source: std::io::Error,
-        }
-        let err = anyhow::Error::new(Open { source: io }).context("loading /x");
+    fn causes_follow_the_error_line() {
+        let err = anyhow::anyhow!("inner").context("outer");
         assert_eq!(
-            error_report(&err),
-            "ERROR: loading /x\n  caused by: open /x: entity not found\n"
+            super::error_report(&err),
+            "ERROR: outer\n  caused by: inner\n"
         );
     }
 }

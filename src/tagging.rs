@@ -83,7 +83,7 @@ pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for word in &args.images {
         if let Err(e) = remove_one(&store, word, args.force) {
-            failed.push(format!("{e:#}"));
+            failed.push(crate::errors::messages(&e).join(": "));
         }
     }
     if !failed.is_empty() {
