@@ -92,6 +92,17 @@ impl Store {
         }
     }
 
+    /// Keeps an image no name points at (a build without `-t`) as an
+    /// untagged image, listed as `<none>` and kept until `rmi`, as Docker
+    /// keeps a dangling image.
+    pub fn put_untagged(&self, id: &Digest) -> Result<(), StoreError> {
+        let _lock = self.lock_metadata()?;
+        if self.read_tags()?.values().any(|c| c == id) {
+            return Ok(());
+        }
+        self.keep_untagged(id)
+    }
+
     /// Records an image that lost its last name, unless it is known already
     /// (a legacy intermediate keeps its parent). The caller holds the lock.
     fn keep_untagged(&self, id: &Digest) -> Result<(), StoreError> {
@@ -352,6 +363,8 @@ mod tests {
         s.tag("docker.io/library/x:2", &b).unwrap();
         assert_eq!(s.intermediates().unwrap().get(&a), Some(&None));
         assert_eq!(s.untagged_intermediates().unwrap()[0].config, a);
+        s.put_untagged(&b).unwrap();
+        assert!(!s.intermediates().unwrap().contains_key(&b), "b has names");
 
         s.add_repo_digest(&b, "h:5/x@sha256:01").unwrap();
         s.add_repo_digest(&b, "h:5/x@sha256:02").unwrap();

@@ -415,6 +415,36 @@ fn images_list_untagged_rows_with_filters_and_formats() {
     assert_eq!(images(&["-f", "dangling=true", "-q"]), "");
 }
 
+/// `build -q .` with neither `-t` nor `--output`: the id it prints is a
+/// `<none>` image other commands take, as with `docker build -q`.
+#[test]
+fn an_untagged_build_is_a_none_image_usable_by_id() {
+    let env = TestEnv::new();
+    let ctx = env.context("untagged", "FROM busybox\nRUN echo u > /u\n", &[]);
+    let out = env.mybuild(&["build", "-q", ctx.to_str().unwrap()]);
+    assert_success(&out, "build -q");
+    let id = stdout(&out).trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let out = env.mybuild(&[
+        "images",
+        "--no-trunc",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+    ]);
+    assert_success(&out, "images");
+    assert!(
+        stdout(&out).contains(&format!("<none>:<none> {id}\n")),
+        "{}",
+        stdout(&out)
+    );
+    assert_success(
+        &env.mybuild(&["tag", &id, "named:1"]),
+        "tag by the printed id",
+    );
+    let out = env.mybuild(&["images", "-qf", "dangling=true"]);
+    assert_eq!(stdout(&out), "", "named now");
+}
+
 /// `inspect -f` and history's aligned `--no-trunc` columns.
 #[test]
 fn inspect_templates_and_history_columns_read_as_docker() {
