@@ -8,8 +8,9 @@ use std::time::SystemTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
-    #[error("invalid filter '{0}': expected KEY=VALUE")]
+    #[error("bad format of filter '{0}' (expected name=value)")]
     NoValue(String),
+    /// Docker names just the key.
     #[error("invalid filter '{0}'")]
     UnknownKey(String),
     #[error("invalid filter 'dangling={0}': expected true or false")]
@@ -54,7 +55,7 @@ impl Filters {
                     glob_match(value, "").ok_or_else(|| FilterError::BadPattern(value.into()))?;
                     f.references.push(value.into());
                 }
-                _ => return Err(FilterError::UnknownKey(arg.clone())),
+                _ => return Err(FilterError::UnknownKey(key.into())),
             }
         }
         Ok(f)
