@@ -5,8 +5,11 @@
 //! Each command owns its flags; this file only assembles them.
 
 use crate::build::BuildArgs;
-use crate::{base, build, containers, images, inspect, load, login, prune, push, save, tagging};
-use clap::{Parser, Subcommand};
+use crate::{
+    base, build, containers, images, inspect, load, login, prune, push, save, shell, tagging,
+    version,
+};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -62,6 +65,12 @@ pub enum Command {
     Prune(prune::PruneArgs),
     /// Create a busybox base image in the local store from the host's static busybox
     BootstrapBusybox(base::BootstrapArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion(shell::CompletionArgs),
+    /// Print the man page (roff), e.g. `mybuild man > /usr/local/share/man/man1/mybuild.1`
+    Man,
+    /// Show the version, git commit, Rust version and target
+    Version,
     /// Developer tools
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -92,6 +101,9 @@ const SUBCOMMANDS: &[&str] = &[
     "du",
     "prune",
     "bootstrap-busybox",
+    "completion",
+    "man",
+    "version",
     "debug",
     "help",
 ];
@@ -255,6 +267,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Du(args) => prune::du(&root, args),
         Command::Prune(args) => prune::prune(&root, args),
         Command::BootstrapBusybox(args) => base::run(&root, args).await,
+        Command::Completion(args) => shell::completion(args, Cli::command()),
+        Command::Man => shell::man(Cli::command()),
+        Command::Version => {
+            print!("{}", version::report());
+            Ok(())
+        }
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
     }
 }
@@ -298,6 +316,9 @@ mod tests {
             ["mybuild", "--root", "/r", "build", "."]
         );
         assert_eq!(argv("mybuild images"), ["mybuild", "images"]);
+        for word in ["version", "completion", "man"] {
+            assert_eq!(argv(&format!("mybuild {word}")), ["mybuild", word]);
+        }
         // Build flags before the word `build` (issue 12 item 6).
         assert_eq!(
             argv("mybuild --progress=plain build ctx"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct PsArgs {
-    /// Show all containers (every kept container is stopped, so this is the default)
+    /// Show all containers (without it, only running ones, and kept containers never run)
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Only show container ids
@@ -46,7 +46,12 @@ pub struct CommitArgs {
 pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
     let now = std::time::SystemTime::now();
-    let all = store.containers()?;
+    // Kept containers are all stopped (created or exited); like `docker ps`,
+    // only `-a` lists those.
+    let all: Vec<ContainerRecord> = match args.all {
+        true => store.containers()?,
+        false => Vec::new(),
+    };
     if args.quiet {
         for c in &all {
             println!("{}", if args.no_trunc { &c.id } else { &c.id[..12] });
@@ -81,7 +86,8 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<()> {
             status(&c.state, now),
         ]);
     }
-    print!("{}", table(&rows));
+    let lines: Vec<String> = rows.iter().map(|r| r.join("\t")).collect();
+    print!("{}", crate::table::columns(&lines));
     Ok(())
 }
 
@@ -100,30 +106,6 @@ fn status(state: &ContainerState, now: std::time::SystemTime) -> String {
             format!("Exited ({code}) {}", crate::table::ago(finished, now))
         }
     }
-}
-
-/// Columns padded to their widest cell, three spaces apart (Docker's tabwriter).
-fn table(rows: &[[String; 5]]) -> String {
-    let mut widths = [0usize; 5];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                let pad = widths[i] - cell.chars().count() + 3;
-                line.push_str(&" ".repeat(pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// Docker's command column: words with spaces single-quoted.

@@ -1,8 +1,9 @@
 //! `mybuild inspect` (like `docker image inspect`) and `mybuild history`.
 
 use crate::store::open_store;
-use crate::table::{ago, truncate};
+use crate::table::{ago, columns, truncate};
 use crate::tagging::find;
+use crate::template::Template;
 use crate::units::human_size;
 use anyhow::Context as _;
 use clap::Args;
@@ -17,7 +18,7 @@ pub struct InspectArgs {
     /// Names or ids of the images
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Print each image through a template instead: `{{.Config.Env}}`, `{{json .RootFS}}`
+    /// Print each image through a Go template instead: `{{.Config.Cmd}}`, `{{json .RootFS}}`, `{{index .Config.Labels "k"}}`
     #[arg(short = 'f', long)]
     pub format: Option<String>,
 }
@@ -56,10 +57,15 @@ fn describe(store: &Store, id: &Digest) -> anyhow::Result<Value> {
         .iter()
         .map(|n| Reference::familiar_name(n))
         .collect();
+    let digests: Vec<String> = store
+        .repo_digests(id)?
+        .iter()
+        .map(|d| Reference::familiar_name(d))
+        .collect();
     Ok(json!({
         "Id": id.as_str(),
         "RepoTags": tags,
-        "RepoDigests": [],
+        "RepoDigests": digests,
         "Parent": "",
         "Comment": config.get("comment").cloned().unwrap_or(json!("")),
         "Created": config.get("created").cloned().unwrap_or(Value::Null),
@@ -81,47 +87,16 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<()> {
         out.push(describe(&store, &found.config)?);
     }
     match &args.format {
-        Some(template) => {
+        Some(format) => {
+            // Parsed first: a bad template fails before any output.
+            let template = Template::parse(format)?;
             for v in &out {
-                println!("{}", render_template(template, v)?);
+                println!("{}", template.render(v)?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(&out)?),
     }
     Ok(())
-}
-
-/// The small part of Go templates people use with inspect: `{{.A.B}}` and
-/// `{{json .A}}`. Strings print bare, anything else as JSON.
-fn render_template(template: &str, v: &Value) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .with_context(|| format!("--format {template:?}: unclosed {{{{"))?;
-        let expr = rest[start + 2..start + end].trim();
-        let (as_json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        let path = path
-            .strip_prefix('.')
-            .with_context(|| format!("--format {template:?}: expected .Field in {expr:?}"))?;
-        let mut cur = v;
-        for key in path.split('.').filter(|k| !k.is_empty()) {
-            cur = cur.get(key).unwrap_or(&Value::Null);
-        }
-        match cur {
-            Value::String(s) if !as_json => out.push_str(s),
-            Value::Null if !as_json => out.push_str("<no value>"),
-            other => out.push_str(&other.to_string()),
-        }
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
@@ -143,12 +118,7 @@ pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
         };
         rows.push((h, size));
     }
-    if !args.quiet {
-        println!(
-            "{:<14} {:<20} {:<46} {:<10} COMMENT",
-            "IMAGE", "CREATED", "CREATED BY", "SIZE"
-        );
-    }
+    let mut lines = vec!["IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT".to_string()];
     let now = std::time::SystemTime::now();
     let ancestors = ancestors(&store, &id)?;
     let total = rows.len();
@@ -178,10 +148,15 @@ pub fn history(root: &Path, args: HistoryArgs) -> anyhow::Result<()> {
             truncate(by, 45)
         };
         let comment = h["comment"].as_str().unwrap_or("");
-        println!(
-            "{image:<14} {created:<20} {by:<46} {:<10} {comment}",
+        // A tab or newline in a command would break the columns.
+        let by = by.replace(['\t', '\n'], " ");
+        lines.push(format!(
+            "{image}\t{created}\t{by}\t{}\t{comment}",
             human_size(*size)
-        );
+        ));
+    }
+    if !args.quiet {
+        print!("{}", columns(&lines));
     }
     Ok(())
 }
@@ -205,24 +180,4 @@ fn ancestors(
         next = parents.get(&cur).cloned().flatten();
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_pick_fields() {
-        let v = json!({"Id": "sha256:ab", "Config": {"Env": ["A=1"]}, "Os": "linux"});
-        assert_eq!(
-            render_template("{{.Id}} {{.Os}}", &v).unwrap(),
-            "sha256:ab linux"
-        );
-        assert_eq!(
-            render_template("{{json .Config.Env}}", &v).unwrap(),
-            r#"["A=1"]"#
-        );
-        assert_eq!(render_template("{{.Nope}}", &v).unwrap(), "<no value>");
-        assert!(render_template("{{.Id", &v).is_err());
-    }
 }

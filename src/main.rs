@@ -19,6 +19,8 @@ mod cachespec;
 mod cli;
 mod config;
 mod containers;
+mod errors;
+mod image_filter;
 mod images;
 mod inspect;
 mod legacy;
@@ -30,10 +32,13 @@ mod push;
 mod render;
 mod resolve;
 mod save;
+mod shell;
 mod store;
 mod table;
 mod tagging;
+mod template;
 mod units;
+mod version;
 
 use std::process::ExitCode;
 
@@ -77,13 +82,20 @@ fn main() -> ExitCode {
                 eprintln!("{exit}");
                 return ExitCode::from(u8::try_from(exit.code).unwrap_or(1));
             }
-            eprintln!("ERROR: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", error_report(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// `ERROR: msg` and its causes, one a line, each said once.
+fn error_report(err: &anyhow::Error) -> String {
+    let mut lines = errors::messages(err).into_iter();
+    let mut out = format!("ERROR: {}\n", lines.next().unwrap_or_default());
+    for cause in lines {
+        out.push_str(&format!("  caused by: {cause}\n"));
+    }
+    out
 }
 
 /// Resolves on SIGTERM (never, if the handler cannot be installed).
@@ -93,5 +105,17 @@ async fn terminated() {
             term.recv().await;
         }
         Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_follow_the_error_line() {
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(
+            super::error_report(&err),
+            "ERROR: outer\n  caused by: inner\n"
+        );
     }
 }

@@ -81,7 +81,9 @@ pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<()> {
             _ => bail!("--filter {f:?}: only until=DURATION is supported"),
         }
     }
-    if !args.force && std::io::stdin().is_terminal() && !confirm(args.all)? {
+    // Like Docker, ask even when stdin is no terminal (a piped `y`
+    // answers); end of input or any other answer removes nothing.
+    if !args.force && !confirm(args.all)? {
         return Ok(());
     }
     let store = open_store(root)?;
@@ -115,11 +117,15 @@ fn confirm(all: bool) -> anyhow::Result<bool> {
     } else {
         "build cache no image needs"
     };
-    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-    std::io::stderr().flush()?;
+    print!("WARNING! This will remove {what}. Are you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    if !std::io::stdin().is_terminal() {
+        // The answer was not echoed: end the prompt's line.
+        println!();
+    }
+    Ok(line.trim().eq_ignore_ascii_case("y"))
 }
 
 /// Files and bytes under `dir` (0, 0 when it does not exist).

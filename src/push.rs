@@ -1,6 +1,7 @@
 //! `mybuild push NAME[:TAG]` and `mybuild build --push`: an image from the
 //! local store to its registry, compressed on the way (once per layer and
-//! compression; the compressed blobs are kept for the next push).
+//! compression; the compressed blobs are kept for the next push). The
+//! pushed `repo@digest` is recorded with the image, as Docker's RepoDigests.
 
 use crate::output::CompressionArg;
 use crate::store::open_store;
@@ -92,10 +93,16 @@ pub async fn push_tag(
         } => bytes(&digest, sent, total),
         e => log(describe(&e)),
     });
-    client
+    let digest = client
         .push(store.clone(), &r, manifest, on)
         .await
-        .with_context(|| format!("pushing {name}"))
+        .with_context(|| format!("pushing {name}"))?;
+    // What `inspect` shows as RepoDigests and `images --digests` as DIGEST.
+    let repo_digest = format!("{}/{}@{digest}", r.registry, r.repository);
+    store
+        .add_repo_digest(config, &repo_digest)
+        .with_context(|| format!("recording {repo_digest}"))?;
+    Ok(digest)
 }
 
 fn describe(e: &PushEvent) -> String {

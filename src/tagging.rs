@@ -78,15 +78,16 @@ pub fn tag(root: &Path, args: TagArgs) -> anyhow::Result<()> {
 /// `mybuild prune`.
 pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
+    // Like Docker: the others are still removed, and every failure is
+    // reported once, together, at the end.
     let mut failed = Vec::new();
     for word in &args.images {
         if let Err(e) = remove_one(&store, word, args.force) {
-            eprintln!("Error response: {e:#}");
-            failed.push(word.as_str());
+            failed.push(crate::errors::messages(&e).join(": "));
         }
     }
     if !failed.is_empty() {
-        bail!("could not remove {}", failed.join(", "));
+        bail!("{}", failed.join("\n"));
     }
     Ok(())
 }

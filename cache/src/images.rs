@@ -1,5 +1,9 @@
 //! The image store: image configs are blobs (image id = config digest, as
 //! in Docker), and `images.json` maps normalised names to them.
+//! `repo-digests.json` remembers, per image, the `repo@digest` a push made
+//! of it (Docker's `RepoDigests`). An image whose last name moves to
+//! another image is kept as an untagged image (in `intermediates.json`,
+//! with no parent), as Docker keeps it as `<none>:<none>`.
 
 use crate::error::StoreError;
 use crate::oci::RootFs;
@@ -78,8 +82,63 @@ impl Store {
         }
         let _lock = self.lock_metadata()?;
         let mut tags = self.read_tags()?;
-        tags.insert(name.to_string(), config.clone());
-        self.write_json(&self.images_file(), &tags)
+        let old = tags.insert(name.to_string(), config.clone());
+        self.write_json(&self.images_file(), &tags)?;
+        match old {
+            Some(old) if old != *config && !tags.values().any(|c| *c == old) => {
+                self.keep_untagged(&old)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Keeps an image no name points at (a build without `-t`) as an
+    /// untagged image, listed as `<none>` and kept until `rmi`, as Docker
+    /// keeps a dangling image.
+    pub fn put_untagged(&self, id: &Digest) -> Result<(), StoreError> {
+        let _lock = self.lock_metadata()?;
+        if self.read_tags()?.values().any(|c| c == id) {
+            return Ok(());
+        }
+        self.keep_untagged(id)
+    }
+
+    /// Records an image that lost its last name, unless it is known already
+    /// (a legacy intermediate keeps its parent). The caller holds the lock.
+    fn keep_untagged(&self, id: &Digest) -> Result<(), StoreError> {
+        let mut all = self.read_intermediates()?;
+        if all.contains_key(id) || !self.has_blob(id) {
+            return Ok(());
+        }
+        all.insert(id.clone(), None);
+        self.write_json(&self.intermediates_file(), &all)
+    }
+
+    fn repo_digests_file(&self) -> std::path::PathBuf {
+        self.images_file().with_file_name("repo-digests.json")
+    }
+
+    /// Remembers that `repo_digest` (`registry/repo@sha256:...`, as pushed)
+    /// holds image `config`.
+    pub fn add_repo_digest(&self, config: &Digest, repo_digest: &str) -> Result<(), StoreError> {
+        let _lock = self.lock_metadata()?;
+        let path = self.repo_digests_file();
+        let mut all: BTreeMap<Digest, Vec<String>> = self.read_json(&path)?.unwrap_or_default();
+        let list = all.entry(config.clone()).or_default();
+        // One digest per repository, the latest push's.
+        let repo = repo_digest.split('@').next().unwrap_or(repo_digest);
+        list.retain(|d| d.split('@').next() != Some(repo));
+        list.push(repo_digest.to_string());
+        list.sort();
+        self.write_json(&path, &all)
+    }
+
+    /// The `repo@digest` names pushes gave image `config`, sorted.
+    pub fn repo_digests(&self, config: &Digest) -> Result<Vec<String>, StoreError> {
+        let all: BTreeMap<Digest, Vec<String>> = self
+            .read_json(&self.repo_digests_file())?
+            .unwrap_or_default();
+        Ok(all.get(config).cloned().unwrap_or_default())
     }
 
     /// Removes a name; returns the image it named, if it named one.
@@ -287,5 +346,33 @@ mod tests {
         );
         assert_eq!(s.untag("docker.io/library/x:latest").unwrap(), None);
         assert_eq!(s.names_of(&id).unwrap(), ["127.0.0.1:5000/busybox:latest"]);
+    }
+
+    #[test]
+    fn a_moved_last_name_leaves_an_untagged_image_and_digests_stick() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        let empty = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        let layer = s.import_layer(&empty[..], None).unwrap();
+        let a = s.put_image(&config(std::slice::from_ref(&layer))).unwrap();
+        let b = s.put_image(&config(&[layer.clone(), layer])).unwrap();
+        s.tag("docker.io/library/x:1", &a).unwrap();
+        s.tag("docker.io/library/x:2", &a).unwrap();
+        s.tag("docker.io/library/x:1", &b).unwrap();
+        assert!(s.intermediates().unwrap().is_empty(), "a still has x:2");
+        s.tag("docker.io/library/x:2", &b).unwrap();
+        assert_eq!(s.intermediates().unwrap().get(&a), Some(&None));
+        assert_eq!(s.untagged_intermediates().unwrap()[0].config, a);
+        s.put_untagged(&b).unwrap();
+        assert!(!s.intermediates().unwrap().contains_key(&b), "b has names");
+
+        s.add_repo_digest(&b, "h:5/x@sha256:01").unwrap();
+        s.add_repo_digest(&b, "h:5/x@sha256:02").unwrap();
+        s.add_repo_digest(&b, "h:5/y@sha256:02").unwrap();
+        assert_eq!(
+            s.repo_digests(&b).unwrap(),
+            ["h:5/x@sha256:02", "h:5/y@sha256:02"]
+        );
+        assert!(s.repo_digests(&a).unwrap().is_empty());
     }
 }

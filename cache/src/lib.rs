@@ -13,7 +13,9 @@
 //!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids
 //!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
-//!   intermediates.json             legacy-mode intermediate images -> their parent image
+//!   intermediates.json             untagged images -> their parent image: legacy-mode
+//!                                  intermediates, and images whose last name moved (no parent)
+//!   repo-digests.json              image id -> `registry/repo@digest`s pushes made of it
 //!   containers/<id>/               kept legacy-mode containers: container.json, and upper/
 //!                                  (the filesystem) when a failed RUN left no layer
 //!   cache-mounts/<hash of id>/    RUN --mount=type=cache directories (the solver's)

@@ -33,6 +33,11 @@ impl Session<'_> {
             self.store.tag(tag, &id)?;
             self.status(VERTEX, &format!("naming to {tag} done\n"));
         }
+        // With neither a name nor an --output, the store is where the
+        // image goes: an untagged image (`<none>`), usable by its id.
+        if names.is_empty() && self.opts.outputs.is_empty() {
+            self.store.put_untagged(&id)?;
+        }
         self.write_outputs(&id, &names).await?;
         if self.opts.push {
             for tag in &names {

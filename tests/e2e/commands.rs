@@ -1,5 +1,8 @@
 //! End-to-end tests of the store commands (issue 4): tag, rmi, inspect,
-//! history, save, du and prune, and export compression.
+//! history, save, du and prune, and export compression; and (issue 16)
+//! Docker's `images` rows, filters and formats, inspect templates,
+//! RepoDigests, `ps`, prune's question, single-cause errors, completion,
+//! man and version.
 
 use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use serde_json::Value;
@@ -288,4 +291,339 @@ fn du_and_prune_free_cache_but_keep_images() {
         let hex = hex::encode(sha2::Sha256::digest(std::fs::read(e.path()).unwrap()));
         assert_eq!(hex, e.file_name().to_string_lossy());
     }
+}
+
+/// `FROM busybox` with label `v=N` and a file holding N, tagged `name`.
+fn build_labelled(env: &TestEnv, name: &str, n: u32) {
+    let ctx = env.context(
+        &format!("lab{n}"),
+        &format!("FROM busybox\nLABEL v={n} k=x\nRUN echo {n} > /n\nCMD [\"sh\"]\n"),
+        &[],
+    );
+    let (out, _) = env.build(&ctx, &["-t", name]);
+    assert_success(&out, "build");
+}
+
+fn id_of(env: &TestEnv, name: &str) -> String {
+    let out = env.mybuild(&["inspect", "-f", "{{.Id}}", name]);
+    assert_success(&out, "inspect id");
+    stdout(&out).trim().to_string()
+}
+
+/// `images` as Docker 20.10 lists them: a re-tagged name leaves a
+/// `<none>:<none>` row, and every filter and format form.
+#[test]
+fn images_list_untagged_rows_with_filters_and_formats() {
+    let env = TestEnv::new();
+    build_labelled(&env, "app:1", 1);
+    let old = id_of(&env, "app:1");
+    // Image times are whole seconds: keep before/since apart.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    build_labelled(&env, "app:1", 2);
+    let new = id_of(&env, "app:1");
+    assert_ne!(old, new);
+    let images = |args: &[&str]| {
+        let out = env.mybuild(&[&["images"], args].concat());
+        assert_success(&out, &format!("images {args:?}"));
+        stdout(&out)
+    };
+    let table = images(&[]);
+    let lines: Vec<&str> = table.lines().collect();
+    // Docker's tabwriter columns: as wide as the widest cell plus 3, at least 10.
+    assert!(
+        lines[0].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED   "),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("app          1         {}", &new[7..19])),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("<none>       <none>    {}", &old[7..19])),
+        "{table}"
+    );
+    assert!(lines[3].starts_with("busybox      latest"), "{table}");
+
+    let fmt = "{{.Repository}}:{{.Tag}}";
+    assert_eq!(
+        images(&["-f", "dangling=true", "--format", fmt]),
+        "<none>:<none>\n"
+    );
+    assert_eq!(
+        images(&["-f", "dangling=false", "--format", fmt]),
+        "app:1\nbusybox:latest\n"
+    );
+    assert_eq!(
+        images(&["-f", "label=v=1", "--format", fmt]),
+        "<none>:<none>\n"
+    );
+    assert_eq!(
+        images(&["-f", "label=k", "-f", "label=v=2", "--format", fmt]),
+        "app:1\n"
+    );
+    assert_eq!(
+        images(&["-f", "before=app:1", "--format", fmt]),
+        "<none>:<none>\nbusybox:latest\n"
+    );
+    assert_eq!(
+        images(&["-f", "since=busybox", "-f", "before=app:1", "-q"]),
+        format!("{}\n", &old[7..19])
+    );
+    assert_eq!(images(&["-f", "reference=a*", "--format", fmt]), "app:1\n");
+    assert_eq!(
+        images(&["-f", "reference=busy*:l?test", "--format", fmt]),
+        "busybox:latest\n"
+    );
+    assert_eq!(images(&["busybox", "--format", fmt]), "busybox:latest\n");
+    let out = env.mybuild(&["images", "-f", "colour=red"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid filter 'colour'"),
+        "{}",
+        stderr(&out)
+    );
+
+    assert_eq!(
+        images(&["app", "--no-trunc", "--format", "{{.ID}} {{.Digest}}"]),
+        format!("{new} <none>\n")
+    );
+    assert_eq!(
+        images(&["app", "--format", r"table {{.Repository}}\t{{.ID}}"]),
+        format!("REPOSITORY   IMAGE ID\napp          {}\n", &new[7..19])
+    );
+    let json: Value = serde_json::from_str(&images(&["app", "--format", "{{json .}}"])).unwrap();
+    assert_eq!(json["Repository"], "app");
+    assert_eq!(json["Tag"], "1");
+    assert!(
+        json["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"),
+        "{json}"
+    );
+    assert!(
+        json["CreatedSince"].as_str().unwrap().ends_with(" ago"),
+        "{json}"
+    );
+    assert!(json["Size"].as_str().unwrap().ends_with("MB"), "{json}");
+    let digests = images(&["--digests", "busybox"]);
+    assert!(
+        digests.starts_with("REPOSITORY   TAG       DIGEST    IMAGE ID"),
+        "{digests}"
+    );
+
+    // The untagged image is still an image: rmi by id deletes it.
+    let out = env.mybuild(&["rmi", &old[7..19]]);
+    assert_success(&out, "rmi <none>");
+    assert_eq!(images(&["-f", "dangling=true", "-q"]), "");
+}
+
+/// `build -q .` with neither `-t` nor `--output`: the id it prints is a
+/// `<none>` image other commands take, as with `docker build -q`.
+#[test]
+fn an_untagged_build_is_a_none_image_usable_by_id() {
+    let env = TestEnv::new();
+    let ctx = env.context("untagged", "FROM busybox\nRUN echo u > /u\n", &[]);
+    let out = env.mybuild(&["build", "-q", ctx.to_str().unwrap()]);
+    assert_success(&out, "build -q");
+    let id = stdout(&out).trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let out = env.mybuild(&[
+        "images",
+        "--no-trunc",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+    ]);
+    assert_success(&out, "images");
+    assert!(
+        stdout(&out).contains(&format!("<none>:<none> {id}\n")),
+        "{}",
+        stdout(&out)
+    );
+    assert_success(
+        &env.mybuild(&["tag", &id, "named:1"]),
+        "tag by the printed id",
+    );
+    let out = env.mybuild(&["images", "-qf", "dangling=true"]);
+    assert_eq!(stdout(&out), "", "named now");
+}
+
+/// `inspect -f` and history's aligned `--no-trunc` columns.
+#[test]
+fn inspect_templates_and_history_columns_read_as_docker() {
+    let env = TestEnv::new();
+    build_labelled(&env, "app:1", 1);
+    assert_success(&env.mybuild(&["tag", "app:1", "app:2"]), "tag");
+    let f = |t: &str| {
+        let out = env.mybuild(&["inspect", "-f", t, "app:1"]);
+        assert_success(&out, t);
+        stdout(&out)
+    };
+    assert_eq!(f("{{.Config.Cmd}}"), "[sh]\n");
+    assert_eq!(f("{{.Config.Labels}}"), "map[k:x v:1]\n");
+    assert_eq!(f(r#"{{index .Config.Labels "v"}}"#), "1\n");
+    assert_eq!(f("{{json .Config.Cmd}}"), "[\"sh\"]\n");
+    assert!(f("{{json .Config}}").starts_with('{'));
+    assert_eq!(f("{{range .RepoTags}}{{.}} {{end}}"), "app:1 app:2 \n");
+    assert_eq!(f("{{.RepoDigests}}"), "[]\n");
+    let out = env.mybuild(&["inspect", "-f", "{{.Nope}}", "app:1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("executing \"\" at <.Nope>: can't evaluate field Nope"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+
+    let out = env.mybuild(&["history", "--no-trunc", "app:1"]);
+    assert_success(&out, "history");
+    let h = stdout(&out);
+    let lines: Vec<&str> = h.lines().collect();
+    for col in ["CREATED", "CREATED BY", "SIZE"] {
+        let at = lines[0].find(&format!("   {col}")).unwrap() + 3;
+        for l in &lines[1..] {
+            let (before, here) = (l.as_bytes()[at - 1], l.as_bytes()[at]);
+            assert!(before == b' ' && here != b' ', "{col} misaligned:\n{h}");
+        }
+    }
+}
+
+#[test]
+fn push_records_repo_digests() {
+    let env = TestEnv::new();
+    let registry = crate::util::registry::Registry::start();
+    build_labelled(&env, "app:1", 1);
+    let name = format!("{}/app:1", registry.addr);
+    assert_success(&env.mybuild(&["tag", "app:1", &name]), "tag");
+    let out = env.mybuild(&["push", "-q", &name]);
+    assert_success(&out, "push");
+    let digest = stdout(&out).trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let out = env.mybuild(&["inspect", "-f", "{{json .RepoDigests}}", "app:1"]);
+    assert_success(&out, "inspect");
+    let want = format!("{}/app@{digest}", registry.addr);
+    assert_eq!(stdout(&out).trim(), serde_json::json!([want]).to_string());
+    let out = env.mybuild(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Digest}}",
+        &format!("{}/app", registry.addr),
+    ]);
+    assert_success(&out, "images --digests");
+    assert_eq!(stdout(&out), format!("{}/app {digest}\n", registry.addr));
+}
+
+#[test]
+fn ps_lists_only_running_containers() {
+    let env = TestEnv::new();
+    let ctx = env.context("ps", "FROM busybox\nRUN true\n", &[]);
+    assert_success(&env.legacy(&ctx, &["--rm=false"]), "legacy --rm=false");
+    let all = stdout(&env.mybuild(&["ps", "-a"]));
+    assert_eq!(all.lines().count(), 2, "{all}");
+    let running = env.mybuild(&["ps"]);
+    assert_success(&running, "ps");
+    assert_eq!(
+        stdout(&running).lines().count(),
+        1,
+        "header only: {}",
+        stdout(&running)
+    );
+    assert!(stdout(&running).starts_with("CONTAINER ID   IMAGE"));
+    assert!(env.mybuild(&["ps", "-q"]).stdout.is_empty());
+}
+
+#[test]
+fn prune_without_force_asks_and_a_pipe_without_yes_removes_nothing() {
+    use std::io::Write as _;
+    let env = TestEnv::new();
+    let other = env.context("other", "FROM busybox\nRUN echo x > /x\n", &[]);
+    let (out, _) = env.build(&other, &[]);
+    assert_success(&out, "untagged build");
+    let du = || stdout(&env.mybuild(&["du"]));
+    let before = du();
+    let prune = |input: &[u8]| {
+        let mut child = env
+            .cmd()
+            .arg("prune")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for answer in [&b""[..], b"n\n", b"yes\n"] {
+        let out = prune(answer);
+        assert_success(&out, "prune, not confirmed");
+        assert!(
+            stdout(&out).contains("Are you sure you want to continue? [y/N] "),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            !stdout(&out).contains("Total reclaimed"),
+            "{}",
+            stdout(&out)
+        );
+        assert_eq!(du(), before, "answer {answer:?} removed something");
+    }
+    let out = prune(b"y\n");
+    assert_success(&out, "prune, confirmed");
+    assert!(
+        stdout(&out).contains("Deleted build cache objects:"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn errors_print_their_cause_once() {
+    let env = TestEnv::new();
+    let out = env.mybuild(&["load", "-i", "/nonexistent/missing.tar"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let out = env.mybuild(&["rmi", "nope", "busybox", "nada:1"]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).starts_with("Untagged: busybox:latest\nDeleted: sha256:"),
+        "the others are still removed: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        stderr(&out),
+        "ERROR: no such image: nope\nno such image: nada:1\n",
+        "each failure once, together"
+    );
+}
+
+#[test]
+fn completion_man_and_version() {
+    let env = TestEnv::empty();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.mybuild(&["completion", shell]);
+        assert_success(&out, shell);
+        let script = stdout(&out);
+        for sub in ["images", "inspect", "prune", "completion"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    assert!(!env.mybuild(&["completion", "tcsh"]).status.success());
+    let out = env.mybuild(&["man"]);
+    assert_success(&out, "man");
+    assert!(stdout(&out).contains(".TH mybuild 1"), "{}", stdout(&out));
+    let out = env.mybuild(&["version"]);
+    assert_success(&out, "version");
+    let v = stdout(&out);
+    for field in [
+        "Version:",
+        "Git commit:",
+        "Rust version:",
+        "Target:",
+        "OS/Arch:",
+    ] {
+        let line = v.lines().find(|l| l.trim_start().starts_with(field));
+        let value = line.map(|l| l.trim_start()[field.len()..].trim());
+        assert!(value.is_some_and(|x| !x.is_empty()), "{field} in\n{v}");
+    }
+    assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
 }
