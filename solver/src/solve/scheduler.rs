@@ -61,6 +61,8 @@ struct Inner<W> {
     executed: AtomicUsize,
     cached: AtomicUsize,
     records: Mutex<Vec<(Digest, Vec<Digest>)>>,
+    /// Cache records still being written (see [`Inner::record_later`]).
+    writes: Mutex<Vec<tokio::task::JoinHandle<Result<(), SolveError>>>>,
     /// What earlier solves of the same graph found, by node.
     memo: Mutex<Memo>,
 }
@@ -88,6 +90,7 @@ impl<W: Worker> Scheduler<W> {
             executed: AtomicUsize::new(0),
             cached: AtomicUsize::new(0),
             records: Mutex::default(),
+            writes: Mutex::default(),
             memo: Mutex::default(),
         };
         Scheduler {
@@ -154,7 +157,12 @@ impl<W: Worker> Scheduler<W> {
             .expect("target was scheduled");
         drop(futures);
         let _clear = ClearInFlight(&self.inner.in_flight);
-        target.await.map(|(_, v)| v)
+        let result = target.await.map(|(_, v)| v);
+        // However the solve ended, what it recorded is on disk before it returns.
+        let written = self.inner.finish_writes().await;
+        let value = result?;
+        written?;
+        Ok(value)
     }
 }
 
@@ -304,10 +312,7 @@ impl<W: Worker> Inner<W> {
                 .execute(id, &node, &values)
                 .await
                 .map_err(|e| inner.fail(&vertex, e))?;
-            inner
-                .worker
-                .cache_put(&key_owned, &value)
-                .map_err(|e| inner.fail(&vertex, e))?;
+            inner.record_later(key_owned, value.clone());
             inner.executed.fetch_add(1, Ordering::SeqCst);
             inner.progress.done(&vertex);
             Ok(value)
@@ -316,6 +321,30 @@ impl<W: Worker> Inner<W> {
         let shared = fut.shared();
         in_flight.insert(key.clone(), shared.clone());
         shared
+    }
+
+    /// Writes the cache record of an executed step on a blocking thread:
+    /// its two fsyncs are off the path to the next step, which needs only
+    /// the layers (already installed). `solve` waits for every write.
+    fn record_later(&self, key: Digest, value: Value) {
+        let worker = self.worker.clone();
+        let write = tokio::task::spawn_blocking(move || worker.cache_put(&key, &value));
+        self.writes.lock().expect("writes poisoned").push(write);
+    }
+
+    /// Waits for the cache records written so far; the first failure is
+    /// the solve's.
+    async fn finish_writes(&self) -> SolveResult<()> {
+        let writes = std::mem::take(&mut *self.writes.lock().expect("writes poisoned"));
+        let mut first = Ok(());
+        for write in writes {
+            match write.await.map_err(SolveError::join("cache record")) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) | Err(e) if first.is_ok() => first = Err(Arc::new(e)),
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
+        first
     }
 
     /// Remembers a cacheable result, for `--cache-to`.

@@ -14,6 +14,8 @@ struct FakeWorker {
     executions: AtomicUsize,
     cache: Mutex<HashMap<Digest, Value>>,
     fail_on: Option<String>,
+    /// Makes every cache record fail to be written.
+    fail_put: bool,
     /// Runs of `hang` dropped before they finished.
     cancelled: Arc<AtomicUsize>,
 }
@@ -62,6 +64,12 @@ impl Worker for FakeWorker {
         Ok(self.cache.lock().unwrap().get(key).cloned())
     }
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError> {
+        if self.fail_put {
+            return Err(SolveError::BadInput {
+                step: "cache record".into(),
+                input: 0,
+            });
+        }
         self.cache
             .lock()
             .unwrap()
@@ -138,6 +146,28 @@ async fn independent_branches_run_at_once() {
         4,
         "all four branches should overlap"
     );
+}
+
+#[tokio::test]
+async fn records_are_written_when_solve_returns_and_a_failed_write_fails_it() {
+    let mut g = Graph::new();
+    let target = fan_in(&mut g);
+    let g = Arc::new(g);
+    let worker = Arc::new(FakeWorker::default());
+    scheduler(worker.clone(), 8, false)
+        .solve(g.clone(), target)
+        .await
+        .unwrap();
+    assert_eq!(worker.cache.lock().unwrap().len(), 9, "every executed op");
+    let failing = Arc::new(FakeWorker {
+        fail_put: true,
+        ..FakeWorker::default()
+    });
+    let err = scheduler(failing, 8, false)
+        .solve(g, target)
+        .await
+        .unwrap_err();
+    assert!(matches!(*err, SolveError::BadInput { ref step, .. } if step == "cache record"));
 }
 
 #[tokio::test]
