@@ -11,7 +11,8 @@ use std::path::PathBuf;
 pub struct Output {
     pub format: OutputFormat,
     pub dest: PathBuf,
-    /// `compression=` of the spec, else the build's `--compression`.
+    /// `compression=` of the spec, else the build's `--compression` when
+    /// given, else the format's default ([`Output::compression`]).
     pub compression: Option<CompressionArg>,
 }
 
@@ -77,19 +78,24 @@ impl Output {
         })
     }
 
-    /// Writes the archive; `default` is the build's `--compression`.
-    pub fn write(
-        &self,
-        store: &Store,
-        image: &Digest,
-        names: &[String],
-        default: CompressionArg,
-    ) -> anyhow::Result<()> {
+    /// The layer compression the archive gets: as asked, else what BuildKit's
+    /// OCI exporter writes (gzip) for `type=oci`, and what `docker save`
+    /// writes (plain tars, which `docker load` takes as they are, and which
+    /// need no compressing) for `type=docker`.
+    pub fn compression(&self) -> CompressionArg {
+        self.compression.unwrap_or(match self.format {
+            OutputFormat::Oci => CompressionArg::Gzip,
+            OutputFormat::Docker => CompressionArg::Uncompressed,
+        })
+    }
+
+    /// Writes the archive.
+    pub fn write(&self, store: &Store, image: &Digest, names: &[String]) -> anyhow::Result<()> {
         let format = match self.format {
             OutputFormat::Oci => ArchiveFormat::Oci,
             OutputFormat::Docker => ArchiveFormat::Docker,
         };
-        let compression = self.compression.unwrap_or(default).into();
+        let compression = self.compression().into();
         export_image(store, image, names, format, compression, &self.dest)
             .with_context(|| format!("exporting to {}", self.dest.display()))
     }
@@ -114,5 +120,17 @@ mod tests {
         assert!(Output::parse("type=oci,dest=a,compression=lz4").is_err());
         assert!(Output::parse("type=oci").is_err());
         assert!(Output::parse("dest").is_err());
+    }
+
+    #[test]
+    fn docker_archives_default_to_plain_tars_and_oci_to_gzip() {
+        let of = |spec: &str| Output::parse(spec).unwrap().compression();
+        assert_eq!(of("type=docker,dest=a"), CompressionArg::Uncompressed);
+        assert_eq!(of("type=oci,dest=a"), CompressionArg::Gzip);
+        assert_eq!(
+            of("type=docker,dest=a,compression=gzip"),
+            CompressionArg::Gzip
+        );
+        assert_eq!(of("type=oci,dest=a,compression=zstd"), CompressionArg::Zstd);
     }
 }

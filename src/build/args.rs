@@ -45,9 +45,10 @@ pub struct BuildArgs {
     /// Push every -t name to its registry after the build
     #[arg(long)]
     pub push: bool,
-    /// Layer compression for exports and pushes (also `compression=` in --output)
-    #[arg(long, value_enum, default_value = "gzip")]
-    pub compression: CompressionArg,
+    /// Layer compression for exports and pushes (also `compression=` in
+    /// --output) [default: gzip; uncompressed in -o type=docker archives]
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
     /// Secret for `RUN --mount=type=secret` (id=ID,src=FILE or id=ID,env=VAR)
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     pub secrets: Vec<String>,

@@ -52,9 +52,8 @@ impl Session<'_> {
     async fn write_outputs(&self, id: &Digest, names: &[String]) -> anyhow::Result<()> {
         for out in &self.opts.outputs {
             let (store, id, names) = (self.store.clone(), id.clone(), names.to_vec());
-            let (out2, compression) = (out.clone(), self.opts.compression);
-            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, compression))
-                .await??;
+            let out2 = out.clone();
+            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names)).await??;
             let dest = out.dest.display();
             self.status(VERTEX, &format!("exporting to {dest} done\n"));
         }

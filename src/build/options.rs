@@ -65,8 +65,13 @@ impl BuildOptions {
         let outputs = args
             .outputs
             .iter()
-            .map(|o| Output::parse(o))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|o| {
+                let mut out = Output::parse(o)?;
+                // An explicit --compression applies to every archive.
+                out.compression = out.compression.or(args.compression);
+                Ok(out)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if args.push && args.tags.is_empty() {
             bail!("--push needs at least one -t REGISTRY/NAME[:TAG]");
         }
@@ -79,7 +84,7 @@ impl BuildOptions {
             tags,
             outputs,
             push: args.push,
-            compression: args.compression,
+            compression: args.compression.unwrap_or(CompressionArg::Gzip),
             no_cache: args.no_cache,
             pull: args.pull,
             progress: args.progress.resolve(args.quiet),

@@ -198,8 +198,7 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
     let names: Vec<String> = b.tags.iter().map(|(_, n)| n.clone()).collect();
     for o in &b.outputs {
         let (store, id2, names, o2) = (b.store.clone(), id.clone(), names.clone(), o.clone());
-        let compression = b.compression;
-        tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names, compression)).await??;
+        tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names)).await??;
         out.line(&format!("Exported to {}", o.dest.display()));
     }
     if !b.push {

@@ -238,6 +238,114 @@ fn run_is_isolated_in_namespaces() {
     );
 }
 
+/// The layers of a docker archive, as `manifest.json` lists them: (media
+/// type from the OCI manifest, bytes), and the config's diff_ids.
+fn docker_archive_layers(path: &std::path::Path) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    use std::io::Read as _;
+    let mut files = std::collections::BTreeMap::new();
+    let mut ar = tar::Archive::new(std::fs::File::open(path).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        files.insert(name, data);
+    }
+    let json = |name: &str| -> serde_json::Value { serde_json::from_slice(&files[name]).unwrap() };
+    let entry = &json("manifest.json")[0];
+    let config = json(entry["Config"].as_str().unwrap());
+    let index = json("index.json");
+    let hex = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest = json(&format!("blobs/sha256/{}", &hex[7..]));
+    let layers = entry["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(manifest["layers"].as_array().unwrap())
+        .map(|(p, desc)| {
+            let data = files[p.as_str().unwrap()].clone();
+            (desc["mediaType"].as_str().unwrap().to_string(), data)
+        })
+        .collect();
+    let diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    (layers, diff_ids)
+}
+
+/// `-o type=docker` writes plain layer tars, as `docker save` does, each
+/// named by its diff_id; gzip only when asked for, in -o or --compression.
+#[test]
+fn docker_archives_carry_plain_layer_tars_unless_asked() {
+    let env = TestEnv::new();
+    let ctx = env.context(
+        "plain",
+        "FROM busybox\nCOPY a.txt /\nRUN echo ran > /ran\n",
+        &[("a.txt", "a\n")],
+    );
+    let plain = env.work.path().join("plain.tar");
+    let dest = format!("type=docker,dest={}", plain.display());
+    let (out, _) = env.build(&ctx, &["-t", "plain:1", "--output", &dest]);
+    assert_success(&out, "build");
+    let (layers, diff_ids) = docker_archive_layers(&plain);
+    assert_eq!(layers.len(), 3);
+    assert_eq!(layers.len(), diff_ids.len());
+    for ((media_type, data), diff_id) in layers.iter().zip(&diff_ids) {
+        assert_eq!(media_type, "application/vnd.oci.image.layer.v1.tar");
+        assert!(!data.starts_with(&[0x1f, 0x8b]), "{diff_id} is gzipped");
+        let digest = format!("sha256:{}", crate::util::sha256_hex(data));
+        assert_eq!(&digest, diff_id, "a plain layer's digest is its diff_id");
+    }
+    // A rebuild finds the very archive in place and leaves it; one byte
+    // changed anywhere and it is written anew.
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = || std::fs::metadata(&plain).unwrap().ino();
+    let first = ino();
+    let (out, _) = env.build(&ctx, &["-t", "plain:1", "--output", &dest]);
+    assert_success(&out, "rebuild");
+    assert_eq!(ino(), first, "an identical archive is not rewritten");
+    let mut bytes = std::fs::read(&plain).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&plain, &bytes).unwrap();
+    let (out, _) = env.build(&ctx, &["-t", "plain:1", "--output", &dest]);
+    assert_success(&out, "rebuild over a changed archive");
+    assert_ne!(ino(), first, "a changed archive is rewritten");
+    let (fixed, fixed_ids) = docker_archive_layers(&plain);
+    assert_eq!(fixed_ids, diff_ids);
+    for ((_, data), diff_id) in fixed.iter().zip(&diff_ids) {
+        assert_eq!(
+            &format!("sha256:{}", crate::util::sha256_hex(data)),
+            diff_id
+        );
+    }
+
+    // compression= in -o, then the build's --compression.
+    for (i, (suffix, flag)) in [
+        (",compression=gzip", None),
+        ("", Some("--compression=gzip")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let gz = env.work.path().join(format!("gzip{i}.tar"));
+        let dest = format!("type=docker,dest={}{suffix}", gz.display());
+        let mut args = vec!["--output", &dest];
+        args.extend(flag);
+        let (out, _) = env.build(&ctx, &args);
+        assert_success(&out, "gzip build");
+        let (layers, gz_diff_ids) = docker_archive_layers(&gz);
+        assert_eq!(gz_diff_ids, diff_ids, "the same image");
+        for (media_type, data) in &layers {
+            assert!(media_type.ends_with("+gzip"), "{media_type}");
+            assert!(data.starts_with(&[0x1f, 0x8b]), "asked-for gzip: {args:?}");
+        }
+    }
+}
+
 #[test]
 fn from_scratch_and_docker_archive_output() {
     let env = TestEnv::empty();

@@ -28,14 +28,24 @@ pub fn image_manifest(
     config: &Digest,
     compression: Compression,
 ) -> Result<(Vec<u8>, Digest), ExportError> {
-    let p = prepare(store, config, compression)?;
+    let p = prepare(store, config, compression, PlainTars::Stored)?;
     Ok((p.manifest_json, p.manifest.digest))
+}
+
+/// Whether an uncompressed layer must exist as a blob of the store (a push
+/// sends blobs) or may be streamed when an archive is written (packed again
+/// from its snapshot, which costs less than storing and fsyncing a copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlainTars {
+    Stored,
+    Streamed,
 }
 
 pub(crate) fn prepare(
     store: &Store,
     config: &Digest,
     compression: Compression,
+    plain: PlainTars,
 ) -> Result<Prepared, ExportError> {
     let config_json = store
         .read_blob(config)
@@ -47,7 +57,7 @@ pub(crate) fn prepare(
     let config = Descriptor::new(OCI_CONFIG, config.clone(), config_json.len() as u64);
     let layers = diff_ids
         .iter()
-        .map(|d| layer_descriptor(store, d, compression))
+        .map(|d| descriptor(store, d, compression, plain))
         .collect::<Result<Vec<_>, _>>()?;
     let manifest = ImageManifest::new(config, layers);
     let manifest_json = serde_json::to_vec(&manifest).map_err(|source| ExportError::Json {
@@ -80,10 +90,21 @@ fn media_type(c: Compression) -> &'static str {
     }
 }
 
+/// The descriptor of a layer in `compression`; its blob is in the store
+/// afterwards.
 pub fn layer_descriptor(
     store: &Store,
     diff_id: &Digest,
     compression: Compression,
+) -> Result<Descriptor, ExportError> {
+    descriptor(store, diff_id, compression, PlainTars::Stored)
+}
+
+fn descriptor(
+    store: &Store,
+    diff_id: &Digest,
+    compression: Compression,
+    plain: PlainTars,
 ) -> Result<Descriptor, ExportError> {
     let rec = store
         .layer_record(diff_id)
@@ -104,7 +125,7 @@ pub fn layer_descriptor(
         Compression::Zstd => known(&is_zstd),
     };
     if compression == Compression::Uncompressed {
-        if !store.has_blob(diff_id) {
+        if plain == PlainTars::Stored && !store.has_blob(diff_id) {
             store_tar(store, &rec)?;
         }
         return Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size));

@@ -3,8 +3,10 @@
 //! archives in OCI-layout or `docker save` form ([`export_image`]).
 
 mod archive;
+mod entries;
 mod manifest;
 mod pgzip;
+mod same;
 
 pub use archive::{export_image, export_images};
 pub use manifest::{image_manifest, layer_descriptor};
