@@ -66,7 +66,7 @@ pub struct LayerRecord {
     pub packed: Option<Packed>,
 }
 
-/// The digest and size of a snapshot's layer tar as [`pack`] writes it.
+/// The digest and size of a snapshot's layer tar as packing it again writes it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Packed {
     pub digest: Digest,
