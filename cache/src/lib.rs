@@ -9,7 +9,9 @@
 //!   snapshots/<16 hex>/            unpacked layers in overlayfs format, used as lower dirs;
 //!                                  short names keep overlay's mount option string short
 //!   layers/<hex>.json              layer record: diff_id, uncompressed size, snapshot name,
-//!                                  known compressed blobs [{digest, media_type, size}]
+//!                                  known compressed blobs [{digest, media_type, size}],
+//!                                  boot_id and synced (durability, below), and for imported
+//!                                  layers `packed` {digest, size}: what the snapshot packs to
 //!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids
 //!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
@@ -28,8 +30,17 @@
 //! ```
 //!
 //! Every write is crash-safe: content goes to a temp name, is fsynced, then
-//! renamed. A layer record is written only after its snapshot is durable, so
-//! the record is what makes a layer exist ([`Store::snapshot_dir`]).
+//! renamed. A layer record is written only after its snapshot is complete,
+//! so the record is what makes a layer exist ([`Store::snapshot_dir`]).
+//!
+//! Durability: snapshots are not flushed when installed (no `syncfs`, which
+//! waits for the whole filesystem). The record names the boot that wrote
+//! the snapshot; that boot trusts it (a crashed process loses no page
+//! cache). Another boot verifies an unsynced snapshot before its first use,
+//! in [`Store::snapshot_dir`], which every reader goes through: it packs the
+//! snapshot again and compares the digest with the record, then fsyncs it
+//! and marks it synced, or drops record and directory so the step runs
+//! again. Records without a boot id (older versions synced) are trusted.
 //! All operations are blocking; async callers use `spawn_blocking`.
 
 mod blobs;
@@ -60,6 +71,6 @@ pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::{familiar, ImageEntry};
 pub use layers::pack::PackError;
 pub use layers::unpack::UnpackError;
-pub use layers::{CompressedBlob, LayerRecord};
+pub use layers::{CompressedBlob, LayerRecord, Packed};
 pub use store::Store;
 pub use workdir::WorkDir;

@@ -15,6 +15,9 @@ pub struct Store {
     v1: PathBuf,
     /// Shared flock on `v1/store.lock`, held while the store is open.
     lock: fs::File,
+    /// This boot's id, stamped on snapshots installed unsynced
+    /// ([`crate::layers`]' durability); `None` makes every install sync.
+    boot_id: Option<String>,
 }
 
 /// The entries of `dir`, sorted; none when it does not exist.
@@ -60,10 +63,19 @@ impl Store {
     }
 
     /// A handle on the layout at `root` (resolved), holding `lock` (the
-    /// open `v1/store.lock`).
-    pub(crate) fn with_lock(root: PathBuf, lock: fs::File) -> Store {
+    /// open `v1/store.lock`), in boot `boot_id`.
+    pub(crate) fn with_lock(root: PathBuf, lock: fs::File, boot_id: Option<String>) -> Store {
         let v1 = root.join("v1");
-        Store { root, v1, lock }
+        Store {
+            root,
+            v1,
+            lock,
+            boot_id,
+        }
+    }
+
+    pub(crate) fn boot_id(&self) -> Option<&str> {
+        self.boot_id.as_deref()
     }
 
     pub(crate) fn v1_dir(&self) -> PathBuf {

@@ -1,8 +1,10 @@
 //! Layers: an immutable snapshot directory (overlayfs lower dir) plus a
 //! record tying it to its diff_id and to the compressed blobs known for it.
 //! Layers are made from a sandbox's upper dir ([`Store::commit_upper`]) or
-//! from a registry layer tar ([`Store::import_layer`]).
+//! from a registry layer tar ([`Store::import_layer`]). Snapshots are not
+//! flushed when installed; [`durable`] says why that is safe.
 
+mod durable;
 mod entrymeta;
 pub(crate) mod pack;
 mod tarhdr;
@@ -10,13 +12,18 @@ pub(crate) mod unpack;
 pub(crate) mod xattr;
 
 #[cfg(test)]
+mod durable_tests;
+#[cfg(test)]
 mod tests;
+
+pub(crate) use durable::current_boot_id;
 
 use crate::blobs::HashingReader;
 use crate::error::{io_err, StoreError};
 use crate::fsutil::{fsync_dir, remove_tree, unique_name};
 use crate::store::Store;
 use crate::tarlimit::{Metered, HEADER_BUDGET};
+use durable::{sync_tree, verify_tree, DirLock};
 use mybuild_graph::Digest;
 use std::fs;
 use std::io::{self, BufWriter, Read, Write};
@@ -44,6 +51,44 @@ pub struct LayerRecord {
     /// yields the very same image id, as with BuildKit.
     #[serde(default)]
     pub created: Option<u64>,
+    /// The boot (kernel boot_id) that wrote the snapshot. Absent in
+    /// records of older versions, which synced every snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// Whether the snapshot is known to be on disk: synced when installed,
+    /// or verified and fsynced after a reboot. Records without the field
+    /// (older versions, which synced every snapshot) are synced.
+    #[serde(default = "synced_by_default")]
+    pub synced: bool,
+    /// What the snapshot packs to when that is not the layer tar itself
+    /// (imported layers): what verification after a reboot compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed: Option<Packed>,
+}
+
+/// The digest and size of a snapshot's layer tar as packing it again writes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Packed {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+fn synced_by_default() -> bool {
+    true
+}
+
+impl LayerRecord {
+    /// Whether the snapshot may be used without verification in boot
+    /// `boot`: it is on disk, or this very boot wrote it (then the page
+    /// cache holds whatever has not reached the disk yet).
+    fn trusted_in(&self, boot: Option<&str>) -> bool {
+        self.synced || (self.boot_id.is_some() && self.boot_id.as_deref() == boot)
+    }
+
+    /// The fields that tell one install of a layer from another.
+    fn install_state(&self) -> (&str, Option<&str>, bool) {
+        (&self.snapshot, self.boot_id.as_deref(), self.synced)
+    }
 }
 
 /// Short, fixed-length snapshot names keep overlay's mount options short.
@@ -84,11 +129,62 @@ impl Store {
         Ok(out)
     }
 
-    /// The snapshot of a layer, only once both it and its record are complete.
+    /// The snapshot of a layer, only once both it and its record are
+    /// complete and the snapshot is known intact: one another boot wrote
+    /// unsynced is verified first, and dropped if that fails. Every use of
+    /// a snapshot (cache hits, lower dirs, exports, pushes) asks here.
     pub fn snapshot_dir(&self, diff_id: &Digest) -> Option<PathBuf> {
         let rec = self.layer_record(diff_id).ok()??;
         let dir = self.snapshots_root().join(&rec.snapshot);
-        dir.is_dir().then_some(dir)
+        if !dir.is_dir() {
+            return None;
+        }
+        if rec.trusted_in(self.boot_id()) {
+            return Some(dir);
+        }
+        self.verify_snapshot(diff_id, &dir).ok().flatten()
+    }
+
+    /// Verifies an untrusted snapshot under its directory's lock, then
+    /// marks it synced or drops it. Every decision is taken under the
+    /// metadata lock, and only if the record still describes the install
+    /// that was verified (another process may have replaced it meanwhile).
+    fn verify_snapshot(&self, diff_id: &Digest, dir: &Path) -> Result<Option<PathBuf>, StoreError> {
+        let _dir_lock = DirLock::acquire(dir)?;
+        // Whoever held the lock before may have settled it already.
+        let Some(rec) = self.layer_record(diff_id)? else {
+            return Ok(None);
+        };
+        if rec.trusted_in(self.boot_id()) {
+            return Ok(dir.is_dir().then(|| dir.to_path_buf()));
+        }
+        let (digest, size) = rec
+            .packed
+            .as_ref()
+            .map_or((diff_id, rec.size), |p| (&p.digest, p.size));
+        let intact = verify_tree(dir, digest, size).and_then(|()| sync_tree(dir));
+        let lock = self.lock_metadata()?;
+        let Some(mut now) = self.layer_record(diff_id)? else {
+            return Ok(None);
+        };
+        if now.install_state() != rec.install_state() {
+            return Ok((now.trusted_in(self.boot_id()) && dir.is_dir()).then(|| dir.to_path_buf()));
+        }
+        if intact.is_ok() {
+            now.synced = true;
+            self.write_json(&self.record_path(diff_id), &now)?;
+            return Ok(Some(dir.to_path_buf()));
+        }
+        // Lost pages or metadata: the record goes first, so the layer stops
+        // existing before its directory does.
+        let record = self.record_path(diff_id);
+        fs::remove_file(&record).map_err(io_err("remove", &record))?;
+        fsync_dir(&self.layers_dir()).map_err(io_err("fsync", &self.layers_dir()))?;
+        let stale = self.tmp_dir().join(unique_name("bad-"));
+        fs::rename(dir, &stale).map_err(io_err("move aside", dir))?;
+        drop(lock);
+        let _ = remove_tree(&stale);
+        Ok(None)
     }
 
     /// Remembers another compressed form of a layer, so it is never
@@ -119,7 +215,7 @@ impl Store {
             .into_inner()
             .map_err(|e| io_err("write", upper)(e.into_error()))?;
         let (diff_id, size) = sink.finish();
-        self.install_snapshot(upper, &diff_id, size, Vec::new())?;
+        self.install_snapshot(upper, &diff_id, size, Vec::new(), true)?;
         Ok(diff_id)
     }
 
@@ -194,36 +290,51 @@ impl Store {
         if let Some(ingest) = ingest {
             ingest.commit(Some(&diff_id))?;
         }
-        self.install_snapshot(&tmp.0, &diff_id, size, compressed.into_iter().collect())?;
+        let compressed = compressed.into_iter().collect();
+        self.install_snapshot(&tmp.0, &diff_id, size, compressed, false)?;
         Ok(diff_id)
     }
 
     /// Moves a finished directory into `snapshots/` and writes its record.
-    /// The data is made durable first: a record always means a whole snapshot.
+    /// The data is not flushed: the record names this boot, in which the
+    /// page cache is the truth, and another boot verifies the snapshot
+    /// before using it ([`Store::snapshot_dir`]). Without a boot id the
+    /// data is made durable first, so the record always means a whole
+    /// snapshot. `packs_to_diff_id` says `dir` packs to the diff_id (it
+    /// was just packed to compute it); otherwise its digest is recorded.
     fn install_snapshot(
         &self,
         dir: &Path,
         diff_id: &Digest,
         size: u64,
         compressed: Vec<CompressedBlob>,
+        packs_to_diff_id: bool,
     ) -> Result<(), StoreError> {
-        sync_filesystem(dir)?;
+        let (synced, packed) = self.make_verifiable(dir, diff_id, packs_to_diff_id)?;
+        // An earlier boot's unsynced install is settled first (verified or
+        // dropped), so a trusted record below means an intact snapshot.
+        let _ = self.snapshot_dir(diff_id);
         let name = snapshot_name(diff_id);
         let target = self.snapshots_root().join(&name);
         let _lock = self.lock_metadata()?;
         let existing = self.layer_record(diff_id)?;
-        if existing.is_some() && target.is_dir() {
+        let trusted = existing
+            .as_ref()
+            .is_some_and(|r| r.trusted_in(self.boot_id()));
+        if trusted && target.is_dir() {
             drop(_lock);
             return remove_tree(dir).map_err(io_err("discard duplicate snapshot", dir));
         }
         if target.exists() {
-            // Left by a crash before its record was written: not trusted.
+            // Left by a crash before its record was written, or an earlier
+            // boot's snapshot that could not be verified: not trusted.
             let stale = self.tmp_dir().join(unique_name("stale-"));
             fs::rename(&target, &stale).map_err(io_err("move aside", &target))?;
             let _ = remove_tree(&stale);
         }
+        // No fsync of snapshots/: a rename lost to a power cut leaves a
+        // record without its directory, which is a missing layer.
         fs::rename(dir, &target).map_err(io_err("rename snapshot into", &target))?;
-        fsync_dir(&self.snapshots_root()).map_err(io_err("fsync", &self.snapshots_root()))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -233,6 +344,9 @@ impl Store {
             snapshot: name,
             compressed,
             created: existing.as_ref().and_then(|r| r.created).or(Some(now)),
+            boot_id: self.boot_id().map(str::to_string),
+            synced,
+            packed,
         };
         for old in existing.into_iter().flat_map(|r| r.compressed) {
             if !rec.compressed.iter().any(|c| c.digest == old.digest) {
@@ -240,6 +354,31 @@ impl Store {
             }
         }
         self.write_json(&self.record_path(diff_id), &rec)
+    }
+}
+
+impl Store {
+    /// Makes sure another boot can trust or verify the snapshot in `dir`:
+    /// says whether it was synced, and what it packs to if not the diff_id.
+    /// It is synced (the old way) only when verification is impossible:
+    /// no boot id, or an imported tree that cannot be packed.
+    fn make_verifiable(
+        &self,
+        dir: &Path,
+        diff_id: &Digest,
+        packs_to_diff_id: bool,
+    ) -> Result<(bool, Option<Packed>), StoreError> {
+        if self.boot_id().is_some() && packs_to_diff_id {
+            return Ok((false, None));
+        }
+        if self.boot_id().is_some() {
+            if let Ok((digest, size)) = durable::pack_digest(dir) {
+                let packed = (digest != *diff_id).then_some(Packed { digest, size });
+                return Ok((false, packed));
+            }
+        }
+        sync_filesystem(dir)?;
+        Ok((true, None))
     }
 }
 
