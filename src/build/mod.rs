@@ -41,6 +41,9 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         target: opts.target.clone(),
         dockerignore: def.dockerignore.clone(),
         network: opts.network,
+        exec_env: Default::default(),
+        no_cache_filter: Vec::new(),
+        labels: Default::default(),
     };
 
     std::fs::create_dir_all(root)

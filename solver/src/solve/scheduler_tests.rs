@@ -35,6 +35,7 @@ fn exec(cmd: &str) -> Op {
         user: String::new(),
         network: NetworkMode::None,
         mounts: vec![],
+        env_extra: Default::default(),
     })
 }
 
