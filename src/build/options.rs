@@ -7,7 +7,7 @@ use crate::legacy::ContainerPolicy;
 use crate::output::{CompressionArg, Output};
 use crate::render::ProgressMode;
 use anyhow::{bail, Context as _};
-use mybuild_graph::NetworkMode;
+use mybuild_graph::{ExecEnv, NetworkMode};
 use mybuild_registry::Reference;
 use mybuild_solver::sandbox::Limits;
 use std::collections::BTreeMap;
@@ -45,6 +45,15 @@ pub(super) struct BuildOptions {
     pub legacy: bool,
     pub policy: ContainerPolicy,
     pub limits: Limits,
+    /// `--label`s, set on the image config after the Dockerfile's.
+    pub labels: BTreeMap<String, String>,
+    /// `--annotation`s of the image manifest.
+    pub annotations: BTreeMap<String, String>,
+    pub iidfile: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
+    /// `--add-host`, `--ulimit`, `--shm-size` for every RUN.
+    pub exec_env: ExecEnv,
+    pub no_cache_filter: Vec<String>,
 }
 
 /// The canonical build context directory.
@@ -71,6 +80,14 @@ impl BuildOptions {
             bail!("--push needs at least one -t REGISTRY/NAME[:TAG]");
         }
         let tags = normalised_tags(&args.tags)?;
+        for p in &args.platforms {
+            super::flags::check_platform(p).map_err(anyhow::Error::msg)?;
+        }
+        for a in &args.allow {
+            super::flags::check_allow(a).map_err(anyhow::Error::msg)?;
+        }
+        // `--load` asks for what every build does: the image in the store.
+        let _ = args.load;
         Ok(BuildOptions {
             context,
             build_args: build_args(&args.build_args),
@@ -104,6 +121,16 @@ impl BuildOptions {
                 pids: u64::try_from(args.pids_limit).ok().filter(|n| *n > 0),
                 parent: args.cgroup_parent,
             },
+            labels: args.labels.into_iter().collect(),
+            annotations: args.annotations.into_iter().collect(),
+            iidfile: args.iidfile,
+            metadata_file: args.metadata_file,
+            exec_env: ExecEnv {
+                extra_hosts: args.add_hosts,
+                ulimits: args.ulimits,
+                shm_size: args.shm_size,
+            },
+            no_cache_filter: args.no_cache_filter,
         })
     }
 
