@@ -29,9 +29,9 @@ pub struct BuildArgs {
     /// Stage to build
     #[arg(long)]
     pub target: Option<String>,
-    /// Progress output (default: $BUILDKIT_PROGRESS, else auto)
-    #[arg(long, value_enum, env = "BUILDKIT_PROGRESS", default_value = "auto")]
-    pub progress: ProgressMode,
+    /// Progress output [default: $BUILDKIT_PROGRESS, else auto]
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
     /// Print only the image id
     #[arg(short = 'q', long)]
     pub quiet: bool,

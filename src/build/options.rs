@@ -88,6 +88,11 @@ impl BuildOptions {
         }
         // `--load` asks for what every build does: the image in the store.
         let _ = args.load;
+        if !args.annotations.is_empty() && !outputs.is_empty() {
+            bail!(
+                "--annotation with --output: archives do not carry annotations yet (--push does)"
+            );
+        }
         Ok(BuildOptions {
             context,
             build_args: build_args(&args.build_args),
@@ -99,7 +104,7 @@ impl BuildOptions {
             compression: args.compression,
             no_cache: args.no_cache,
             pull: args.pull,
-            progress: args.progress.resolve(args.quiet),
+            progress: progress_mode(args.progress)?.resolve(args.quiet),
             quiet: args.quiet,
             log_dir: args.log_dir,
             cache_to: args.cache_to,
@@ -161,6 +166,21 @@ fn build_args(args: &[BuildArg]) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// `--progress`, else `$BUILDKIT_PROGRESS` (unset or empty: `auto`), as
+/// buildx takes it.
+fn progress_mode(flag: Option<ProgressMode>) -> anyhow::Result<ProgressMode> {
+    if let Some(mode) = flag {
+        return Ok(mode);
+    }
+    let var = std::env::var("BUILDKIT_PROGRESS").unwrap_or_default();
+    if var.is_empty() {
+        return Ok(ProgressMode::Auto);
+    }
+    <ProgressMode as clap::ValueEnum>::from_str(&var, true).map_err(|_| {
+        anyhow::anyhow!("BUILDKIT_PROGRESS={var}: expected auto, tty, plain, quiet or rawjson")
+    })
 }
 
 fn network_mode(s: &str) -> anyhow::Result<NetworkMode> {

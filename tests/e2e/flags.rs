@@ -127,7 +127,11 @@ fn refusals_name_what_is_refused() {
     for ok in [host, "local"] {
         assert_success(&build(&env, &ctx, &["--platform", ok]), ok);
     }
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--annotation", "k=v", "-o", "type=oci,dest=x.tar"],
+            "--annotation with --output",
+        ),
         (&["--platform", "linux/s390x"], "linux/s390x"),
         (&["--annotation", "index:k=v"], "only manifest annotations"),
         (&["--add-host", "gw:host-gateway"], "host-gateway"),
@@ -253,4 +257,47 @@ fn buildkit_progress_sets_the_default_output() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("BUILDKIT_PROGRESS=fancy"),
+        "{}",
+        stderr(&bad)
+    );
+    // Empty is unset, as in buildx: auto, which is plain off a terminal.
+    let empty = run("", &[]);
+    assert!(stderr(&empty).starts_with('#'), "{}", stderr(&empty));
+}
+
+/// Without `--push`, the metadata names the manifest the image would have:
+/// a later `push` sends exactly that one.
+#[test]
+fn metadata_file_without_push_names_the_manifest_push_sends() {
+    let env = TestEnv::new();
+    let reg = Registry::start();
+    let ctx = env.context("meta2", "FROM busybox\nRUN echo 2 > /two\n", &[]);
+    let name = format!("{}/meta2:1", reg.addr);
+    let meta = env.work.path().join("meta2.json");
+    let meta_s = meta.to_string_lossy().into_owned();
+    let out = build(&env, &ctx, &["-t", &name, "--metadata-file", &meta_s]);
+    assert_success(&out, "build --metadata-file");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let out = env.mybuild(&["push", "-q", &name]);
+    assert_success(&out, "push");
+    assert_eq!(doc["containerimage.digest"], stdout(&out).trim(), "{doc}");
+    assert_eq!(
+        doc["containerimage.config.digest"],
+        inspect(&env, &name)["Id"]
+    );
+}
+
+/// `--add-host` also reaches a RUN without the host's network.
+#[test]
+fn add_host_without_the_host_network() {
+    let env = TestEnv::new();
+    let ctx = env.context("nonet", "FROM busybox\nRUN cat /etc/hosts > /hosts\n", &[]);
+    let (out, tar) = env.build(&ctx, &["--network", "none", "--add-host", "db:10.1.1.1"]);
+    assert_success(&out, "build --network none --add-host");
+    let image = crate::util::read_oci_archive(&tar);
+    let hosts = String::from_utf8(image.file("hosts").unwrap()).unwrap();
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost"), "{hosts}");
+    assert!(hosts.ends_with("10.1.1.1\tdb\n"), "{hosts}");
 }
