@@ -347,7 +347,7 @@ mod tests {
         let cli = Cli::parse_from(argv("mybuild --progress=plain -t a:b --no-cache ctx"));
         match cli.command {
             Command::Build(b) => {
-                assert_eq!(b.progress, crate::render::ProgressMode::Plain);
+                assert_eq!(b.progress, Some(crate::render::ProgressMode::Plain));
                 assert!(b.no_cache);
                 assert_eq!(b.tags, ["a:b"]);
             }

@@ -13,6 +13,7 @@ use mybuild_cache::export::image_manifest;
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use mybuild_registry::{PushEvent, Reference, RegistryClient};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -50,16 +51,12 @@ pub async fn run(root: &Path, args: PushArgs) -> anyhow::Result<()> {
     };
     // Lines only: this command has no live view to draw byte bars in.
     let bytes = |_: &Digest, _, _| {};
-    let digest = push_tag(
-        &store,
-        &client,
-        &name,
-        &found.config,
-        args.compression,
-        log,
-        bytes,
-    )
-    .await?;
+    let image = PushImage {
+        config: &found.config,
+        compression: args.compression,
+        annotations: &BTreeMap::new(),
+    };
+    let digest = push_tag(&store, &client, &name, image, log, bytes).await?;
     if quiet {
         println!("{digest}");
     } else {
@@ -68,23 +65,56 @@ pub async fn run(root: &Path, args: PushArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pushes image `config` as `name` (normalised), reporting each blob as a
+/// What [`push_tag`] pushes: the image, how its layers are compressed and
+/// the annotations its manifest gets (`build --annotation`).
+#[derive(Clone, Copy)]
+pub struct PushImage<'a> {
+    pub config: &'a Digest,
+    pub compression: CompressionArg,
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+/// The manifest JSON of `image` as it is pushed (annotations included).
+pub async fn manifest_of(store: &Arc<Store>, image: PushImage<'_>) -> anyhow::Result<Vec<u8>> {
+    let (s, c, compression) = (store.clone(), image.config.clone(), image.compression);
+    let (manifest, _) =
+        tokio::task::spawn_blocking(move || image_manifest(&s, &c, compression.into())).await??;
+    annotate(manifest, image.annotations)
+}
+
+/// `manifest` with `annotations` added to its own (none: unchanged bytes).
+fn annotate(manifest: Vec<u8>, annotations: &BTreeMap<String, String>) -> anyhow::Result<Vec<u8>> {
+    if annotations.is_empty() {
+        return Ok(manifest);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(&manifest)?;
+    let object = value
+        .as_object_mut()
+        .context("the image manifest is not a JSON object")?;
+    let entry = object
+        .entry("annotations")
+        .or_insert_with(|| serde_json::json!({}));
+    for (k, v) in annotations {
+        entry[k.as_str()] = v.clone().into();
+    }
+    Ok(serde_json::to_vec(&value)?)
+}
+
+/// Pushes `image` as `name` (normalised), reporting each blob as a
 /// `log` line and its upload as `bytes(digest, sent, total)` (paced).
 pub async fn push_tag(
     store: &Arc<Store>,
     client: &RegistryClient,
     name: &str,
-    config: &Digest,
-    compression: CompressionArg,
+    image: PushImage<'_>,
     log: impl Fn(String) + Send + Sync + 'static,
     bytes: impl Fn(&Digest, u64, u64) + Send + Sync + 'static,
 ) -> anyhow::Result<Digest> {
     let r = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
-    let (s, c) = (store.clone(), config.clone());
-    let (manifest, _) =
-        tokio::task::spawn_blocking(move || image_manifest(&s, &c, compression.into()))
-            .await?
-            .with_context(|| format!("preparing {name} for push"))?;
+    let config = image.config;
+    let manifest = manifest_of(store, image)
+        .await
+        .with_context(|| format!("preparing {name} for push"))?;
     let on = Arc::new(move |e: PushEvent| match e {
         PushEvent::Sent {
             digest,
@@ -120,5 +150,20 @@ fn describe(e: &PushEvent) -> String {
         PushEvent::Manifest { reference, digest } => {
             format!("pushing manifest for {reference}@{digest} done")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_join_the_manifests_own() {
+        let plain = br#"{"schemaVersion":2,"annotations":{"a":"1"}}"#.to_vec();
+        assert_eq!(annotate(plain.clone(), &BTreeMap::new()).unwrap(), plain);
+        let more = BTreeMap::from([("b".to_string(), "2".to_string())]);
+        let out: serde_json::Value =
+            serde_json::from_slice(&annotate(plain, &more).unwrap()).unwrap();
+        assert_eq!(out["annotations"], serde_json::json!({"a": "1", "b": "2"}));
     }
 }

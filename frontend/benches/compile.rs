@@ -59,6 +59,9 @@ fn time(text: &str) -> f64 {
         target: None,
         dockerignore: vec![],
         network: NetworkMode::Host,
+        exec_env: Default::default(),
+        no_cache_filter: vec![],
+        labels: Default::default(),
     };
     (0..3)
         .map(|_| {

@@ -89,6 +89,9 @@ fn options() -> CompileOptions {
         target: None,
         dockerignore: Vec::new(),
         network: mybuild_graph::NetworkMode::None,
+        exec_env: Default::default(),
+        no_cache_filter: vec![],
+        labels: Default::default(),
     }
 }
 

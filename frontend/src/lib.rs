@@ -20,7 +20,7 @@ pub use parser::{
     dump, external_frontend, parse, Dockerfile, Heredoc, Node, ParseError, ParseErrorKind,
 };
 
-use mybuild_graph::{Digest, Graph, NetworkMode, NodeId};
+use mybuild_graph::{Digest, ExecEnv, Graph, NetworkMode, NodeId};
 use std::collections::BTreeMap;
 
 /// How to compile.
@@ -36,6 +36,13 @@ pub struct CompileOptions {
     pub dockerignore: Vec<String>,
     /// Network of RUN steps without `--network`.
     pub network: NetworkMode,
+    /// `--add-host`, `--ulimit`, `--shm-size`: every RUN's extra settings.
+    pub exec_env: ExecEnv,
+    /// `--no-cache-filter`: stages (by name, any case) whose steps run
+    /// even when cached.
+    pub no_cache_filter: Vec<String>,
+    /// `--label`s, set on the target's config after its LABELs.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Turns an image reference into a pinned digest and its config.

@@ -78,6 +78,9 @@ fn options(case: &Path) -> CompileOptions {
         target: spec["target"].as_str().map(str::to_string),
         dockerignore: vec![],
         network: NetworkMode::Host,
+        exec_env: Default::default(),
+        no_cache_filter: vec![],
+        labels: Default::default(),
     }
 }
 

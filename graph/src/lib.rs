@@ -13,6 +13,7 @@
 
 mod digest;
 mod encode;
+mod exec_env;
 mod mounts;
 mod ops;
 mod platform;
@@ -20,6 +21,7 @@ mod print;
 
 pub use digest::{Digest, DigestError};
 pub use encode::{KeyEncoder, GRAPH_KEY_VERSION};
+pub use exec_env::{ExecEnv, HostEntry, Ulimit};
 pub use mounts::{CacheSharing, ExecMount, MountKind};
 pub use ops::*;
 pub use platform::{host_arch, oci_arch};
@@ -53,6 +55,9 @@ pub struct Graph {
     /// Node identity (op encoding, inputs, name) to id, so adding stays
     /// constant-time however large the Dockerfile.
     index: std::collections::HashMap<Digest, NodeId>,
+    /// Nodes that run even when their result is cached
+    /// (`--no-cache-filter`); not part of any key.
+    no_cache: std::collections::BTreeSet<NodeId>,
 }
 
 impl PartialEq for Graph {
@@ -111,6 +116,17 @@ impl Graph {
         id
     }
 
+    /// Makes node `id` run even when its result is cached, as BuildKit's
+    /// `IgnoreCache` does for the stages `--no-cache-filter` names.
+    pub fn ignore_cache(&mut self, id: NodeId) {
+        self.no_cache.insert(id);
+    }
+
+    /// Whether [`Graph::ignore_cache`] marked node `id`.
+    pub fn ignores_cache(&self, id: NodeId) -> bool {
+        self.no_cache.contains(&id)
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.index()]
     }
@@ -158,6 +174,15 @@ mod tests {
         assert_ne!(g.add(mkdir("/b"), vec![root], "a"), a);
         assert_ne!(g.add(mkdir("/a"), vec![a], "a"), a);
         assert_eq!(g.len(), 5);
+    }
+
+    #[test]
+    fn ignore_cache_marks_one_node() {
+        let mut g = Graph::new();
+        let root = g.add(Op::Scratch, vec![], "s");
+        let a = g.add(mkdir("/a"), vec![root], "a");
+        g.ignore_cache(a);
+        assert!(g.ignores_cache(a) && !g.ignores_cache(root));
     }
 
     #[test]

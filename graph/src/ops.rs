@@ -89,6 +89,9 @@ pub struct ExecOp {
     /// `RUN --mount`s, in Dockerfile order. A bind names its input by index
     /// (never 0).
     pub mounts: Vec<crate::ExecMount>,
+    /// Extra hosts, ulimits and /dev/shm size from the build's flags.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub env_extra: crate::ExecEnv,
 }
 
 /// `--chown` owner, resolved inside the destination rootfs.
@@ -209,6 +212,7 @@ impl Op {
                 for m in &x.mounts {
                     m.encode(e);
                 }
+                x.env_extra.encode(e);
             }
             Op::File(f) => {
                 e.u64(f.actions.len() as u64);
@@ -286,6 +290,52 @@ mod tests {
         assert_eq!(key(&pulled), key(&renamed));
         let other = image("127.0.0.1:5000/busybox:latest", b"manifest", Some(b"cfg2"));
         assert_ne!(key(&pulled), key(&other));
+    }
+
+    fn run(env_extra: crate::ExecEnv) -> Op {
+        Op::Exec(ExecOp {
+            args: vec!["true".into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: String::new(),
+            network: NetworkMode::Host,
+            mounts: vec![],
+            env_extra,
+        })
+    }
+
+    /// A RUN without --add-host/--ulimit/--shm-size keeps its old key (the
+    /// pinned digest is the v3 encoding from before they existed); each
+    /// setting changes the key.
+    #[test]
+    fn exec_env_changes_the_key_only_when_set() {
+        assert_eq!(
+            key(&run(Default::default())).as_str(),
+            "sha256:2cd5ad21774565cda1063a327c5dc2b5495847a4a729d3ad0cc70ca90f5d685b"
+        );
+        let hosts = crate::ExecEnv {
+            extra_hosts: vec![crate::HostEntry {
+                host: "a".into(),
+                ip: "10.0.0.1".into(),
+            }],
+            ..Default::default()
+        };
+        let ulimit = crate::ExecEnv {
+            ulimits: vec![crate::Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048,
+            }],
+            ..Default::default()
+        };
+        let shm = crate::ExecEnv {
+            shm_size: Some(128 << 20),
+            ..Default::default()
+        };
+        let plain = key(&run(Default::default()));
+        let keys = [key(&run(hosts)), key(&run(ulimit)), key(&run(shm))];
+        assert!(keys.iter().all(|k| *k != plain));
+        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
     }
 
     #[test]

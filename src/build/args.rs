@@ -2,9 +2,11 @@
 //! check each flag's form (sizes, `KEY=VALUE`) at parse time. What the
 //! flags mean together is worked out in [`super::options`].
 
+use super::flags;
 use crate::output::CompressionArg;
 use crate::render::ProgressMode;
 use clap::Args;
+use mybuild_graph::{HostEntry, Ulimit};
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -27,9 +29,9 @@ pub struct BuildArgs {
     /// Stage to build
     #[arg(long)]
     pub target: Option<String>,
-    /// Progress output
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressMode,
+    /// Progress output [default: $BUILDKIT_PROGRESS, else auto]
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
     /// Print only the image id
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -99,6 +101,43 @@ pub struct BuildArgs {
     /// Cgroup the steps' cgroups are made under
     #[arg(long = "cgroup-parent", value_name = "PATH", default_value = "mybuild")]
     pub cgroup_parent: String,
+    /// Image config label (KEY=VALUE), after the Dockerfile's LABELs
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = flags::label)]
+    pub labels: Vec<(String, String)>,
+    /// Image manifest annotation ([manifest:]KEY=VALUE)
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = flags::annotation)]
+    pub annotations: Vec<(String, String)>,
+    /// Write the image id (its config digest) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write the build result's metadata (buildx's JSON) to FILE
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Target platform: only this machine's (linux/ARCH or local)
+    #[arg(
+        long = "platform",
+        value_name = "PLATFORM",
+        env = "DOCKER_DEFAULT_PLATFORM"
+    )]
+    pub platforms: Vec<String>,
+    /// Extra /etc/hosts line for RUN steps (HOST:IP)
+    #[arg(long = "add-host", value_name = "HOST:IP", value_parser = flags::add_host)]
+    pub add_hosts: Vec<HostEntry>,
+    /// Resource limit of RUN steps (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = flags::ulimit)]
+    pub ulimits: Vec<Ulimit>,
+    /// Size of the RUN steps' /dev/shm [default: 64m]
+    #[arg(long = "shm-size", value_name = "BYTES", value_parser = size)]
+    pub shm_size: Option<u64>,
+    /// Stages whose steps run even when cached (comma-separated names)
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// Keep the image in the local store (what a build always does)
+    #[arg(long)]
+    pub load: bool,
+    /// Extra privileges: network.host (RUN steps have it by default)
+    #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
+    pub allow: Vec<String>,
     /// Build context directory
     #[arg(value_name = "PATH")]
     pub context: PathBuf,

@@ -21,6 +21,11 @@ pub(super) async fn run(
         ("--cache-to", !opts.cache_to.is_empty()),
         ("--cache-from", !opts.cache_from.is_empty()),
         ("--print", opts.print.is_some()),
+        ("--label", !opts.labels.is_empty()),
+        ("--annotation", !opts.annotations.is_empty()),
+        ("--iidfile", opts.iidfile.is_some()),
+        ("--metadata-file", opts.metadata_file.is_some()),
+        ("--no-cache-filter", !opts.no_cache_filter.is_empty()),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, set)| *set) {
         bail!("{flag} needs BuildKit mode; the legacy (classic) builder has no such option");

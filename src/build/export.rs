@@ -39,11 +39,13 @@ impl Session<'_> {
             self.store.put_untagged(&id)?;
         }
         self.write_outputs(&id, &names).await?;
+        let mut pushed = None;
         if self.opts.push {
             for tag in &names {
-                self.push(tag, &id).await?;
+                pushed = Some(self.push(tag, &id).await?);
             }
         }
+        self.write_result_files(&id, pushed).await?;
         self.progress.done(VERTEX);
         Ok(id)
     }
@@ -62,14 +64,14 @@ impl Session<'_> {
 
     /// Pushes the image as `tag`, its lines and byte counts under the
     /// export vertex.
-    async fn push(&self, tag: &str, id: &Digest) -> anyhow::Result<()> {
+    async fn push(&self, tag: &str, id: &Digest) -> anyhow::Result<Digest> {
         let p = self.progress.clone();
         let log =
             move |line: String| p.log(VERTEX, LogStream::Stdout, format!("{line}\n").as_bytes());
         let p = self.progress.clone();
         let bytes = move |d: &Digest, sent, total| p.bytes(VERTEX, d.as_str(), sent, total);
-        let (client, compression) = (self.images.client(), self.opts.compression);
-        crate::push::push_tag(&self.store, client, tag, id, compression, log, bytes).await?;
-        Ok(())
+        let image = self.push_image(id);
+        let client = self.images.client();
+        crate::push::push_tag(&self.store, client, tag, image, log, bytes).await
     }
 }

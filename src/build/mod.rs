@@ -9,7 +9,9 @@ mod args;
 mod classic;
 mod export;
 mod failure;
+mod flags;
 mod inputs;
+mod metadata;
 mod options;
 mod pipeline;
 mod session;
@@ -41,6 +43,9 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         target: opts.target.clone(),
         dockerignore: def.dockerignore.clone(),
         network: opts.network,
+        exec_env: opts.exec_env.clone(),
+        no_cache_filter: opts.no_cache_filter.clone(),
+        labels: opts.labels.clone(),
     };
 
     std::fs::create_dir_all(root)

@@ -7,7 +7,7 @@ use crate::legacy::ContainerPolicy;
 use crate::output::{CompressionArg, Output};
 use crate::render::ProgressMode;
 use anyhow::{bail, Context as _};
-use mybuild_graph::NetworkMode;
+use mybuild_graph::{ExecEnv, NetworkMode};
 use mybuild_registry::Reference;
 use mybuild_solver::sandbox::Limits;
 use std::collections::BTreeMap;
@@ -45,6 +45,15 @@ pub(super) struct BuildOptions {
     pub legacy: bool,
     pub policy: ContainerPolicy,
     pub limits: Limits,
+    /// `--label`s, set on the image config after the Dockerfile's.
+    pub labels: BTreeMap<String, String>,
+    /// `--annotation`s of the image manifest.
+    pub annotations: BTreeMap<String, String>,
+    pub iidfile: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
+    /// `--add-host`, `--ulimit`, `--shm-size` for every RUN.
+    pub exec_env: ExecEnv,
+    pub no_cache_filter: Vec<String>,
 }
 
 /// The canonical build context directory.
@@ -76,6 +85,19 @@ impl BuildOptions {
             bail!("--push needs at least one -t REGISTRY/NAME[:TAG]");
         }
         let tags = normalised_tags(&args.tags)?;
+        for p in &args.platforms {
+            super::flags::check_platform(p).map_err(anyhow::Error::msg)?;
+        }
+        for a in &args.allow {
+            super::flags::check_allow(a).map_err(anyhow::Error::msg)?;
+        }
+        // `--load` asks for what every build does: the image in the store.
+        let _ = args.load;
+        if !args.annotations.is_empty() && !outputs.is_empty() {
+            bail!(
+                "--annotation with --output: archives do not carry annotations yet (--push does)"
+            );
+        }
         Ok(BuildOptions {
             context,
             build_args: build_args(&args.build_args),
@@ -87,7 +109,7 @@ impl BuildOptions {
             compression: args.compression.unwrap_or(CompressionArg::Gzip),
             no_cache: args.no_cache,
             pull: args.pull,
-            progress: args.progress.resolve(args.quiet),
+            progress: progress_mode(args.progress)?.resolve(args.quiet),
             quiet: args.quiet,
             log_dir: args.log_dir,
             cache_to: args.cache_to,
@@ -109,6 +131,16 @@ impl BuildOptions {
                 pids: u64::try_from(args.pids_limit).ok().filter(|n| *n > 0),
                 parent: args.cgroup_parent,
             },
+            labels: args.labels.into_iter().collect(),
+            annotations: args.annotations.into_iter().collect(),
+            iidfile: args.iidfile,
+            metadata_file: args.metadata_file,
+            exec_env: ExecEnv {
+                extra_hosts: args.add_hosts,
+                ulimits: args.ulimits,
+                shm_size: args.shm_size,
+            },
+            no_cache_filter: args.no_cache_filter,
         })
     }
 
@@ -139,6 +171,21 @@ fn build_args(args: &[BuildArg]) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// `--progress`, else `$BUILDKIT_PROGRESS` (unset or empty: `auto`), as
+/// buildx takes it.
+fn progress_mode(flag: Option<ProgressMode>) -> anyhow::Result<ProgressMode> {
+    if let Some(mode) = flag {
+        return Ok(mode);
+    }
+    let var = std::env::var("BUILDKIT_PROGRESS").unwrap_or_default();
+    if var.is_empty() {
+        return Ok(ProgressMode::Auto);
+    }
+    <ProgressMode as clap::ValueEnum>::from_str(&var, true).map_err(|_| {
+        anyhow::anyhow!("BUILDKIT_PROGRESS={var}: expected auto, tty, plain, quiet or rawjson")
+    })
 }
 
 fn network_mode(s: &str) -> anyhow::Result<NetworkMode> {

@@ -216,9 +216,19 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
             }
         };
         let client = b.images.client();
-        let digest =
-            crate::push::push_tag(&b.store, client, name, id, b.compression, log, |_, _, _| {})
-                .await?;
+        let digest = crate::push::push_tag(
+            &b.store,
+            client,
+            name,
+            crate::push::PushImage {
+                config: id,
+                compression: b.compression,
+                annotations: &Default::default(),
+            },
+            log,
+            |_, _, _| {},
+        )
+        .await?;
         out.line(&format!(
             "{}: digest: {digest}",
             mybuild_registry::Reference::familiar_name(name)

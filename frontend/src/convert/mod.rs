@@ -113,7 +113,13 @@ fn compile_with(
     for i in first..target {
         conv.build_stage(i, &mut Vec::new())?;
     }
-    let stage = conv.build_stage(target, &mut Vec::new())?;
+    let mut stage = conv.build_stage(target, &mut Vec::new())?;
+    // BuildKit sets `--label`s on the target's config last, over its LABELs.
+    for (key, value) in &opts.labels {
+        stage
+            .config
+            .insert_into("Labels", key, value.clone().into());
+    }
     let plan = BuildPlan {
         graph: conv.graph,
         target: stage.node,
@@ -161,13 +167,27 @@ impl Converter<'_> {
             self.dispatch(&mut stage, &cmd, visiting)?;
         }
         self.trace(i, &def.from_cmd, &stage, base);
+        let uncached = self.ignores_cache(&def);
         for cmd in &def.commands {
+            let before = stage.node;
             self.dispatch(&mut stage, cmd, visiting)?;
+            if uncached && stage.node != before {
+                self.graph.ignore_cache(stage.node);
+            }
             self.trace(i, cmd, &stage, trace::kind_of(cmd));
         }
         visiting.pop();
         self.built[i] = Some(stage.clone());
         Ok(stage)
+    }
+
+    /// Whether `--no-cache-filter` names the stage: as BuildKit, by its
+    /// `AS` name in any case; an unnamed stage is never matched.
+    fn ignores_cache(&self, def: &StageDef) -> bool {
+        let filter = &self.opts.no_cache_filter;
+        def.name
+            .as_deref()
+            .is_some_and(|name| filter.iter().any(|f| f.eq_ignore_ascii_case(name)))
     }
 
     fn dispatch(

@@ -31,6 +31,9 @@ fn opts() -> CompileOptions {
         target: None,
         dockerignore: vec!["*.log".into()],
         network: NetworkMode::Host,
+        exec_env: Default::default(),
+        no_cache_filter: vec![],
+        labels: Default::default(),
     }
 }
 
@@ -607,4 +610,43 @@ fn a_stage_cycle_is_still_reported() {
     let text = "FROM base AS a\nCOPY --from=b /x /x\nFROM base AS b\nCOPY --from=a /y /y\n";
     let err = build(text).unwrap_err().to_string();
     assert!(err.contains("circular dependency"), "{err}");
+}
+
+/// `--no-cache-filter` marks the steps of the stages it names (any case),
+/// not their FROM and not other stages.
+#[test]
+fn no_cache_filter_marks_the_named_stages_steps() {
+    let mut o = opts();
+    o.no_cache_filter = vec!["BUILD".into()];
+    let text = "FROM base AS build\nRUN make\nFROM base\nCOPY --from=build /a /a\nRUN ls\n";
+    let fake = Fake(json!({"Env": ["PATH=/bin"]}));
+    let plan = compile(text, &o, &fake).unwrap();
+    let marked: Vec<&str> = (plan.graph.iter())
+        .filter(|(id, _)| plan.graph.ignores_cache(*id))
+        .map(|(_, n)| n.name.as_str())
+        .collect();
+    assert_eq!(marked, ["[build 2/2] RUN make"]);
+}
+
+/// Every RUN carries the build's `--add-host`/`--ulimit`/`--shm-size`.
+#[test]
+fn runs_carry_the_exec_env() {
+    let mut o = opts();
+    o.exec_env.shm_size = Some(1 << 27);
+    let fake = Fake(json!({"Env": ["PATH=/bin"]}));
+    let plan = compile("FROM base\nRUN true\n", &o, &fake).unwrap();
+    assert_eq!(exec(&plan).env_extra.shm_size, Some(1 << 27));
+}
+
+/// `--label` lands on the target's config, over a Dockerfile LABEL.
+#[test]
+fn flag_labels_win_over_dockerfile_labels() {
+    let mut o = opts();
+    o.labels = [("a".to_string(), "flag".to_string())].into();
+    let fake = Fake(json!({"Env": ["PATH=/bin"]}));
+    let plan = compile("FROM base\nLABEL a=file b=file\n", &o, &fake).unwrap();
+    assert_eq!(
+        plan.config["config"]["Labels"],
+        json!({"a": "flag", "b": "file"})
+    );
 }

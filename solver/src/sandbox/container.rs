@@ -7,7 +7,9 @@ use super::layout::Layout;
 use super::rootpath::{open_dir_path, open_in_root};
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;
-use super::{binds, mounts, privs, prune, seccomp, user, ExecTask, HelperRequest};
+use super::{
+    binds, etchosts, mounts, privs, prune, rlimits, seccomp, user, ExecTask, HelperRequest,
+};
 use mybuild_graph::NetworkMode;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
@@ -56,10 +58,17 @@ fn prepare_and_fork(
     layout: &Layout,
     task: &ExecTask,
 ) -> Result<Status, SetupError> {
-    for (path, kind) in mounts::mountpoints(task.network == NetworkMode::Host) {
+    let host_network = task.network == NetworkMode::Host;
+    let hosts = etchosts::write(layout, &task.env_extra.extra_hosts, host_network)?;
+    for (path, kind) in mounts::mountpoints(host_network, hosts.is_some()) {
         stubs.ensure(root, path, kind)?;
     }
     let extra = binds::prepare(req, layout, root, stubs, &task.mounts)?;
+    let view = mounts::RootView {
+        host_network,
+        hosts,
+        shm_size: task.env_extra.shm_size,
+    };
     nix::unistd::chdir(&layout.root).step(|| format!("chdir to {}", layout.root.display()))?;
     // The child watches this pipe: EOF means the helper is already gone.
     let (alive_r, alive_w) =
@@ -68,7 +77,7 @@ fn prepare_and_fork(
     match unsafe { fork() }.step(|| "fork".into())? {
         ForkResult::Child => {
             drop(alive_w);
-            let err = match child(task, &extra, alive_r) {
+            let err = match child(task, &view, &extra, alive_r) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -103,6 +112,7 @@ fn wait(child: Pid) -> Result<Status, SetupError> {
 /// PID 1 of the step: returns only on failure.
 fn child(
     task: &ExecTask,
+    view: &mounts::RootView,
     extra: &[binds::Prepared],
     alive: OwnedFd,
 ) -> Result<std::convert::Infallible, SetupError> {
@@ -114,8 +124,9 @@ fn child(
     drop(alive);
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .step(|| "unshare mount namespace".into())?;
-    mounts::setup_root(task.network == NetworkMode::Host, extra)?;
+    mounts::setup_root(view, extra)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    rlimits::apply(&task.env_extra.ulimits)?;
     let id = user::load(&task.user)?;
     let env = environment(&task.env, &id.home);
     let cwd = open_cwd(&task.cwd, id.uid, id.gid)?;

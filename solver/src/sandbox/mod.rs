@@ -14,6 +14,7 @@
 mod binds;
 pub mod cgroup;
 mod container;
+mod etchosts;
 mod filetask;
 mod helper;
 mod kill;
@@ -24,6 +25,7 @@ mod privs;
 mod procmask;
 mod prune;
 mod remount;
+mod rlimits;
 mod rootpath;
 mod runner;
 mod seccomp;
@@ -76,6 +78,9 @@ pub struct ExecTask {
     pub hostname: String,
     /// `RUN --mount`s, in order.
     pub mounts: Vec<SandboxMount>,
+    /// `--add-host` lines, `--ulimit`s and the /dev/shm size.
+    #[serde(default)]
+    pub env_extra: mybuild_graph::ExecEnv,
 }
 
 /// One `RUN --mount`, resolved by the caller to what the helper mounts.

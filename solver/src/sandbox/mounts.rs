@@ -24,15 +24,32 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::symlinkat;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Mount points the helper must make exist (as stubs) before forking.
-pub(super) fn mountpoints(host_network: bool) -> Vec<(&'static str, Kind)> {
+pub(super) fn mountpoints(host_network: bool, own_hosts: bool) -> Vec<(&'static str, Kind)> {
     let mut points = vec![("proc", Kind::Dir), ("dev", Kind::Dir), ("sys", Kind::Dir)];
     if host_network {
-        points.extend([("etc/resolv.conf", Kind::File), ("etc/hosts", Kind::File)]);
+        points.push(("etc/resolv.conf", Kind::File));
+    }
+    if host_network || own_hosts {
+        points.push(("etc/hosts", Kind::File));
     }
     points
 }
+
+/// What the step's root gets besides its rootfs.
+pub(super) struct RootView {
+    /// The host's resolver files are bound in.
+    pub host_network: bool,
+    /// The `--add-host` hosts file, bound on /etc/hosts instead of the host's.
+    pub hosts: Option<PathBuf>,
+    /// Bytes of the /dev/shm tmpfs (`--shm-size`); Docker's 64 MiB if unset.
+    pub shm_size: Option<u64>,
+}
+
+/// Docker's /dev/shm size: 64 MiB.
+const DEFAULT_SHM_SIZE: u64 = 64 << 20;
 
 /// Host device nodes bind-mounted into the fresh /dev.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -48,7 +65,7 @@ const DEV_LINKS: [(&str, &str); 5] = [
 /// Mounts everything below the rootfs at the current directory, then makes
 /// it `/`. Must run in a mount namespace of its own.
 pub(super) fn setup_root(
-    host_network: bool,
+    view: &RootView,
     extra: &[super::binds::Prepared],
 ) -> Result<(), SetupError> {
     let root = nix::fcntl::open(
@@ -77,11 +94,14 @@ pub(super) fn setup_root(
     )
     .step(|| "mount /sys".into())?;
     super::procmask::apply(&root)?;
-    setup_dev(&root)?;
-    if host_network {
-        for file in ["etc/resolv.conf", "etc/hosts"] {
-            bind_host_file(&root, file)?;
-        }
+    setup_dev(&root, view.shm_size)?;
+    if view.host_network {
+        bind_file(&root, "etc/resolv.conf", Path::new("/etc/resolv.conf"))?;
+    }
+    match &view.hosts {
+        Some(file) => bind_file(&root, "etc/hosts", file)?,
+        None if view.host_network => bind_file(&root, "etc/hosts", Path::new("/etc/hosts"))?,
+        None => {}
     }
     super::binds::mount_all(&root, extra)?;
     pivot(&root)
@@ -105,7 +125,7 @@ fn mount_point(root: &OwnedFd, path: &str, kind: Kind) -> Result<OwnedFd, SetupE
     open_in_root(root, path, flags).map_err(bad)
 }
 
-fn setup_dev(root: &OwnedFd) -> Result<(), SetupError> {
+fn setup_dev(root: &OwnedFd, shm_size: Option<u64>) -> Result<(), SetupError> {
     let dev = mount_point(root, "dev", Kind::Dir)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME;
     mount(
@@ -146,12 +166,13 @@ fn setup_dev(root: &OwnedFd) -> Result<(), SetupError> {
     .step(|| "mount /dev/pts".into())?;
     mkdir(&dev, "shm", 0o1777)?;
     let shm_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let shm_size = shm_size.unwrap_or(DEFAULT_SHM_SIZE);
     mount(
         Some("shm"),
         format!("{base}/shm").as_str(),
         Some("tmpfs"),
         shm_flags,
-        Some("mode=1777,size=65536k"),
+        Some(format!("mode=1777,size={shm_size}").as_str()),
     )
     .step(|| "mount /dev/shm".into())?;
     for (name, target) in DEV_LINKS {
@@ -164,14 +185,15 @@ fn mkdir(dir: impl AsFd, name: &str, mode: u32) -> Result<(), SetupError> {
     mkdirat(dir, name, Mode::from_bits_truncate(mode)).step(|| format!("create /dev/{name}"))
 }
 
-/// Read-only bind of a host file (resolver config). A rootfs entry that is a
-/// dangling symlink is left alone rather than followed out of the root.
-fn bind_host_file(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
+/// Read-only bind of a host file (resolver config) on `/{path}`. A rootfs
+/// entry that is a dangling symlink is left alone rather than followed out
+/// of the root.
+fn bind_file(root: &OwnedFd, path: &str, source: &Path) -> Result<(), SetupError> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Err(Errno::ENOENT) => return Ok(()),
         other => other.step(|| format!("open /{path}"))?,
     };
-    let host = format!("/{path}");
+    let host = source.display().to_string();
     mount(
         Some(host.as_str()),
         fd_path(&target).as_str(),

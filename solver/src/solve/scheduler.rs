@@ -258,7 +258,7 @@ impl<W: Worker> Inner<W> {
             .await
             .map_err(unstarted)?;
         let key = node_key(node, &keys, content.as_ref());
-        if !self.opts.no_cache {
+        if !self.opts.no_cache && !graph.ignores_cache(id) {
             let mut hit = self.worker.cache_get(&key).map_err(unstarted)?;
             if hit.is_none() {
                 hit = self.worker.cache_import(&key).await.map_err(unstarted)?;

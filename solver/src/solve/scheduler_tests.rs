@@ -37,6 +37,7 @@ fn exec(cmd: &str) -> Op {
         user: String::new(),
         network: NetworkMode::None,
         mounts: vec![],
+        env_extra: Default::default(),
     })
 }
 
