@@ -144,6 +144,7 @@ mod tests {
                 parents: true,
                 owner: None,
             })],
+            clamp_mtime: None,
         })
     }
 

@@ -3,6 +3,7 @@
 //! Layers are made from a sandbox's upper dir ([`Store::commit_upper`]) or
 //! from a registry layer tar ([`Store::import_layer`]).
 
+mod clamp;
 mod entrymeta;
 pub(crate) mod pack;
 mod tarhdr;
@@ -11,6 +12,8 @@ pub(crate) mod xattr;
 
 #[cfg(test)]
 mod tests;
+
+pub use clamp::clamp_mtimes;
 
 use crate::blobs::HashingReader;
 use crate::error::{io_err, StoreError};

@@ -48,6 +48,7 @@ impl Converter<'_> {
             user: stage.user(),
             network,
             mounts,
+            clamp_mtime: self.epoch,
         };
         let name = stage.step_name_for(&cmd.original, self.escape);
         stage.node = self.graph.add(Op::Exec(exec), inputs, name);

@@ -37,6 +37,7 @@ fn exec(cmd: &str) -> Op {
         user: String::new(),
         network: NetworkMode::None,
         mounts: vec![],
+        clamp_mtime: None,
     })
 }
 
@@ -48,6 +49,7 @@ fn mkdir(path: &str) -> Op {
             parents: true,
             owner: None,
         })],
+        clamp_mtime: None,
     })
 }
 
