@@ -17,5 +17,6 @@ mod load;
 mod login;
 mod progress;
 mod push;
+mod reproducible;
 mod store;
 mod tty;
