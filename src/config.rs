@@ -13,11 +13,12 @@ pub struct ChainLayer {
 }
 
 /// [`finalize`] over a solved chain, with each layer's time from its store
-/// record.
+/// record, or every new time `epoch` (`SOURCE_DATE_EPOCH`) when given.
 pub fn finalize_chain(
     store: &mybuild_cache::Store,
     config: Value,
     chain: &[Digest],
+    epoch: Option<u64>,
 ) -> anyhow::Result<Vec<u8>> {
     let layers = chain
         .iter()
@@ -32,16 +33,26 @@ pub fn finalize_chain(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    finalize(config, &layers)
+    let epoch = epoch.map(|s| UNIX_EPOCH + Duration::from_secs(s));
+    finalize(config, &layers, epoch)
 }
 
 /// Fills in `rootfs` and the creation times the frontend left open. Times
 /// come from the layers, not the clock, so an unchanged rebuild writes the
 /// same config and therefore the same image id (BuildKit's behaviour). A
 /// history entry without a layer takes the time of the layer before it.
-pub fn finalize(mut config: Value, chain: &[ChainLayer]) -> anyhow::Result<Vec<u8>> {
-    let now = SystemTime::now();
-    let time_of = |i: usize| rfc3339(chain.get(i).and_then(|l| l.created).unwrap_or(now));
+/// With `epoch` (`SOURCE_DATE_EPOCH`) every time this build sets is that
+/// one, as BuildKit does; the base image's history keeps its own.
+pub fn finalize(
+    mut config: Value,
+    chain: &[ChainLayer],
+    epoch: Option<SystemTime>,
+) -> anyhow::Result<Vec<u8>> {
+    let now = epoch.unwrap_or_else(SystemTime::now);
+    let time_of = |i: usize| match epoch {
+        Some(t) => rfc3339(t),
+        None => rfc3339(chain.get(i).and_then(|l| l.created).unwrap_or(now)),
+    };
     let obj = config
         .as_object_mut()
         .context("frontend produced an image config that is not an object")?;
@@ -144,22 +155,39 @@ mod tests {
     fn fills_diff_ids_and_checks_history() {
         let chain = vec![layer(b"a", 60), layer(b"b", 120)];
         let cfg = json!({"history": [{"created_by": "base"}, {"created_by": "ENV", "empty_layer": true}, {"created_by": "RUN"}]});
-        let out: Value = serde_json::from_slice(&finalize(cfg, &chain).unwrap()).unwrap();
+        let out: Value = serde_json::from_slice(&finalize(cfg, &chain, None).unwrap()).unwrap();
         assert_eq!(out["rootfs"]["diff_ids"][1], chain[1].diff_id.as_str());
         assert_eq!(out["history"][0]["created"], "1970-01-01T00:01:00Z");
         assert_eq!(out["history"][1]["created"], "1970-01-01T00:01:00Z");
         assert_eq!(out["history"][2]["created"], "1970-01-01T00:02:00Z");
         assert_eq!(out["created"], "1970-01-01T00:02:00Z");
         let bad = json!({"history": [{"created_by": "RUN"}]});
-        assert!(finalize(bad, &chain).is_err());
+        assert!(finalize(bad, &chain, None).is_err());
     }
 
     #[test]
     fn same_layers_give_the_same_config() {
         let cfg =
             json!({"history": [{"created_by": "RUN"}, {"created_by": "CMD", "empty_layer": true}]});
-        let a = finalize(cfg.clone(), &[layer(b"a", 7)]).unwrap();
-        let b = finalize(cfg, &[layer(b"a", 7)]).unwrap();
+        let a = finalize(cfg.clone(), &[layer(b"a", 7)], None).unwrap();
+        let b = finalize(cfg, &[layer(b"a", 7)], None).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn an_epoch_sets_every_new_time_and_keeps_the_base_ones() {
+        let cfg = json!({"history": [
+            {"created_by": "base", "created": "2020-01-01T00:00:00Z"},
+            {"created_by": "RUN"},
+            {"created_by": "CMD", "empty_layer": true},
+        ]});
+        let chain = [layer(b"a", 60), layer(b"b", 120)];
+        let epoch = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let out = finalize(cfg, &chain, Some(epoch)).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(out["history"][0]["created"], "2020-01-01T00:00:00Z");
+        assert_eq!(out["history"][1]["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(out["history"][2]["created"], "2023-11-14T22:13:20Z");
     }
 }

@@ -66,6 +66,13 @@ impl Output {
                         )
                     })?)
                 }
+                // BuildKit's opt-in to clamping layer file times to
+                // SOURCE_DATE_EPOCH; here a set epoch always clamps them
+                // (in the layers themselves, so every output agrees).
+                "rewrite-timestamp" if matches!(v, "true" | "false") => {}
+                "rewrite-timestamp" => {
+                    bail!("--output {spec:?}: rewrite-timestamp must be true or false")
+                }
                 other => bail!("--output {spec:?}: unknown key {other:?}"),
             }
         }
@@ -120,6 +127,8 @@ mod tests {
         assert!(Output::parse("type=oci,dest=a,compression=lz4").is_err());
         assert!(Output::parse("type=oci").is_err());
         assert!(Output::parse("dest").is_err());
+        assert!(Output::parse("type=oci,dest=a,rewrite-timestamp=true").is_ok());
+        assert!(Output::parse("type=oci,dest=a,rewrite-timestamp=yes").is_err());
     }
 
     #[test]

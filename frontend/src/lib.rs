@@ -4,9 +4,11 @@
 //! - [`parse`] / [`dump`]: the syntax tree and its reference text dump.
 //! - [`compile`]: graph + config, resolving base images through an
 //!   [`ImageResolver`] the caller provides (registry or local store).
+//! - [`source_date_epoch`]: the `SOURCE_DATE_EPOCH` build arg.
 
 mod convert;
 mod diagnostic;
+mod epoch;
 mod image_config;
 pub mod instructions;
 pub mod parser;
@@ -14,6 +16,7 @@ pub mod shell_lex;
 
 pub use convert::{compile, compile_legacy, ConvertError, FrontendError, LegacyKind, LegacyStep};
 pub use diagnostic::Span;
+pub use epoch::{parse_epoch, source_date_epoch, EpochError, SOURCE_DATE_EPOCH};
 pub use image_config::ImageConfigError;
 pub use instructions::InstructionError;
 pub use parser::{

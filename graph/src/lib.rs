@@ -160,6 +160,7 @@ mod tests {
                 parents: true,
                 owner: None,
             })],
+            clamp_mtime: None,
         })
     }
 

@@ -92,6 +92,9 @@ pub struct ExecOp {
     /// Extra hosts, ulimits and /dev/shm size from the build's flags.
     #[cfg_attr(feature = "serde", serde(default))]
     pub env_extra: crate::ExecEnv,
+    /// See [`FileOp::clamp_mtime`].
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub clamp_mtime: Option<u64>,
 }
 
 /// `--chown` owner, resolved inside the destination rootfs.
@@ -106,6 +109,11 @@ pub struct Owner {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FileOp {
     pub actions: Vec<FileAction>,
+    /// `SOURCE_DATE_EPOCH`: file times in the new layer later than this
+    /// (Unix seconds) are set to it before the layer is made. Part of the
+    /// cache key, so a clamped layer never stands in for an unclamped one.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub clamp_mtime: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,14 +221,24 @@ impl Op {
                     m.encode(e);
                 }
                 x.env_extra.encode(e);
+                encode_clamp(e, x.clamp_mtime);
             }
             Op::File(f) => {
                 e.u64(f.actions.len() as u64);
                 for a in &f.actions {
                     a.encode(e);
                 }
+                encode_clamp(e, f.clamp_mtime);
             }
         }
+    }
+}
+
+/// Only a clamp is encoded, so the keys of unclamped ops (and the caches
+/// holding them) stay what they were before clamping existed.
+fn encode_clamp(e: &mut KeyEncoder, clamp: Option<u64>) {
+    if let Some(t) = clamp {
+        e.str("clamp-mtime").u64(t);
     }
 }
 
@@ -301,6 +319,7 @@ mod tests {
             network: NetworkMode::Host,
             mounts: vec![],
             env_extra,
+            clamp_mtime: None,
         })
     }
 
@@ -343,5 +362,31 @@ mod tests {
         let a = image("busybox", b"m1", None);
         let b = image("busybox", b"m2", None);
         assert_ne!(key(&a), key(&b));
+    }
+
+    #[test]
+    fn a_clamp_changes_the_key_and_its_absence_does_not() {
+        let mkdir = |clamp| {
+            Op::File(FileOp {
+                actions: vec![FileAction::Mkfile(MkfileAction {
+                    path: "/a".into(),
+                    data: String::new(),
+                    mode: 0o644,
+                })],
+                clamp_mtime: clamp,
+            })
+        };
+        let plain = key(&mkdir(None));
+        assert_ne!(plain, key(&mkdir(Some(1_700_000_000))));
+        assert_ne!(key(&mkdir(Some(1))), key(&mkdir(Some(2))));
+        // Unclamped keys are the ones stores already hold.
+        let mut e = KeyEncoder::new();
+        e.str("file")
+            .u64(1)
+            .str("mkfile")
+            .str("/a")
+            .str("")
+            .u64(0o644);
+        assert_eq!(plain, e.finish());
     }
 }

@@ -40,22 +40,24 @@ fn op_line(op: &Op) -> String {
                 .map(|d| format!(" checksum={d}"))
                 .unwrap_or_default()
         ),
-        Op::Exec(x) => format!(
-            "exec args={:?} env={:?} cwd={:?} user={:?} network={}{}",
-            x.args,
-            x.env,
-            x.cwd,
-            x.user,
-            if x.network == NetworkMode::Host {
-                "host"
-            } else {
-                "none"
-            },
-            x.mounts
-                .iter()
-                .map(|m| format!("; mount {}", m.describe()))
-                .collect::<String>()
-        ),
+        Op::Exec(x) => {
+            format!(
+                "exec args={:?} env={:?} cwd={:?} user={:?} network={}{}",
+                x.args,
+                x.env,
+                x.cwd,
+                x.user,
+                if x.network == NetworkMode::Host {
+                    "host"
+                } else {
+                    "none"
+                },
+                x.mounts
+                    .iter()
+                    .map(|m| format!("; mount {}", m.describe()))
+                    .collect::<String>()
+            ) + &clamp(x.clamp_mtime)
+        }
         Op::File(f) => {
             let parts: Vec<String> = f
                 .actions
@@ -88,9 +90,14 @@ fn op_line(op: &Op) -> String {
                     }
                 })
                 .collect();
-            format!("file {}", parts.join("; "))
+            format!("file {}{}", parts.join("; "), clamp(f.clamp_mtime))
         }
     }
+}
+
+/// ` clamp-mtime=T` for a clamped op, nothing otherwise.
+fn clamp(t: Option<u64>) -> String {
+    t.map(|t| format!(" clamp-mtime={t}")).unwrap_or_default()
 }
 
 impl fmt::Display for Graph {

@@ -21,9 +21,9 @@ impl Session<'_> {
         self.progress.started(VERTEX, "exporting to image");
         // The layers are in the store already.
         self.status(VERTEX, "exporting layers done\n");
-        let store = self.store.clone();
+        let (store, epoch) = (self.store.clone(), self.opts.epoch);
         let id = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let config = config::finalize_chain(&store, config, &chain)?;
+            let config = config::finalize_chain(&store, config, &chain, epoch)?;
             Ok(store.put_image(&config)?)
         })
         .await??;

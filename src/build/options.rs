@@ -7,6 +7,7 @@ use crate::legacy::ContainerPolicy;
 use crate::output::{CompressionArg, Output};
 use crate::render::ProgressMode;
 use anyhow::{bail, Context as _};
+use mybuild_frontend::SOURCE_DATE_EPOCH;
 use mybuild_graph::{ExecEnv, NetworkMode};
 use mybuild_registry::Reference;
 use mybuild_solver::sandbox::Limits;
@@ -17,8 +18,12 @@ use std::path::{Path, PathBuf};
 pub(super) struct BuildOptions {
     /// The build context, canonical.
     pub context: PathBuf,
-    /// `--build-arg`s, bare keys filled in from the environment.
+    /// `--build-arg`s, bare keys filled in from the environment, and
+    /// `SOURCE_DATE_EPOCH` from it too (as buildx passes it).
     pub build_args: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH`, checked (BuildKit mode only): the image's
+    /// `created` times.
+    pub epoch: Option<u64>,
     pub target: Option<String>,
     pub network: NetworkMode,
     /// `-t` names as written (legacy output echoes them) and normalised.
@@ -98,9 +103,20 @@ impl BuildOptions {
                 "--annotation with --output: archives do not carry annotations yet (--push does)"
             );
         }
+        let legacy = args.legacy || crate::legacy::requested_by_env();
+        // The classic builder knows no SOURCE_DATE_EPOCH: there it is an
+        // ordinary build arg, and the environment's is not passed on.
+        let epoch_env = std::env::var(SOURCE_DATE_EPOCH).ok().filter(|_| !legacy);
+        let build_args = build_args(&args.build_args, epoch_env);
+        let epoch = if legacy {
+            None
+        } else {
+            mybuild_frontend::source_date_epoch(&build_args)?
+        };
         Ok(BuildOptions {
             context,
-            build_args: build_args(&args.build_args),
+            build_args,
+            epoch,
             target: args.target,
             network,
             tags,
@@ -118,7 +134,7 @@ impl BuildOptions {
             print: args.print,
             jobs: args.jobs,
             insecure_registries: args.insecure_registries,
-            legacy: args.legacy || crate::legacy::requested_by_env(),
+            legacy,
             policy: ContainerPolicy {
                 rm: args.rm || args.force_rm,
                 force_rm: args.force_rm,
@@ -161,8 +177,13 @@ fn normalised_tags(tags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn build_args(args: &[BuildArg]) -> BTreeMap<String, String> {
+/// The build args; `epoch_env` (the client's `SOURCE_DATE_EPOCH`) is one
+/// unless a `--build-arg SOURCE_DATE_EPOCH` overrides it, as in buildx.
+fn build_args(args: &[BuildArg], epoch_env: Option<String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    if let Some(v) = epoch_env {
+        out.insert(SOURCE_DATE_EPOCH.to_string(), v);
+    }
     for BuildArg { key, value } in args {
         // Docker: `--build-arg KEY` takes KEY from the environment, if set.
         let value = value.clone().or_else(|| std::env::var(key).ok());
@@ -193,5 +214,27 @@ fn network_mode(s: &str) -> anyhow::Result<NetworkMode> {
         "default" | "host" => Ok(NetworkMode::Host),
         "none" => Ok(NetworkMode::None),
         other => bail!("--network={other}: expected default, host or none"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(key: &str, value: Option<&str>) -> BuildArg {
+        BuildArg {
+            key: key.into(),
+            value: value.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_build_arg_wins_over_the_environment_epoch() {
+        let env = Some("1".to_string());
+        let from_env = build_args(&[], env.clone());
+        assert_eq!(from_env[SOURCE_DATE_EPOCH], "1");
+        let both = build_args(&[arg(SOURCE_DATE_EPOCH, Some("2"))], env);
+        assert_eq!(both[SOURCE_DATE_EPOCH], "2");
+        assert!(!build_args(&[arg("A", Some("x"))], None).contains_key(SOURCE_DATE_EPOCH));
     }
 }

@@ -51,7 +51,8 @@ impl Legacy {
         let config = step.config.clone();
         let chain2 = chain.clone();
         let config =
-            tokio::task::spawn_blocking(move || finalize_chain(&store, config, &chain2)).await??;
+            tokio::task::spawn_blocking(move || finalize_chain(&store, config, &chain2, None))
+                .await??;
         let id = Digest::of(&config);
         let cached = if changed {
             !watch.ran

@@ -18,5 +18,6 @@ mod load;
 mod login;
 mod progress;
 mod push;
+mod reproducible;
 mod store;
 mod tty;

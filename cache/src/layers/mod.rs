@@ -4,6 +4,7 @@
 //! from a registry layer tar ([`Store::import_layer`]). Snapshots are not
 //! flushed when installed; [`durable`] says why that is safe.
 
+mod clamp;
 mod durable;
 mod entrymeta;
 pub(crate) mod pack;
@@ -16,6 +17,7 @@ mod durable_tests;
 #[cfg(test)]
 mod tests;
 
+pub use clamp::clamp_mtimes;
 pub(crate) use durable::current_boot_id;
 
 use crate::blobs::HashingReader;

@@ -25,4 +25,6 @@ pub(crate) struct Converter<'a> {
     pub(super) steps: BTreeMap<String, (usize, usize)>,
     /// The legacy mode's step list, when asked for.
     pub(super) trace: Option<Vec<LegacyStep>>,
+    /// `SOURCE_DATE_EPOCH`: every op that makes a layer clamps to it.
+    pub(super) epoch: Option<u64>,
 }

@@ -30,7 +30,10 @@ impl Converter<'_> {
         let base = base_action(stage, c, &sources, &raw_dest, owner_spec.as_deref())?;
         let mut inputs = vec![stage.node];
         let actions = self.copy_actions(stage, c, &sources, &base, &mut inputs, visiting)?;
-        let op = Op::File(FileOp { actions });
+        let op = Op::File(FileOp {
+            actions,
+            clamp_mtime: self.epoch,
+        });
         let name = stage.step_name_for(&cmd.original, self.escape);
         // `--link`: the copy starts from an empty tree, so its cache key
         // does not depend on the stage below. Owner names need the stage's
@@ -118,6 +121,7 @@ impl Converter<'_> {
                 data,
                 mode: 0o644,
             })],
+            clamp_mtime: self.epoch,
         });
         Ok(self
             .graph

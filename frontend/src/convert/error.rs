@@ -71,6 +71,8 @@ pub enum FrontendError {
     TargetNotFound { file: String, target: String },
     #[error("{file}: the Dockerfile has no FROM instruction")]
     NoStages { file: String },
+    #[error("{0}")]
+    Epoch(#[from] crate::epoch::EpochError),
 }
 
 impl FrontendError {

@@ -105,6 +105,12 @@ fn compile_with(
         source: dockerfile,
         steps: BTreeMap::new(),
         trace: legacy.then(Vec::new),
+        // The classic builder has no SOURCE_DATE_EPOCH (an ordinary ARG there).
+        epoch: if legacy {
+            None
+        } else {
+            crate::epoch::source_date_epoch(&opts.build_args)?
+        },
     };
     conv.built = vec![None; conv.stages.defs.len()];
     conv.trace_global_args();

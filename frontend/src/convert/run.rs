@@ -49,6 +49,7 @@ impl Converter<'_> {
             network,
             mounts,
             env_extra: self.opts.exec_env.clone(),
+            clamp_mtime: self.epoch,
         };
         let name = stage.step_name_for(&cmd.original, self.escape);
         stage.node = self.graph.add(Op::Exec(exec), inputs, name);

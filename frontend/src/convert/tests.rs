@@ -650,3 +650,47 @@ fn flag_labels_win_over_dockerfile_labels() {
         json!({"a": "flag", "b": "file"})
     );
 }
+
+/// `SOURCE_DATE_EPOCH` clamps every layer-making op (so it is part of
+/// their cache keys) and reaches RUN only through a declared ARG.
+#[test]
+fn source_date_epoch_clamps_every_layer_op() {
+    let text = "FROM base\nRUN one\nWORKDIR /w\nCOPY a.txt .\nCOPY <<EOF b\nx\nEOF\n\
+                ARG SOURCE_DATE_EPOCH\nRUN two\n";
+    let resolver = Fake(json!({}));
+    let mut o = opts();
+    let unclamped = compile(text, &o, &resolver).unwrap();
+    o.build_args
+        .insert("SOURCE_DATE_EPOCH".into(), "1700000000".into());
+    let plan = compile(text, &o, &resolver).unwrap();
+    let mut layer_ops = 0;
+    for (_, node) in plan.graph.iter() {
+        let clamp = match &node.op {
+            Op::Exec(x) => x.clamp_mtime,
+            Op::File(f) => f.clamp_mtime,
+            _ => continue,
+        };
+        layer_ops += 1;
+        assert_eq!(clamp, Some(1_700_000_000), "{}", node.name);
+    }
+    assert_eq!(layer_ops, 6, "{}", plan.graph);
+    let env = exec(&plan).env;
+    assert!(
+        env.contains(&"SOURCE_DATE_EPOCH=1700000000".to_string()),
+        "{env:?}"
+    );
+    assert!(!exec(&unclamped)
+        .env
+        .iter()
+        .any(|e| e.starts_with("SOURCE_DATE_EPOCH")));
+    for (_, node) in unclamped.graph.iter() {
+        if let Op::Exec(x) = &node.op {
+            assert_eq!(x.clamp_mtime, None);
+        }
+    }
+
+    o.build_args
+        .insert("SOURCE_DATE_EPOCH".into(), "soon".into());
+    let err = compile(text, &o, &resolver).unwrap_err();
+    assert!(matches!(err, FrontendError::Epoch(_)), "{err}");
+}

@@ -27,6 +27,8 @@ impl Converter<'_> {
         };
         let op = Op::File(FileOp {
             actions: vec![FileAction::Mkdir(mkdir)],
+            // The directories it makes get the build's time, not the clock's.
+            clamp_mtime: self.epoch,
         });
         let name = stage.step_name_for(&cmd.original, self.escape);
         stage.node = self.graph.add(op, vec![stage.node], name);

@@ -38,6 +38,7 @@ fn exec(cmd: &str) -> Op {
         network: NetworkMode::None,
         mounts: vec![],
         env_extra: Default::default(),
+        clamp_mtime: None,
     })
 }
 
@@ -49,6 +50,7 @@ fn mkdir(path: &str) -> Op {
             parents: true,
             owner: None,
         })],
+        clamp_mtime: None,
     })
 }
 

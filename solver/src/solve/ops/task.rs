@@ -1,5 +1,6 @@
 //! Runs an exec or file step in the sandbox over its rootfs chain and
-//! commits the upper dir as the step's new layer. A RUN that exits non-zero
+//! commits the upper dir as the step's new layer (its file times clamped
+//! first when the op carries a `SOURCE_DATE_EPOCH`). A RUN that exits non-zero
 //! becomes [`SolveError::ExecFailed`] with the tail of its output.
 
 use super::tail::Tail;
@@ -13,7 +14,7 @@ use crate::solve::layers::lowers;
 use crate::solve::scheduler::vertex_id;
 use crate::solve::types::Value;
 use mybuild_cache::{Store, WorkDir};
-use mybuild_graph::{Digest, Node, NodeId};
+use mybuild_graph::{Digest, Node, NodeId, Op};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub(super) async fn run_task(
         },
         keep: w.keep_failed.as_ref().map(|d| d.join(&vertex)),
         vertex,
+        clamp: clamp_of(&node.op),
         store: w.store.clone(),
         sandbox: w.sandbox.clone(),
         progress: w.progress.clone(),
@@ -59,6 +61,8 @@ struct SandboxRun {
     vertex: String,
     /// Where to keep the upper dir of a RUN that exits non-zero.
     keep: Option<PathBuf>,
+    /// `SOURCE_DATE_EPOCH` the new layer's file times are clamped to.
+    clamp: Option<u64>,
     store: Arc<Store>,
     sandbox: Arc<Sandbox>,
     progress: Progress,
@@ -96,6 +100,10 @@ impl SandboxRun {
         };
         let result = self.sandbox.run_killable(&req, &mut on_output, switch);
         self.check(result, &wd, tail)?;
+        if let Some(epoch) = self.clamp {
+            mybuild_cache::clamp_mtimes(&wd.upper(), epoch)
+                .map_err(SolveError::store(&self.step))?;
+        }
         self.store
             .commit_upper(&wd.upper())
             .map_err(SolveError::store(&self.step))
@@ -131,6 +139,15 @@ impl SandboxRun {
                 source,
             }),
         }
+    }
+}
+
+/// The clamp an op asks for; it is part of the op's cache key.
+fn clamp_of(op: &Op) -> Option<u64> {
+    match op {
+        Op::Exec(x) => x.clamp_mtime,
+        Op::File(f) => f.clamp_mtime,
+        _ => None,
     }
 }
 
