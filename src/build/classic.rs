@@ -21,6 +21,17 @@ pub(super) async fn run(
         ("--cache-to", !opts.cache_to.is_empty()),
         ("--cache-from", !opts.cache_from.is_empty()),
         ("--print", opts.print.is_some()),
+        // The classic builder's step lines go to stdout.
+        (
+            "--output to stdout",
+            crate::output::uses_stdout(&opts.outputs),
+        ),
+        (
+            "--output type=registry (or push=true)",
+            opts.outputs
+                .iter()
+                .any(|o| !o.pushes(&opts.tag_names()).is_empty()),
+        ),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, set)| *set) {
         bail!("{flag} needs BuildKit mode; the legacy (classic) builder has no such option");
