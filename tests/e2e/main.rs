@@ -15,6 +15,7 @@ mod hostile_inputs;
 mod legacy;
 mod load;
 mod login;
+mod outputs;
 mod progress;
 mod push;
 mod store;
