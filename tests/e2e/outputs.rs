@@ -280,3 +280,35 @@ fn local_output_never_writes_outside_its_directory() {
         assert_eq!(std::fs::read(dest.join(p)).unwrap(), b"pwned\n", "{p}");
     }
 }
+
+/// A directory removed and made again is opaque in its layer: nothing of
+/// the old one shows, in either filesystem output.
+#[test]
+fn a_recreated_directory_hides_what_it_held() {
+    let env = TestEnv::new();
+    let df = "FROM busybox\nRUN mkdir /o && echo old > /o/old\n\
+              RUN rm -rf /o && mkdir /o && echo new > /o/new\n";
+    let ctx = env.context("opaque", df, &[]);
+    let out = build(&env, &ctx, &["-q", "-o", "-"]);
+    assert_success(&out, "-o -");
+    let entries = tar_entries(&out.stdout);
+    assert_eq!(entries["o/new"].3, b"new\n");
+    assert!(
+        !entries.contains_key("o/old"),
+        "opaque dir shows old entries"
+    );
+    assert!(
+        !entries.keys().any(|k| k.contains(".wh.")),
+        "whiteout leaked"
+    );
+    let dir = env.work.path().join("opaque-out");
+    assert_success(
+        &build(&env, &ctx, &["-q", "-o", dir.to_str().unwrap()]),
+        "-o DIR",
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.join("o"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["new"]);
+}
