@@ -31,6 +31,7 @@ mod prune;
 mod push;
 mod render;
 mod resolve;
+mod rootfs;
 mod save;
 mod shell;
 mod store;

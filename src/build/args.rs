@@ -35,7 +35,8 @@ pub struct BuildArgs {
     /// Print only the image id
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Export: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar
+    /// Output: type=local|tar|oci|docker|image|registry[,dest=...][,name=...],
+    /// a DIR (local), or - (tar to stdout)
     #[arg(short = 'o', long = "output", value_name = "type=...,dest=...")]
     pub outputs: Vec<String>,
     /// Export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR

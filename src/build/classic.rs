@@ -26,6 +26,17 @@ pub(super) async fn run(
         ("--iidfile", opts.iidfile.is_some()),
         ("--metadata-file", opts.metadata_file.is_some()),
         ("--no-cache-filter", !opts.no_cache_filter.is_empty()),
+        // The classic builder's step lines go to stdout.
+        (
+            "--output to stdout",
+            crate::output::uses_stdout(&opts.outputs),
+        ),
+        (
+            "--output type=registry (or push=true)",
+            opts.outputs
+                .iter()
+                .any(|o| !o.pushes(&opts.tag_names()).is_empty()),
+        ),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, set)| *set) {
         bail!("{flag} needs BuildKit mode; the legacy (classic) builder has no such option");

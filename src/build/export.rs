@@ -4,6 +4,7 @@
 
 use super::session::Session;
 use crate::config;
+use crate::output::{Dest, OutputKind};
 use mybuild_graph::Digest;
 use mybuild_solver::LogStream;
 
@@ -33,21 +34,35 @@ impl Session<'_> {
             self.store.tag(tag, &id)?;
             self.status(VERTEX, &format!("naming to {tag} done\n"));
         }
-        // With neither a name nor an --output, the store is where the
-        // image goes: an untagged image (`<none>`), usable by its id.
-        if names.is_empty() && self.opts.outputs.is_empty() {
+        // With neither a name nor an --output (or with an image output
+        // and no name), the store is where the image goes: an untagged
+        // image (`<none>`), usable by its id.
+        let to_store = self.opts.outputs.iter().any(|o| o.dest == Dest::Store);
+        if names.is_empty() && (self.opts.outputs.is_empty() || to_store) {
             self.store.put_untagged(&id)?;
         }
         self.write_outputs(&id, &names).await?;
         let mut pushed = None;
-        if self.opts.push {
-            for tag in &names {
-                pushed = Some(self.push(tag, &id).await?);
-            }
+        for tag in self.pushes(&names) {
+            pushed = Some(self.push(&tag, &id).await?);
         }
         self.write_result_files(&id, pushed).await?;
         self.progress.done(VERTEX);
         Ok(id)
+    }
+
+    /// Every name to push, once: the `-t` names with `--push`, and those
+    /// of each pushing image output (`type=registry`).
+    fn pushes(&self, names: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let from_flag = if self.opts.push { names } else { &[] };
+        let from_outputs = self.opts.outputs.iter().flat_map(|o| o.pushes(names));
+        for name in from_flag.iter().chain(from_outputs) {
+            if !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+        out
     }
 
     /// Every `--output` archive of the image.
@@ -56,8 +71,14 @@ impl Session<'_> {
             let (store, id, names) = (self.store.clone(), id.clone(), names.to_vec());
             let out2 = out.clone();
             tokio::task::spawn_blocking(move || out2.write(&store, &id, &names)).await??;
-            let dest = out.dest.display();
-            self.status(VERTEX, &format!("exporting to {dest} done\n"));
+            match &out.kind {
+                OutputKind::Image { names, .. } => {
+                    for name in names {
+                        self.status(VERTEX, &format!("naming to {name} done\n"));
+                    }
+                }
+                _ => self.status(VERTEX, &format!("exporting to {} done\n", out.dest)),
+            }
         }
         Ok(())
     }

@@ -70,7 +70,8 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     drop(progress);
     let _ = renderer.await;
     let id = result.map_err(failure::BuildFailure::into_error)?;
-    if opts.progress == ProgressMode::Quiet {
+    // An output on stdout has it to itself.
+    if opts.progress == ProgressMode::Quiet && !crate::output::uses_stdout(&opts.outputs) {
         println!("{id}");
     }
     Ok(())

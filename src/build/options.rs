@@ -86,6 +86,7 @@ impl BuildOptions {
                 Ok(out)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        crate::output::check_all(&outputs, &args.tags)?;
         if args.push && args.tags.is_empty() {
             bail!("--push needs at least one -t REGISTRY/NAME[:TAG]");
         }

@@ -199,7 +199,7 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
     for o in &b.outputs {
         let (store, id2, names, o2) = (b.store.clone(), id.clone(), names.clone(), o.clone());
         tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names)).await??;
-        out.line(&format!("Exported to {}", o.dest.display()));
+        out.line(&format!("Exported to {}", o.dest));
     }
     if !b.push {
         return Ok(());

@@ -16,6 +16,7 @@ mod hostile_inputs;
 mod legacy;
 mod load;
 mod login;
+mod outputs;
 mod progress;
 mod push;
 mod reproducible;
