@@ -312,3 +312,75 @@ fn a_recreated_directory_hides_what_it_held() {
         .collect();
     assert_eq!(names, ["new"]);
 }
+
+/// Regression: `-o type=oci,dest=/dev/null` replaced the device node with
+/// a regular file (the archive was renamed over it). A device, a FIFO and
+/// a symlink as `dest` are written through and stay what they are.
+#[test]
+fn special_and_symlinked_destinations_are_written_through() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = TestEnv::new();
+    let ctx = env.context("special", "FROM busybox\nRUN echo hi > /hi\n", &[]);
+    let dir = env.work.path();
+    // A null device of our own, so a failure cannot break the host's.
+    let null = dir.join("null");
+    let made = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status();
+    assert!(made.unwrap().success(), "mknod {}", null.display());
+    let out = build(
+        &env,
+        &ctx,
+        &["-o", &format!("type=oci,dest={}", null.display())],
+    );
+    assert_success(&out, "build -o dest=<char device>");
+    let kind = std::fs::symlink_metadata(&null).unwrap().file_type();
+    assert!(
+        kind.is_char_device(),
+        "the device node was replaced: {kind:?}"
+    );
+
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success(), "mkfifo {}", fifo.display());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read the fifo"))
+    };
+    let out = build(
+        &env,
+        &ctx,
+        &["-o", &format!("type=docker,dest={}", fifo.display())],
+    );
+    assert_success(&out, "build -o dest=<fifo>");
+    let bytes = reader.join().unwrap();
+    assert!(
+        tar_entries(&bytes).contains_key("manifest.json"),
+        "a docker archive came through the fifo"
+    );
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    let real = dir.join("real.tar");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.join("link.tar");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = build(
+        &env,
+        &ctx,
+        &["-o", &format!("type=docker,dest={}", link.display())],
+    );
+    assert_success(&out, "build -o dest=<symlink>");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let bytes = std::fs::read(&real).unwrap();
+    assert!(
+        tar_entries(&bytes).contains_key("manifest.json"),
+        "the link's target holds the archive"
+    );
+}

@@ -50,10 +50,44 @@ pub fn export_images(
         })
         .collect::<Result<Vec<_>, ExportError>>()?;
     let entries = entries(&images, format)?;
-    if super::same::holds(dest, &entries, archive_len(&entries)) {
+    let dest = match fs::metadata(dest) {
+        // `/dev/null`, a FIFO, `/dev/stdout`: written in place, as
+        // `docker save -o` does; a rename would replace the node itself.
+        Ok(m) if !m.is_file() && !m.is_dir() => return write_special(store, &entries, dest),
+        // Through a symlink, the file it names is replaced, not the link.
+        Ok(m) if m.is_file() => fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf()),
+        _ => dest.to_path_buf(),
+    };
+    if super::same::holds(&dest, &entries, archive_len(&entries)) {
         return Ok(());
     }
-    write_new(store, &entries, dest)
+    write_new(store, &entries, &dest)
+}
+
+/// Streams the archive into an existing special file (a device or FIFO),
+/// which has no directory entry to replace and nothing to fsync.
+fn write_special(store: &Store, entries: &[Entry], dest: &Path) -> Result<(), ExportError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(dest)
+        .map_err(io_err("open", dest))?;
+    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
+    write_entries(&mut b, store, entries).map_err(|e| step_err(e, dest))?;
+    b.into_inner()
+        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+        .map_err(io_err("write", dest))?;
+    Ok(())
+}
+
+fn step_err(e: Step, path: &Path) -> ExportError {
+    match e {
+        Step::Io(source) => ExportError::Io {
+            op: "write archive",
+            path: path.to_path_buf(),
+            source,
+        },
+        Step::Export(e) => e,
+    }
 }
 
 /// Writes the archive to a temp file beside `dest` and renames it over `dest`.
@@ -73,14 +107,7 @@ fn write_new(store: &Store, entries: &[Entry], dest: &Path) -> Result<(), Export
         .open(&tmp.0)
         .map_err(io_err("create", &tmp.0))?;
     let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
-    write_entries(&mut b, store, entries).map_err(|e| match e {
-        Step::Io(source) => ExportError::Io {
-            op: "write archive",
-            path: tmp.0.clone(),
-            source,
-        },
-        Step::Export(e) => e,
-    })?;
+    write_entries(&mut b, store, entries).map_err(|e| step_err(e, &tmp.0))?;
     let file = b
         .into_inner()
         .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
