@@ -103,32 +103,32 @@ pub fn parse_from(spec: &str) -> anyhow::Result<CacheLocation> {
     location(&kind, src, reference, "--cache-from", spec)
 }
 
-/// Imports every `--cache-from`, reporting each as a progress vertex.
+/// Imports every `--cache-from`, reporting each as a progress vertex. A
+/// cache that cannot be used (missing, unreachable, an ordinary image, a
+/// BuildKit cache) is a warning and the build goes on without it, as with
+/// BuildKit; `None` when no cache gave a record.
 pub async fn import_all(
     from: &[CacheLocation],
     client: &RegistryClient,
     progress: &Progress,
-) -> anyhow::Result<Option<Arc<RemoteCache>>> {
+) -> Option<Arc<RemoteCache>> {
     if from.is_empty() {
-        return Ok(None);
+        return None;
     }
     let mut cache = RemoteCache::new(client.clone());
     for (i, loc) in from.iter().enumerate() {
         let vertex = format!("cache-from-{i}");
         progress.started(&vertex, &format!("importing cache manifest from {loc}"));
-        match cache.import(loc.clone()).await {
-            Ok(n) => {
-                let note = format!("{n} cache records\n");
-                progress.log(&vertex, mybuild_solver::LogStream::Stdout, note.as_bytes());
-                progress.done(&vertex);
-            }
+        let note = match cache.import(loc.clone()).await {
+            Ok(n) => format!("{n} cache records\n"),
             Err(e) => {
-                progress.failed(&vertex, &e.to_string());
-                return Err(e).with_context(|| format!("importing cache from {loc}"));
+                format!("WARNING: failed to import cache from {loc}: {e}; building without it\n")
             }
-        }
+        };
+        progress.log(&vertex, mybuild_solver::LogStream::Stdout, note.as_bytes());
+        progress.done(&vertex);
     }
-    Ok(Some(Arc::new(cache)))
+    (!cache.is_empty()).then(|| Arc::new(cache))
 }
 
 /// Exports the build's records to every `--cache-to`.

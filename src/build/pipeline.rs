@@ -124,7 +124,7 @@ impl Session<'_> {
         .with_secrets(read_secrets(&self.opts.secrets)?);
         if !self.opts.no_cache {
             let client = self.images.client();
-            if let Some(remote) = cachespec::import_all(cache_from, client, self.progress).await? {
+            if let Some(remote) = cachespec::import_all(cache_from, client, self.progress).await {
                 worker = worker.with_remote_cache(remote);
             }
         }

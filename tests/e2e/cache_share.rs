@@ -100,3 +100,55 @@ fn registry_cache_between_two_machines_and_min_mode() {
     assert_success(&out, "build from a missing cache");
     assert!(stderr(&out).contains("main-42"));
 }
+
+/// The `--cache-from` warning for `what`, which must not fail the build.
+fn warned(log: &str, from: &str, reason: &str) {
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("WARNING: failed to import cache from {from}:")))
+        .unwrap_or_else(|| panic!("no warning for {from}:\n{log}"));
+    assert!(line.contains(reason), "{line}");
+}
+
+#[test]
+fn unusable_cache_from_warns_and_builds_without_it() {
+    let reg = Registry::start();
+    // An ordinary image: busybox pushed as it is.
+    let (a, ctx_a) = machine("a");
+    let (out, archive) = a.build(&ctx_a, &[]);
+    assert_success(&out, "plain build");
+    reg.push_oci_archive(&archive, "plain:latest");
+    // A BuildKit cache manifest (`image-manifest=true` form).
+    reg.put_config_manifest(
+        "bk",
+        "cache",
+        "application/vnd.buildkit.cacheconfig.v0",
+        br#"{"layers":[],"records":[]}"#,
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("{}/app:cache", closed.local_addr().unwrap());
+    drop(closed);
+    let cases = [
+        (
+            format!("{}/plain:latest", reg.addr),
+            "without mybuild cache records",
+        ),
+        (format!("{}/bk:cache", reg.addr), "a BuildKit cache"),
+        (format!("{}/app:missing", reg.addr), "not found"),
+        (dead, "Connection refused"),
+    ];
+    let (b, ctx_b) = machine("b");
+    for (from, reason) in cases {
+        let (out, archive) = b.build(&ctx_b, &[&format!("--cache-from={from}")]);
+        assert_success(&out, &format!("build with --cache-from={from}"));
+        warned(&stderr(&out), &from, reason);
+        check(&archive);
+    }
+    // A missing local cache warns the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("none");
+    let spec = format!("--cache-from=type=local,src={}", from.display());
+    let (out, _) = b.build(&ctx_b, &[&spec]);
+    assert_success(&out, "build with a missing local cache");
+    warned(&stderr(&out), &from.display().to_string(), "not found");
+}

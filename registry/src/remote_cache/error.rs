@@ -19,6 +19,10 @@ pub enum RemoteCacheError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cache {location}: not found")]
+    NotFound { location: String },
+    #[error("cache {location}: is {what}, not a mybuild cache")]
+    NotACache { location: String, what: String },
     #[error("cache {location}: {what}: {reason}")]
     Bad {
         location: String,

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 pub const CACHE_CONFIG: &str = "application/vnd.mybuild.cache.config.v1+json";
 pub const FORMAT_VERSION: u32 = 1;
+/// The config type of BuildKit's own cache manifests (`type=registry`
+/// caches written by `docker buildx`): a different key scheme, not read here.
+pub const BUILDKIT_CACHE_CONFIG: &str = "application/vnd.buildkit.cacheconfig.v0";
 
 /// One layer of the cache: what it unpacks to and the blob that holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -114,17 +117,14 @@ pub(crate) fn parse(
         what: what.into(),
         reason,
     };
+    if let Some(what) = foreign(manifest) {
+        return Err(RemoteCacheError::NotACache {
+            location: location.into(),
+            what,
+        });
+    }
     let m: ImageManifest =
         serde_json::from_slice(manifest).map_err(|e| bad("cache manifest", e.to_string()))?;
-    if m.config.media_type != CACHE_CONFIG {
-        return Err(bad(
-            "cache manifest",
-            format!(
-                "config type {:?} is not a mybuild cache",
-                m.config.media_type
-            ),
-        ));
-    }
     let bytes = config(&m.config.digest, m.config.size)?;
     let got = Digest::of(&bytes);
     if got != m.config.digest {
@@ -146,4 +146,30 @@ pub(crate) fn parse(
         ));
     }
     Ok(c)
+}
+
+/// What a manifest that is not a mybuild cache is instead (an ordinary
+/// image, an index, a BuildKit cache), so `--cache-from` can say why it
+/// is skipped; `None` for a mybuild cache manifest or unparseable JSON.
+pub(crate) fn foreign(manifest: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+    let config_type = |m: &serde_json::Value| m["config"]["mediaType"].as_str().map(str::to_owned);
+    if let Some(list) = v["manifests"].as_array() {
+        let buildkit = list.iter().any(|m| {
+            m["mediaType"].as_str() == Some(BUILDKIT_CACHE_CONFIG)
+                || config_type(m).as_deref() == Some(BUILDKIT_CACHE_CONFIG)
+        });
+        return Some(if buildkit {
+            "a BuildKit cache (its cache keys are not mybuild's)".into()
+        } else {
+            "an image index".into()
+        });
+    }
+    match config_type(&v)?.as_str() {
+        CACHE_CONFIG => None,
+        BUILDKIT_CACHE_CONFIG => Some("a BuildKit cache (its cache keys are not mybuild's)".into()),
+        other => Some(format!(
+            "an image (config type {other}) without mybuild cache records"
+        )),
+    }
 }

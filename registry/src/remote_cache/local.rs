@@ -51,11 +51,14 @@ fn read_blob(dir: &Path, loc: &str, d: &Digest) -> Result<Vec<u8>, RemoteCacheEr
     Ok(bytes)
 }
 
-pub(super) fn read_config(dir: &Path, loc: &str) -> Result<Option<CacheConfig>, RemoteCacheError> {
+pub(super) fn read_config(dir: &Path, loc: &str) -> Result<CacheConfig, RemoteCacheError> {
     let index_path = dir.join("index.json");
+    let not_found = || RemoteCacheError::NotFound {
+        location: loc.into(),
+    };
     let index = match fs::read(&index_path) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
         Err(e) => return Err(io_err(loc, "read", &index_path)(e)),
     };
     let index: ImageIndex = serde_json::from_slice(&index).map_err(|e| RemoteCacheError::Bad {
@@ -63,11 +66,9 @@ pub(super) fn read_config(dir: &Path, loc: &str) -> Result<Option<CacheConfig>, 
         what: index_path.display().to_string(),
         reason: e.to_string(),
     })?;
-    let Some(first) = index.manifests.first() else {
-        return Ok(None);
-    };
+    let first = index.manifests.first().ok_or_else(not_found)?;
     let manifest = read_blob(dir, loc, &first.digest)?;
-    format::parse(loc, &manifest, |d, _| read_blob(dir, loc, d)).map(Some)
+    format::parse(loc, &manifest, |d, _| read_blob(dir, loc, d))
 }
 
 /// Copies one layer blob into the store (verified) and unpacks it.

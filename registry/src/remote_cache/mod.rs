@@ -64,14 +64,14 @@ impl RemoteCache {
         }
     }
 
-    /// Reads the records of one cache; a cache that does not exist yet is
-    /// no error (the first build creates it). Returns how many it added.
+    /// Reads the records of one cache, returning how many it added; a
+    /// missing cache is [`RemoteCacheError::NotFound`] (callers warn and go
+    /// on, as BuildKit does: the first build creates it).
     pub async fn import(&mut self, location: CacheLocation) -> Result<usize, RemoteCacheError> {
         let config = match &location {
             CacheLocation::Local(dir) => local::read_config(dir, &location.to_string())?,
             CacheLocation::Registry(r) => remote::read_config(self.client(), r).await?,
         };
-        let Some(config) = config else { return Ok(0) };
         let index = self.sources.len();
         self.sources.push(location.clone());
         let mut added = 0;

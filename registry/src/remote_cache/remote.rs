@@ -3,17 +3,25 @@
 use super::error::RemoteCacheError;
 use super::format::{self, CacheConfig};
 use crate::{Reference, RegistryClient, RegistryError};
-use mybuild_cache::oci::{ImageManifest, OCI_MANIFEST};
+use mybuild_cache::oci::ImageManifest;
 use mybuild_cache::Store;
 use std::sync::Arc;
 
 const MAX_JSON: u64 = 16 << 20;
 
-/// The cache's records, or `None` when the registry has no such cache yet.
+/// Every manifest type, so an image or an index at the reference is
+/// recognised (and named in the warning) rather than hidden behind a 404.
+const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The cache's records; [`RemoteCacheError::NotFound`] when the registry
+/// has no such reference.
 pub(super) async fn read_config(
     client: &RegistryClient,
     r: &Reference,
-) -> Result<Option<CacheConfig>, RemoteCacheError> {
+) -> Result<CacheConfig, RemoteCacheError> {
     let loc = r.to_string();
     let err = |source| RemoteCacheError::Registry {
         location: loc.clone(),
@@ -25,14 +33,19 @@ pub(super) async fn read_config(
         r.repository,
         r.digest.as_ref().map_or(tag, |d| d.to_string())
     );
-    let manifest = match client
-        .get_small(r, &path, Some(OCI_MANIFEST), MAX_JSON)
-        .await
-    {
+    let manifest = match client.get_small(r, &path, Some(ACCEPT), MAX_JSON).await {
         Ok(b) => b,
-        Err(RegistryError::Status { status: 404, .. }) => return Ok(None),
+        Err(RegistryError::Status { status: 404, .. }) => {
+            return Err(RemoteCacheError::NotFound { location: loc })
+        }
         Err(e) => return Err(err(e)),
     };
+    if let Some(what) = format::foreign(&manifest) {
+        return Err(RemoteCacheError::NotACache {
+            location: loc,
+            what,
+        });
+    }
     let config_digest = {
         let m: ImageManifest =
             serde_json::from_slice(&manifest).map_err(|e| RemoteCacheError::Bad {
@@ -51,7 +64,7 @@ pub(super) async fn read_config(
         )
         .await
         .map_err(err)?;
-    format::parse(&loc, &manifest, |_, _| Ok(config)).map(Some)
+    format::parse(&loc, &manifest, |_, _| Ok(config))
 }
 
 pub(super) async fn write(

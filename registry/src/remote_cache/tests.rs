@@ -50,6 +50,23 @@ fn export_bytes_are_pinned() {
         manifest.len()
     );
     assert_eq!(index, want_index);
-    let read = local::read_config(&dir, "test").unwrap().unwrap();
+    let read = local::read_config(&dir, "test").unwrap();
     assert_eq!(read.records.len(), 1);
+}
+
+#[test]
+fn foreign_manifests_are_named() {
+    let image =
+        br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json"}}"#;
+    assert!(format::foreign(image).unwrap().starts_with("an image"));
+    let bk = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.buildkit.cacheconfig.v0"}]}"#;
+    assert!(format::foreign(bk).unwrap().contains("BuildKit cache"));
+    let bk_manifest = br#"{"config":{"mediaType":"application/vnd.buildkit.cacheconfig.v0"}}"#;
+    assert!(format::foreign(bk_manifest)
+        .unwrap()
+        .contains("BuildKit cache"));
+    let index = br#"{"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json"}]}"#;
+    assert_eq!(format::foreign(index).unwrap(), "an image index");
+    let ours = br#"{"config":{"mediaType":"application/vnd.mybuild.cache.config.v1+json"}}"#;
+    assert_eq!(format::foreign(ours), None);
 }

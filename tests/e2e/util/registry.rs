@@ -89,6 +89,88 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Uploads `config` as a blob of `name` and tags `name:tag` with a
+    /// manifest naming it as a config of `config_type` and no layers (how
+    /// BuildKit's `image-manifest=true` cache looks from outside), via curl.
+    pub fn put_config_manifest(&self, name: &str, tag: &str, config_type: &str, config: &[u8]) {
+        let digest = format!("sha256:{}", super::sha256_hex(config));
+        let base = format!("http://{}/v2/{name}", self.addr);
+        let out = curl(
+            &["-sSf", "-D", "-", "-o", "/dev/null", "-X", "POST"],
+            &format!("{base}/blobs/uploads/"),
+            None,
+        );
+        let location = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .expect("upload Location")
+            .trim()
+            .to_string();
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = if location.starts_with("http") {
+            location
+        } else {
+            format!("http://{}{location}", self.addr)
+        };
+        curl(
+            &[
+                "-sSf",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+            ],
+            &format!("{url}{sep}digest={digest}"),
+            Some(config),
+        );
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": config_type, "digest": digest, "size": config.len()},
+            "layers": [],
+        });
+        curl(
+            &[
+                "-sSf",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            ],
+            &format!("{base}/manifests/{tag}"),
+            Some(manifest.to_string().as_bytes()),
+        );
+    }
+}
+
+/// Runs curl on `url`, feeding `body` on stdin; its stdout.
+fn curl(args: &[&str], url: &str, body: Option<&[u8]>) -> String {
+    use std::io::Write;
+    let mut cmd = Command::new("curl");
+    cmd.args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if body.is_some() {
+        cmd.args(["--data-binary", "@-"]).stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("curl not installed");
+    if let Some(b) = body {
+        child.stdin.take().unwrap().write_all(b).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// An htpasswd line (the registry takes bcrypt only), from apache2-utils.
 fn bcrypt_entry(user: &str, password: &str) -> Vec<u8> {
     let out = Command::new("htpasswd")
