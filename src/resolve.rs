@@ -57,8 +57,31 @@ impl ImageResolver for StoreResolver {
             }
             Err(e) => {
                 self.progress.failed(&vertex, &e.to_string());
+                if e.is_unreachable() {
+                    return Err(offline_hint(reference, &e).into());
+                }
                 Err(Box::new(e))
             }
         }
+    }
+}
+
+/// An unreachable registry on a first run usually means no network: say
+/// what failed and how to get a base image without one.
+fn offline_hint(reference: &str, e: &mybuild_registry::RegistryError) -> String {
+    let busybox = reference == "busybox"
+        || reference.starts_with("busybox:")
+        || reference.starts_with("docker.io/library/busybox")
+        || reference.starts_with("library/busybox");
+    if busybox {
+        format!(
+            "{e} (registry unreachable; no network? `mybuild bootstrap-busybox` \
+             makes busybox:latest from the host's static busybox)"
+        )
+    } else {
+        format!(
+            "{e} (registry unreachable; no network? `mybuild bootstrap-busybox` \
+             makes a busybox base image offline)"
+        )
     }
 }

@@ -146,7 +146,18 @@ pub fn stall_timeout() -> std::time::Duration {
 /// transport's own words, such as "error decoding response body", do not).
 fn describe(source: &reqwest::Error) -> String {
     if !source.is_timeout() {
-        return source.to_string();
+        // reqwest's own text ("error sending request for url") hides why;
+        // the innermost cause says it (refused, no such host, TLS).
+        let mut root: &dyn std::error::Error = source;
+        while let Some(next) = root.source() {
+            root = next;
+        }
+        let (top, why) = (source.to_string(), root.to_string());
+        return if why == top {
+            top
+        } else {
+            format!("{top}: {why}")
+        };
     }
     let secs = stall_timeout().as_secs();
     let what = if source.is_connect() {
@@ -157,15 +168,66 @@ fn describe(source: &reqwest::Error) -> String {
     format!("stalled: {what} for {secs} s (MYBUILD_REGISTRY_TIMEOUT sets the limit)")
 }
 
+/// The registry's explanation: the distribution spec's error document
+/// (`{"errors":[{"code":..,"message":..}]}`) as `CODE: message`, any other
+/// body as sent.
 fn body_suffix(body: &str) -> String {
     if body.is_empty() {
-        String::new()
-    } else {
-        format!(": {body}")
+        return String::new();
+    }
+    match spec_errors(body) {
+        Some(described) => format!(": {described}"),
+        None => format!(": {body}"),
+    }
+}
+
+/// `CODE: message[; CODE: message]` from a distribution-spec error body.
+fn spec_errors(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let errors = v.get("errors")?.as_array()?;
+    let parts: Vec<String> = errors
+        .iter()
+        .filter_map(|e| {
+            let code = e.get("code")?.as_str()?;
+            match e.get("message").and_then(|m| m.as_str()) {
+                Some(m) if !m.is_empty() => Some(format!("{code}: {m}")),
+                _ => Some(code.to_string()),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_suffix;
+
+    #[test]
+    fn spec_error_bodies_read_as_code_and_message() {
+        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#;
+        assert_eq!(body_suffix(body), ": MANIFEST_UNKNOWN: manifest unknown");
+        assert_eq!(body_suffix("<html>down</html>"), ": <html>down</html>");
+        assert_eq!(body_suffix(r#"{"errors":[]}"#), r#": {"errors":[]}"#);
+        assert_eq!(body_suffix(""), "");
     }
 }
 
 impl RegistryError {
+    /// The registry could not be reached at all (no route, refused, no
+    /// such host, stalled): the failure an offline machine sees.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            RegistryError::Request { source, .. } | RegistryError::PushRequest { source, .. } => {
+                source.is_connect() || source.is_timeout()
+            }
+            RegistryError::Auth {
+                source: AuthError::TokenRequest { source, .. },
+                ..
+            } => source.is_connect() || source.is_timeout(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn store(op: &'static str, what: impl ToString, source: StoreError) -> Self {
         RegistryError::Store {
             op,

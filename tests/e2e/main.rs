@@ -10,6 +10,7 @@ mod cache_share;
 mod cancel;
 mod commands;
 mod fidelity;
+mod first_run;
 mod flags;
 mod hostile;
 mod hostile_inputs;
