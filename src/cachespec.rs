@@ -4,7 +4,7 @@
 use anyhow::{bail, Context as _};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
-use mybuild_registry::remote_cache::{export, CacheLocation, RemoteCache};
+use mybuild_registry::remote_cache::{export, inline, CacheLocation, RemoteCache};
 use mybuild_registry::{Reference, RegistryClient};
 use mybuild_solver::Progress;
 use std::path::PathBuf;
@@ -19,9 +19,18 @@ pub enum Mode {
     Max,
 }
 
+/// Where `--cache-to` writes.
+#[derive(Debug, Clone)]
+pub enum CacheTarget {
+    /// A cache of its own, in a registry or a directory.
+    Export(CacheLocation),
+    /// Records in the image config (`type=inline`), pushed with the image.
+    Inline,
+}
+
 #[derive(Debug, Clone)]
 pub struct CacheTo {
-    pub location: CacheLocation,
+    pub target: CacheTarget,
     pub mode: Mode,
 }
 
@@ -58,7 +67,8 @@ fn location(
     }
 }
 
-/// `type=registry,ref=R[,mode=min|max]` or `type=local,dest=DIR[,mode=]`.
+/// `type=registry,ref=R[,mode=min|max]`, `type=local,dest=DIR[,mode=]`
+/// or `type=inline` (always min: only the final image's layers are there).
 pub fn parse_to(spec: &str) -> anyhow::Result<CacheTo> {
     let (mut kind, mut dest, mut reference, mut mode) = (None, None, None, Mode::Min);
     for (k, v) in fields(spec, "--cache-to")? {
@@ -79,8 +89,17 @@ pub fn parse_to(spec: &str) -> anyhow::Result<CacheTo> {
         }
     }
     let kind = kind.with_context(|| format!("--cache-to {spec:?}: missing type="))?;
+    if kind == "inline" {
+        if mode == Mode::Max {
+            bail!("--cache-to {spec:?}: type=inline supports only mode=min");
+        }
+        return Ok(CacheTo {
+            target: CacheTarget::Inline,
+            mode,
+        });
+    }
     Ok(CacheTo {
-        location: location(&kind, dest, reference, "--cache-to", spec)?,
+        target: CacheTarget::Export(location(&kind, dest, reference, "--cache-to", spec)?),
         mode,
     })
 }
@@ -141,15 +160,19 @@ pub async fn export_all(
     progress: &Progress,
 ) -> anyhow::Result<()> {
     for (i, c) in to.iter().enumerate() {
+        // Inline records go into the image config instead (`inline_records`).
+        let CacheTarget::Export(location) = &c.target else {
+            continue;
+        };
         let vertex = format!("cache-to-{i}");
-        progress.started(&vertex, &format!("exporting cache to {}", c.location));
+        progress.started(&vertex, &format!("exporting cache to {location}"));
         let chosen: Vec<_> = records
             .iter()
             .filter(|(_, chain)| c.mode == Mode::Max || final_chain.starts_with(chain))
             .cloned()
             .collect();
         let n = chosen.len();
-        match export(store, client, &c.location, chosen).await {
+        match export(store, client, location, chosen).await {
             Ok(()) => {
                 let note = format!("{n} cache records done\n");
                 progress.log(&vertex, mybuild_solver::LogStream::Stdout, note.as_bytes());
@@ -157,11 +180,28 @@ pub async fn export_all(
             }
             Err(e) => {
                 progress.failed(&vertex, &e.to_string());
-                return Err(e).with_context(|| format!("exporting cache to {}", c.location));
+                return Err(e).with_context(|| format!("exporting cache to {location}"));
             }
         }
     }
     Ok(())
+}
+
+/// With a `--cache-to type=inline`, the records to put in the image config
+/// under [`inline::INLINE_KEY`]: the key and its value.
+pub fn inline_records(
+    to: &[CacheTo],
+    records: &[(Digest, Vec<Digest>)],
+    final_chain: &[Digest],
+) -> Option<(&'static str, serde_json::Value)> {
+    to.iter()
+        .any(|c| matches!(c.target, CacheTarget::Inline))
+        .then(|| {
+            (
+                inline::INLINE_KEY,
+                inline::records_value(records, final_chain),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -173,13 +213,18 @@ mod tests {
         let to = parse_to("type=registry,ref=127.0.0.1:5000/app:cache,mode=max").unwrap();
         assert_eq!(to.mode, Mode::Max);
         assert!(
-            matches!(&to.location, CacheLocation::Registry(r) if r.to_string() == "127.0.0.1:5000/app:cache")
+            matches!(&to.target, CacheTarget::Export(CacheLocation::Registry(r)) if r.to_string() == "127.0.0.1:5000/app:cache")
         );
         let to = parse_to("type=local,dest=/tmp/c").unwrap();
         assert_eq!(to.mode, Mode::Min);
         assert!(
-            matches!(to.location, CacheLocation::Local(p) if p == std::path::Path::new("/tmp/c"))
+            matches!(to.target, CacheTarget::Export(CacheLocation::Local(p)) if p == std::path::Path::new("/tmp/c"))
         );
+        assert!(matches!(
+            parse_to("type=inline").unwrap().target,
+            CacheTarget::Inline
+        ));
+        assert!(parse_to("type=inline,mode=max").is_err());
         assert!(parse_to("type=gha").is_err());
         assert!(parse_to("type=local").is_err());
         assert!(parse_to("type=local,dest=x,mode=all").is_err());

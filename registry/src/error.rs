@@ -198,20 +198,6 @@ fn spec_errors(body: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::body_suffix;
-
-    #[test]
-    fn spec_error_bodies_read_as_code_and_message() {
-        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#;
-        assert_eq!(body_suffix(body), ": MANIFEST_UNKNOWN: manifest unknown");
-        assert_eq!(body_suffix("<html>down</html>"), ": <html>down</html>");
-        assert_eq!(body_suffix(r#"{"errors":[]}"#), r#": {"errors":[]}"#);
-        assert_eq!(body_suffix(""), "");
-    }
-}
-
 impl RegistryError {
     /// The registry could not be reached at all (no route, refused, no
     /// such host, stalled): the failure an offline machine sees.
@@ -234,5 +220,19 @@ impl RegistryError {
             what: what.to_string(),
             source: Box::new(source),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_suffix;
+
+    #[test]
+    fn spec_error_bodies_read_as_code_and_message() {
+        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#;
+        assert_eq!(body_suffix(body), ": MANIFEST_UNKNOWN: manifest unknown");
+        assert_eq!(body_suffix("<html>down</html>"), ": <html>down</html>");
+        assert_eq!(body_suffix(r#"{"errors":[]}"#), r#": {"errors":[]}"#);
+        assert_eq!(body_suffix(""), "");
     }
 }

@@ -42,11 +42,14 @@ impl Session<'_> {
         let BuildPlan {
             graph,
             target,
-            config,
+            mut config,
             steps,
         } = plan;
         let chain = self.solve(&scheduler, graph, target, &steps, &def).await?;
         let (client, records) = (self.images.client(), scheduler.records());
+        if let Some((key, value)) = cachespec::inline_records(&cache_to, &records, &chain) {
+            config[key] = value;
+        }
         cachespec::export_all(
             &cache_to,
             &self.store,

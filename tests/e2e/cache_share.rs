@@ -152,3 +152,62 @@ fn unusable_cache_from_warns_and_builds_without_it() {
     assert_success(&out, "build with a missing local cache");
     warned(&stderr(&out), &from.display().to_string(), "not found");
 }
+
+/// `mybuild build --progress=plain ARGS CTX` on `env`, with the image id.
+fn build_iid(env: &TestEnv, ctx: &std::path::Path, args: &[&str]) -> (String, String) {
+    let iid = env.work.path().join("iid");
+    let iid_arg = format!("--iidfile={}", iid.display());
+    let mut all = vec!["build", "--progress=plain", &iid_arg];
+    all.extend_from_slice(args);
+    let ctx = ctx.to_string_lossy().into_owned();
+    all.push(&ctx);
+    // A layer fetched from a cache is dated when fetched (the store keeps
+    // no creation time from elsewhere): the epoch pins every time instead.
+    let out = (env.cmd().args(&all))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert_success(&out, &format!("build {args:?}"));
+    (stderr(&out), std::fs::read_to_string(iid).unwrap())
+}
+
+#[test]
+fn inline_cache_travels_with_the_pushed_image() {
+    let reg = Registry::start();
+    let image = format!("{}/app:inline", reg.addr);
+    let (a, ctx_a) = machine("a");
+    let (log_a, id_a) = build_iid(
+        &a,
+        &ctx_a,
+        &["-t", &image, "--push", "--cache-to=type=inline"],
+    );
+    assert!(log_a.contains("main-42"), "{log_a}");
+
+    // A fresh store: every step of the final stage comes from the image.
+    let (b, ctx_b) = machine("b");
+    let from = format!("--cache-from={image}");
+    let (log_b, id_b) = build_iid(&b, &ctx_b, &[&from, "--cache-to=type=inline"]);
+    assert!(!log_b.contains("main-42"), "{log_b}");
+    let cached = crate::util::cached_steps(&log_b);
+    for step in [
+        "COPY f /f",
+        "RUN echo main-$((40+2))",
+        "COPY --from=side /side /side",
+    ] {
+        assert!(
+            cached.iter().any(|c| c.contains(step)),
+            "{step} not CACHED: {cached:?}\n{log_b}"
+        );
+    }
+    assert_eq!(id_a, id_b, "the same image on both machines");
+
+    // Without type=inline the image carries no records: a warning, and a rebuild.
+    let plain = format!("{}/app:plain", reg.addr);
+    build_iid(&a, &ctx_a, &["-t", &plain, "--push"]);
+    let (c, ctx_c) = machine("c");
+    let (log_c, _) = build_iid(&c, &ctx_c, &[&format!("--cache-from={plain}")]);
+    assert!(
+        log_c.contains("main-42") && log_c.contains("without mybuild cache records"),
+        "{log_c}"
+    );
+}

@@ -10,6 +10,7 @@
 
 mod error;
 pub mod format;
+pub mod inline;
 mod local;
 mod remote;
 #[cfg(test)]

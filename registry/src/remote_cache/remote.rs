@@ -2,8 +2,9 @@
 
 use super::error::RemoteCacheError;
 use super::format::{self, CacheConfig};
+use super::inline;
 use crate::{Reference, RegistryClient, RegistryError};
-use mybuild_cache::oci::ImageManifest;
+use mybuild_cache::oci::{ImageManifest, DOCKER_CONFIG, OCI_CONFIG};
 use mybuild_cache::Store;
 use std::sync::Arc;
 
@@ -40,31 +41,70 @@ pub(super) async fn read_config(
         }
         Err(e) => return Err(err(e)),
     };
+    if let Some(c) = inline_cache(client, r, &loc, &manifest).await? {
+        return Ok(c);
+    }
     if let Some(what) = format::foreign(&manifest) {
         return Err(RemoteCacheError::NotACache {
             location: loc,
             what,
         });
     }
-    let config_digest = {
-        let m: ImageManifest =
-            serde_json::from_slice(&manifest).map_err(|e| RemoteCacheError::Bad {
-                location: loc.clone(),
-                what: "cache manifest".into(),
-                reason: e.to_string(),
-            })?;
-        m.config.digest
-    };
-    let config = client
-        .get_small(
-            r,
-            &format!("{}/blobs/{config_digest}", r.repository),
-            None,
-            MAX_JSON,
-        )
-        .await
-        .map_err(err)?;
+    let m = parse_manifest(&loc, &manifest)?;
+    let config = get_config(client, r, &loc, &m).await?;
     format::parse(&loc, &manifest, |_, _| Ok(config))
+}
+
+fn parse_manifest(loc: &str, manifest: &[u8]) -> Result<ImageManifest, RemoteCacheError> {
+    serde_json::from_slice(manifest).map_err(|e| RemoteCacheError::Bad {
+        location: loc.into(),
+        what: "cache manifest".into(),
+        reason: e.to_string(),
+    })
+}
+
+async fn get_config(
+    client: &RegistryClient,
+    r: &Reference,
+    loc: &str,
+    m: &ImageManifest,
+) -> Result<Vec<u8>, RemoteCacheError> {
+    let path = format!("{}/blobs/{}", r.repository, m.config.digest);
+    client
+        .get_small(r, &path, None, MAX_JSON)
+        .await
+        .map_err(|source| RemoteCacheError::Registry {
+            location: loc.into(),
+            source,
+        })
+}
+
+/// The records an ordinary image carries in its config (`--cache-to
+/// type=inline`), or `None` for anything else.
+async fn inline_cache(
+    client: &RegistryClient,
+    r: &Reference,
+    loc: &str,
+    manifest: &[u8],
+) -> Result<Option<CacheConfig>, RemoteCacheError> {
+    let is_image = serde_json::from_slice::<serde_json::Value>(manifest)
+        .ok()
+        .and_then(|v| v["config"]["mediaType"].as_str().map(str::to_owned))
+        .is_some_and(|t| t == OCI_CONFIG || t == DOCKER_CONFIG);
+    if !is_image {
+        return Ok(None);
+    }
+    let m = parse_manifest(loc, manifest)?;
+    let config = get_config(client, r, loc, &m).await?;
+    let got = mybuild_graph::Digest::of(&config);
+    if got != m.config.digest {
+        return Err(RemoteCacheError::Digest {
+            location: loc.into(),
+            what: format!("image config {}", m.config.digest),
+            got,
+        });
+    }
+    inline::from_image(loc, &m, &config)
 }
 
 pub(super) async fn write(

@@ -70,3 +70,41 @@ fn foreign_manifests_are_named() {
     let ours = br#"{"config":{"mediaType":"application/vnd.mybuild.cache.config.v1+json"}}"#;
     assert_eq!(format::foreign(ours), None);
 }
+
+#[test]
+fn inline_records_are_prefixes_of_the_image() {
+    use mybuild_cache::oci::{Descriptor, ImageManifest};
+    let (l1, l2, other) = (Digest::of(b"1"), Digest::of(b"2"), Digest::of(b"x"));
+    let (k1, k2, k3) = (Digest::of(b"k1"), Digest::of(b"k2"), Digest::of(b"k3"));
+    let records = vec![
+        (k2.clone(), vec![l1.clone(), l2.clone()]),
+        (k1.clone(), vec![l1.clone()]),
+        (k3, vec![other]), // another stage's: not in the image
+    ];
+    let value = super::inline::records_value(&records, &[l1.clone(), l2.clone()]);
+    let config = serde_json::json!({
+        "rootfs": {"type": "layers", "diff_ids": [l1, l2]},
+        super::inline::INLINE_KEY: value,
+    });
+    let layer = |d: &str| {
+        Descriptor::new(
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            Digest::of(d.as_bytes()),
+            9,
+        )
+    };
+    let manifest = ImageManifest::new(layer("c"), vec![layer("g1"), layer("g2")]);
+    let bytes = serde_json::to_vec(&config).unwrap();
+    let c = super::inline::from_image("t", &manifest, &bytes)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.records.len(), 2);
+    let chain = |k: &Digest| &c.records.iter().find(|r| &r.key == k).unwrap().chain;
+    assert_eq!(chain(&k1), &vec![0]);
+    assert_eq!(chain(&k2), &vec![0, 1]);
+    assert_eq!(c.layers[1].digest, Digest::of(b"g2"));
+    let plain = br#"{"rootfs":{"diff_ids":[]}}"#;
+    assert!(super::inline::from_image("t", &manifest, plain)
+        .unwrap()
+        .is_none());
+}
