@@ -93,7 +93,7 @@ fn registry_cache_between_two_machines_and_min_mode() {
     assert!(log.contains("side-2"), "{log}");
     check(&archive);
 
-    // A cache that does not exist yet is no error (the first CI run).
+    // A cache that does not exist yet only warns (the first CI run).
     let (d, ctx_d) = machine("d");
     let from = format!("--cache-from={}/app:never-pushed", reg.addr);
     let (out, _) = d.build(&ctx_d, &[&from]);
