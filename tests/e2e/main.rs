@@ -13,6 +13,7 @@ mod fidelity;
 mod flags;
 mod hostile;
 mod hostile_inputs;
+mod inputs;
 mod legacy;
 mod load;
 mod login;

@@ -34,6 +34,7 @@ fn opts() -> CompileOptions {
         exec_env: Default::default(),
         no_cache_filter: vec![],
         labels: Default::default(),
+        named_contexts: Default::default(),
     }
 }
 

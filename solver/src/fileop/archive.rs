@@ -26,7 +26,7 @@ pub(crate) enum Format {
 
 /// Go's tar reader accepts a first block whose checksum (unsigned or signed
 /// byte sum, with the checksum field read as spaces) matches the field.
-fn is_tar_header(block: &[u8]) -> bool {
+pub(crate) fn is_tar_header(block: &[u8]) -> bool {
     if block.len() < 512 || block.iter().all(|b| *b == 0) {
         return false;
     }
