@@ -56,11 +56,11 @@ pub(super) async fn gather(
         Some(f) => f.to_path_buf(),
         None => context.join("Dockerfile"),
     };
+    let (named, locals) = named_contexts(build_contexts, &mut fetched).await?;
     let def = match text {
         Some(text) => Definition::from_text(text, &dockerfile, &context)?,
         None => Definition::read(&dockerfile, &context)?,
     };
-    let (named, locals) = named_contexts(build_contexts, &mut fetched).await?;
     Ok(Inputs {
         context,
         def,

@@ -87,7 +87,7 @@ impl Fetched {
         let dir = self.temp()?;
         let mut spool = tempfile::tempfile().context("spooling stdin")?;
         std::io::copy(&mut std::io::stdin().lock(), &mut spool).context("reading stdin")?;
-        match unpack_tarball(&mut spool, &dir, "-").context("build context from stdin")? {
+        match unpack_tarball(&mut spool, &dir, "build context -")? {
             TarballKind::Unpacked => Ok((dir, None)),
             TarballKind::NotArchive => {
                 use std::io::Seek as _;
@@ -107,16 +107,15 @@ impl Fetched {
         match remote {
             Remote::Tarball(url) => {
                 let mut file = download(url).await?;
-                match unpack_tarball(&mut file, &dir, url)
-                    .with_context(|| format!("build context {url}"))?
-                {
+                match unpack_tarball(&mut file, &dir, &format!("build context {url}"))? {
                     TarballKind::Unpacked => Ok(dir),
                     TarballKind::NotArchive => {
                         bail!("build context {url}: not a tar archive (plain or gzip)")
                     }
                 }
             }
-            Remote::Git(git) => clone(git, &dir).await,
+            Remote::Git(git) => (clone(git, &dir).await)
+                .with_context(|| format!("git build context {}", git.remote)),
         }
     }
 }
@@ -143,19 +142,22 @@ async fn clone(git: &GitUrl, dir: &Path) -> anyhow::Result<PathBuf> {
     run_git(dir, &["init", "-q"]).await?;
     run_git(dir, &["remote", "add", "origin", &git.remote]).await?;
     let shallow = ["fetch", "-q", "--depth=1", "origin", reference];
-    if run_git(dir, &shallow).await.is_ok() {
-        run_git(dir, &["checkout", "-q", "FETCH_HEAD"]).await?;
-    } else {
-        // A commit the server won't serve by id: fetch everything.
-        let full = [
-            "fetch",
-            "-q",
-            "--tags",
-            "origin",
-            "+refs/heads/*:refs/remotes/origin/*",
-        ];
-        run_git(dir, &full).await?;
-        run_git(dir, &["checkout", "-q", reference]).await?;
+    let commit = reference.len() >= 7 && reference.bytes().all(|b| b.is_ascii_hexdigit());
+    match run_git(dir, &shallow).await {
+        Ok(()) => run_git(dir, &["checkout", "-q", "FETCH_HEAD"]).await?,
+        Err(e) if !commit => return Err(e),
+        Err(_) => {
+            // A commit the server won't serve by id: fetch everything.
+            let full = [
+                "fetch",
+                "-q",
+                "--tags",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+            ];
+            run_git(dir, &full).await?;
+            run_git(dir, &["checkout", "-q", reference]).await?;
+        }
     }
     std::fs::remove_dir_all(dir.join(".git")).context("removing .git from the git context")?;
     let dir = dir.canonicalize().context("the git context directory")?;

@@ -151,6 +151,18 @@ fn a_tarball_url_is_the_context() {
     let (out, dest) = build(&env, &[&server.url("/ctx.tar.gz")], b"");
     assert_success(&out, "build http://…/ctx.tar.gz");
     assert_eq!(read(&dest, "sub/f.txt"), "in the tar");
+    // The same tarball as a named context.
+    std::fs::remove_dir_all(&dest).unwrap();
+    let ctx = env.context(
+        "ctx",
+        "FROM scratch\nCOPY --from=web sub/f.txt /named\n",
+        &[],
+    );
+    let named = format!("web={}", server.url("/ctx.tar.gz"));
+    let args = ["--build-context", &named, ctx.to_str().unwrap()];
+    let (out, dest) = build(&env, &args, b"");
+    assert_success(&out, "build --build-context web=URL");
+    assert_eq!(read(&dest, "named"), "in the tar");
     let (out, _) = build(&env, &[&server.url("/not-a-tar")], b"");
     assert!(!out.status.success());
     assert!(
@@ -181,6 +193,18 @@ fn a_git_url_builds_its_branch_and_subdir() {
     assert_success(&out, &format!("build {url}"));
     assert_eq!(read(&dest, "page"), "on feature");
     assert!(!dest.join(".git").exists() && !dest.join("web").exists());
+    // A commit id as the ref: main's first commit.
+    let sha = std::process::Command::new("git")
+        .args(["rev-parse", "main"])
+        .current_dir(&repo)
+        .output()
+        .expect("git rev-parse");
+    let sha = String::from_utf8(sha.stdout).unwrap();
+    std::fs::remove_dir_all(&dest).unwrap();
+    let url = format!("{}#{}:web", daemon.url("app.git"), sha.trim());
+    let (out, dest) = build(&env, &[&url], b"");
+    assert_success(&out, &format!("build {url}"));
+    assert_eq!(read(&dest, "page"), "on main");
 }
 
 #[test]

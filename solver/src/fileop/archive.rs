@@ -61,7 +61,7 @@ pub(crate) fn detect(src: &Source, m: &Match) -> Result<Option<Format>, ArchiveE
     if m.top().kind() != libc::S_IFREG {
         return Ok(None);
     }
-    let archive = m.real.display().to_string();
+    let archive = format!("ADD {}", m.real.display());
     let read_err = |source| ArchiveError::Read {
         archive: archive.clone(),
         source,
@@ -101,7 +101,7 @@ pub(crate) fn extract(
     format: Format,
     chown: Option<Ids>,
 ) -> Result<(), ArchiveError> {
-    let archive = m.real.display().to_string();
+    let archive = format!("ADD {}", m.real.display());
     let read_err = |source| ArchiveError::Read {
         archive: archive.clone(),
         source,

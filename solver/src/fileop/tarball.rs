@@ -24,7 +24,7 @@ pub enum TarballKind {
 
 /// Unpacks the tar (plain or gzip-compressed) in `file` into the existing
 /// directory `dest`, or reports that `file` is no archive. `name` is how
-/// errors name the archive (`-`, a URL). bzip2, xz and zstd are recognised
+/// errors name the archive (`build context -`, `build context URL`). bzip2, xz and zstd are recognised
 /// and refused: this build has no codec for them.
 pub fn unpack_tarball(
     file: &mut File,
