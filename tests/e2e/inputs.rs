@@ -211,7 +211,8 @@ fn a_git_url_builds_its_branch_and_subdir() {
 fn build_contexts_name_a_directory_for_from_and_copy_from() {
     let env = TestEnv::empty();
     let extra = env.context("extra", "unused", &[("x.txt", "extra file")]);
-    let df = "FROM scratch AS extra\nFROM extra AS base\nFROM scratch\n\
+    // The stage `extra` names an unreachable image: the context replaces it.
+    let df = "FROM 127.0.0.1:1/nowhere AS extra\nFROM extra AS base\nFROM scratch\n\
               COPY --from=extra x.txt /copied\nCOPY --from=base /x.txt /via-from\n";
     let ctx = env.context("ctx", df, &[]);
     let named = format!("extra={}", extra.display());
