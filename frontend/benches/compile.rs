@@ -62,6 +62,7 @@ fn time(text: &str) -> f64 {
         exec_env: Default::default(),
         no_cache_filter: vec![],
         labels: Default::default(),
+        named_contexts: Default::default(),
     };
     (0..3)
         .map(|_| {

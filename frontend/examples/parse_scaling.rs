@@ -92,6 +92,7 @@ fn options() -> CompileOptions {
         exec_env: Default::default(),
         no_cache_filter: vec![],
         labels: Default::default(),
+        named_contexts: Default::default(),
     }
 }
 

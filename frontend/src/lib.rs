@@ -46,6 +46,18 @@ pub struct CompileOptions {
     pub no_cache_filter: Vec<String>,
     /// `--label`s, set on the target's config after its LABELs.
     pub labels: BTreeMap<String, String>,
+    /// `--build-context NAME=…`: what `FROM NAME` and `COPY --from=NAME`
+    /// use instead of a stage or image of that name.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// A `--build-context` source, as buildx passes it to the frontend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A directory: the solver's local source of this name.
+    Local(String),
+    /// An image reference (`docker-image://REF`).
+    Image(String),
 }
 
 /// Turns an image reference into a pinned digest and its config.

@@ -81,6 +81,7 @@ fn options(case: &Path) -> CompileOptions {
         exec_env: Default::default(),
         no_cache_filter: vec![],
         labels: Default::default(),
+        named_contexts: Default::default(),
     }
 }
 

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// Name of the Dockerfile [default: PATH/Dockerfile]
-    #[arg(short = 'f', long = "file")]
+    /// Name of the Dockerfile [default: PATH/Dockerfile]; - reads it from stdin
+    #[arg(short = 'f', long = "file", allow_hyphen_values = true)]
     pub file: Option<PathBuf>,
     /// Name and optionally a tag (name:tag); may be repeated
     #[arg(short = 't', long = "tag")]
@@ -139,9 +139,14 @@ pub struct BuildArgs {
     /// Extra privileges: network.host (RUN steps have it by default)
     #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
     pub allow: Vec<String>,
-    /// Build context directory
-    #[arg(value_name = "PATH")]
-    pub context: PathBuf,
+    /// Extra named context (NAME=DIR, NAME=docker-image://REF or NAME=URL)
+    /// for `FROM NAME` and `COPY --from=NAME`
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// Build context: a directory, - (a tar or a Dockerfile on stdin), a
+    /// tarball URL or a git URL (URL#REF:SUBDIR)
+    #[arg(value_name = "PATH | URL | -", allow_hyphen_values = true)]
+    pub context: String,
 }
 
 /// One `--build-arg`: `KEY=VALUE`, or a bare `KEY` whose value is taken

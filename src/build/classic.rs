@@ -26,6 +26,7 @@ pub(super) async fn run(
         ("--iidfile", opts.iidfile.is_some()),
         ("--metadata-file", opts.metadata_file.is_some()),
         ("--no-cache-filter", !opts.no_cache_filter.is_empty()),
+        ("--build-context", !compile.named_contexts.is_empty()),
         // The classic builder's step lines go to stdout.
         (
             "--output to stdout",

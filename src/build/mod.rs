@@ -15,12 +15,12 @@ mod metadata;
 mod options;
 mod pipeline;
 mod session;
+mod sources;
 
 pub use args::BuildArgs;
 
 use crate::render::{self, ProgressMode};
 use anyhow::Context as _;
-use inputs::Definition;
 use mybuild_frontend::CompileOptions;
 use mybuild_registry::{ImageProvider, RegistryClient};
 use mybuild_solver::Progress;
@@ -30,13 +30,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
-    let context = options::context_dir(&args.context)?;
-    let dockerfile = args
-        .file
-        .clone()
-        .unwrap_or_else(|| context.join("Dockerfile"));
-    let def = Definition::read(&dockerfile, &context)?;
-    let opts = BuildOptions::resolve(args, context)?;
+    let inputs = inputs::gather(args.file.as_deref(), &args.context, &args.build_contexts).await?;
+    let def = inputs.def;
+    let mut opts = BuildOptions::resolve(args, inputs.context)?;
+    opts.locals = inputs.locals;
+    // Fetched contexts stay on disk until the build returns.
+    let _fetched = inputs.fetched;
     let compile = CompileOptions {
         filename: def.filename.clone(),
         build_args: opts.build_args.clone(),
@@ -46,6 +45,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
         exec_env: opts.exec_env.clone(),
         no_cache_filter: opts.no_cache_filter.clone(),
         labels: opts.labels.clone(),
+        named_contexts: inputs.named,
     };
 
     std::fs::create_dir_all(root)

@@ -12,7 +12,7 @@ use mybuild_graph::{ExecEnv, NetworkMode};
 use mybuild_registry::Reference;
 use mybuild_solver::sandbox::Limits;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Everything `mybuild build` was asked to do, typed.
 pub(super) struct BuildOptions {
@@ -59,21 +59,13 @@ pub(super) struct BuildOptions {
     /// `--add-host`, `--ulimit`, `--shm-size` for every RUN.
     pub exec_env: ExecEnv,
     pub no_cache_filter: Vec<String>,
-}
-
-/// The canonical build context directory.
-pub(super) fn context_dir(context: &Path) -> anyhow::Result<PathBuf> {
-    let dir = context
-        .canonicalize()
-        .with_context(|| format!("build context {}", context.display()))?;
-    if !dir.is_dir() {
-        bail!("build context {}: not a directory", dir.display());
-    }
-    Ok(dir)
+    /// `--build-context` directories by local source name (set once the
+    /// inputs are gathered).
+    pub locals: BTreeMap<String, PathBuf>,
 }
 
 impl BuildOptions {
-    /// Resolves the flags; `context` is [`context_dir`] of `args.context`.
+    /// Resolves the flags; `context` is the canonical context directory.
     pub(super) fn resolve(args: BuildArgs, context: PathBuf) -> anyhow::Result<BuildOptions> {
         let network = network_mode(&args.network)?;
         let outputs = args
@@ -158,6 +150,7 @@ impl BuildOptions {
                 shm_size: args.shm_size,
             },
             no_cache_filter: args.no_cache_filter,
+            locals: BTreeMap::new(),
         })
     }
 

@@ -116,7 +116,8 @@ impl Session<'_> {
         sandbox: Arc<Sandbox>,
         cache_from: &[CacheLocation],
     ) -> anyhow::Result<Scheduler<BuildWorker>> {
-        let locals = BTreeMap::from([("context".to_string(), self.opts.context.clone())]);
+        let mut locals = self.opts.locals.clone();
+        locals.insert("context".to_string(), self.opts.context.clone());
         let mut worker = BuildWorker::new(
             self.store.clone(),
             sandbox,

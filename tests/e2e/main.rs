@@ -14,6 +14,7 @@ mod first_run;
 mod flags;
 mod hostile;
 mod hostile_inputs;
+mod inputs;
 mod legacy;
 mod load;
 mod login;

@@ -7,6 +7,7 @@ use super::error::{ConvertError, StepError};
 use super::state::Stage;
 use crate::instructions::{Command, Copy};
 use crate::parser::{chomp_heredoc, Heredoc};
+use crate::NamedContext;
 use mybuild_graph::{
     CopyAction, FileAction, FileOp, HttpSource, LocalSource, MkfileAction, NodeId, Op,
 };
@@ -141,6 +142,39 @@ impl Converter<'_> {
         id
     }
 
+    /// The local source a `--build-context NAME=DIR` is read from.
+    pub(super) fn named_local_node(&mut self, local: &str) -> NodeId {
+        let op = Op::Local(LocalSource {
+            name: local.to_string(),
+            exclude: Vec::new(),
+        });
+        self.graph
+            .add(op, vec![], format!("[internal] load build context {local}"))
+    }
+
+    /// A filesystem holding a named context directory's files: what
+    /// `FROM NAME` starts from (BuildKit's local source as a stage).
+    pub(super) fn named_local_tree(&mut self, local: &str) -> NodeId {
+        let source = self.named_local_node(local);
+        let scratch = self.graph.add(Op::Scratch, vec![], "FROM scratch");
+        let copy = CopyAction {
+            source: 1,
+            src: vec!["/".into()],
+            dest: "/".into(),
+            owner: None,
+            mode: None,
+            extract_archives: false,
+            parents: false,
+            exclude: Vec::new(),
+        };
+        let op = Op::File(FileOp {
+            actions: vec![FileAction::Copy(copy)],
+            clamp_mtime: self.epoch,
+        });
+        self.graph
+            .add(op, vec![scratch, source], format!("FROM {local}"))
+    }
+
     /// `--from=`: a stage by name or index, else an image reference.
     pub(super) fn copy_source(
         &mut self,
@@ -148,6 +182,11 @@ impl Converter<'_> {
         visiting: &mut Vec<usize>,
     ) -> Result<NodeId, StepError> {
         let from = self.stages.meta.expand(from)?;
+        match self.opts.named_contexts.get(&from) {
+            Some(NamedContext::Local(local)) => return Ok(self.named_local_node(local)),
+            Some(NamedContext::Image(reference)) => return Ok(self.image_node(reference)?),
+            None => {}
+        }
         if let Some(j) = self.stages.by_name_or_index(&from) {
             return match self.build_stage(j, visiting) {
                 Ok(stage) => Ok(stage.node),

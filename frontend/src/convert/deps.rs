@@ -11,12 +11,16 @@ use super::stages::Stages;
 use crate::instructions::Instruction;
 use std::collections::HashSet;
 
-/// The stages stage `i` reads, by index, in instruction order.
-fn direct(stages: &Stages, i: usize) -> Vec<usize> {
+/// The stages stage `i` reads, by index, in instruction order; a name
+/// that is a `--build-context` (`named`) reads that context, not a stage.
+fn direct(stages: &Stages, i: usize, named: &dyn Fn(&str) -> bool) -> Vec<usize> {
     let def = &stages.defs[i];
     let mut out = Vec::new();
     let stage = |name: &str| {
         let name = stages.meta.expand(name).ok()?;
+        if named(&name) {
+            return None;
+        }
         stages.by_name_or_index(&name)
     };
     if let Some(j) = stage(&def.from.image).filter(|j| *j < i) {
@@ -37,19 +41,24 @@ fn direct(stages: &Stages, i: usize) -> Vec<usize> {
 /// Every stage `i` needs, directly or not, each after the stages it needs
 /// (`i` itself excluded), skipping those `built` already has and what only
 /// they need. A cycle is left for the build to report.
-pub(super) fn build_order(stages: &Stages, i: usize, built: impl Fn(usize) -> bool) -> Vec<usize> {
+pub(super) fn build_order(
+    stages: &Stages,
+    i: usize,
+    built: impl Fn(usize) -> bool,
+    named: &dyn Fn(&str) -> bool,
+) -> Vec<usize> {
     // Only the stages reached are marked: a map, not a vector as long as
     // the Dockerfile, keeps each call as cheap as the stages it visits.
     let mut open: HashSet<usize> = HashSet::from([i]);
     let mut order = Vec::new();
     // (stage, its dependencies, how many of them were visited)
-    let mut stack = vec![(i, direct(stages, i), 0usize)];
+    let mut stack = vec![(i, direct(stages, i, named), 0usize)];
     while let Some((node, deps, next)) = stack.last_mut() {
         match deps.get(*next).copied() {
             Some(dep) => {
                 *next += 1;
                 if !built(dep) && open.insert(dep) {
-                    stack.push((dep, direct(stages, dep), 0));
+                    stack.push((dep, direct(stages, dep, named), 0));
                 }
             }
             None => {

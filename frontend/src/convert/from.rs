@@ -9,6 +9,7 @@ use super::stages::StageDef;
 use super::state::Stage;
 use crate::image_config::ImageConfig;
 use crate::instructions::{Command, Instruction};
+use crate::NamedContext;
 use mybuild_graph::host_arch;
 use mybuild_graph::{Digest, ImageSource, NodeId, Op};
 
@@ -75,25 +76,39 @@ impl Converter<'_> {
             total: 0,
         };
         let kind = |image, stage| LegacyKind::From { image, stage };
-        let (mut stage, from_image, legacy) =
-            match self.stages.by_name_or_index(&base).filter(|j| *j < i) {
-                Some(j) => {
-                    let parent = self.build_stage(j, visiting)?;
-                    let inherited = parent.state_only_env();
-                    let mut stage = blank(parent.node, parent.config);
-                    stage.args_over_env = inherited;
-                    (stage, None, kind(None, Some(j)))
-                }
-                None if base.eq_ignore_ascii_case("scratch") => {
-                    let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
-                    let config = ImageConfig::scratch(host_arch(), "linux");
-                    (blank(node, config), None, kind(None, None))
-                }
-                None => {
-                    let (source, config, id) = self.resolve_config(&base).map_err(err)?;
-                    (blank(NodeId(0), config), Some(source), kind(Some(id), None))
-                }
-            };
+        // A --build-context of this name wins over a stage or image.
+        let (base, stage_index) = match self.opts.named_contexts.get(&base) {
+            Some(NamedContext::Local(local)) => {
+                let node = self.named_local_tree(local);
+                let config = ImageConfig::scratch(host_arch(), "linux");
+                let mut stage = blank(node, config);
+                stage.total = count_steps(def, &[], false);
+                return Ok((stage, kind(None, None)));
+            }
+            Some(NamedContext::Image(reference)) => (reference.clone(), None),
+            None => {
+                let j = self.stages.by_name_or_index(&base).filter(|j| *j < i);
+                (base, j)
+            }
+        };
+        let (mut stage, from_image, legacy) = match stage_index {
+            Some(j) => {
+                let parent = self.build_stage(j, visiting)?;
+                let inherited = parent.state_only_env();
+                let mut stage = blank(parent.node, parent.config);
+                stage.args_over_env = inherited;
+                (stage, None, kind(None, Some(j)))
+            }
+            None if base.eq_ignore_ascii_case("scratch") => {
+                let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
+                let config = ImageConfig::scratch(host_arch(), "linux");
+                (blank(node, config), None, kind(None, None))
+            }
+            None => {
+                let (source, config, id) = self.resolve_config(&base).map_err(err)?;
+                (blank(NodeId(0), config), Some(source), kind(Some(id), None))
+            }
+        };
         let triggers = stage.config.get_strs("OnBuild").unwrap_or_default();
         stage.total = count_steps(def, &triggers, from_image.is_some());
         if let Some(source) = from_image {

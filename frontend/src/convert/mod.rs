@@ -155,7 +155,8 @@ impl Converter<'_> {
         visiting.push(i);
         // Stages this one needs are built first, one after another, so that
         // the nested calls below find them done and stay shallow.
-        let order = deps::build_order(&self.stages, i, |j| self.built[j].is_some());
+        let named = |name: &str| self.opts.named_contexts.contains_key(name);
+        let order = deps::build_order(&self.stages, i, |j| self.built[j].is_some(), &named);
         for j in order {
             if self.built[j].is_none() && !visiting.contains(&j) {
                 self.build_stage(j, visiting)?;

@@ -34,6 +34,7 @@ fn opts() -> CompileOptions {
         exec_env: Default::default(),
         no_cache_filter: vec![],
         labels: Default::default(),
+        named_contexts: Default::default(),
     }
 }
 
@@ -693,4 +694,34 @@ fn source_date_epoch_clamps_every_layer_op() {
         .insert("SOURCE_DATE_EPOCH".into(), "soon".into());
     let err = compile(text, &o, &resolver).unwrap_err();
     assert!(matches!(err, FrontendError::Epoch(_)), "{err}");
+}
+
+#[test]
+fn build_contexts_override_stages_and_images_of_their_name() {
+    use crate::NamedContext;
+    let mut o = opts();
+    o.named_contexts = [
+        (
+            "extra".to_string(),
+            NamedContext::Local("context:extra".into()),
+        ),
+        ("tool".to_string(), NamedContext::Image("base".into())),
+    ]
+    .into();
+    let text = "FROM nowhere AS extra\nFROM tool AS t\nFROM extra\n\
+                COPY --from=extra a /a\nCOPY --from=t /b /b\n";
+    let plan = compile(text, &o, &Fake(json!({}))).unwrap();
+    let ops: Vec<&Op> = plan.graph.iter().map(|(_, n)| &n.op).collect();
+    // The stage `extra` (FROM nowhere) is never resolved; `tool` is `base`.
+    let locals: Vec<&str> = (ops.iter())
+        .filter_map(|op| match op {
+            Op::Local(l) => Some(l.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !locals.is_empty() && locals.iter().all(|n| *n == "context:extra"),
+        "{locals:?}"
+    );
+    assert!(ops.iter().any(|op| matches!(op, Op::Image(_))), "{ops:?}");
 }

@@ -26,7 +26,7 @@ pub(crate) enum Format {
 
 /// Go's tar reader accepts a first block whose checksum (unsigned or signed
 /// byte sum, with the checksum field read as spaces) matches the field.
-fn is_tar_header(block: &[u8]) -> bool {
+pub(crate) fn is_tar_header(block: &[u8]) -> bool {
     if block.len() < 512 || block.iter().all(|b| *b == 0) {
         return false;
     }
@@ -61,7 +61,7 @@ pub(crate) fn detect(src: &Source, m: &Match) -> Result<Option<Format>, ArchiveE
     if m.top().kind() != libc::S_IFREG {
         return Ok(None);
     }
-    let archive = m.real.display().to_string();
+    let archive = format!("ADD {}", m.real.display());
     let read_err = |source| ArchiveError::Read {
         archive: archive.clone(),
         source,
@@ -101,7 +101,7 @@ pub(crate) fn extract(
     format: Format,
     chown: Option<Ids>,
 ) -> Result<(), ArchiveError> {
-    let archive = m.real.display().to_string();
+    let archive = format!("ADD {}", m.real.display());
     let read_err = |source| ArchiveError::Read {
         archive: archive.clone(),
         source,

@@ -1,26 +1,27 @@
-//! Why ADD could not unpack an archive, naming the archive and entry.
+//! Why an archive (ADD's, or a context tarball) could not be unpacked,
+//! naming the archive (with its use: `ADD path`, `build context -`) and entry.
 
 use std::io;
 
-/// An archive ADD recognised but could not unpack.
+/// An archive recognised but not unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("ADD {archive}: {format} archives are not supported by this build")]
+    #[error("{archive}: {format} archives are not supported by this build")]
     Unsupported {
         archive: String,
         format: &'static str,
     },
-    #[error("ADD {archive}: read: {source}")]
+    #[error("{archive}: read: {source}")]
     Read { archive: String, source: io::Error },
-    #[error("ADD {archive}: entry {entry:?} points outside the destination")]
+    #[error("{archive}: entry {entry:?} points outside the destination")]
     Escape { archive: String, entry: String },
-    #[error("ADD {archive}: hard link {entry:?} targets missing {target:?}")]
+    #[error("{archive}: hard link {entry:?} targets missing {target:?}")]
     MissingLinkTarget {
         archive: String,
         entry: String,
         target: String,
     },
-    #[error("ADD {archive}: extract {entry:?}: {source}")]
+    #[error("{archive}: extract {entry:?}: {source}")]
     Entry {
         archive: String,
         entry: String,

@@ -17,6 +17,7 @@ mod owner;
 pub(crate) mod resolve;
 pub(crate) mod select;
 mod sparse;
+mod tarball;
 mod unpack;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use archive_error::ArchiveError;
 pub use error::FileOpError;
 pub use owner::{resolve_owner, Ids, OwnerError};
 pub use select::SelectError;
+pub use tarball::{unpack_tarball, TarballKind};
 
 use crate::context::Dockerignore;
 use mybuild_graph::{CopyAction, FileAction, MkdirAction, MkfileAction};

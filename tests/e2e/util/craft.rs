@@ -39,6 +39,17 @@ impl LayerTar {
         self
     }
 
+    /// A file whose name is written as is, `..` and all (the tar crate's
+    /// builder refuses such names; hostile archives have them).
+    pub fn file_named_raw(mut self, name: &str, data: &[u8]) -> LayerTar {
+        let mut h = header(tar::EntryType::Regular, 0o644);
+        h.set_size(data.len() as u64);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        self.0.append(&h, data).unwrap();
+        self
+    }
+
     pub fn symlink(mut self, path: &str, target: &str) -> LayerTar {
         let mut h = header(tar::EntryType::Symlink, 0o777);
         self.0.append_link(&mut h, path, target).unwrap();
