@@ -9,6 +9,7 @@ mod build;
 mod cache_share;
 mod cancel;
 mod commands;
+mod config;
 mod fidelity;
 mod flags;
 mod hostile;
