@@ -8,6 +8,7 @@ mod util;
 mod build;
 mod cache_share;
 mod cancel;
+mod ci_recipe;
 mod commands;
 mod config;
 mod fidelity;
