@@ -5,6 +5,7 @@
 //! Each command owns its flags; this file only assembles them.
 
 use crate::build::BuildArgs;
+use crate::config_file::Settings;
 use crate::{
     base, build, containers, images, inspect, load, login, prune, push, save, shell, tagging,
     version,
@@ -20,7 +21,7 @@ use std::path::PathBuf;
     about = "A daemonless Dockerfile image builder"
 )]
 pub struct Cli {
-    /// Store directory [default: /var/lib/mybuild as root, else $XDG_DATA_HOME/mybuild]
+    /// Store directory [default: the config file's root, else /var/lib/mybuild as root, else $XDG_DATA_HOME/mybuild]
     #[arg(long, global = true, env = "MYBUILD_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     #[command(subcommand)]
@@ -231,9 +232,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The store directory: --root, $MYBUILD_ROOT, else the documented default.
-pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
-    if let Some(r) = cli_root {
+/// The store directory: --root, $MYBUILD_ROOT, the config file's `root`,
+/// else the documented default.
+pub fn store_root(cli_root: &Option<PathBuf>, config_root: &Option<PathBuf>) -> PathBuf {
+    if let Some(r) = cli_root.as_ref().or(config_root.as_ref()) {
         return r.clone();
     }
     if nix::unistd::geteuid().is_root() {
@@ -247,16 +249,25 @@ pub fn store_root(cli_root: &Option<PathBuf>) -> PathBuf {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let root = store_root(&cli.root);
+    let settings = Settings::load()?;
+    let root = store_root(&cli.root, &settings.root);
     match cli.command {
-        Command::Build(args) => build::run(&root, *args).await,
+        Command::Build(args) => build::run(&root, *args, &settings).await,
         Command::Images(args) => images::run(&root, args),
         Command::Rmi(args) => tagging::rmi(&root, args),
         Command::Tag(args) => tagging::tag(&root, args),
         Command::Inspect(args) => inspect::inspect(&root, args),
         Command::History(args) => inspect::history(&root, args),
-        Command::Push(args) => push::run(&root, args).await,
-        Command::Login(args) => login::login(args).await,
+        Command::Push(mut args) => {
+            args.insecure_registries
+                .extend(settings.insecure_registries.iter().cloned());
+            push::run(&root, args).await
+        }
+        Command::Login(mut args) => {
+            args.insecure_registries
+                .extend(settings.insecure_registries.iter().cloned());
+            login::login(args).await
+        }
         Command::Logout(args) => login::logout(args).await,
         Command::Save(args) => save::run(&root, args).await,
         Command::Load(args) => load::run(&root, args),
@@ -384,5 +395,13 @@ mod tests {
 
     fn argv_raw(s: &str) -> Vec<OsString> {
         s.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_root_flag_wins_over_the_config_file() {
+        let (flag, file) = (Some(PathBuf::from("/flag")), Some(PathBuf::from("/file")));
+        assert_eq!(store_root(&flag, &file), PathBuf::from("/flag"));
+        assert_eq!(store_root(&None, &file), PathBuf::from("/file"));
+        assert_ne!(store_root(&None, &None), PathBuf::from("/file"));
     }
 }

@@ -18,6 +18,7 @@ mod build;
 mod cachespec;
 mod cli;
 mod config;
+mod config_file;
 mod containers;
 mod errors;
 mod image_filter;

@@ -19,7 +19,7 @@ pub struct PruneArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Remove least recently used cache until the store is at most this big (e.g. 10GB)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub keep_storage: Option<u64>,
     /// Only cache unused for a while: until=DURATION (e.g. until=24h)
     #[arg(long, value_name = "until=DURATION")]
@@ -149,25 +149,6 @@ fn dir_usage(dir: &Path) -> (u64, u64) {
     (count, size)
 }
 
-/// `512MB`, `10GB`, `1.5GiB`, `1048576`: binary units, as Docker reads them.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
-    };
-    Ok((n * (1u64 << shift) as f64) as u64)
-}
-
 /// `24h`, `90m`, `1h30m`, `7d`, `45s`.
 fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let mut total = 0u64;
@@ -201,10 +182,10 @@ mod tests {
 
     #[test]
     fn sizes_and_durations_parse_like_docker() {
-        assert_eq!(parse_size("10GB").unwrap(), 10 << 30);
-        assert_eq!(parse_size("1.5k").unwrap(), 1536);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("10XB").is_err());
+        assert_eq!(crate::units::parse_size("10GB").unwrap(), 10 << 30);
+        assert_eq!(crate::units::parse_size("1.5k").unwrap(), 1536);
+        assert_eq!(crate::units::parse_size("4096").unwrap(), 4096);
+        assert!(crate::units::parse_size("10XB").is_err());
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert!(parse_duration("24").is_err());

@@ -1,5 +1,6 @@
 //! Byte sizes in decimal units (1 kB = 1000 B), as Docker and BuildKit
-//! print them. Each table keeps its own precision; the scaling is here.
+//! print them (each table keeps its own precision; the scaling is here),
+//! and sizes read in binary units, as Docker reads them.
 
 const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
 
@@ -20,6 +21,25 @@ pub(crate) fn human_size(bytes: u64) -> String {
         (_, "B") => format!("{bytes}B"),
         (v, unit) => format!("{v:.3}{unit}").replace(".000", ""),
     }
+}
+
+/// `512MB`, `10GB`, `1.5GiB`, `1048576`: binary units, as Docker reads them.
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
+    };
+    Ok((n * (1u64 << shift) as f64) as u64)
 }
 
 #[cfg(test)]

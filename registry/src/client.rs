@@ -12,7 +12,7 @@ use super::reference::{host_is_loopback, host_without_port, Reference, DOCKER_HU
 use mybuild_graph::Digest;
 use reqwest::header::{ACCEPT, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode, Url};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +25,8 @@ const ERROR_BODY_LIMIT: usize = 300;
 pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
     insecure: Arc<Vec<String>>,
+    /// Registry host -> mirror base URLs, tried in order before it.
+    mirrors: Arc<BTreeMap<String, Vec<String>>>,
     auths: Arc<DockerAuths>,
     pub(crate) tokens: Arc<TokenCache>,
     layer_locks: Arc<Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>>,
@@ -57,11 +59,21 @@ impl RegistryClient {
         Ok(RegistryClient {
             http,
             insecure: Arc::new(insecure),
+            mirrors: Arc::default(),
             auths: Arc::new(auths),
             tokens: Arc::default(),
             layer_locks: Arc::default(),
             layer_downloads: Arc::default(),
         })
+    }
+
+    /// Pulls from a registry named in `mirrors` (`docker.io`, `host:port`)
+    /// ask its mirrors (base URLs, `http://host:port`) first, in order, and
+    /// the registry itself when none has what is asked for, as dockerd
+    /// does. Mirrors are asked anonymously; pushes never go to them.
+    pub fn with_mirrors(mut self, mirrors: BTreeMap<String, Vec<String>>) -> Self {
+        self.mirrors = Arc::new(mirrors);
+        self
     }
 
     /// How many layer blobs this client (and its clones) has downloaded.
@@ -117,6 +129,11 @@ impl RegistryClient {
         path: &str,
         accept: Option<&str>,
     ) -> Result<Response, RegistryError> {
+        for mirror in self.mirrors.get(&r.registry).into_iter().flatten() {
+            if let Some(resp) = self.get_from_mirror(mirror, path, accept).await {
+                return Ok(resp);
+            }
+        }
         let base = self.base_url(r)?;
         let url = base.join(path).map_err(|_| RegistryError::BadUrl {
             url: format!("{base}{path}"),
@@ -154,6 +171,20 @@ impl RegistryClient {
             }
             return Ok(resp);
         }
+    }
+
+    /// GET `/v2/<path>` from a mirror: its answer if it has one, `None`
+    /// (ask the next, then the registry) on any failure or non-2xx status.
+    async fn get_from_mirror(
+        &self,
+        mirror: &str,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Option<Response> {
+        let base = Url::parse(&format!("{}/v2/", mirror.trim_end_matches('/'))).ok()?;
+        let url = base.join(path).ok()?;
+        let resp = self.send(&url, &base, accept, None).await.ok()?;
+        resp.status().is_success().then_some(resp)
     }
 
     /// GETs a small document (a manifest, a config) whole, bounded by `limit`.

@@ -19,6 +19,7 @@ mod sources;
 
 pub use args::BuildArgs;
 
+use crate::config_file::Settings;
 use crate::render::{self, ProgressMode};
 use anyhow::Context as _;
 use mybuild_frontend::CompileOptions;
@@ -29,10 +30,10 @@ use session::Session;
 use std::path::Path;
 use std::sync::Arc;
 
-pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
+pub async fn run(root: &Path, args: BuildArgs, settings: &Settings) -> anyhow::Result<()> {
     let inputs = inputs::gather(args.file.as_deref(), &args.context, &args.build_contexts).await?;
     let def = inputs.def;
-    let mut opts = BuildOptions::resolve(args, inputs.context)?;
+    let mut opts = BuildOptions::resolve(args, inputs.context, settings)?;
     opts.locals = inputs.locals;
     // Fetched contexts stay on disk until the build returns.
     let _fetched = inputs.fetched;
@@ -51,7 +52,8 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating store root {}", root.display()))?;
     let store = Arc::new(crate::store::open_store(root)?);
-    let client = RegistryClient::new(opts.insecure_registries.clone())?;
+    let client = RegistryClient::new(opts.insecure_registries.clone())?
+        .with_mirrors(settings.registry_mirrors.clone());
     let images = Arc::new(ImageProvider::new(store.clone(), client, opts.pull));
     if opts.legacy {
         return classic::run(opts, store, images, def, compile).await;
@@ -61,7 +63,7 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     let renderer = tokio::spawn(render::run(opts.progress, events, opts.log_dir.clone()));
     let session = Session {
         opts: &opts,
-        store,
+        store: store.clone(),
         images,
         progress: &progress,
     };
@@ -70,9 +72,26 @@ pub async fn run(root: &Path, args: BuildArgs) -> anyhow::Result<()> {
     drop(progress);
     let _ = renderer.await;
     let id = result.map_err(failure::BuildFailure::into_error)?;
+    if let Some(keep) = settings.keep_storage {
+        collect_garbage(&store, keep)?;
+    }
     // An output on stdout has it to itself.
     if opts.progress == ProgressMode::Quiet && !crate::output::uses_stdout(&opts.outputs) {
         println!("{id}");
     }
+    Ok(())
+}
+
+/// The config file's `[gc] keep-storage`: once a build is done, the least
+/// recently used build cache goes until the store fits, as BuildKit's
+/// daemon collects garbage. Images and what they use are kept.
+fn collect_garbage(store: &mybuild_cache::Store, keep: u64) -> anyhow::Result<()> {
+    let opts = mybuild_cache::PruneOptions {
+        keep_bytes: Some(keep),
+        ..Default::default()
+    };
+    store
+        .prune(&opts)
+        .context("garbage collection ([gc] keep-storage in the config file)")?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! (same message, exit code 1), in the order the build reaches it.
 
 use super::args::{BuildArg, BuildArgs};
+use crate::config_file::Settings;
 use crate::legacy::ContainerPolicy;
 use crate::output::{CompressionArg, Output};
 use crate::render::ProgressMode;
@@ -66,7 +67,13 @@ pub(super) struct BuildOptions {
 
 impl BuildOptions {
     /// Resolves the flags; `context` is the canonical context directory.
-    pub(super) fn resolve(args: BuildArgs, context: PathBuf) -> anyhow::Result<BuildOptions> {
+    /// The config file's `settings` fill in what neither a flag nor an
+    /// environment variable says.
+    pub(super) fn resolve(
+        args: BuildArgs,
+        context: PathBuf,
+        settings: &Settings,
+    ) -> anyhow::Result<BuildOptions> {
         let network = network_mode(&args.network)?;
         let outputs = args
             .outputs
@@ -118,7 +125,7 @@ impl BuildOptions {
             compression: args.compression.unwrap_or(CompressionArg::Gzip),
             no_cache: args.no_cache,
             pull: args.pull,
-            progress: progress_mode(args.progress)?.resolve(args.quiet),
+            progress: progress_mode(args.progress, settings.progress)?.resolve(args.quiet),
             quiet: args.quiet,
             log_dir: args.log_dir,
             cache_to: args.cache_to,
@@ -126,7 +133,11 @@ impl BuildOptions {
             secrets: args.secrets,
             print: args.print,
             jobs: args.jobs,
-            insecure_registries: args.insecure_registries,
+            insecure_registries: args
+                .insecure_registries
+                .into_iter()
+                .chain(settings.insecure_registries.iter().cloned())
+                .collect(),
             legacy,
             policy: ContainerPolicy {
                 rm: args.rm || args.force_rm,
@@ -188,15 +199,18 @@ fn build_args(args: &[BuildArg], epoch_env: Option<String>) -> BTreeMap<String, 
     out
 }
 
-/// `--progress`, else `$BUILDKIT_PROGRESS` (unset or empty: `auto`), as
-/// buildx takes it.
-fn progress_mode(flag: Option<ProgressMode>) -> anyhow::Result<ProgressMode> {
+/// `--progress`, else `$BUILDKIT_PROGRESS`, as buildx takes it, else the
+/// config file's `progress` (none of them: `auto`).
+fn progress_mode(
+    flag: Option<ProgressMode>,
+    config: Option<ProgressMode>,
+) -> anyhow::Result<ProgressMode> {
     if let Some(mode) = flag {
         return Ok(mode);
     }
     let var = std::env::var("BUILDKIT_PROGRESS").unwrap_or_default();
     if var.is_empty() {
-        return Ok(ProgressMode::Auto);
+        return Ok(config.unwrap_or(ProgressMode::Auto));
     }
     <ProgressMode as clap::ValueEnum>::from_str(&var, true).map_err(|_| {
         anyhow::anyhow!("BUILDKIT_PROGRESS={var}: expected auto, tty, plain, quiet or rawjson")
@@ -230,5 +244,19 @@ mod tests {
         let both = build_args(&[arg(SOURCE_DATE_EPOCH, Some("2"))], env);
         assert_eq!(both[SOURCE_DATE_EPOCH], "2");
         assert!(!build_args(&[arg("A", Some("x"))], None).contains_key(SOURCE_DATE_EPOCH));
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_config_file_which_fills_in_auto() {
+        let (tty, plain) = (Some(ProgressMode::Tty), Some(ProgressMode::Plain));
+        assert_eq!(progress_mode(tty, plain).unwrap(), ProgressMode::Tty);
+        // BUILDKIT_PROGRESS, when the test runner has it, wins over the file.
+        if std::env::var("BUILDKIT_PROGRESS")
+            .unwrap_or_default()
+            .is_empty()
+        {
+            assert_eq!(progress_mode(None, plain).unwrap(), ProgressMode::Plain);
+            assert_eq!(progress_mode(None, None).unwrap(), ProgressMode::Auto);
+        }
     }
 }
