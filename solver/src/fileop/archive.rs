@@ -13,7 +13,6 @@ use super::owner::Ids;
 use super::select::{Match, Source};
 use super::unpack;
 use flate2::read::GzDecoder;
-use mybuild_cache::tarlimit::{self, Metered, HEADER_BUDGET};
 use std::io::{self, Read};
 use std::os::fd::BorrowedFd;
 
@@ -117,20 +116,5 @@ pub(crate) fn extract(
         Format::Tar => Box::new(file),
         Format::Gzip => Box::new(GzDecoder::new(file)),
     };
-    let mut unpacker = unpack::Unpacker {
-        root,
-        dest: target,
-        archive: archive.clone(),
-        dirs: Vec::new(),
-    };
-    let (reader, meter) = Metered::new(reader, HEADER_BUDGET);
-    let mut tar = tar::Archive::new(reader);
-    for entry in tar.entries().map_err(read_err)? {
-        let mut entry = entry.map_err(read_err)?;
-        meter.off();
-        unpacker.entry(&mut entry)?;
-        tarlimit::drain(&mut entry).map_err(read_err)?;
-        meter.arm();
-    }
-    unpacker.finish()
+    unpack::unpack_stream(root, target, &archive, reader)
 }

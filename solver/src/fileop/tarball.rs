@@ -7,7 +7,6 @@ use super::archive::is_tar_header;
 use super::archive_error::ArchiveError;
 use super::{at, dest, unpack};
 use flate2::read::GzDecoder;
-use mybuild_cache::tarlimit::{self, Metered, HEADER_BUDGET};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
@@ -85,20 +84,5 @@ fn extract(reader: Box<dyn Read + '_>, dest: &Path, name: &str) -> Result<(), Ar
     };
     let root = at::open_root(dest).map_err(read_err)?;
     let target = dest::mkdir_all(root.as_fd(), "/", 0o755, None).map_err(read_err)?;
-    let mut unpacker = unpack::Unpacker {
-        root: root.as_fd(),
-        dest: target,
-        archive: name.to_string(),
-        dirs: Vec::new(),
-    };
-    let (reader, meter) = Metered::new(reader, HEADER_BUDGET);
-    let mut tar = tar::Archive::new(reader);
-    for entry in tar.entries().map_err(read_err)? {
-        let mut entry = entry.map_err(read_err)?;
-        meter.off();
-        unpacker.entry(&mut entry)?;
-        tarlimit::drain(&mut entry).map_err(read_err)?;
-        meter.arm();
-    }
-    unpacker.finish()
+    unpack::unpack_stream(root.as_fd(), target, name, reader)
 }

@@ -7,6 +7,7 @@ use super::dest::{self, DestDir};
 use super::owner::Ids;
 use super::sparse::{self, PaxSparse};
 use super::{at, resolve};
+use mybuild_cache::tarlimit::{self, Metered, HEADER_BUDGET};
 use nix::fcntl::OFlag;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -21,6 +22,37 @@ pub(crate) struct Unpacker<'a> {
     pub archive: String,
     /// Directories get their mtime last, after their contents are written.
     pub dirs: Vec<(Vec<OsString>, i64)>,
+}
+
+/// Unpacks every entry of the tar stream `reader` into `dest` (under
+/// `root`), with extended headers capped and directory times set last:
+/// the one loop ADD and tarball contexts share.
+pub(crate) fn unpack_stream(
+    root: BorrowedFd,
+    dest: DestDir,
+    archive: &str,
+    reader: Box<dyn Read + '_>,
+) -> Result<(), ArchiveError> {
+    let read_err = |source| ArchiveError::Read {
+        archive: archive.to_string(),
+        source,
+    };
+    let mut unpacker = Unpacker {
+        root,
+        dest,
+        archive: archive.to_string(),
+        dirs: Vec::new(),
+    };
+    let (reader, meter) = Metered::new(reader, HEADER_BUDGET);
+    let mut tar = tar::Archive::new(reader);
+    for entry in tar.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        meter.off();
+        unpacker.entry(&mut entry)?;
+        tarlimit::drain(&mut entry).map_err(read_err)?;
+        meter.arm();
+    }
+    unpacker.finish()
 }
 
 /// Removes `name` from `dir`, recursively when it is a directory, without
