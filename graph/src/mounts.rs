@@ -56,6 +56,16 @@ pub enum MountKind {
         gid: u32,
         env: Option<String>,
     },
+    /// A socket at the target speaking the ssh-agent protocol, forwarded
+    /// to the agent the build was given as `--ssh id=...`. Owned by
+    /// `uid`/`gid` with `mode`. A missing optional agent mounts nothing.
+    Ssh {
+        id: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl ExecMount {
@@ -107,6 +117,20 @@ impl ExecMount {
                     .u64(u64::from(*gid))
                     .opt_str(env.as_deref());
             }
+            MountKind::Ssh {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
+                e.str("ssh")
+                    .str(id)
+                    .bool(*required)
+                    .u64(u64::from(*mode))
+                    .u64(u64::from(*uid))
+                    .u64(u64::from(*gid));
+            }
         }
     }
 
@@ -148,6 +172,16 @@ impl ExecMount {
                 env.as_deref()
                     .map(|e| format!(" env={e}"))
                     .unwrap_or_default()
+            ),
+            MountKind::Ssh {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => format!(
+                "ssh id={id:?} mode={mode:o} uid={uid} gid={gid}{}",
+                if *required { " required" } else { "" }
             ),
         };
         format!("{what} target={:?}", self.target)

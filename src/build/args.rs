@@ -55,6 +55,10 @@ pub struct BuildArgs {
     /// Secret for `RUN --mount=type=secret` (id=ID,src=FILE or id=ID,env=VAR)
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     pub secrets: Vec<String>,
+    /// SSH agent for `RUN --mount=type=ssh`: default ($SSH_AUTH_SOCK) or
+    /// ID=SOCKET or ID=KEY[,KEY...]
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET|KEY]")]
+    pub ssh: Vec<String>,
     /// Network for RUN: default (the host's), host or none
     #[arg(long, default_value = "default")]
     pub network: String,

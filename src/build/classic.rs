@@ -21,6 +21,7 @@ pub(super) async fn run(
         ("--cache-to", !opts.cache_to.is_empty()),
         ("--cache-from", !opts.cache_from.is_empty()),
         ("--print", opts.print.is_some()),
+        ("--ssh", !opts.ssh.is_empty()),
         ("--label", !opts.labels.is_empty()),
         ("--annotation", !opts.annotations.is_empty()),
         ("--iidfile", opts.iidfile.is_some()),

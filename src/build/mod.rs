@@ -16,6 +16,7 @@ mod options;
 mod pipeline;
 mod session;
 mod sources;
+mod ssh;
 
 pub use args::BuildArgs;
 

@@ -44,6 +44,8 @@ pub(super) struct BuildOptions {
     pub cache_from: Vec<String>,
     /// `--secret` specs, read when the worker is made.
     pub secrets: Vec<String>,
+    /// `--ssh` specs, started when the worker is made.
+    pub ssh: Vec<String>,
     pub print: Option<String>,
     pub jobs: Option<usize>,
     pub insecure_registries: Vec<String>,
@@ -131,6 +133,7 @@ impl BuildOptions {
             cache_to: args.cache_to,
             cache_from: args.cache_from,
             secrets: args.secrets,
+            ssh: args.ssh,
             print: args.print,
             jobs: args.jobs,
             insecure_registries: args

@@ -4,6 +4,7 @@
 use super::failure::BuildFailure;
 use super::inputs::{read_secrets, Definition};
 use super::session::Session;
+use super::ssh::{self, SshAgents};
 use crate::cachespec;
 use crate::resolve::StoreResolver;
 use anyhow::Context as _;
@@ -38,7 +39,12 @@ impl Session<'_> {
         let cache_to = (self.opts.cache_to.iter())
             .map(|s| cachespec::parse_to(s))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let scheduler = self.scheduler(sandbox, &cache_from).await?;
+        let specs = self.opts.ssh.clone();
+        // Serving until the build is done; stopped on drop.
+        let agents = tokio::task::spawn_blocking(move || ssh::start(&specs))
+            .await
+            .context("ssh agent thread panicked")??;
+        let scheduler = self.scheduler(sandbox, &cache_from, &agents).await?;
         let BuildPlan {
             graph,
             target,
@@ -109,12 +115,13 @@ impl Session<'_> {
         Ok(plan)
     }
 
-    /// The scheduler over a worker with the context, the secrets and the
-    /// imported `--cache-from` caches (unless `--no-cache`).
+    /// The scheduler over a worker with the context, the secrets, the ssh
+    /// agents and the imported `--cache-from` caches (unless `--no-cache`).
     async fn scheduler(
         &self,
         sandbox: Arc<Sandbox>,
         cache_from: &[CacheLocation],
+        agents: &SshAgents,
     ) -> anyhow::Result<Scheduler<BuildWorker>> {
         let mut locals = self.opts.locals.clone();
         locals.insert("context".to_string(), self.opts.context.clone());
@@ -125,7 +132,8 @@ impl Session<'_> {
             locals,
             self.progress.clone(),
         )
-        .with_secrets(read_secrets(&self.opts.secrets)?);
+        .with_secrets(read_secrets(&self.opts.secrets)?)
+        .with_ssh_agents(agents.sockets());
         if !self.opts.no_cache {
             let client = self.images.client();
             if let Some(remote) = cachespec::import_all(cache_from, client, self.progress).await {

@@ -24,5 +24,6 @@ mod outputs;
 mod progress;
 mod push;
 mod reproducible;
+mod ssh;
 mod store;
 mod tty;

@@ -1,4 +1,4 @@
-//! `RUN --mount=...`: BuildKit's mount specs (`type=bind|cache|tmpfs|secret`
+//! `RUN --mount=...`: BuildKit's mount specs (`type=bind|cache|tmpfs|secret|ssh`
 //! with their options) turned into graph mounts. A bind's `from` becomes an
 //! extra input of the exec node; without it a bind reads the build context.
 
@@ -136,10 +136,20 @@ impl Converter<'_> {
         inputs: &mut Vec<NodeId>,
         visiting: &mut Vec<usize>,
     ) -> Result<Vec<ExecMount>, StepError> {
-        specs
+        let mut mounts = specs
             .iter()
             .map(|raw| self.run_mount(stage, raw, inputs, visiting))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // As BuildKit: ssh sockets without a target are numbered in order.
+        let ssh = mounts
+            .iter_mut()
+            .filter(|m| matches!(m.kind, MountKind::Ssh { .. }));
+        for (n, m) in ssh.enumerate() {
+            if m.target.is_empty() {
+                m.target = format!("/run/buildkit/ssh_agent.{n}");
+            }
+        }
+        Ok(mounts)
     }
 
     /// One `--mount=` spec as a graph mount.
@@ -169,6 +179,7 @@ impl Converter<'_> {
             "cache" => cache_kind(&spec, target.as_deref(), raw)?,
             "tmpfs" => MountKind::Tmpfs { size: spec.size },
             "secret" => secret_kind(&spec, target.as_deref(), raw)?,
+            "ssh" => ssh_kind(&spec, raw)?,
             other => {
                 return Err(ConvertError::Unsupported(format!("RUN --mount=type={other}")).into())
             }
@@ -178,6 +189,8 @@ impl Converter<'_> {
             // `env=` alone puts the secret in the environment only.
             (MountKind::Secret { env: Some(_), .. }, None) => String::new(),
             (MountKind::Secret { id, .. }, None) => format!("/run/secrets/{id}"),
+            // Numbered by `run_mounts` once every mount is known.
+            (MountKind::Ssh { .. }, None) => String::new(),
             (_, None) => return Err(invalid("RUN --mount without a target", raw).into()),
         };
         if target == "/" {
@@ -227,6 +240,21 @@ fn secret_kind(spec: &Spec, target: Option<&str>, raw: &str) -> Result<MountKind
         uid: spec.uid.unwrap_or(0),
         gid: spec.gid.unwrap_or(0),
         env: spec.env.clone(),
+    })
+}
+
+/// `type=ssh`: the agent `id` (`default` unless named), a socket owned by
+/// root with mode 0600 unless told otherwise.
+fn ssh_kind(spec: &Spec, raw: &str) -> Result<MountKind, ConvertError> {
+    if spec.from.is_some() || spec.source.is_some() {
+        return Err(invalid("ssh mount (from= and source= do not apply)", raw));
+    }
+    Ok(MountKind::Ssh {
+        id: spec.id.clone().unwrap_or_else(|| "default".into()),
+        required: spec.required.unwrap_or(false),
+        mode: spec.mode.unwrap_or(0o600),
+        uid: spec.uid.unwrap_or(0),
+        gid: spec.gid.unwrap_or(0),
     })
 }
 

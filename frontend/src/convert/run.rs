@@ -6,7 +6,7 @@ use super::error::{ConvertError, StepError};
 use super::state::Stage;
 use crate::instructions::{CmdLine, Command, Run};
 use crate::parser::{chomp_heredoc, heredoc_word, Heredoc};
-use mybuild_graph::{ExecOp, NetworkMode, Op};
+use mybuild_graph::{ExecOp, MountKind, NetworkMode, Op};
 
 impl Converter<'_> {
     pub(super) fn run(
@@ -41,9 +41,19 @@ impl Converter<'_> {
                 args
             }
         };
+        let mut env = stage.run_env();
+        // As BuildKit: the first ssh socket is the agent unless the env names one.
+        let first_ssh = mounts
+            .iter()
+            .find(|m| matches!(m.kind, MountKind::Ssh { .. }));
+        if let Some(m) = first_ssh {
+            if !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                env.push(format!("SSH_AUTH_SOCK={}", m.target));
+            }
+        }
         let exec = ExecOp {
             args: args.clone(),
-            env: stage.run_env(),
+            env,
             cwd: stage.workdir(),
             user: stage.user(),
             network,

@@ -443,14 +443,54 @@ fn run_mounts_become_exec_mounts_and_inputs() {
             size: Some(1048576)
         }
     ));
-    let e = build("FROM base\nRUN --mount=type=ssh x\n")
+    let e = build("FROM base\nRUN --mount=type=ssh,source=/k x\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("type=ssh is not supported"), "{e}");
+    assert!(e.contains("ssh mount"), "{e}");
     let e = build("FROM base\nRUN --mount=type=cache x\n")
         .unwrap_err()
         .to_string();
     assert!(e.contains("without a target"), "{e}");
+}
+
+#[test]
+fn ssh_mounts_are_numbered_and_name_the_agent() {
+    use mybuild_graph::MountKind;
+    let plan = build(
+        "FROM base\nRUN --mount=type=ssh --mount=type=ssh,id=gh,required,uid=7,mode=0660 \
+         --mount=type=ssh,target=/a.sock x\n",
+    )
+    .unwrap();
+    let x = exec(&plan);
+    let targets: Vec<&str> = x.mounts.iter().map(|m| m.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "/run/buildkit/ssh_agent.0",
+            "/run/buildkit/ssh_agent.1",
+            "/a.sock"
+        ]
+    );
+    assert!(matches!(
+        &x.mounts[0].kind,
+        MountKind::Ssh { id, required: false, mode: 0o600, uid: 0, gid: 0 } if id == "default"
+    ));
+    assert!(matches!(
+        &x.mounts[1].kind,
+        MountKind::Ssh { id, required: true, mode: 0o660, uid: 7, .. } if id == "gh"
+    ));
+    assert!(x
+        .env
+        .contains(&"SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".to_string()));
+    let own = build("FROM base\nENV SSH_AUTH_SOCK=/mine\nRUN --mount=type=ssh x\n").unwrap();
+    let env = &exec(&own).env;
+    assert!(env.contains(&"SSH_AUTH_SOCK=/mine".to_string()), "{env:?}");
+    assert_eq!(
+        env.iter()
+            .filter(|e| e.starts_with("SSH_AUTH_SOCK="))
+            .count(),
+        1
+    );
 }
 
 #[test]

@@ -69,6 +69,10 @@ pub(super) fn prepare(
                 readonly: false,
                 tmpfs_size: *size,
             },
+            // Writable: connecting to a socket is a write to it.
+            SandboxMount::Socket { target, dir, name } => {
+                bound(dir.clone(), name, target, Kind::File, false)
+            }
             SandboxMount::Secret {
                 target,
                 data,

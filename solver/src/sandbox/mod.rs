@@ -104,6 +104,12 @@ pub enum SandboxMount {
         target: String,
         size: Option<u64>,
     },
+    /// A socket `name` in the host directory `dir` (an ssh agent's proxy).
+    Socket {
+        target: String,
+        dir: PathBuf,
+        name: String,
+    },
     /// The secret's bytes, shown as a read-only file.
     Secret {
         target: String,

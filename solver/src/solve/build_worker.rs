@@ -23,6 +23,8 @@ pub struct BuildWorker {
     pub(super) progress: Progress,
     /// `--secret` values by id, for `RUN --mount=type=secret`.
     pub(super) secrets: BTreeMap<String, Vec<u8>>,
+    /// The ssh agents' sockets `RUN --mount=type=ssh` forwards to, by id.
+    pub(super) ssh_agents: BTreeMap<String, PathBuf>,
     /// For `ADD <url>`; made on first use.
     pub(super) http: OnceLock<reqwest::Client>,
     /// Remembered file digests of each local directory, by its path.
@@ -59,6 +61,7 @@ impl BuildWorker {
             locals,
             progress,
             secrets: BTreeMap::new(),
+            ssh_agents: BTreeMap::new(),
             http: OnceLock::new(),
             remote: None,
             keep_failed: None,
@@ -81,6 +84,13 @@ impl BuildWorker {
     /// The secrets `RUN --mount=type=secret` may read, by id.
     pub fn with_secrets(mut self, secrets: BTreeMap<String, Vec<u8>>) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// The agent sockets `RUN --mount=type=ssh` forwards to, by id
+    /// (`--ssh`); the caller keeps them serving until the build ends.
+    pub fn with_ssh_agents(mut self, agents: BTreeMap<String, PathBuf>) -> Self {
+        self.ssh_agents = agents;
         self
     }
 }

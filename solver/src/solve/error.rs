@@ -77,6 +77,14 @@ pub enum SolveError {
     },
     #[error("{step}: secret {id:?} is required but was not given (--secret id={id},src=FILE)")]
     MissingSecret { step: String, id: String },
+    #[error("{step}: ssh agent {id:?} is required but was not given (--ssh {id}=SOCKET|KEY)")]
+    MissingSsh { step: String, id: String },
+    #[error("{step}: ssh mount {target}: make the agent socket: {source}")]
+    SshSocket {
+        step: String,
+        target: String,
+        source: std::io::Error,
+    },
     #[error("{step}: worker thread failed: {source}")]
     Join { step: String, source: JoinError },
 }
@@ -100,6 +108,8 @@ impl SolveError {
             | SolveError::BindCopy { step, .. }
             | SolveError::CacheMount { step, .. }
             | SolveError::MissingSecret { step, .. }
+            | SolveError::MissingSsh { step, .. }
+            | SolveError::SshSocket { step, .. }
             | SolveError::Join { step, .. } => step,
         }
     }

@@ -20,6 +20,7 @@ mod layers;
 mod mounts;
 mod ops;
 mod scheduler;
+mod ssh_proxy;
 mod types;
 mod worker;
 

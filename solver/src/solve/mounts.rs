@@ -1,9 +1,11 @@
 //! `RUN --mount` on the caller's side: graph mounts turned into what the
 //! sandbox helper mounts. Cache mounts live in the store under
 //! `v1/cache-mounts/<hash of id>` and are locked per their sharing mode for as
-//! long as the step runs; secrets come from the build's `--secret`s.
+//! long as the step runs; secrets come from the build's `--secret`s, ssh
+//! agents from its `--ssh`es, each behind a socket of the step's own.
 
 use super::error::SolveError;
+use super::ssh_proxy::{AgentProxy, SOCKET_NAME};
 use super::types::CACHE_MOUNTS_DIR;
 use crate::fileop::{self, FileOpError, SourceRoot};
 use crate::sandbox::{SandboxMount, SourceMount};
@@ -13,13 +15,23 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Cache locks and filtered context views, held until the step is done,
-/// and the `KEY=value` entries of secrets given as environment variables.
+/// Cache locks, filtered context views and ssh agent sockets, held until
+/// the step is done, and the `KEY=value` entries of secrets given as
+/// environment variables.
 #[derive(Default)]
 pub(super) struct Held {
     locks: Vec<FileLock>,
     views: Vec<WorkDir>,
+    agents: Vec<AgentProxy>,
     pub env: Vec<String>,
+}
+
+/// What the build was given for its steps to mount: `--secret`s and the
+/// sockets of `--ssh` agents, by id.
+#[derive(Clone, Copy)]
+pub(super) struct Given<'a> {
+    pub secrets: &'a BTreeMap<String, Vec<u8>>,
+    pub agents: &'a BTreeMap<String, PathBuf>,
 }
 
 /// Resolves every mount; `source_of(i)` is the sandbox view of input `i`.
@@ -28,7 +40,7 @@ pub(super) fn resolve(
     step: &str,
     mounts: &[ExecMount],
     store: &Store,
-    secrets: &BTreeMap<String, Vec<u8>>,
+    given: Given<'_>,
     source_of: impl Fn(u32) -> Result<SourceMount, SolveError>,
 ) -> Result<(Vec<SandboxMount>, Held), SolveError> {
     let cache_root = store.state_dir(CACHE_MOUNTS_DIR);
@@ -72,7 +84,37 @@ pub(super) fn resolve(
                 target,
                 size: *size,
             }),
-            MountKind::Secret { .. } => secret(step, m, secrets, &mut held)?,
+            MountKind::Secret {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+                env,
+            } => {
+                let file = Owned {
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                };
+                let want = (id.as_str(), *required, env.as_deref());
+                secret(step, &target, want, file, given.secrets, &mut held)?
+            }
+            MountKind::Ssh {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
+                let socket = Owned {
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                };
+                let agent = (id.as_str(), *required);
+                ssh(step, &target, agent, socket, given.agents, &mut held)?
+            }
         };
         out.extend(mount);
     }
@@ -103,31 +145,29 @@ fn bind_view(
     }
 }
 
-/// A secret mount `m`: a file in the sandbox and/or an environment entry
-/// (kept in `held`). A missing optional secret mounts nothing, as BuildKit.
+/// The mode and owner a mount's file or socket is made with.
+struct Owned {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// A secret mount at `target`: a file in the sandbox and/or an environment
+/// entry (kept in `held`). A missing optional secret mounts nothing, as
+/// BuildKit.
 fn secret(
     step: &str,
-    m: &ExecMount,
+    target: &str,
+    (id, required, env): (&str, bool, Option<&str>),
+    file: Owned,
     secrets: &BTreeMap<String, Vec<u8>>,
     held: &mut Held,
 ) -> Result<Option<SandboxMount>, SolveError> {
-    let MountKind::Secret {
-        id,
-        required,
-        mode,
-        uid,
-        gid,
-        env,
-    } = &m.kind
-    else {
-        // `resolve` calls this for secret mounts only.
-        return Ok(None);
-    };
     let Some(data) = secrets.get(id) else {
         return match required {
             true => Err(SolveError::MissingSecret {
                 step: step.to_string(),
-                id: id.clone(),
+                id: id.to_string(),
             }),
             false => Ok(None),
         };
@@ -136,13 +176,50 @@ fn secret(
         let value = String::from_utf8_lossy(data);
         held.env.push(format!("{var}={value}"));
     }
-    Ok((!m.target.is_empty()).then(|| SandboxMount::Secret {
-        target: m.target.clone(),
+    Ok((!target.is_empty()).then(|| SandboxMount::Secret {
+        target: target.to_string(),
         data: data.clone(),
-        mode: *mode,
-        uid: *uid,
-        gid: *gid,
+        mode: file.mode,
+        uid: file.uid,
+        gid: file.gid,
     }))
+}
+
+/// An ssh mount at `target`: a socket of the step's own forwarding to the
+/// agent given as `id` (kept serving in `held`). A missing optional agent
+/// mounts nothing, as BuildKit.
+fn ssh(
+    step: &str,
+    target: &str,
+    (id, required): (&str, bool),
+    socket: Owned,
+    agents: &BTreeMap<String, PathBuf>,
+    held: &mut Held,
+) -> Result<Option<SandboxMount>, SolveError> {
+    let Some(upstream) = agents.get(id) else {
+        return match required {
+            true => Err(SolveError::MissingSsh {
+                step: step.to_string(),
+                id: id.to_string(),
+            }),
+            false => Ok(None),
+        };
+    };
+    let proxy =
+        AgentProxy::start(upstream, socket.mode, socket.uid, socket.gid).map_err(|source| {
+            SolveError::SshSocket {
+                step: step.to_string(),
+                target: target.to_string(),
+                source,
+            }
+        })?;
+    let mount = SandboxMount::Socket {
+        target: target.to_string(),
+        dir: proxy.dir().to_path_buf(),
+        name: SOCKET_NAME.to_string(),
+    };
+    held.agents.push(proxy);
+    Ok(Some(mount))
 }
 
 /// Why a filtered context view could not be made; named by the step and
@@ -305,15 +382,19 @@ mod tests {
                 env: None,
             },
         };
-        let none = BTreeMap::new();
+        let (none, no_agents) = (BTreeMap::new(), BTreeMap::new());
+        let given = |secrets| Given {
+            secrets,
+            agents: &no_agents,
+        };
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();
         let src = |_| Ok(SourceMount::None);
-        assert!(resolve("s", &[mount(true)], &store, &none, src).is_err());
-        let (mounts, _) = resolve("s", &[mount(false)], &store, &none, src).unwrap();
+        assert!(resolve("s", &[mount(true)], &store, given(&none), src).is_err());
+        let (mounts, _) = resolve("s", &[mount(false)], &store, given(&none), src).unwrap();
         assert!(mounts.is_empty());
-        let given = BTreeMap::from([("tok".to_string(), b"v".to_vec())]);
-        let (mounts, _) = resolve("s", &[mount(true)], &store, &given, src).unwrap();
+        let tok = BTreeMap::from([("tok".to_string(), b"v".to_vec())]);
+        let (mounts, _) = resolve("s", &[mount(true)], &store, given(&tok), src).unwrap();
         assert!(matches!(&mounts[0], SandboxMount::Secret { data, .. } if data == b"v"));
         let as_env = ExecMount {
             target: String::new(),
@@ -326,7 +407,7 @@ mod tests {
                 env: Some("TOKEN".into()),
             },
         };
-        let (mounts, held) = resolve("s", &[as_env], &store, &given, src).unwrap();
+        let (mounts, held) = resolve("s", &[as_env], &store, given(&tok), src).unwrap();
         assert!(mounts.is_empty(), "env= alone mounts no file");
         assert_eq!(held.env, ["TOKEN=v"]);
     }

@@ -50,7 +50,7 @@ async fn exec_mounts(
     }
     let sources = sources(w, node, inputs)?;
     let (step, mounts) = (node.name.clone(), mounts.to_vec());
-    let (store, secrets) = (w.store.clone(), w.secrets.clone());
+    let (store, secrets, agents) = (w.store.clone(), w.secrets.clone(), w.ssh_agents.clone());
     let step2 = step.clone();
     tokio::task::spawn_blocking(move || {
         let source_of = |i: u32| {
@@ -62,7 +62,11 @@ async fn exec_mounts(
                     input: i as usize,
                 })
         };
-        mounts::resolve(&step2, &mounts, &store, &secrets, source_of)
+        let given = mounts::Given {
+            secrets: &secrets,
+            agents: &agents,
+        };
+        mounts::resolve(&step2, &mounts, &store, given, source_of)
     })
     .await
     .map_err(SolveError::join(step))?
