@@ -11,6 +11,7 @@ use mybuild_cache::export::{export_image, ArchiveFormat, Compression};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use mybuild_registry::Reference;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -212,9 +213,16 @@ impl Output {
         }
     }
 
-    /// Writes the output: the archive or filesystem of `image`, or, for an
-    /// image output, its own names in the store.
-    pub fn write(&self, store: &Store, image: &Digest, names: &[String]) -> anyhow::Result<()> {
+    /// Writes the output: the archive of `image` (its manifest with
+    /// `annotations`) or its filesystem, or, for an image output, its own
+    /// names in the store.
+    pub fn write(
+        &self,
+        store: &Store,
+        image: &Digest,
+        names: &[String],
+        annotations: &BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
         let format = match &self.kind {
             OutputKind::Oci => ArchiveFormat::Oci,
             OutputKind::Docker => ArchiveFormat::Docker,
@@ -227,16 +235,19 @@ impl Output {
             }
         };
         let compression = self.compression().into();
+        let export =
+            |dest: &Path| export_image(store, image, names, annotations, format, compression, dest);
         match &self.dest {
-            Dest::Path(path) => export_image(store, image, names, format, compression, path)
-                .with_context(|| format!("exporting to {}", path.display())),
+            Dest::Path(path) => {
+                export(path).with_context(|| format!("exporting to {}", path.display()))
+            }
             _ => {
                 // The exporter writes files (a temp file renamed into
                 // place); standard output gets a copy of one.
                 let tmp = store
                     .root()
                     .join(format!("v1/tmp/output-{}.tar", std::process::id()));
-                let written = export_image(store, image, names, format, compression, &tmp)
+                let written = export(&tmp)
                     .context("exporting to standard output")
                     .and_then(|()| copy_to_stdout(&tmp));
                 let _ = std::fs::remove_file(&tmp);

@@ -77,27 +77,11 @@ pub struct PushImage<'a> {
 /// The manifest JSON of `image` as it is pushed (annotations included).
 pub async fn manifest_of(store: &Arc<Store>, image: PushImage<'_>) -> anyhow::Result<Vec<u8>> {
     let (s, c, compression) = (store.clone(), image.config.clone(), image.compression);
+    let notes = image.annotations.clone();
     let (manifest, _) =
-        tokio::task::spawn_blocking(move || image_manifest(&s, &c, compression.into())).await??;
-    annotate(manifest, image.annotations)
-}
-
-/// `manifest` with `annotations` added to its own (none: unchanged bytes).
-fn annotate(manifest: Vec<u8>, annotations: &BTreeMap<String, String>) -> anyhow::Result<Vec<u8>> {
-    if annotations.is_empty() {
-        return Ok(manifest);
-    }
-    let mut value: serde_json::Value = serde_json::from_slice(&manifest)?;
-    let object = value
-        .as_object_mut()
-        .context("the image manifest is not a JSON object")?;
-    let entry = object
-        .entry("annotations")
-        .or_insert_with(|| serde_json::json!({}));
-    for (k, v) in annotations {
-        entry[k.as_str()] = v.clone().into();
-    }
-    Ok(serde_json::to_vec(&value)?)
+        tokio::task::spawn_blocking(move || image_manifest(&s, &c, compression.into(), &notes))
+            .await??;
+    Ok(manifest)
 }
 
 /// Pushes `image` as `name` (normalised), reporting each blob as a
@@ -150,20 +134,5 @@ fn describe(e: &PushEvent) -> String {
         PushEvent::Manifest { reference, digest } => {
             format!("pushing manifest for {reference}@{digest} done")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn annotations_join_the_manifests_own() {
-        let plain = br#"{"schemaVersion":2,"annotations":{"a":"1"}}"#.to_vec();
-        assert_eq!(annotate(plain.clone(), &BTreeMap::new()).unwrap(), plain);
-        let more = BTreeMap::from([("b".to_string(), "2".to_string())]);
-        let out: serde_json::Value =
-            serde_json::from_slice(&annotate(plain, &more).unwrap()).unwrap();
-        assert_eq!(out["annotations"], serde_json::json!({"a": "1", "b": "2"}));
     }
 }

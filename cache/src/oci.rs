@@ -87,6 +87,8 @@ pub struct ImageManifest<D = Digest> {
     pub media_type: String,
     pub config: Descriptor<D>,
     pub layers: Vec<Descriptor<D>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl<D> ImageManifest<D> {
@@ -97,6 +99,7 @@ impl<D> ImageManifest<D> {
             media_type: OCI_MANIFEST.into(),
             config,
             layers,
+            annotations: BTreeMap::new(),
         }
     }
 }

@@ -92,7 +92,16 @@ fn oci_archive_links_check_out() {
     let (id, diff_ids, gz_digest) = image(&s);
     let names = vec!["127.0.0.1:5000/busybox:v1".to_string()];
     let out = tmp.path().join("img.tar");
-    export_image(&s, &id, &names, ArchiveFormat::Oci, Compression::Gzip, &out).unwrap();
+    export_image(
+        &s,
+        &id,
+        &names,
+        &BTreeMap::new(),
+        ArchiveFormat::Oci,
+        Compression::Gzip,
+        &out,
+    )
+    .unwrap();
 
     let f = files(&out);
     assert!(f.contains_key("oci-layout") && !f.contains_key("manifest.json"));
@@ -135,7 +144,7 @@ fn oci_archive_links_check_out() {
         assert_eq!(l["size"], raw.len());
         assert_eq!(&Digest::of(&gunzip(raw)), diff_id);
     }
-    let (m, md) = image_manifest(&s, &id, Compression::Gzip).unwrap();
+    let (m, md) = image_manifest(&s, &id, Compression::Gzip, &BTreeMap::new()).unwrap();
     assert_eq!(
         (m.as_slice(), md.as_str()),
         (manifest_bytes, desc["digest"].as_str().unwrap())
@@ -152,6 +161,7 @@ fn oci_archive_links_check_out() {
         &s,
         &id,
         &names,
+        &std::collections::BTreeMap::new(),
         ArchiveFormat::Oci,
         Compression::Gzip,
         &out2,
@@ -184,6 +194,7 @@ fn docker_archive_uncompressed() {
         &s,
         &id,
         &names,
+        &std::collections::BTreeMap::new(),
         ArchiveFormat::Docker,
         Compression::Uncompressed,
         &out,
@@ -221,6 +232,7 @@ fn corrupt_blob_aborts_export_without_leftovers() {
         &s,
         &id,
         &[],
+        &std::collections::BTreeMap::new(),
         ArchiveFormat::Oci,
         Compression::Gzip,
         &dir.join("x.tar"),
@@ -254,6 +266,7 @@ fn metadata_bytes_are_pinned() {
         &s,
         &id,
         &names,
+        &std::collections::BTreeMap::new(),
         ArchiveFormat::Docker,
         Compression::Gzip,
         &out,
@@ -261,7 +274,8 @@ fn metadata_bytes_are_pinned() {
     .unwrap();
     let f = files(&out);
     let text = |k: &str| String::from_utf8(f[k].clone()).unwrap();
-    let (manifest, manifest_digest) = image_manifest(&s, &id, Compression::Gzip).unwrap();
+    let (manifest, manifest_digest) =
+        image_manifest(&s, &id, Compression::Gzip, &BTreeMap::new()).unwrap();
     let pinned = [
         ("index.json", text("index.json")),
         ("manifest.json", text("manifest.json")),

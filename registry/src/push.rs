@@ -351,6 +351,7 @@ mod tests {
             &store,
             &config,
             mybuild_cache::export::Compression::Gzip,
+            &std::collections::BTreeMap::new(),
         )
         .unwrap();
         let sent = Arc::new(Mutex::new(Seen::new()));

@@ -195,6 +195,7 @@ async fn bearer_push_and_repush() {
         &store,
         &config,
         mybuild_cache::export::Compression::Gzip,
+        &std::collections::BTreeMap::new(),
     )
     .unwrap();
 
@@ -245,6 +246,7 @@ async fn bearer_push_and_repush() {
         &store,
         &config,
         mybuild_cache::export::Compression::Gzip,
+        &std::collections::BTreeMap::new(),
     )
     .unwrap();
     assert!(anon

@@ -8,6 +8,7 @@ use anyhow::bail;
 use mybuild_cache::Store;
 use mybuild_frontend::CompileOptions;
 use mybuild_registry::ImageProvider;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub(super) async fn run(
@@ -22,9 +23,7 @@ pub(super) async fn run(
         ("--cache-from", !opts.cache_from.is_empty()),
         ("--print", opts.print.is_some()),
         ("--ssh", !opts.ssh.is_empty()),
-        ("--label", !opts.labels.is_empty()),
         ("--annotation", !opts.annotations.is_empty()),
-        ("--iidfile", opts.iidfile.is_some()),
         ("--metadata-file", opts.metadata_file.is_some()),
         ("--no-cache-filter", !opts.no_cache_filter.is_empty()),
         ("--build-context", !compile.named_contexts.is_empty()),
@@ -47,7 +46,7 @@ pub(super) async fn run(
         store,
         images,
         context: opts.context,
-        dockerfile: def.text,
+        dockerfile: with_label_step(def.text, &opts.labels),
         opts: compile,
         tags: opts.tags,
         no_cache: opts.no_cache,
@@ -58,6 +57,47 @@ pub(super) async fn run(
         outputs: opts.outputs,
         push: opts.push,
         compression: opts.compression,
+        iidfile: opts.iidfile,
     };
     legacy::run(build).await
+}
+
+/// `--label`s as the classic builder applies them: one `LABEL` step added
+/// after the Dockerfile's last line, keys sorted, each value single-quoted
+/// so nothing in it is expanded (moby's `NodeFromLabels`). A quote inside a
+/// value is closed, given double-quoted and reopened, as a shell would.
+fn with_label_step(mut text: String, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return text;
+    }
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k:?}='{}'", v.replace('\'', "'\"'\"'")))
+        .collect();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("LABEL {}\n", pairs.join(" ")));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_last_step() {
+        let labels = BTreeMap::from([
+            ("b".to_string(), "$HOME".to_string()),
+            ("a".to_string(), "it's".to_string()),
+        ]);
+        assert_eq!(
+            with_label_step("FROM x".into(), &labels),
+            "FROM x\nLABEL \"a\"='it'\"'\"'s' \"b\"='$HOME'\n"
+        );
+        assert_eq!(
+            with_label_step("FROM x\n".into(), &BTreeMap::new()),
+            "FROM x\n"
+        );
+    }
 }

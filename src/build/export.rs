@@ -69,8 +69,8 @@ impl Session<'_> {
     async fn write_outputs(&self, id: &Digest, names: &[String]) -> anyhow::Result<()> {
         for out in &self.opts.outputs {
             let (store, id, names) = (self.store.clone(), id.clone(), names.to_vec());
-            let out2 = out.clone();
-            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names)).await??;
+            let (out2, notes) = (out.clone(), self.opts.annotations.clone());
+            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, &notes)).await??;
             match &out.kind {
                 OutputKind::Image { names, .. } => {
                     for name in names {

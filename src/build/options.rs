@@ -100,11 +100,6 @@ impl BuildOptions {
         }
         // `--load` asks for what every build does: the image in the store.
         let _ = args.load;
-        if !args.annotations.is_empty() && !outputs.is_empty() {
-            bail!(
-                "--annotation with --output: archives do not carry annotations yet (--push does)"
-            );
-        }
         let legacy = args.legacy || crate::legacy::requested_by_env();
         // The classic builder knows no SOURCE_DATE_EPOCH: there it is an
         // ordinary build arg, and the environment's is not passed on.

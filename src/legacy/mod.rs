@@ -54,6 +54,8 @@ pub struct LegacyBuild {
     pub outputs: Vec<crate::output::Output>,
     pub push: bool,
     pub compression: crate::output::CompressionArg,
+    /// `--iidfile`: the image id is written there (as docker does).
+    pub iidfile: Option<PathBuf>,
 }
 
 /// A RUN that exited non-zero: the classic builder's message, and its exit
@@ -186,6 +188,10 @@ pub async fn run(b: LegacyBuild) -> anyhow::Result<()> {
         legacy.out.line(&format!("Successfully tagged {given}"));
     }
     publish(&b, &id, &legacy.out).await?;
+    if let Some(path) = &b.iidfile {
+        std::fs::write(path, id.as_str())
+            .with_context(|| format!("writing --iidfile {}", path.display()))?;
+    }
     if b.quiet {
         println!("{id}");
     }
@@ -198,7 +204,8 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
     let names: Vec<String> = b.tags.iter().map(|(_, n)| n.clone()).collect();
     for o in &b.outputs {
         let (store, id2, names, o2) = (b.store.clone(), id.clone(), names.clone(), o.clone());
-        tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names)).await??;
+        tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names, &BTreeMap::new()))
+            .await??;
         out.line(&format!("Exported to {}", o.dest));
     }
     if !b.push {

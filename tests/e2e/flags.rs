@@ -127,11 +127,7 @@ fn refusals_name_what_is_refused() {
     for ok in [host, "local"] {
         assert_success(&build(&env, &ctx, &["--platform", ok]), ok);
     }
-    let cases: [(&[&str], &str); 7] = [
-        (
-            &["--annotation", "k=v", "-o", "type=oci,dest=x.tar"],
-            "--annotation with --output",
-        ),
+    let cases: [(&[&str], &str); 6] = [
         (&["--platform", "linux/s390x"], "linux/s390x"),
         (&["--annotation", "index:k=v"], "only manifest annotations"),
         (&["--add-host", "gw:host-gateway"], "host-gateway"),
@@ -148,13 +144,94 @@ fn refusals_name_what_is_refused() {
         &build(&env, &ctx, &["--allow", "network.host"]),
         "--allow network.host",
     );
-    // The classic builder has none of BuildKit's result files.
-    let out = env.legacy(&ctx, &["--iidfile", "iid"]);
+    // The classic builder has no buildx metadata file.
+    let out = env.legacy(&ctx, &["--metadata-file", "meta.json"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("--iidfile needs BuildKit mode"),
+        stderr(&out).contains("--metadata-file needs BuildKit mode"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// `--annotation` reaches the manifest of an OCI archive, and
+/// `--metadata-file` names that very manifest.
+#[test]
+fn annotations_reach_archived_manifests() {
+    let env = TestEnv::new();
+    let ctx = env.context("annotated", "FROM busybox\nRUN echo hi > /hi\n", &[]);
+    let (archive, meta) = (
+        env.work.path().join("a.tar"),
+        env.work.path().join("m.json"),
+    );
+    let dest = format!("type=oci,dest={}", archive.display());
+    let meta_s = meta.to_string_lossy().into_owned();
+    let args = [
+        "-o",
+        &dest,
+        "--annotation",
+        "org.example.k=v",
+        "--metadata-file",
+        &meta_s,
+    ];
+    assert_success(&build(&env, &ctx, &args), "build with --annotation -o");
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(&archive)
+        .arg("index.json")
+        .output()
+        .unwrap();
+    let index: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(&archive)
+        .arg(&blob)
+        .output()
+        .unwrap();
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifest["annotations"]["org.example.k"], "v", "{manifest}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(doc["containerimage.digest"], digest.as_str());
+}
+
+/// The classic builder takes `--label` (as one LABEL step after the last
+/// line, values unexpanded) and `--iidfile`.
+#[test]
+fn legacy_takes_label_and_iidfile() {
+    let env = TestEnv::new();
+    let ctx = env.context("legacy-label", "FROM busybox\nENV HOME=/root\n", &[]);
+    let iid = env.work.path().join("iid");
+    let iid_s = iid.to_string_lossy().into_owned();
+    let out = env.legacy(
+        &ctx,
+        &[
+            "-t",
+            "lab:1",
+            "--label",
+            "b=$HOME",
+            "--label",
+            "a=it's",
+            "--iidfile",
+            &iid_s,
+        ],
+    );
+    assert_success(&out, "legacy build with --label and --iidfile");
+    let log = stdout(&out);
+    assert!(
+        log.contains("Step 3/3 : LABEL \"a\"='it'\"'\"'s' \"b\"='$HOME'"),
+        "{log}"
+    );
+    let image = inspect(&env, "lab:1");
+    assert_eq!(image["Config"]["Labels"]["a"], "it's");
+    assert_eq!(image["Config"]["Labels"]["b"], "$HOME", "not expanded");
+    assert_eq!(
+        std::fs::read_to_string(&iid).unwrap(),
+        image["Id"].as_str().unwrap()
     );
 }
 

@@ -15,22 +15,25 @@ use crate::fsutil::{fsync_dir, unique_name};
 use crate::oci::{Descriptor, OCI_LAYER_TAR};
 use crate::Store;
 use mybuild_graph::Digest;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 /// Exports the image `config` to the archive `dest`, tagged with `names`
-/// (fully normalised references, the first one is the primary name).
+/// (fully normalised references, the first one is the primary name), its
+/// manifest carrying `annotations` (`build --annotation`).
 pub fn export_image(
     store: &Store,
     config: &Digest,
     names: &[String],
+    annotations: &BTreeMap<String, String>,
     format: ArchiveFormat,
     compression: Compression,
     dest: &Path,
 ) -> Result<(), ExportError> {
     let images = [(config.clone(), names.to_vec())];
-    export_images(store, &images, format, compression, dest)
+    write_archive(store, &images, annotations, format, compression, dest)
 }
 
 /// Exports several images, each with its names, to one archive (what
@@ -42,10 +45,22 @@ pub fn export_images(
     compression: Compression,
     dest: &Path,
 ) -> Result<(), ExportError> {
+    write_archive(store, images, &BTreeMap::new(), format, compression, dest)
+}
+
+fn write_archive(
+    store: &Store,
+    images: &[(Digest, Vec<String>)],
+    annotations: &BTreeMap<String, String>,
+    format: ArchiveFormat,
+    compression: Compression,
+    dest: &Path,
+) -> Result<(), ExportError> {
     let images = images
         .iter()
         .map(|(config, names)| {
-            let prepared = prepare(store, config, compression, PlainTars::Streamed)?;
+            let plain = PlainTars::Streamed;
+            let prepared = prepare(store, config, compression, plain, annotations)?;
             Ok((prepared, names.clone()))
         })
         .collect::<Result<Vec<_>, ExportError>>()?;

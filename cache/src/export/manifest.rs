@@ -11,6 +11,7 @@ use crate::oci::{
 };
 use crate::Store;
 use mybuild_graph::Digest;
+use std::collections::BTreeMap;
 use std::io;
 
 /// Everything an archive or a push needs about one image.
@@ -21,14 +22,16 @@ pub(crate) struct Prepared {
     pub layers: Vec<Descriptor>,
 }
 
-/// Returns the manifest JSON and its digest; the manifest, config and layer
-/// blobs it references are all in the store afterwards.
+/// Returns the manifest JSON (with `annotations`) and its digest; the
+/// manifest, config and layer blobs it references are all in the store
+/// afterwards.
 pub fn image_manifest(
     store: &Store,
     config: &Digest,
     compression: Compression,
+    annotations: &BTreeMap<String, String>,
 ) -> Result<(Vec<u8>, Digest), ExportError> {
-    let p = prepare(store, config, compression, PlainTars::Stored)?;
+    let p = prepare(store, config, compression, PlainTars::Stored, annotations)?;
     Ok((p.manifest_json, p.manifest.digest))
 }
 
@@ -46,6 +49,7 @@ pub(crate) fn prepare(
     config: &Digest,
     compression: Compression,
     plain: PlainTars,
+    annotations: &BTreeMap<String, String>,
 ) -> Result<Prepared, ExportError> {
     let config_json = store
         .read_blob(config)
@@ -59,7 +63,8 @@ pub(crate) fn prepare(
         .iter()
         .map(|d| descriptor(store, d, compression, plain))
         .collect::<Result<Vec<_>, _>>()?;
-    let manifest = ImageManifest::new(config, layers);
+    let mut manifest = ImageManifest::new(config, layers);
+    manifest.annotations = annotations.clone();
     let manifest_json = serde_json::to_vec(&manifest).map_err(|source| ExportError::Json {
         what: "manifest",
         source,

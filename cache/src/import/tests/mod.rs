@@ -71,6 +71,7 @@ fn oci_layout_with_gzip_and_plain_layers_round_trips() {
             &store,
             &id,
             std::slice::from_ref(&name),
+            &std::collections::BTreeMap::new(),
             format,
             Compression::Gzip,
             &out,
