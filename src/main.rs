@@ -43,6 +43,7 @@ mod units;
 mod version;
 
 use std::process::ExitCode;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 fn main() -> ExitCode {
     // The sandbox helper must start before any thread or runtime exists.
@@ -63,10 +64,15 @@ fn main() -> ExitCode {
     // Ctrl-C and SIGTERM both drop the build, which kills its steps and
     // removes their work dirs before the process exits.
     let result = runtime.block_on(async {
+        // Both handlers are installed before the command starts (a future
+        // like `ctrl_c()` would install its handler only when first polled,
+        // which `select!` may do after the command's first poll).
+        let (interrupt, terminate) = (SignalKind::interrupt(), SignalKind::terminate());
+        let (interrupt, terminate) = (signal(interrupt), signal(terminate));
         tokio::select! {
             r = cli::run(cli) => r.map(|_| ExitCode::SUCCESS),
-            _ = tokio::signal::ctrl_c() => Ok(ExitCode::from(130)),
-            _ = terminated() => Ok(ExitCode::from(143)),
+            _ = received(interrupt) => Ok(ExitCode::from(130)),
+            _ = received(terminate) => Ok(ExitCode::from(143)),
         }
     });
     match result {
@@ -100,11 +106,12 @@ fn error_report(err: &anyhow::Error) -> String {
     out
 }
 
-/// Resolves on SIGTERM (never, if the handler cannot be installed).
-async fn terminated() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            term.recv().await;
+/// Resolves when the signal comes (never, if its handler could not be
+/// installed).
+async fn received(handler: std::io::Result<Signal>) {
+    match handler {
+        Ok(mut s) => {
+            s.recv().await;
         }
         Err(_) => std::future::pending().await,
     }
