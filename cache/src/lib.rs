@@ -56,6 +56,7 @@ mod index;
 mod layers;
 pub mod oci;
 mod open;
+mod sealed;
 mod sources;
 mod store;
 mod sweep;
