@@ -159,15 +159,23 @@ impl Store {
     /// unsynced is verified first, and dropped if that fails. Every use of
     /// a snapshot (cache hits, lower dirs, exports, pushes) asks here.
     pub fn snapshot_dir(&self, diff_id: &Digest) -> Option<PathBuf> {
+        if let Some(dir) = self.trusted_snapshot(diff_id) {
+            return Some(dir);
+        }
         let rec = self.layer_record(diff_id).ok()??;
         let dir = self.snapshots_root().join(&rec.snapshot);
         if !dir.is_dir() {
             return None;
         }
-        if rec.trusted_in(self.boot_id()) {
-            return Some(dir);
+        let found = if rec.trusted_in(self.boot_id()) {
+            Some(dir)
+        } else {
+            self.verify_snapshot(diff_id, &dir).ok().flatten()
+        };
+        if let Some(dir) = &found {
+            self.remember_trusted(diff_id, dir);
         }
-        self.verify_snapshot(diff_id, &dir).ok().flatten()
+        found
     }
 
     /// Verifies an untrusted snapshot under its directory's lock, then
