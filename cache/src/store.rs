@@ -26,6 +26,8 @@ pub struct Store {
     /// exclusive lock, deletes trusted layers, and it clears this), so
     /// each step need not read every record of its chain again.
     trusted: Mutex<HashMap<Digest, PathBuf>>,
+    /// Removals running off the build's path ([`Store::remove_later`]).
+    removals: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// The entries of `dir`, sorted; none when it does not exist.
@@ -80,6 +82,7 @@ impl Store {
             lock,
             boot_id,
             trusted: Mutex::default(),
+            removals: Mutex::default(),
         }
     }
 
@@ -96,6 +99,20 @@ impl Store {
     pub(crate) fn remember_trusted(&self, diff_id: &Digest, dir: &Path) {
         let mut trusted = self.trusted.lock().unwrap_or_else(|e| e.into_inner());
         trusted.insert(diff_id.clone(), dir.to_path_buf());
+    }
+
+    /// Runs `remove` on a thread of its own; the store waits for it when
+    /// dropped. Where no thread can start, it runs here and now.
+    pub(crate) fn remove_later(&self, remove: impl FnOnce() + Send + 'static) {
+        let mut removals = self.removals.lock().unwrap_or_else(|e| e.into_inner());
+        removals.retain(|t| !t.is_finished());
+        // A failed spawn drops the closure, and with it what it would remove.
+        if let Ok(t) = std::thread::Builder::new()
+            .name("remove".into())
+            .spawn(remove)
+        {
+            removals.push(t);
+        }
     }
 
     /// Before layers are deleted (prune).
@@ -199,6 +216,15 @@ impl Store {
                         source,
                     })
             }
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let removals = std::mem::take(self.removals.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for t in removals {
+            let _ = t.join();
         }
     }
 }
