@@ -66,7 +66,7 @@ pub struct LayerRecord {
     /// (imported layers): what verification after a reboot compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed: Option<Packed>,
-    /// The record's own checksum ([`crate::sealed`]): a record is written
+    /// The record's own checksum (`cache/src/sealed.rs`): a record is written
     /// without fsync when its snapshot is, and one torn by a power cut
     /// then reads as absent. Absent in records of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
