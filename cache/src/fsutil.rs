@@ -30,6 +30,14 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
 /// Writes `bytes` to `path` so that readers see either the old or the new
 /// content, never a torn file, even across a crash.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_renamed(path, bytes, true)
+}
+
+/// Writes `bytes` to a temp file renamed to `path`: other processes see
+/// the old or the new content, never a part. Only with `sync` does that
+/// hold across a power cut (two fsyncs); without, the file may then be
+/// missing, empty or torn, so its readers must check it (`sealed`).
+pub(crate) fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(unique_name(".tmp-"));
     let result = (|| {
@@ -39,9 +47,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .mode(0o644)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        if sync {
+            fsync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

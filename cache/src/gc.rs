@@ -165,6 +165,7 @@ impl Store {
     /// default), then every layer and blob nothing needs any more.
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport, StoreError> {
         self.lock_exclusive()?;
+        self.forget_trusted();
         crate::sweep::sweep(self)?;
         let mut c = self.census()?;
         let now = SystemTime::now();

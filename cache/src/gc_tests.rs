@@ -76,6 +76,8 @@ fn prune_keeps_images_and_removes_the_rest() {
     assert_eq!(before.build_cache.count, 2);
     assert!(before.build_cache.reclaimable >= 12_000, "{before:?}");
     assert_eq!(before.unreferenced.count, 1, "only the stray blob");
+    // Remembered as trusted now: prune must forget that as it deletes it.
+    assert!(f.s.snapshot_dir(&f.old).is_some());
 
     let report = f.s.prune(&PruneOptions::default()).unwrap();
     assert_eq!(report.cache_entries, 2);

@@ -1,15 +1,25 @@
 //! The cache index: which chain of layers a cache key produced. One small
-//! file per key, written crash-safely; an entry whose layers are not all
-//! present is a miss, so a half-deleted store never serves a broken chain.
+//! file per key, renamed into place with a checksum but not fsynced (it is
+//! on every step's path): one a power cut tore is a miss. So is an entry
+//! whose layers are not all present, so a half-deleted store never serves
+//! a broken chain.
 
 use crate::error::StoreError;
 use crate::store::Store;
 use mybuild_graph::Digest;
 use std::path::PathBuf;
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct CacheEntry {
     layers: Vec<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
+}
+
+impl crate::sealed::Sealed for CacheEntry {
+    fn checksum_mut(&mut self) -> &mut Option<String> {
+        &mut self.checksum
+    }
 }
 
 impl Store {
@@ -18,7 +28,7 @@ impl Store {
     }
 
     pub fn cache_get(&self, key: &Digest) -> Result<Option<Vec<Digest>>, StoreError> {
-        let Some(entry) = self.read_json::<CacheEntry>(&self.cache_path(key))? else {
+        let Some(entry) = self.read_sealed::<CacheEntry>(&self.cache_path(key))? else {
             return Ok(None);
         };
         let complete = entry.layers.iter().all(|d| self.snapshot_dir(d).is_some());
@@ -34,12 +44,11 @@ impl Store {
     }
 
     pub fn cache_put(&self, key: &Digest, chain: &[Digest]) -> Result<(), StoreError> {
-        self.write_json(
-            &self.cache_path(key),
-            &CacheEntry {
-                layers: chain.to_vec(),
-            },
-        )
+        let entry = CacheEntry {
+            layers: chain.to_vec(),
+            checksum: None,
+        };
+        self.write_sealed(&self.cache_path(key), &entry, false)
     }
 }
 

@@ -11,8 +11,9 @@
 //!   layers/<hex>.json              layer record: diff_id, uncompressed size, snapshot name,
 //!                                  known compressed blobs [{digest, media_type, size}],
 //!                                  boot_id and synced (durability, below), and for imported
-//!                                  layers `packed` {digest, size}: what the snapshot packs to
-//!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids
+//!                                  layers `packed` {digest, size}: what the snapshot packs to,
+//!                                  and `checksum` of the record's other fields
+//!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids (checksummed)
 //!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
 //!   intermediates.json             untagged images -> their parent image: legacy-mode
@@ -30,8 +31,11 @@
 //! ```
 //!
 //! Every write is crash-safe: content goes to a temp name, is fsynced, then
-//! renamed. A layer record is written only after its snapshot is complete,
-//! so the record is what makes a layer exist ([`Store::snapshot_dir`]).
+//! renamed; the record of an unsynced snapshot and cache entries skip the
+//! fsyncs and carry a checksum instead, so a torn one reads as absent
+//! (`sealed.rs`). A layer record is written only after its snapshot is
+//! complete, so the record is what makes a layer exist
+//! ([`Store::snapshot_dir`]).
 //!
 //! Durability: snapshots are not flushed when installed (no `syncfs`, which
 //! waits for the whole filesystem). The record names the boot that wrote
@@ -56,6 +60,7 @@ mod index;
 mod layers;
 pub mod oci;
 mod open;
+mod sealed;
 mod sources;
 mod store;
 mod sweep;

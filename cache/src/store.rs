@@ -3,9 +3,12 @@
 
 use crate::error::{io_err, StoreError};
 use crate::fsutil::{self, FileLock};
+use mybuild_graph::Digest;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Handle on a store root. Cheap to share behind `Arc`; every method takes
 /// `&self` and is safe to call from many threads and processes at once.
@@ -18,6 +21,13 @@ pub struct Store {
     /// This boot's id, stamped on snapshots installed unsynced
     /// ([`crate::layers`]' durability); `None` makes every install sync.
     boot_id: Option<String>,
+    /// Snapshots [`Store::snapshot_dir`] found trusted, by diff_id. Trust
+    /// is never withdrawn while the store is open (only `prune`, under the
+    /// exclusive lock, deletes trusted layers, and it clears this), so
+    /// each step need not read every record of its chain again.
+    trusted: Mutex<HashMap<Digest, PathBuf>>,
+    /// Removals running off the build's path ([`Store::remove_later`]).
+    removals: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// The entries of `dir`, sorted; none when it does not exist.
@@ -71,11 +81,46 @@ impl Store {
             v1,
             lock,
             boot_id,
+            trusted: Mutex::default(),
+            removals: Mutex::default(),
         }
     }
 
     pub(crate) fn boot_id(&self) -> Option<&str> {
         self.boot_id.as_deref()
+    }
+
+    /// The snapshot of `diff_id` if it was found trusted before.
+    pub(crate) fn trusted_snapshot(&self, diff_id: &Digest) -> Option<PathBuf> {
+        let trusted = self.trusted.lock().unwrap_or_else(|e| e.into_inner());
+        trusted.get(diff_id).cloned()
+    }
+
+    pub(crate) fn remember_trusted(&self, diff_id: &Digest, dir: &Path) {
+        let mut trusted = self.trusted.lock().unwrap_or_else(|e| e.into_inner());
+        trusted.insert(diff_id.clone(), dir.to_path_buf());
+    }
+
+    /// Runs `remove` on a thread of its own; the store waits for it when
+    /// dropped. Where no thread can start, it runs here and now.
+    pub(crate) fn remove_later(&self, remove: impl FnOnce() + Send + 'static) {
+        let mut removals = self.removals.lock().unwrap_or_else(|e| e.into_inner());
+        removals.retain(|t| !t.is_finished());
+        // A failed spawn drops the closure, and with it what it would remove.
+        if let Ok(t) = std::thread::Builder::new()
+            .name("remove".into())
+            .spawn(remove)
+        {
+            removals.push(t);
+        }
+    }
+
+    /// Before layers are deleted (prune).
+    pub(crate) fn forget_trusted(&self) {
+        self.trusted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub(crate) fn v1_dir(&self) -> PathBuf {
@@ -171,6 +216,15 @@ impl Store {
                         source,
                     })
             }
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let removals = std::mem::take(self.removals.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for t in removals {
+            let _ = t.join();
         }
     }
 }

@@ -208,6 +208,32 @@ fn run_with_pid(env: &TestEnv, args: &[&str]) -> (std::process::Output, u32) {
     (child.wait_with_output().unwrap(), pid)
 }
 
+/// Every step runs in a cgroup of its own under the default limits too,
+/// the command included: on v1 the sandbox helper moves itself in before
+/// it starts anything (`SelfJoin`), on v2 mybuild moves it.
+#[test]
+fn every_step_runs_in_its_own_cgroup() {
+    let env = TestEnv::new();
+    let ctx = env.context(
+        "cg",
+        "FROM busybox\nRUN cat /proc/self/cgroup > /one\nRUN cat /proc/self/cgroup > /two\n",
+        &[],
+    );
+    let (out, archive) = env.build(&ctx, &[]);
+    assert_success(&out, "build");
+    let img = read_oci_archive(&archive);
+    let step_of = |file: &str| {
+        let text = String::from_utf8(img.file(file).unwrap()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("pids") || l.starts_with("0::"))
+            .map(str::to_string);
+        line.filter(|l| l.contains("/mybuild/step-"))
+            .unwrap_or_else(|| panic!("{file}: not in a step cgroup:\n{text}"))
+    };
+    assert_ne!(step_of("one"), step_of("two"), "one cgroup per step");
+}
+
 /// Issue 13 item 3: RUN had no memory or pids limit, so a runaway
 /// allocation or a fork bomb took the machine down with the build. A step
 /// that hits a limit fails with a message that says so, mybuild itself

@@ -223,6 +223,11 @@ fn simulate_reboot(root: &Path) {
         assert!(rec["boot_id"].is_string(), "record without boot id: {rec}");
         rec["boot_id"] = "00000000-0000-0000-0000-earlier-boot".into();
         rec["synced"] = false.into();
+        // The record's checksum over its other fields, or it reads as torn.
+        let fields = rec.as_object_mut().unwrap();
+        assert!(fields.remove("checksum").is_some(), "record unsealed");
+        let sum = crate::util::sha256_hex(&serde_json::to_vec(&rec).unwrap());
+        rec["checksum"] = format!("sha256:{sum}").into();
         std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
     }
 }

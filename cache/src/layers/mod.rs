@@ -66,6 +66,17 @@ pub struct LayerRecord {
     /// (imported layers): what verification after a reboot compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed: Option<Packed>,
+    /// The record's own checksum (`cache/src/sealed.rs`): a record is written
+    /// without fsync when its snapshot is, and one torn by a power cut
+    /// then reads as absent. Absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+impl crate::sealed::Sealed for LayerRecord {
+    fn checksum_mut(&mut self) -> &mut Option<String> {
+        &mut self.checksum
+    }
 }
 
 /// The digest and size of a snapshot's layer tar as packing it again writes it.
@@ -85,6 +96,13 @@ impl LayerRecord {
     /// cache holds whatever has not reached the disk yet).
     fn trusted_in(&self, boot: Option<&str>) -> bool {
         self.synced || (self.boot_id.is_some() && self.boot_id.as_deref() == boot)
+    }
+
+    /// Whether the record must reach the disk when written: when its
+    /// snapshot is known to be there. An unsynced snapshot's record is
+    /// worth no more than the snapshot, which another boot verifies.
+    fn needs_sync(&self) -> bool {
+        self.synced || self.boot_id.is_none()
     }
 
     /// The fields that tell one install of a layer from another.
@@ -108,9 +126,14 @@ impl Store {
         self.layers_dir().join(format!("{}.json", diff_id.hex()))
     }
 
+    /// The record of a layer; `None` when there is none or it is torn.
     pub fn layer_record(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
-        let rec: Option<LayerRecord> = self.read_json(&self.record_path(diff_id))?;
+        let rec: Option<LayerRecord> = self.read_sealed(&self.record_path(diff_id))?;
         Ok(rec.filter(|r| &r.diff_id == diff_id))
+    }
+
+    fn write_record(&self, rec: &LayerRecord) -> Result<(), StoreError> {
+        self.write_sealed(&self.record_path(&rec.diff_id), rec, rec.needs_sync())
     }
 
     /// Every layer record in the store, sorted by diff_id. Unreadable or
@@ -121,7 +144,7 @@ impl Store {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let Ok(Some(rec)) = self.read_json::<LayerRecord>(&path) else {
+            let Ok(Some(rec)) = self.read_sealed::<LayerRecord>(&path) else {
                 continue;
             };
             if path.file_stem().is_some_and(|s| *s == *rec.diff_id.hex()) {
@@ -136,15 +159,23 @@ impl Store {
     /// unsynced is verified first, and dropped if that fails. Every use of
     /// a snapshot (cache hits, lower dirs, exports, pushes) asks here.
     pub fn snapshot_dir(&self, diff_id: &Digest) -> Option<PathBuf> {
+        if let Some(dir) = self.trusted_snapshot(diff_id) {
+            return Some(dir);
+        }
         let rec = self.layer_record(diff_id).ok()??;
         let dir = self.snapshots_root().join(&rec.snapshot);
         if !dir.is_dir() {
             return None;
         }
-        if rec.trusted_in(self.boot_id()) {
-            return Some(dir);
+        let found = if rec.trusted_in(self.boot_id()) {
+            Some(dir)
+        } else {
+            self.verify_snapshot(diff_id, &dir).ok().flatten()
+        };
+        if let Some(dir) = &found {
+            self.remember_trusted(diff_id, dir);
         }
-        self.verify_snapshot(diff_id, &dir).ok().flatten()
+        found
     }
 
     /// Verifies an untrusted snapshot under its directory's lock, then
@@ -174,7 +205,7 @@ impl Store {
         }
         if intact.is_ok() {
             now.synced = true;
-            self.write_json(&self.record_path(diff_id), &now)?;
+            self.write_record(&now)?;
             return Ok(Some(dir.to_path_buf()));
         }
         // Lost pages or metadata: the record goes first, so the layer stops
@@ -200,7 +231,7 @@ impl Store {
             return Ok(());
         }
         rec.compressed.push(blob);
-        self.write_json(&self.record_path(diff_id), &rec)
+        self.write_record(&rec)
     }
 
     /// Makes an unmounted overlay upper dir a layer: the dir itself becomes
@@ -298,11 +329,11 @@ impl Store {
     }
 
     /// Moves a finished directory into `snapshots/` and writes its record.
-    /// The data is not flushed: the record names this boot, in which the
-    /// page cache is the truth, and another boot verifies the snapshot
-    /// before using it ([`Store::snapshot_dir`]). Without a boot id the
-    /// data is made durable first, so the record always means a whole
-    /// snapshot. `packs_to_diff_id` says `dir` packs to the diff_id (it
+    /// Neither is flushed: the record names this boot, in which the page
+    /// cache is the truth, another boot verifies the snapshot before using
+    /// it ([`Store::snapshot_dir`]), and a record torn by a power cut reads
+    /// as absent. Without a boot id both are made durable, so the record
+    /// always means a whole snapshot. `packs_to_diff_id` says `dir` packs to the diff_id (it
     /// was just packed to compute it); otherwise its digest is recorded.
     fn install_snapshot(
         &self,
@@ -349,13 +380,14 @@ impl Store {
             boot_id: self.boot_id().map(str::to_string),
             synced,
             packed,
+            checksum: None,
         };
         for old in existing.into_iter().flat_map(|r| r.compressed) {
             if !rec.compressed.iter().any(|c| c.digest == old.digest) {
                 rec.compressed.push(old);
             }
         }
-        self.write_json(&self.record_path(diff_id), &rec)
+        self.write_record(&rec)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Resource limits for each sandboxed step, as `docker build --memory`,
 //! `--memory-swap`, `--cpu-shares`, `--cpuset-cpus` and `--pids-limit` set
 //! them: one cgroup per step, on cgroup v2 or on the v1 controllers,
-//! created before the helper reads its request (so nothing it starts is
-//! outside), read for OOM kills after the step, and removed.
+//! entered by the helper before it starts anything (so nothing it starts
+//! is outside), read for OOM kills after the step, and removed. On v1 the
+//! helper moves itself in ([`SelfJoin`]), which costs no RCU grace period.
 //!
 //! Layout: `/sys/fs/cgroup/<parent>/<step>` on v2, and
 //! `/sys/fs/cgroup/<controller>/<parent>/<step>` on v1, `<parent>` being
@@ -222,6 +223,18 @@ impl StepCgroup {
         Ok(())
     }
 
+    /// How a single-threaded helper can move itself in, where that is
+    /// cheaper than [`StepCgroup::add`]: on v1, a thread writing `0` to a
+    /// `tasks` file skips the global lock that moving a process by pid
+    /// takes (and its RCU grace period: 5-15 ms a step). `None` on v2,
+    /// whose `cgroup.threads` only moves threads within one domain.
+    pub fn self_join(&self, required: bool) -> Option<SelfJoin> {
+        (!self.unified).then(|| SelfJoin {
+            tasks: self.dirs.iter().map(|d| d.join("tasks")).collect(),
+            required,
+        })
+    }
+
     /// The memory limit, when the kernel's OOM killer ended a process of
     /// the step for reaching it.
     pub fn oom_killed(&self) -> Option<u64> {
@@ -248,6 +261,36 @@ impl StepCgroup {
                     .any(|l| l.strip_prefix("max ").is_some_and(|n| n.trim() != "0"))
             })
         })
+    }
+}
+
+/// The `tasks` files a helper writes `0` to before it reads anything
+/// else of its request, so nothing it starts is outside its step's cgroup.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct SelfJoin {
+    tasks: Vec<PathBuf>,
+    /// Limits were asked for: failing to join fails the step. The default
+    /// limits are best-effort, as with [`StepCgroup::add`].
+    required: bool,
+}
+
+impl SelfJoin {
+    /// Nothing to join: the caller moves the helper in, or there is no cgroup.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Moves the calling thread in; only a single-threaded process (the
+    /// helper) moves as a whole this way.
+    pub fn join(&self) -> Result<(), CgroupError> {
+        for tasks in &self.tasks {
+            let joined = write(tasks, "0");
+            // Without `required`, a step runs under whatever limits applied.
+            if self.required {
+                joined?;
+            }
+        }
+        Ok(())
     }
 }
 

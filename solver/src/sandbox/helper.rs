@@ -1,11 +1,13 @@
 //! The helper process (`mybuild __sandbox`): a fresh, single-threaded
 //! process, so unsharing namespaces and forking are safe here. It guards
-//! against an orphaned run, reads the request, builds the mount namespace
+//! against an orphaned run, reads the request, joins the step's cgroup
+//! (v1; see [`SelfJoin`]), builds the mount namespace
 //! with the overlay and hands off to the exec or file path.
 
+use super::cgroup::SelfJoin;
 use super::layout::Layout;
 use super::status::{self, SetupError, Status, StepExt};
-use super::{container, filetask, overlay, HelperRequest, Task};
+use super::{container, filetask, overlay, Envelope, HelperRequest, Task};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -56,7 +58,14 @@ fn read_request() -> Result<HelperRequest, SetupError> {
     )
     .step(|| "open /dev/null".into())?;
     nix::unistd::dup2_stdin(&null).step(|| "redirect stdin".into())?;
-    serde_json::from_slice(&bytes).map_err(|source| SetupError::Request { source })
+    let envelope: Envelope<SelfJoin, HelperRequest> =
+        serde_json::from_slice(&bytes).map_err(|source| SetupError::Request { source })?;
+    // Before anything is started, so all of it counts against the limits.
+    envelope
+        .join
+        .join()
+        .map_err(|source| SetupError::Cgroup { source })?;
+    Ok(envelope.request)
 }
 
 fn run(req: &HelperRequest) -> Result<Status, SetupError> {

@@ -59,6 +59,14 @@ pub struct HelperRequest {
     pub task: Task,
 }
 
+/// What the caller writes to the helper's stdin: the step's cgroup to
+/// join first, then the request itself.
+#[derive(Serialize, Deserialize, Debug)]
+struct Envelope<J, R> {
+    join: J,
+    request: R,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub enum Task {
     Exec(ExecTask),

@@ -1,10 +1,10 @@
 //! The caller's side: starts the helper process, feeds it the request,
 //! streams the command's output and turns the status lines into a result.
 
-use super::cgroup::{Limits, StepCgroup};
+use super::cgroup::{Limits, SelfJoin, StepCgroup};
 use super::kill::KillSwitch;
 use super::status::{self, Status, STATUS_FD};
-use super::{HelperRequest, OutputStream, SandboxError};
+use super::{Envelope, HelperRequest, OutputStream, SandboxError};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -57,20 +57,40 @@ impl Sandbox {
         }
     }
 
-    /// The step's cgroup, entered by `pid` before it reads its request.
-    /// The default limits are best-effort (a machine without cgroup
+    /// The step's cgroup, made before its helper starts, and how the
+    /// helper joins it itself (v1) before it reads the rest of its
+    /// request; `None` for the join means [`Sandbox::enter`] (v2). The
+    /// default limits are best-effort (a machine without cgroup
     /// controllers still builds); limits asked for are not.
-    fn cgroup_for(&self, pid: u32) -> Result<Option<StepCgroup>, SandboxError> {
+    fn step_cgroup(&self) -> Result<(Option<StepCgroup>, SelfJoin), SandboxError> {
         let seq = STEP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("step-{}-{seq}", std::process::id());
-        let made = StepCgroup::create(&self.limits, &name).and_then(|cg| {
-            if let Some(cg) = &cg {
-                cg.add(pid)?;
+        let required = self.limits != Limits::default();
+        match StepCgroup::create(&self.limits, &name) {
+            Ok(cg) => {
+                let join = cg.as_ref().and_then(|cg| cg.self_join(required));
+                Ok((cg, join.unwrap_or_default()))
             }
-            Ok(cg)
-        });
-        match made {
-            Ok(cg) => Ok(cg),
+            Err(_) if !required => Ok((None, SelfJoin::default())),
+            Err(source) => Err(SandboxError::Cgroup { source }),
+        }
+    }
+
+    /// Moves the helper `pid` into `cgroup` when it does not join itself.
+    fn enter(
+        &self,
+        cgroup: Option<StepCgroup>,
+        join: &SelfJoin,
+        pid: u32,
+    ) -> Result<Option<StepCgroup>, SandboxError> {
+        let Some(cg) = cgroup else {
+            return Ok(None);
+        };
+        if !join.is_empty() {
+            return Ok(Some(cg));
+        }
+        match cg.add(pid) {
+            Ok(()) => Ok(Some(cg)),
             Err(_) if self.limits == Limits::default() => Ok(None),
             Err(source) => Err(SandboxError::Cgroup { source }),
         }
@@ -94,10 +114,15 @@ impl Sandbox {
         on_output: &mut dyn FnMut(OutputStream, &[u8]),
         kill: &KillSwitch,
     ) -> Result<(), SandboxError> {
-        let request = serde_json::to_vec(req).map_err(|source| SandboxError::Encode { source })?;
+        let (cgroup, join) = self.step_cgroup()?;
+        let request = serde_json::to_vec(&Envelope {
+            join: &join,
+            request: req,
+        })
+        .map_err(|source| SandboxError::Encode { source })?;
         let (mut child, pipes) = self.spawn()?;
         let _armed = kill.arm(&child);
-        let cgroup = match self.cgroup_for(child.id()) {
+        let cgroup = match self.enter(cgroup, &join, child.id()) {
             Ok(cg) => cg,
             Err(e) => {
                 let _ = child.kill();

@@ -55,6 +55,8 @@ pub(super) enum SetupError {
     },
     #[error("seccomp profile: {message}")]
     Seccomp { message: String },
+    #[error("join the step's cgroup: {source}")]
+    Cgroup { source: super::cgroup::CgroupError },
 }
 
 impl SetupError {
@@ -67,6 +69,7 @@ impl SetupError {
             SetupError::BadMountpoint { step, .. } => step.clone(),
             SetupError::Request { .. } => "read request".into(),
             SetupError::Seccomp { .. } => "load seccomp profile".into(),
+            SetupError::Cgroup { .. } => "join cgroup".into(),
             SetupError::CwdOutsideRoot { cwd } => format!("enter working directory {cwd}"),
             SetupError::UnknownUser { .. } | SetupError::UnknownGroup { .. } => {
                 "resolve user".into()

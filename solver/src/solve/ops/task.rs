@@ -104,9 +104,13 @@ impl SandboxRun {
             mybuild_cache::clamp_mtimes(&wd.upper(), epoch)
                 .map_err(SolveError::store(&self.step))?;
         }
-        self.store
+        let diff = self
+            .store
             .commit_upper(&wd.upper())
-            .map_err(SolveError::store(&self.step))
+            .map_err(SolveError::store(&self.step))?;
+        // The upper dir is a snapshot now; the rest goes off the step's path.
+        wd.discard(&self.store);
+        Ok(diff)
     }
 
     /// Turns the sandbox's outcome into the step's: a non-zero exit keeps
