@@ -152,16 +152,17 @@ def measure(build, edit, runs):
     return out
 
 
-def growth(rows, kind, i):
-    """Exponent k of t ~ n^k from the smallest to the largest size: 1 is
-    linear, below 1 better (fixed costs), above 1 worse than linear."""
-    (n0, r0), (n1, r1) = rows[0], rows[-1]
+def growth(a, b, kind, i):
+    """Exponent k of t ~ n^k between two sizes: 1 is linear, below 1
+    better (fixed costs), above 1 worse than linear."""
+    (n0, r0), (n1, r1) = a, b
     return math.log(r1[kind][i] / r0[kind][i]) / math.log(n1 / n0)
 
 
 def table(title, unit, rows):
     """One row a size: wall (CPU) seconds and peak MiB per scenario, then
-    the growth exponents of wall time, CPU time and memory."""
+    a row a step between sizes: the growth exponents of wall time, CPU
+    time and memory."""
     kinds = ("cold", "warm", "edit")
     print(f"| {title} | " + " | ".join(f"{k} s (CPU s)" for k in kinds) + " | "
           + " | ".join(f"{k} MiB" for k in kinds) + " |")
@@ -170,10 +171,12 @@ def table(title, unit, rows):
         print(f"| {n:,} {unit} | "
               + " | ".join(f"{r[k][0]:.2f} ({r[k][1]:.2f})" for k in kinds) + " | "
               + " | ".join(f"{r[k][2]:.0f}" for k in kinds) + " |")
-    print(f"| growth exponent {rows[0][0]:,}→{rows[-1][0]:,} | "
-          + " | ".join(f"{growth(rows, k, 0):.2f} ({growth(rows, k, 1):.2f})" for k in kinds)
-          + " | " + " | ".join(f"{growth(rows, k, 2):.2f}" for k in kinds) + " |\n",
-          flush=True)
+    for a, b in zip(rows, rows[1:]):
+        print(f"| growth exponent {a[0]:,}→{b[0]:,} | "
+              + " | ".join(f"{growth(a, b, k, 0):.2f} ({growth(a, b, k, 1):.2f})"
+                           for k in kinds)
+              + " | " + " | ".join(f"{growth(a, b, k, 2):.2f}" for k in kinds) + " |")
+    print(flush=True)
 
 
 def main():
