@@ -48,7 +48,7 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Compresses all of `src` into `dst`.
-pub(crate) fn gzip(src: &mut impl Read, dst: &mut impl Write) -> io::Result<()> {
+pub fn gzip(src: &mut impl Read, dst: &mut impl Write) -> io::Result<()> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut first = true;
     loop {
