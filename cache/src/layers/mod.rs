@@ -7,6 +7,7 @@
 mod clamp;
 mod durable;
 mod entrymeta;
+mod linktree;
 pub(crate) mod pack;
 mod tarhdr;
 pub(crate) mod unpack;
@@ -19,6 +20,7 @@ mod tests;
 
 pub use clamp::clamp_mtimes;
 pub(crate) use durable::current_boot_id;
+pub use linktree::link_tree;
 
 use crate::blobs::HashingReader;
 use crate::error::{io_err, StoreError};
