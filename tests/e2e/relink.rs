@@ -50,10 +50,25 @@ fn meta(path: &Path) -> (u64, u32, u32, u32, i64, u64) {
 #[test]
 fn an_edited_context_copy_shares_unchanged_files_and_equals_a_fresh_build() {
     let env = TestEnv::new();
-    let files = [("src/a", "a\n"), ("src/d/b", "b\n"), ("src/d/e/c", "c\n")];
+    // A file over a MiB before the edited one in packing order, so the
+    // second relink resumes hashing the layer tar after it.
+    let big = "x".repeat(3 << 20);
+    let files = [
+        ("src/a", "a\n"),
+        ("src/big", big.as_str()),
+        ("src/d/b", "b\n"),
+        ("src/d/e/c", "c\n"),
+    ];
     let ctx = env.context("relink", DOCKERFILE, &files);
-    // Files changed within two seconds of a copy are never shared.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Older than the epoch, so not clamped: writing the changed file must
+    // not leave its own time on the directory.
+    let old_time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_500_000_000);
+    std::fs::File::open(ctx.join("src/d"))
+        .unwrap()
+        .set_modified(old_time)
+        .unwrap();
+    // Files changed within two seconds (whole ones) of a copy are never shared.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
     let first = build(&env, &ctx, "one", &[]);
     let old = snapshot(&env, &first[2]);
     let before = [meta(&old.join("app/a")), meta(&old.join("app/d/b"))];
@@ -77,6 +92,14 @@ fn an_edited_context_copy_shares_unchanged_files_and_equals_a_fresh_build() {
 
     let fresh = build(&env, &ctx, "three", &["--no-cache"]);
     assert_eq!(second, fresh, "relinked image == --no-cache image");
+
+    // Relinked again, now from a relinked layer whose tar hash is resumed.
+    std::fs::write(ctx.join("src/d/b"), "b, edited twice\n").unwrap();
+    let again = build(&env, &ctx, "two-again", &[]);
+    let fresh = build(&env, &ctx, "three-again", &["--no-cache"]);
+    assert_eq!(again, fresh, "resumed diff_id == --no-cache image");
+    let dir = std::fs::metadata(snapshot(&env, &again[2]).join("app/d")).unwrap();
+    assert_eq!(dir.mtime(), 1_500_000_000);
 
     // A new file changes the entries: a full copy, still the same image.
     std::fs::write(ctx.join("src/d/new"), "n\n").unwrap();

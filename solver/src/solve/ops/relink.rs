@@ -17,16 +17,27 @@
 use super::relink_apply::{compare, RelinkError, RACY_SECS};
 use crate::fileop::journal::Journal;
 use crate::solve::types::{Value, RELINK_DIR};
-use mybuild_cache::Store;
+use mybuild_cache::{Marks, Store};
 use mybuild_graph::{Digest, FileAction, FileOp, KeyEncoder, Node};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What a step's last copy left behind for the next one.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Manifest {
     diff_id: String,
     journal: Journal,
+    /// Hash states inside the layer tar, once a relink packed it.
+    #[serde(default)]
+    marks: Option<Marks>,
+}
+
+/// [`Manifest`] as written, borrowing its parts.
+#[derive(Serialize)]
+struct ManifestRef<'a> {
+    diff_id: &'a str,
+    journal: &'a Journal,
+    marks: Option<&'a Marks>,
 }
 
 /// A file op that may be relinked: all its copies read the one local input.
@@ -76,14 +87,14 @@ impl Plan {
     /// Blocking: the new layer's diff_id if the last copy could be reused,
     /// `None` when a full copy is needed.
     pub(super) fn relink(&self, store: &Store) -> Result<Option<Digest>, RelinkError> {
-        let Some((old_diff, journal)) = self.load(store) else {
+        let Some((old_diff, journal, marks)) = self.load(store) else {
             return Ok(None);
         };
         let Some(old) = store.snapshot_dir(&old_diff) else {
             return Ok(None);
         };
         let since = now_secs();
-        let Some(changes) = compare(&self.context, &self.exclude, &self.op, &journal)? else {
+        let Some(changes) = compare(&self.context, &self.exclude, &self.op, journal)? else {
             return Ok(None);
         };
         let wd = store.work_dir()?;
@@ -92,9 +103,12 @@ impl Plan {
         if let Some(epoch) = self.op.clamp_mtime {
             mybuild_cache::clamp_mtimes(&upper, epoch)?;
         }
-        let diff = store.commit_upper(&upper)?;
-        let journal = changes.into_journal(journal, since);
-        self.save(store, &diff, &journal);
+        // Entries before the first changed one pack as they did last time.
+        let first = changes.first_changed();
+        let resume = marks.as_ref().map(|m| (m, first.as_deref()));
+        let (diff, marks) = store.commit_upper_marked(&upper, resume)?;
+        let journal = changes.into_journal(since);
+        self.save(store, &diff, &journal, Some(&marks));
         Ok(Some(diff))
     }
 
@@ -112,23 +126,24 @@ impl Plan {
         for p in &mut journal.placed {
             p.racy = p.meta.racy(since, RACY_SECS);
         }
-        self.save(store, diff, &journal);
+        self.save(store, diff, &journal, None);
     }
 
-    fn load(&self, store: &Store) -> Option<(Digest, Journal)> {
+    fn load(&self, store: &Store) -> Option<(Digest, Journal, Option<Marks>)> {
         let bytes = std::fs::read(self.file(store)).ok()?;
         let m: Manifest = serde_json::from_slice(&bytes).ok()?;
         let diff = Digest::parse(&m.diff_id).ok()?;
-        (!m.journal.incomplete).then_some((diff, m.journal))
+        (!m.journal.incomplete).then_some((diff, m.journal, m.marks))
     }
 
     /// Written whole through a rename; a lost or torn file only means the
     /// next build copies everything.
-    fn save(&self, store: &Store, diff: &Digest, journal: &Journal) {
+    fn save(&self, store: &Store, diff: &Digest, journal: &Journal, marks: Option<&Marks>) {
         let file = self.file(store);
-        let m = Manifest {
-            diff_id: diff.to_string(),
-            journal: journal.clone(),
+        let m = ManifestRef {
+            diff_id: diff.as_str(),
+            journal,
+            marks,
         };
         let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
         let written = file

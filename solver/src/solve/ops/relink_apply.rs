@@ -46,7 +46,8 @@ pub(super) struct Changes {
     ignore: Dockerignore,
     matches: Vec<Vec<Match>>,
     changed: Vec<Change>,
-    /// The old journal's entries, for destinations and actions.
+    /// The old journal's entries (for destinations and actions), updated
+    /// into the new layer's by [`Changes::into_journal`].
     placed: Vec<Placed>,
     /// Each action's `--chmod`, `None` for actions that are no copy.
     chmods: Vec<Option<Option<u32>>>,
@@ -66,7 +67,7 @@ pub(super) fn compare(
     context: &Path,
     dockerignore: &[String],
     op: &FileOp,
-    journal: &Journal,
+    journal: Journal,
 ) -> Result<Option<Changes>, RelinkError> {
     let root = at::open_root(context).map_err(io_err(context))?;
     let Ok(ignore) = Dockerignore::new(dockerignore) else {
@@ -115,7 +116,7 @@ pub(super) fn compare(
         ignore,
         matches,
         changed,
-        placed: journal.placed.clone(),
+        placed: journal.placed,
         chmods: op
             .actions
             .iter()
@@ -238,7 +239,18 @@ impl Changes {
         std::io::copy(&mut input, &mut out).map_err(io_err(dest))?;
         let mode = effective_mode(entry.stat.st_mode, chmod);
         set_meta(dir.as_fd(), name, ids, mode, &entry.stat).map_err(io_err(dest))?;
-        at::copy_capability(input.as_fd(), out.as_fd()).map_err(io_err(dest))
+        at::copy_capability(input.as_fd(), out.as_fd()).map_err(io_err(dest))?;
+        // Making the file touched its directory; the copy had set the
+        // directory's times after its children, as the old snapshot has them.
+        if !parent.as_os_str().is_empty() {
+            let was = fs::symlink_metadata(old.join(parent)).map_err(io_err(parent))?;
+            let (atime, mtime) = (
+                (was.atime(), was.atime_nsec()),
+                (was.mtime(), was.mtime_nsec()),
+            );
+            at::set_times_at(upper, parent.as_os_str(), atime, mtime).map_err(io_err(parent))?;
+        }
+        Ok(())
     }
 
     /// `Some(--chmod)` of copy action `action`; `None` if it is no copy.
@@ -246,15 +258,28 @@ impl Changes {
         *self.chmods.get(action as usize)?
     }
 
+    /// The first changed destination in the order layers are packed;
+    /// `None` when no file changed.
+    pub(super) fn first_changed(&self) -> Option<Vec<u8>> {
+        self.changed
+            .iter()
+            .map(|c| self.placed[c.slot].dest.as_bytes())
+            .min_by(|a, b| mybuild_cache::walk_order(a, b))
+            .map(<[u8]>::to_vec)
+    }
+
     /// The journal of the new layer: the old one with the changed files'
     /// new sources, racy when they changed just before this copy.
-    pub(super) fn into_journal(self, mut journal: Journal, since: i64) -> Journal {
+    pub(super) fn into_journal(mut self, since: i64) -> Journal {
         for c in &self.changed {
-            if let Some(p) = journal.placed.get_mut(c.slot) {
+            if let Some(p) = self.placed.get_mut(c.slot) {
                 p.meta = c.meta;
                 p.racy = c.meta.racy(since, RACY_SECS);
             }
         }
-        journal
+        Journal {
+            placed: self.placed,
+            incomplete: false,
+        }
     }
 }
