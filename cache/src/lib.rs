@@ -76,6 +76,8 @@ pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::{familiar, ImageEntry};
 pub use layers::pack::PackError;
 pub use layers::unpack::UnpackError;
-pub use layers::{clamp_mtimes, CompressedBlob, LayerRecord, Packed};
+pub use layers::{
+    clamp_mtimes, link_tree, walk_order, CompressedBlob, LayerRecord, Mark, Marks, Packed,
+};
 pub use store::Store;
 pub use workdir::WorkDir;

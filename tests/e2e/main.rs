@@ -23,6 +23,7 @@ mod login;
 mod outputs;
 mod progress;
 mod push;
+mod relink;
 mod reproducible;
 mod ssh;
 mod store;

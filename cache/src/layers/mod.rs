@@ -7,6 +7,9 @@
 mod clamp;
 mod durable;
 mod entrymeta;
+mod linktree;
+mod marks;
+mod midstate;
 pub(crate) mod pack;
 mod tarhdr;
 pub(crate) mod unpack;
@@ -19,6 +22,9 @@ mod tests;
 
 pub use clamp::clamp_mtimes;
 pub(crate) use durable::current_boot_id;
+pub use linktree::link_tree;
+pub use marks::{Mark, Marks};
+pub use midstate::walk_order;
 
 use crate::blobs::HashingReader;
 use crate::error::{io_err, StoreError};

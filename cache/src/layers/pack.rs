@@ -3,6 +3,7 @@
 //! `.wh..wh..opq` marker. Output is deterministic (entries sorted by name,
 //! each directory before its contents) so equal uppers give equal diff_ids.
 
+use super::marks::{Mark, MarkingSink};
 use super::tarhdr::{append_entry, base_header};
 use super::xattr::{self, Xattrs, OVERLAY_PREFIX};
 use std::collections::HashMap;
@@ -31,21 +32,43 @@ pub enum PackError {
 
 /// Writes the layer tar for `upper` into `out` and returns `out`.
 pub fn write_layer<W: Write>(upper: &Path, out: W) -> Result<W, PackError> {
-    let mut walker = Walker {
-        b: tar::Builder::new(out),
-        links: HashMap::new(),
-    };
+    let mut walker = Walker::new(out);
     walker.dir_contents(upper, b"")?;
-    walker.b.into_inner().map_err(|source| PackError::Write {
-        entry: "end of archive".into(),
-        source,
-    })
+    walker.finish()
+}
+
+/// [`write_layer`] into a marking hash, from `from` on (entries before
+/// its path are skipped unopened: `out` holds their state). Also says
+/// whether a hard-link entry was written.
+pub(super) fn write_layer_marked(
+    upper: &Path,
+    out: MarkingSink,
+    from: Option<&Mark>,
+) -> Result<(MarkingSink, bool), PackError> {
+    let mut walker = Walker::new(out);
+    walker.hook = Some(|sink: &mut MarkingSink, path: &[u8]| sink.entry(path));
+    if let Some(mark) = from {
+        walker.skip = mark
+            .path
+            .split(|&c| c == b'/')
+            .map(<[u8]>::to_vec)
+            .collect();
+    }
+    walker.dir_contents(upper, b"")?;
+    let linked = walker.linked;
+    Ok((walker.finish()?, linked))
 }
 
 struct Walker<W: Write> {
     b: tar::Builder<W>,
     /// First archived path of each multiply-linked inode, by (dev, ino).
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// Told each entry's tree path before it is written.
+    hook: Option<fn(&mut W, &[u8])>,
+    /// Components of the path to resume at; empty once there.
+    skip: Vec<Vec<u8>>,
+    /// A hard-link entry was written.
+    linked: bool,
 }
 
 fn read_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
@@ -109,6 +132,23 @@ fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 impl<W: Write> Walker<W> {
+    fn new(out: W) -> Self {
+        Walker {
+            b: tar::Builder::new(out),
+            links: HashMap::new(),
+            hook: None,
+            skip: Vec::new(),
+            linked: false,
+        }
+    }
+
+    fn finish(self) -> Result<W, PackError> {
+        self.b.into_inner().map_err(|source| PackError::Write {
+            entry: "end of archive".into(),
+            source,
+        })
+    }
+
     /// Archives the children of `dir`, whose tar path is `prefix` ("" or "a/b/").
     fn dir_contents(&mut self, dir: &Path, prefix: &[u8]) -> Result<(), PackError> {
         let mut names = Vec::new();
@@ -116,14 +156,30 @@ impl<W: Write> Walker<W> {
             names.push(entry.map_err(read_err(dir))?.file_name());
         }
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let depth = prefix.iter().filter(|&&c| c == b'/').count();
         for name in names {
             let path = dir.join(&name);
+            if let Some(target) = self.skip.get(depth) {
+                match name.as_bytes().cmp(target) {
+                    std::cmp::Ordering::Less => continue,
+                    // An ancestor of the resume point: written before it.
+                    std::cmp::Ordering::Equal if depth + 1 < self.skip.len() && path.is_dir() => {
+                        let inner = join(&join(prefix, name.as_bytes()), b"/");
+                        self.dir_contents(&path, &inner)?;
+                        continue;
+                    }
+                    _ => self.skip.clear(),
+                }
+            }
             self.one(&path, prefix, name.as_bytes())?;
         }
         Ok(())
     }
 
     fn one(&mut self, path: &Path, prefix: &[u8], name: &[u8]) -> Result<(), PackError> {
+        if let Some(hook) = self.hook {
+            hook(self.b.get_mut(), &join(prefix, name));
+        }
         let meta = fs::symlink_metadata(path).map_err(read_err(path))?;
         let ft = meta.file_type();
         if ft.is_char_device() && meta.rdev() == 0 {
@@ -144,6 +200,7 @@ impl<W: Write> Walker<W> {
         }
         if meta.nlink() > 1 {
             if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
+                self.linked = true;
                 let h = header_for(&meta, EntryType::Link);
                 let first = first.clone();
                 return append_entry(&mut self.b, h, &tar_path, Some(&first), &[], io::empty())

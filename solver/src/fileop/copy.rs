@@ -4,6 +4,7 @@
 use super::at;
 use super::dest::{self, effective_mode, set_meta, DestDir};
 use super::error::FileOpError;
+use super::journal::Recorder;
 use super::owner::Ids;
 use super::resolve;
 use super::select::{Match, Source};
@@ -23,6 +24,8 @@ pub(crate) struct CopyOpts<'a> {
     /// Owner of the directories made on the way to the destination: the
     /// `--chown` one, else none (see [`dest::mkdir_resolved`]).
     pub mkdir_owner: Option<Ids>,
+    /// Where placed entries are recorded, if anywhere.
+    pub journal: Option<&'a Recorder>,
 }
 
 impl CopyOpts<'_> {
@@ -160,7 +163,11 @@ fn finish_dir(m: &Match, idx: usize, dir: &DestDir, opts: &CopyOpts) -> Result<(
         effective_mode(st.st_mode, opts.chmod),
         st,
     )
-    .map_err(create_err(&path))
+    .map_err(create_err(&path))?;
+    if let Some(journal) = opts.journal {
+        journal.placed(m, &m.entries[idx], &resolve::join(&dir.real));
+    }
+    Ok(())
 }
 
 /// Creates a file, symlink, hardlink or special file named `name` in `parent`.
@@ -189,6 +196,9 @@ fn place_leaf(
         let (dir, old) = resolve::split_last(&comps).expect("placed paths have a name");
         let old_dir = resolve::open_dir(opts.root, dir).map_err(create_err(&path))?;
         at::link_at(old_dir.as_fd(), old, pfd, name).map_err(create_err(&path))?;
+        if let Some(journal) = opts.journal {
+            journal.incomplete();
+        }
         placed[idx] = Some(path);
         return Ok(());
     }
@@ -225,6 +235,9 @@ fn place_leaf(
     // After chown, which would clear it.
     if let Some((input, out)) = files {
         at::copy_capability(input.as_fd(), out.as_fd()).map_err(create_err(&path))?;
+    }
+    if let Some(journal) = opts.journal {
+        journal.placed(m, entry, &path);
     }
     placed[idx] = Some(path);
     Ok(())

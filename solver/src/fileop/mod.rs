@@ -10,9 +10,10 @@ mod archive;
 mod archive_error;
 pub(crate) mod at;
 mod copy;
-mod dest;
+pub(crate) mod dest;
 mod error;
 pub(crate) mod glob;
+pub mod journal;
 mod owner;
 pub(crate) mod resolve;
 pub(crate) mod select;
@@ -30,6 +31,7 @@ pub use select::SelectError;
 pub use tarball::{unpack_tarball, TarballKind};
 
 use crate::context::Dockerignore;
+use journal::Recorder;
 use mybuild_graph::{CopyAction, FileAction, MkdirAction, MkfileAction};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -54,10 +56,23 @@ pub fn apply(
     sources: &[Option<SourceRoot>],
     actions: &[FileAction],
 ) -> Result<(), FileOpError> {
+    apply_recorded(root, sources, actions, None)
+}
+
+/// [`apply`], recording what the copies place in `journal` when given.
+pub(crate) fn apply_recorded(
+    root: &Path,
+    sources: &[Option<SourceRoot>],
+    actions: &[FileAction],
+    journal: Option<&Recorder>,
+) -> Result<(), FileOpError> {
     let root_fd = open_root(root)?;
-    for action in actions {
+    for (i, action) in actions.iter().enumerate() {
+        if let Some(j) = journal {
+            j.start_action(i);
+        }
         match action {
-            FileAction::Copy(c) => copy_action(root_fd.as_fd(), sources, c)?,
+            FileAction::Copy(c) => copy_action(root_fd.as_fd(), sources, c, journal)?,
             FileAction::Mkdir(m) => mkdir_action(root_fd.as_fd(), m)?,
             FileAction::Mkfile(m) => mkfile_action(root_fd.as_fd(), m)?,
         }
@@ -83,6 +98,7 @@ fn copy_action(
     root: BorrowedFd,
     sources: &[Option<SourceRoot>],
     c: &CopyAction,
+    journal: Option<&Recorder>,
 ) -> Result<(), FileOpError> {
     let Some(Some(source)) = sources.get(c.source as usize) else {
         return Err(FileOpError::MissingSource { index: c.source });
@@ -136,11 +152,15 @@ fn copy_action(
         keep_source_owner: source.preserve_owner && c.owner.is_none(),
         mkdir_owner,
         chmod: c.mode,
+        journal,
     };
     for m in &matches {
         if c.extract_archives {
             if let Some(format) = archive::detect(&src, m)? {
                 let chown = c.owner.is_some().then_some(ids);
+                if let Some(j) = journal {
+                    j.incomplete();
+                }
                 archive::extract(root, &c.dest, &src, m, format, chown)?;
                 continue;
             }

@@ -5,6 +5,7 @@
 use super::layout::{mount_layers, Layout};
 use super::status::{SetupError, Status};
 use super::{FileTask, HelperRequest, SourceMount};
+use crate::fileop::journal::{Journal, Recorder};
 use crate::fileop::{self, SourceRoot};
 
 pub(super) fn run(
@@ -30,10 +31,22 @@ pub(super) fn run(
             }),
         });
     }
-    Ok(match fileop::apply(&layout.root, &sources, &task.actions) {
+    let recorder = task.journal.as_ref().map(|_| Recorder::default());
+    let result = fileop::apply_recorded(&layout.root, &sources, &task.actions, recorder.as_ref());
+    if let (Ok(()), Some(path), Some(recorder)) = (&result, &task.journal, recorder) {
+        // Without its journal the step is still right; only the next
+        // build of it copies everything again.
+        let _ = write_journal(path, &recorder.finish());
+    }
+    Ok(match result {
         Ok(()) => Status::Exited { code: 0 },
         Err(e) => Status::FileOp {
             message: e.to_string(),
         },
     })
+}
+
+fn write_journal(path: &std::path::Path, journal: &Journal) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    serde_json::to_writer(file, journal).map_err(std::io::Error::other)
 }

@@ -134,6 +134,10 @@ pub struct FileTask {
     /// `sources[i]` is what `CopyAction.source == i` reads; `sources[0]` is
     /// the destination itself ([`SourceMount::None`]).
     pub sources: Vec<SourceMount>,
+    /// Where to write a [`crate::fileop::journal::Journal`] of what the
+    /// copies placed (JSON), once the actions succeeded.
+    #[serde(default)]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

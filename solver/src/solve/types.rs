@@ -12,6 +12,8 @@ use std::pin::Pin;
 /// `RUN --mount=type=cache` contents, and remembered context file digests.
 pub const CACHE_MOUNTS_DIR: &str = "cache-mounts";
 pub const CONTEXT_HASHES_DIR: &str = "context-hashes";
+/// What each context COPY step placed last, for relinking it (`ops::relink`).
+pub const RELINK_DIR: &str = "copy-relink";
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -52,6 +52,7 @@ pub fn copies_from_layer_sources() {
             layers(&["two-top", "two-bottom"]),
             layers(&[]),
         ],
+        journal: None,
     };
     let req = fx.request(&["base"], Task::File(task));
     run(&req).result.unwrap();
@@ -92,6 +93,7 @@ pub fn copies_from_host_dir_on_empty_rootfs() {
                 exclude: vec![],
             },
         ],
+        journal: None,
     };
     let req = fx.request(&[], Task::File(task));
     run(&req).result.unwrap();
@@ -106,6 +108,7 @@ pub fn file_errors_are_reported() {
     let task = FileTask {
         actions: vec![copy(1, "missing.txt", "/x")],
         sources: vec![SourceMount::None, layers(&["base"])],
+        journal: None,
     };
     let req = fx.request(&["base"], Task::File(task));
     match run(&req).result {
@@ -121,6 +124,7 @@ pub fn missing_layer_names_the_mount_step() {
     let task = FileTask {
         actions: vec![],
         sources: vec![SourceMount::None],
+        journal: None,
     };
     let req = fx.request(&["no-such-layer"], Task::File(task));
     match run(&req).result {

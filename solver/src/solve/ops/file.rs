@@ -1,6 +1,9 @@
 //! The file op (COPY/ADD/mkdir...): applies its actions in the sandbox on
-//! its rootfs, with the other inputs mounted as copy sources.
+//! its rootfs, with the other inputs mounted as copy sources. A copy from
+//! the build context that ran before is first tried as a relink (`relink`):
+//! the last snapshot's files shared, only changed ones written.
 
+use super::relink::{now_secs, Plan};
 use super::task::run_task;
 use crate::sandbox::{FileTask, Task};
 use crate::solve::build_worker::BuildWorker;
@@ -18,9 +21,42 @@ pub(in crate::solve) async fn run(
     f: &FileOp,
 ) -> Result<Value, SolveError> {
     let chain = rootfs(node, inputs)?;
+    let plan = Plan::of(node, chain, inputs, f);
+    if let Some(plan) = plan.clone() {
+        let store = w.store.clone();
+        // Any failure here only means a full copy, which reports it.
+        let relinked = tokio::task::spawn_blocking(move || plan.relink(&store)).await;
+        if let Ok(Ok(Some(diff))) = relinked {
+            let mut layers = chain.to_vec();
+            layers.push(diff);
+            return Ok(Value::Layers(layers));
+        }
+    }
+    let journal = plan.as_ref().map(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("journal-{}-{}-{nanos}", std::process::id(), id.index());
+        w.store.state_dir("tmp").join(name)
+    });
+    let since = now_secs();
     let task = Task::File(FileTask {
         actions: f.actions.clone(),
         sources: sources(w, node, inputs)?,
+        journal: journal.clone(),
     });
-    run_task(w, id, node, chain, task).await
+    let result = run_task(w, id, node, chain, task).await;
+    if let (Some(plan), Some(path)) = (plan, journal) {
+        let (store, diff) = (w.store.clone(), result.as_ref().ok().map(last_layer));
+        let _ = tokio::task::spawn_blocking(move || match diff.flatten() {
+            Some(diff) => plan.remember(&store, &diff, &path, since),
+            None => drop(std::fs::remove_file(&path)),
+        })
+        .await;
+    }
+    result
+}
+
+fn last_layer(v: &Value) -> Option<mybuild_graph::Digest> {
+    v.layers().and_then(|l| l.last()).cloned()
 }

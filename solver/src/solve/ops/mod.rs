@@ -6,6 +6,8 @@
 pub(super) mod exec;
 pub(super) mod file;
 pub(super) mod merge;
+mod relink;
+mod relink_apply;
 pub(super) mod source;
 mod tail;
 mod task;
