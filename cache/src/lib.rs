@@ -23,6 +23,8 @@
 //!                                  (the filesystem) when a failed RUN left no layer
 //!   cache-mounts/<hash of id>/    RUN --mount=type=cache directories (the solver's)
 //!   context-hashes/<hex>           per-context file hash caches (the solver's)
+//!   copy-relink/<hex>              per COPY step: what it placed, so an edit relinks the last
+//!                                  snapshot (the solver's; `prune -a` removes them)
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
 //!                                  as snapshots/, so finished dirs are renamed into place)
 //!   metadata.lock                  flock serialising updates of images.json and layer records

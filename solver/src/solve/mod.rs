@@ -28,4 +28,4 @@ pub use build_worker::BuildWorker;
 pub use error::SolveError;
 pub use keys::node_key;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
-pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR};
+pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR};
