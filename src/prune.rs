@@ -30,10 +30,11 @@ pub struct PruneArgs {
 }
 
 /// Directories of the solver's own state in the store.
-const EXTRA_DIRS: [(&str, &str); 3] = [
+const EXTRA_DIRS: [(&str, &str); 4] = [
     (mybuild_solver::CACHE_MOUNTS_DIR, "Cache mounts"),
     (mybuild_solver::CONTEXT_HASHES_DIR, "Context hashes"),
     (mybuild_solver::RELINK_DIR, "COPY journals"),
+    (mybuild_solver::explain::KEY_INPUTS_DIR, "Key inputs"),
 ];
 
 pub fn du(root: &Path, _args: DuArgs) -> anyhow::Result<()> {
@@ -90,6 +91,8 @@ pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
     let report = store.prune(&opts)?;
     let mut reclaimed = report.reclaimed;
+    // `--explain-cache` records go with their cache entries.
+    reclaimed += mybuild_solver::explain::sweep_orphans(&store)?;
     if args.all {
         for (dir, _) in EXTRA_DIRS {
             let path = store.state_dir(dir);

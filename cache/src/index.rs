@@ -43,6 +43,12 @@ impl Store {
         Ok(complete.then_some(entry.layers))
     }
 
+    /// Whether an entry for `key` exists at all (complete or not): what
+    /// decides if data kept beside the entry is kept.
+    pub fn cache_has(&self, key: &Digest) -> bool {
+        self.cache_path(key).exists()
+    }
+
     pub fn cache_put(&self, key: &Digest, chain: &[Digest]) -> Result<(), StoreError> {
         let entry = CacheEntry {
             layers: chain.to_vec(),

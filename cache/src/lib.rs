@@ -25,6 +25,8 @@
 //!   context-hashes/<hex>           per-context file hash caches (the solver's)
 //!   copy-relink/<hex>              per COPY step: what it placed, so an edit relinks the last
 //!                                  snapshot (the solver's; `prune -a` removes them)
+//!   key-inputs/<hex>/<key hex>     per step: what went into each executed key, for
+//!                                  `--explain-cache` (the solver's; pruned with the entries)
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
 //!                                  as snapshots/, so finished dirs are renamed into place)
 //!   metadata.lock                  flock serialising updates of images.json and layer records

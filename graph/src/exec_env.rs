@@ -41,7 +41,7 @@ impl ExecEnv {
 
     /// Appends the settings to a RUN's key; nothing when there are none,
     /// so keys from before these flags existed stay valid.
-    pub(crate) fn encode(&self, e: &mut KeyEncoder) {
+    pub fn encode(&self, e: &mut KeyEncoder) {
         if self.is_empty() {
             return;
         }

@@ -69,7 +69,7 @@ pub enum MountKind {
 }
 
 impl ExecMount {
-    pub(crate) fn encode(&self, e: &mut KeyEncoder) {
+    pub fn encode(&self, e: &mut KeyEncoder) {
         e.str(&self.target);
         match &self.kind {
             MountKind::Bind {

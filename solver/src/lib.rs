@@ -11,6 +11,7 @@
 //! [`Progress`]'s [`mybuild_registry::ByteProgress`] impl.
 
 pub mod context;
+pub mod explain;
 pub mod fileop;
 pub mod progress;
 pub mod sandbox;

@@ -48,6 +48,12 @@ pub enum ProgressEvent {
         vertex: String,
         at: Instant,
     },
+    /// `--explain-cache`: why a step missed, sent before it starts.
+    CacheMiss {
+        vertex: String,
+        name: String,
+        reasons: Vec<crate::explain::MissReason>,
+    },
     Failed {
         vertex: String,
         error: String,
@@ -123,6 +129,14 @@ impl Progress {
             vertex: vertex.into(),
             name: name.into(),
             digest: digest.map(|d| d.to_string()),
+        });
+    }
+
+    pub fn cache_miss(&self, vertex: &str, name: &str, reasons: Vec<crate::explain::MissReason>) {
+        self.send(ProgressEvent::CacheMiss {
+            vertex: vertex.into(),
+            name: name.into(),
+            reasons,
         });
     }
 

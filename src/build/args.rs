@@ -20,6 +20,9 @@ pub struct BuildArgs {
     /// Do not use cached results
     #[arg(long)]
     pub no_cache: bool,
+    /// Say for each step that missed the cache which input changed
+    #[arg(long)]
+    pub explain_cache: bool,
     /// Always look up base images in the registry
     #[arg(long)]
     pub pull: bool,

@@ -26,6 +26,7 @@ pub(super) async fn run(
         ("--annotation", !opts.annotations.is_empty()),
         ("--metadata-file", opts.metadata_file.is_some()),
         ("--no-cache-filter", !opts.no_cache_filter.is_empty()),
+        ("--explain-cache", opts.explain_cache),
         ("--build-context", !compile.named_contexts.is_empty()),
         // The classic builder's step lines go to stdout.
         (

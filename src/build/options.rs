@@ -33,6 +33,8 @@ pub(super) struct BuildOptions {
     pub push: bool,
     pub compression: CompressionArg,
     pub no_cache: bool,
+    /// `--explain-cache`: why each missed step missed.
+    pub explain_cache: bool,
     pub pull: bool,
     /// Resolved: never `Auto`, `Quiet` with `-q`.
     pub progress: ProgressMode,
@@ -121,6 +123,7 @@ impl BuildOptions {
             push: args.push,
             compression: args.compression.unwrap_or(CompressionArg::Gzip),
             no_cache: args.no_cache,
+            explain_cache: args.explain_cache,
             pull: args.pull,
             progress: progress_mode(args.progress, settings.progress)?.resolve(args.quiet),
             quiet: args.quiet,

@@ -142,6 +142,7 @@ impl Session<'_> {
         }
         let mut solve_opts = SolveOptions {
             no_cache: self.opts.no_cache,
+            explain: self.opts.explain_cache,
             ..Default::default()
         };
         if let Some(j) = self.opts.jobs {

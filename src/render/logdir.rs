@@ -77,7 +77,8 @@ impl LogDir {
     pub fn event(&mut self, ev: &ProgressEvent) {
         let (vertex, name, data) = match ev {
             ProgressEvent::Started { vertex, name, .. }
-            | ProgressEvent::Cached { vertex, name, .. } => (vertex, Some(name), None),
+            | ProgressEvent::Cached { vertex, name, .. }
+            | ProgressEvent::CacheMiss { vertex, name, .. } => (vertex, Some(name), None),
             ProgressEvent::Log { vertex, data, .. } => (vertex, None, Some(data)),
             ProgressEvent::Bytes { vertex, .. }
             | ProgressEvent::Done { vertex, .. }

@@ -171,6 +171,15 @@ impl Plain {
                 };
                 self.finish(out, &vertex, &line)?;
             }
+            ProgressEvent::CacheMiss {
+                vertex,
+                name,
+                reasons,
+            } => {
+                self.vertex(&vertex, Some(&name));
+                let n = self.switch_to(out, &vertex)?;
+                writeln!(out, "#{n} {}", mybuild_solver::explain::summary(&reasons))?;
+            }
             ProgressEvent::Failed { vertex, error, .. } => {
                 self.flush_partial(out, &vertex)?;
                 // The solver's message starts with the step's name, which

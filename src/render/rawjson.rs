@@ -2,7 +2,8 @@
 //! progress event, for tools.
 //!
 //! Every object has:
-//! - `event`: `started`, `log`, `done`, `cached`, `error` or `bytes`;
+//! - `event`: `started`, `log`, `done`, `cached`, `error`, `bytes` or
+//!   `cache-miss`;
 //! - `vertex`: the vertex's id, stable within one build (the solver's steps
 //!   are `n<N>`, the CLI's own vertices have names such as `exporting`);
 //! - `time`: when the event happened, in seconds since the Unix epoch as a
@@ -16,11 +17,20 @@
 //!   U+FFFD; `--log-dir` keeps them exact);
 //! - `error`: `error`, the message;
 //! - `bytes`: `id` (the blob's digest), `current` and `total` (0 when not
-//!   known) bytes of a pull or push.
+//!   known) bytes of a pull or push;
+//! - `cache-miss` (with `--explain-cache`, after the step's `started`):
+//!   `name`, and `reasons`, each an object with `kind`: `file` (`path`,
+//!   `changes`: `content`, `mode`, `type`, `added` or `removed`), `env` (a
+//!   build arg or ENV: `name`, `old`, `new`, null when unset), `base-image`
+//!   (`reference`, `old` and `new` digests), `parent` (`name` of the input
+//!   step that changed), `instruction` (`part`: `command`, `workdir`,
+//!   `user`, ...), `no-record` (no earlier build of this step) or `pruned`
+//!   (same inputs; the cache entry was removed).
 //!
 //! Fields may be added; none is removed or changes meaning. A failed build
 //! prints its human-readable report after the last event.
 
+use mybuild_solver::explain::{part_name, MissReason};
 use mybuild_solver::{LogStream, ProgressEvent};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -100,9 +110,42 @@ fn to_json(ev: &ProgressEvent, clock: impl Fn(Option<Instant>) -> f64) -> Value 
             let v = json!({"event": "error", "vertex": vertex, "error": error});
             (v, Some(*at))
         }
+        ProgressEvent::CacheMiss {
+            vertex,
+            name,
+            reasons,
+        } => {
+            let reasons: Vec<Value> = reasons.iter().map(reason_json).collect();
+            let v =
+                json!({"event": "cache-miss", "vertex": vertex, "name": name, "reasons": reasons});
+            (v, None)
+        }
     };
     value["time"] = json!(clock(at));
     value
+}
+
+/// One reason of a `cache-miss` event (see the module comment).
+fn reason_json(r: &MissReason) -> Value {
+    match r {
+        MissReason::NoRecord => json!({"kind": "no-record"}),
+        MissReason::Pruned => json!({"kind": "pruned"}),
+        MissReason::File { path, changes } => {
+            json!({"kind": "file", "path": path, "changes": changes})
+        }
+        MissReason::Env { name, old, new } => {
+            json!({"kind": "env", "name": name, "old": old, "new": new})
+        }
+        MissReason::BaseImage {
+            reference,
+            old,
+            new,
+        } => json!({"kind": "base-image", "reference": reference, "old": old, "new": new}),
+        MissReason::Parent { name } => json!({"kind": "parent", "name": name}),
+        MissReason::Instruction { part } => {
+            json!({"kind": "instruction", "part": part_name(part)})
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod cancel;
 mod ci_recipe;
 mod commands;
 mod config;
+mod explain;
 mod fidelity;
 mod first_run;
 mod flags;

@@ -12,6 +12,7 @@ mod hashcache;
 pub use dockerignore::{Dockerignore, IgnoreError};
 pub use hashcache::HashCache;
 
+use crate::explain::FileInput;
 use crate::fileop::at;
 use crate::fileop::select::{self, Entry, Match, SelectError, Source};
 use mybuild_graph::{CopyAction, Digest, KeyEncoder};
@@ -45,6 +46,18 @@ pub fn selection_digest(
     copy: &CopyAction,
     hashes: Option<&HashCache>,
 ) -> Result<Digest, ContextError> {
+    selection_digest_listed(root, dockerignore, copy, hashes, None)
+}
+
+/// [`selection_digest`], also listing into `files` what it read of each
+/// entry (for the records `--explain-cache` diffs).
+pub fn selection_digest_listed(
+    root: &Path,
+    dockerignore: &[String],
+    copy: &CopyAction,
+    hashes: Option<&HashCache>,
+    mut files: Option<&mut Vec<FileInput>>,
+) -> Result<Digest, ContextError> {
     let fd = at::open_root(root).map_err(|source| ContextError::OpenRoot {
         path: root.display().to_string(),
         source,
@@ -69,7 +82,7 @@ pub fn selection_digest(
         .strs(&copy.src)
         .u64(matches.len() as u64);
     for m in &matches {
-        encode_match(&mut e, &src, m, hashes)?;
+        encode_match(&mut e, &src, m, hashes, files.as_deref_mut())?;
     }
     Ok(e.finish())
 }
@@ -79,6 +92,7 @@ fn encode_match(
     src: &Source,
     m: &Match,
     hashes: Option<&HashCache>,
+    mut files: Option<&mut Vec<FileInput>>,
 ) -> Result<(), ContextError> {
     e.str(&m.pattern)
         .bytes(m.base_name.as_bytes())
@@ -89,29 +103,41 @@ fn encode_match(
             .u64(u64::from(entry.stat.st_mode & 0o7777));
         // A hardlink is copied as a link to the earlier path, so the key
         // records which path (never the inode number).
-        match entry.hardlink_of {
-            Some(first) => e
-                .str("hardlink")
-                .bytes(m.entries[first].rel.as_os_str().as_bytes()),
+        let body = match entry.hardlink_of {
+            Some(first) => {
+                let target = m.entries[first].rel.as_os_str().as_bytes();
+                e.str("hardlink").bytes(target);
+                [b"hardlink:", target].concat()
+            }
             None => encode_body(e, src, m, entry, hashes)?,
         };
+        if let Some(files) = files.as_deref_mut() {
+            files.push(FileInput {
+                path: m.path_of(entry).to_string_lossy().into_owned(),
+                kind: entry.kind(),
+                mode: entry.stat.st_mode & 0o7777,
+                body,
+            });
+        }
     }
     Ok(())
 }
 
-fn encode_body<'e>(
-    e: &'e mut KeyEncoder,
+/// Encodes what the key reads of an entry's body and returns those bytes.
+fn encode_body(
+    e: &mut KeyEncoder,
     src: &Source,
     m: &Match,
     entry: &Entry,
     hashes: Option<&HashCache>,
-) -> Result<&'e mut KeyEncoder, ContextError> {
-    match entry.kind() {
+) -> Result<Vec<u8>, ContextError> {
+    let body = match entry.kind() {
         libc::S_IFREG => {
             let path = m.path_of(entry);
             let rel = path.to_string_lossy();
             if let Some(known) = hashes.and_then(|h| h.get(&rel, &entry.stat)) {
-                return Ok(e.u64(known.0).bytes(&known.1));
+                e.u64(known.0).bytes(&known.1);
+                return Ok(sized(known.0, &known.1));
             }
             let err = |source| ContextError::Hash {
                 path: path.display().to_string(),
@@ -122,12 +148,25 @@ fn encode_body<'e>(
             if let Some(h) = hashes {
                 h.put(&rel, &entry.stat, hash);
             }
-            Ok(e.u64(size).bytes(&hash))
+            e.u64(size).bytes(&hash);
+            sized(size, &hash)
         }
-        libc::S_IFLNK => Ok(e.bytes(entry.link_target.as_deref().unwrap_or_default().as_bytes())),
-        libc::S_IFCHR | libc::S_IFBLK => Ok(e.u64(entry.stat.st_rdev)),
-        _ => Ok(e),
-    }
+        libc::S_IFLNK => {
+            let target = entry.link_target.as_deref().unwrap_or_default().as_bytes();
+            e.bytes(target);
+            target.to_vec()
+        }
+        libc::S_IFCHR | libc::S_IFBLK => {
+            e.u64(entry.stat.st_rdev);
+            entry.stat.st_rdev.to_be_bytes().to_vec()
+        }
+        _ => Vec::new(),
+    };
+    Ok(body)
+}
+
+fn sized(size: u64, hash: &[u8]) -> Vec<u8> {
+    [&size.to_be_bytes()[..], hash].concat()
 }
 
 fn hash_file(mut file: std::fs::File) -> io::Result<(u64, [u8; 32])> {

@@ -5,6 +5,7 @@
 
 use super::types::CONTEXT_HASHES_DIR;
 use crate::context::HashCache;
+use crate::explain::Records;
 use crate::progress::Progress;
 use crate::sandbox::Sandbox;
 use mybuild_cache::Store;
@@ -34,6 +35,8 @@ pub struct BuildWorker {
     /// Where a failed RUN's upper dir is kept, as `<dir>/<vertex>`, so the
     /// legacy mode can keep the failed container's filesystem.
     pub(super) keep_failed: Option<PathBuf>,
+    /// What went into each executed step's key (`--explain-cache`).
+    pub(super) records: Records,
 }
 
 impl BuildWorker {
@@ -53,7 +56,10 @@ impl BuildWorker {
                 (path.clone(), Arc::new(HashCache::open(file)))
             })
             .collect();
+        let scope: Vec<&std::path::Path> = locals.values().map(PathBuf::as_path).collect();
+        let records = Records::new(&store, &scope);
         BuildWorker {
+            records,
             hashes,
             store,
             sandbox,

@@ -5,18 +5,19 @@
 use super::build_worker::BuildWorker;
 use super::error::SolveError;
 use super::types::Value;
-use crate::context::selection_digest;
-use mybuild_graph::{CopyAction, Digest, FileAction, KeyEncoder, MountKind, Node, Op};
+use crate::context::selection_digest_listed;
+use crate::explain::{ContentKey, Selection};
+use mybuild_graph::{CopyAction, FileAction, KeyEncoder, MountKind, Node, Op};
 
-/// The digest of every local selection `node` reads, or `None` when it
-/// reads nothing from a local directory.
+/// The digest of every local selection `node` reads, and what each read,
+/// or `None` when it reads nothing from a local directory.
 pub(super) async fn content_key(
     w: &BuildWorker,
     node: &Node,
     inputs: &[Value],
-) -> Result<Option<Digest>, SolveError> {
+) -> Result<Option<ContentKey>, SolveError> {
     let mut enc = KeyEncoder::new();
-    let mut reads_local = false;
+    let mut selections = Vec::new();
     for c in &local_reads(&node.op) {
         let Some(Value::Local { path, exclude }) = inputs.get(c.source as usize) else {
             continue;
@@ -24,21 +25,31 @@ pub(super) async fn content_key(
         let (path, exclude, copy) = (path.clone(), exclude.clone(), c.clone());
         let hashes = w.hashes.get(&path).cloned();
         let step = node.name.clone();
-        let digest = tokio::task::spawn_blocking(move || {
-            let digest = selection_digest(&path, &exclude, &copy, hashes.as_deref());
+        let selection = tokio::task::spawn_blocking(move || {
+            let mut files = Vec::new();
+            let digest = selection_digest_listed(
+                &path,
+                &exclude,
+                &copy,
+                hashes.as_deref(),
+                Some(&mut files),
+            );
             // Losing the cache file only costs a re-read next time.
             if let Some(h) = &hashes {
                 let _ = h.save();
             }
-            digest
+            digest.map(|digest| Selection { digest, files })
         })
         .await
         .map_err(SolveError::join(step.clone()))?
         .map_err(|source| SolveError::Context { step, source })?;
-        enc.digest(&digest);
-        reads_local = true;
+        enc.digest(&selection.digest);
+        selections.push(selection);
     }
-    Ok(reads_local.then(|| enc.finish()))
+    Ok((!selections.is_empty()).then(|| ContentKey {
+        digest: enc.finish(),
+        selections,
+    }))
 }
 
 /// What an op reads from its inputs, as copy selections: COPY/ADD sources,

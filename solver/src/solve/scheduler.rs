@@ -9,6 +9,7 @@
 use super::error::SolveError;
 use super::keys::node_key;
 use super::types::{BoxFuture, Value, Worker};
+use crate::explain::{key_inputs, KeyInputs, MissReason};
 use crate::progress::Progress;
 use futures_util::future::{try_join_all, FutureExt, Shared};
 use mybuild_graph::{Digest, Graph, NodeId, Op};
@@ -30,6 +31,8 @@ pub struct SolveOptions {
     pub no_cache: bool,
     /// How many ops may execute at once.
     pub jobs: usize,
+    /// Say why each step missed the cache (`--explain-cache`).
+    pub explain: bool,
 }
 
 impl Default for SolveOptions {
@@ -43,6 +46,7 @@ impl Default for SolveOptions {
         SolveOptions {
             no_cache: false,
             jobs,
+            explain: false,
         }
     }
 }
@@ -257,8 +261,9 @@ impl<W: Worker> Inner<W> {
             .content_key(id, node, &values)
             .await
             .map_err(unstarted)?;
-        let key = node_key(node, &keys, content.as_ref());
-        if !self.opts.no_cache && !graph.ignores_cache(id) {
+        let key = node_key(node, &keys, content.as_ref().map(|c| &c.digest));
+        let use_cache = !self.opts.no_cache && !graph.ignores_cache(id);
+        if use_cache {
             let mut hit = self.worker.cache_get(&key).map_err(unstarted)?;
             if hit.is_none() {
                 hit = self.worker.cache_import(&key).await.map_err(unstarted)?;
@@ -270,7 +275,13 @@ impl<W: Worker> Inner<W> {
                 return Ok((key, value));
             }
         }
-        let run = self.shared_run(graph, id, &key, values);
+        // Only a miss lists its key's components: a hit never pays for it.
+        let inputs = key_inputs(graph, id, &keys, content.as_ref(), &key);
+        let explained = match self.opts.explain && use_cache {
+            true => Some(self.worker.explain_miss(&inputs).await),
+            false => None,
+        };
+        let run = self.shared_run(graph, id, (inputs, explained), values);
         let value = run.await?;
         self.record(&key, &value);
         Ok((key, value))
@@ -291,11 +302,12 @@ impl<W: Worker> Inner<W> {
         self: &Arc<Self>,
         graph: &Graph,
         id: NodeId,
-        key: &Digest,
+        (inputs, explained): (KeyInputs, Option<Vec<MissReason>>),
         values: Vec<Value>,
     ) -> RunFuture {
+        let key = inputs.key.clone();
         let mut in_flight = self.in_flight.lock().expect("in-flight map poisoned");
-        if let Some(existing) = in_flight.get(key) {
+        if let Some(existing) = in_flight.get(&key) {
             return existing.clone();
         }
         let inner = self.clone();
@@ -307,28 +319,36 @@ impl<W: Worker> Inner<W> {
             inner
                 .progress
                 .started_keyed(&vertex, &node.name, &key_owned);
+            if let Some(reasons) = explained {
+                inner.progress.cache_miss(&vertex, &node.name, reasons);
+            }
             let value = inner
                 .worker
                 .execute(id, &node, &values)
                 .await
                 .map_err(|e| inner.fail(&vertex, e))?;
-            inner.record_later(key_owned, value.clone());
+            inner.record_later(inputs, value.clone());
             inner.executed.fetch_add(1, Ordering::SeqCst);
             inner.progress.done(&vertex);
             Ok(value)
         };
         let fut: BoxFuture<'static, SolveResult<Value>> = Box::pin(fut);
         let shared = fut.shared();
-        in_flight.insert(key.clone(), shared.clone());
+        in_flight.insert(key, shared.clone());
         shared
     }
 
     /// Writes the cache record of an executed step on a blocking thread:
     /// its two fsyncs are off the path to the next step, which needs only
     /// the layers (already installed). `solve` waits for every write.
-    fn record_later(&self, key: Digest, value: Value) {
+    /// The key's inputs are kept after its entry, so none outlives it.
+    fn record_later(&self, inputs: KeyInputs, value: Value) {
         let worker = self.worker.clone();
-        let write = tokio::task::spawn_blocking(move || worker.cache_put(&key, &value));
+        let write = tokio::task::spawn_blocking(move || {
+            worker.cache_put(&inputs.key, &value)?;
+            worker.record_inputs(&inputs);
+            Ok(())
+        });
         self.writes.lock().expect("writes poisoned").push(write);
     }
 

@@ -60,7 +60,7 @@ impl Worker for FakeWorker {
         _: NodeId,
         _: &'a Node,
         _: &'a [Value],
-    ) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
+    ) -> BoxFuture<'a, Result<Option<crate::explain::ContentKey>, SolveError>> {
         Box::pin(async { Ok(None) })
     }
     fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError> {
@@ -132,7 +132,15 @@ fn fan_in(graph: &mut Graph) -> NodeId {
 }
 
 fn scheduler(worker: Arc<FakeWorker>, jobs: usize, no_cache: bool) -> Scheduler<FakeWorker> {
-    Scheduler::new(worker, SolveOptions { no_cache, jobs }, Progress::discard())
+    Scheduler::new(
+        worker,
+        SolveOptions {
+            no_cache,
+            jobs,
+            explain: false,
+        },
+        Progress::discard(),
+    )
 }
 
 #[tokio::test]
@@ -298,6 +306,7 @@ async fn failure_beside_a_running_branch_closes_progress() {
         SolveOptions {
             no_cache: false,
             jobs: 8,
+            explain: false,
         },
         progress,
     );

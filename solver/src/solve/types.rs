@@ -3,6 +3,7 @@
 //! of the directories the solver keeps beside the store.
 
 use super::error::SolveError;
+use crate::explain::{ContentKey, KeyInputs, MissReason};
 use mybuild_graph::{Digest, Node, NodeId};
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ pub trait Worker: Send + Sync + 'static {
         id: NodeId,
         node: &'a Node,
         inputs: &'a [Value],
-    ) -> BoxFuture<'a, Result<Option<Digest>, SolveError>>;
+    ) -> BoxFuture<'a, Result<Option<ContentKey>, SolveError>>;
 
     /// A previously stored result for `key`, if it can be trusted.
     fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError>;
@@ -59,6 +60,17 @@ pub trait Worker: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<Value>, SolveError>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Why the step `inputs` describes missed, against the closest earlier
+    /// record of that step (`--explain-cache`; asked only on a miss).
+    fn explain_miss<'a>(&'a self, _inputs: &'a KeyInputs) -> BoxFuture<'a, Vec<MissReason>> {
+        Box::pin(async { Vec::new() })
+    }
+
+    /// Keeps `inputs` beside the cache entry just written for its key, for
+    /// later explanations. Blocking; best effort (a lost record only costs
+    /// an explanation).
+    fn record_inputs(&self, _inputs: &KeyInputs) {}
 
     /// Whether a source op's result is already at hand (an image whose
     /// layers are all unpacked), so progress can say CACHED as BuildKit does.

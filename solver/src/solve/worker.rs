@@ -7,6 +7,7 @@ use super::error::SolveError;
 use super::ops::{exec, file, merge, source};
 use super::types::{BoxFuture, Value, Worker};
 use super::{cache, content};
+use crate::explain::{closest, ContentKey, KeyInputs, MissReason};
 use mybuild_graph::{Digest, Node, NodeId, Op};
 
 impl Worker for BuildWorker {
@@ -15,7 +16,7 @@ impl Worker for BuildWorker {
         _: NodeId,
         node: &'a Node,
         inputs: &'a [Value],
-    ) -> BoxFuture<'a, Result<Option<Digest>, SolveError>> {
+    ) -> BoxFuture<'a, Result<Option<ContentKey>, SolveError>> {
         Box::pin(content::content_key(self, node, inputs))
     }
 
@@ -32,6 +33,20 @@ impl Worker for BuildWorker {
         key: &'a Digest,
     ) -> BoxFuture<'a, Result<Option<Value>, SolveError>> {
         Box::pin(cache::import(self, key))
+    }
+
+    fn explain_miss<'a>(&'a self, inputs: &'a KeyInputs) -> BoxFuture<'a, Vec<MissReason>> {
+        let (records, now) = (self.records.clone(), inputs.clone());
+        Box::pin(async move {
+            let diff = move || closest(&now, &records.load(&now.step));
+            // A failed read only loses the explanation, never the build.
+            tokio::task::spawn_blocking(diff).await.unwrap_or_default()
+        })
+    }
+
+    fn record_inputs(&self, inputs: &KeyInputs) {
+        // Best effort: a lost record only costs a later explanation.
+        let _ = self.records.save(inputs);
     }
 
     fn source_present(&self, node: &Node) -> bool {

@@ -102,6 +102,8 @@ struct Vertex {
     /// The CLI's own vertex (exporting, naming): its lines are statuses,
     /// kept in the summary as BuildKit keeps `writing image ...`.
     status: bool,
+    /// `--explain-cache`'s line for a missed step, kept in the summary.
+    miss: Option<String>,
 }
 
 impl Vertex {
@@ -158,6 +160,7 @@ impl Model {
                 tail: Tail::default(),
                 blobs: Vec::new(),
                 status: !crate::render::plain::is_step(id),
+                miss: None,
             });
         }
         &mut self.vertices[i]
@@ -196,6 +199,12 @@ impl Model {
                 if !v.status {
                     v.tail.clear();
                 }
+            }
+            ProgressEvent::CacheMiss {
+                vertex, reasons, ..
+            } => {
+                self.vertex(&vertex, Instant::now()).miss =
+                    Some(mybuild_solver::explain::summary(&reasons));
             }
             ProgressEvent::Failed { vertex, at, .. } => {
                 let v = self.vertex(&vertex, at);
@@ -271,7 +280,7 @@ impl Model {
             false => Vec::new(),
         };
         let show_logs = running || matches!(v.state, State::Failed(_)) || (last && v.status);
-        let logs = match show_logs {
+        let mut logs: Vec<Line> = match show_logs {
             true => v
                 .tail
                 .shown()
@@ -283,6 +292,9 @@ impl Model {
                 .collect(),
             false => Vec::new(),
         };
+        if let Some(miss) = &v.miss {
+            logs.insert(0, status_line(miss, width));
+        }
         Block {
             head: vertex_line(label, &v.name, secs, tone, width),
             blobs,
@@ -438,6 +450,27 @@ mod tests {
         assert_eq!(summary.len(), 3, "{summary:?}");
         assert!(summary[2].starts_with(" => [2/2] RUN make "), "{summary:?}");
         assert!(summary[2].ends_with(" 1.7s"), "{summary:?}");
+    }
+
+    #[test]
+    fn a_cache_miss_line_stays_under_its_step() {
+        let t = Instant::now();
+        let mut m = two_steps(t);
+        m.event(ProgressEvent::CacheMiss {
+            vertex: "n2".into(),
+            name: "[2/2] RUN make".into(),
+            reasons: vec![mybuild_solver::explain::MissReason::NoRecord],
+        });
+        m.event(ProgressEvent::Done {
+            vertex: "n2".into(),
+            at: t + Duration::from_millis(2000),
+        });
+        let summary = texts(&m.summary(t + Duration::from_millis(2100), W));
+        assert!(summary[2].starts_with(" => [2/2] RUN make "), "{summary:?}");
+        assert_eq!(
+            summary[3],
+            " => => cache miss: no earlier record of this step"
+        );
     }
 
     #[test]
