@@ -185,3 +185,30 @@ fn quiet_prints_nothing_extra() {
     assert!(!stderr(&out).contains("cache miss"), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 1);
 }
+
+/// The `Key inputs` row of `mybuild du`: its count.
+fn key_inputs_count(env: &TestEnv) -> u64 {
+    let du = stdout(&env.mybuild(&["du"]));
+    let row = du
+        .lines()
+        .find(|l| l.starts_with("Key inputs"))
+        .unwrap_or_else(|| panic!("no Key inputs row in du:\n{du}"));
+    row.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+#[test]
+fn du_counts_the_records_and_prune_drops_them_with_their_entries() {
+    let env = TestEnv::new();
+    let ctx = copy_ctx(&env);
+    explain(&env, &ctx, &[]);
+    assert_eq!(key_inputs_count(&env), 2, "one record per executed step");
+    assert_success(&env.mybuild(&["prune", "-f"]), "prune");
+    assert_eq!(key_inputs_count(&env), 0, "gone with their cache entries");
+    let log = explain(&env, &ctx, &[]);
+    assert!(
+        misses(&log)
+            .iter()
+            .all(|(_, why)| why == "no earlier record of this step"),
+        "{log}"
+    );
+}
