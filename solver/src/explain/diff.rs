@@ -61,32 +61,33 @@ fn diff(now: &KeyInputs, old: &KeyInputs) -> Vec<MissReason> {
     for c in &now.components {
         match before.get(c.name.as_str()) {
             Some(o) if o.value == c.value => {}
-            o => reasons.push(reason(o.copied(), Some(c))),
+            o => reasons.push(reason(c, o.map(|o| o.value.as_str()), Some(&c.value))),
         }
     }
     for c in &old.components {
         if !after.contains_key(c.name.as_str()) {
-            reasons.push(reason(Some(c), None));
+            reasons.push(reason(c, Some(&c.value), None));
         }
     }
     reasons
 }
 
-fn reason(old: Option<&Component>, new: Option<&Component>) -> MissReason {
-    let c = new.or(old).expect("one side exists");
+/// The reason component `c` (of either side) differs: `old` and `new`
+/// are its values before and now, `None` where it is absent.
+fn reason(c: &Component, old: Option<&str>, new: Option<&str>) -> MissReason {
     let name = c.name.as_str();
     if let Some(var) = name.strip_prefix("env:") {
         return MissReason::Env {
             name: var.to_string(),
-            old: old.map(|o| o.value.clone()),
-            new: new.map(|n| n.value.clone()),
+            old: old.map(str::to_string),
+            new: new.map(str::to_string),
         };
     }
     if name.starts_with("base:") {
         return MissReason::BaseImage {
             reference: c.note.clone(),
-            old: old.map(|o| o.value.clone()).unwrap_or_default(),
-            new: new.map(|n| n.value.clone()).unwrap_or_default(),
+            old: old.unwrap_or_default().to_string(),
+            new: new.unwrap_or_default().to_string(),
         };
     }
     if name.starts_with("input:") {
@@ -106,14 +107,14 @@ fn reason(old: Option<&Component>, new: Option<&Component>) -> MissReason {
     }
 }
 
-/// Values are `<type letter> <octal mode> <body hex>`.
-fn file_changes(old: Option<&Component>, new: Option<&Component>) -> Vec<String> {
+/// Values are `<type letter> <octal mode> <body digest>`.
+fn file_changes(old: Option<&str>, new: Option<&str>) -> Vec<String> {
     let (Some(old), Some(new)) = (old, new) else {
         let what = if new.is_some() { "added" } else { "removed" };
         return vec![what.to_string()];
     };
-    let a: Vec<&str> = old.value.splitn(3, ' ').collect();
-    let b: Vec<&str> = new.value.splitn(3, ' ').collect();
+    let a: Vec<&str> = old.splitn(3, ' ').collect();
+    let b: Vec<&str> = new.splitn(3, ' ').collect();
     if a.first() != b.first() {
         return vec!["type".to_string()];
     }
