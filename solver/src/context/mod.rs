@@ -101,6 +101,7 @@ fn encode_match(
         e.bytes(entry.rel.as_os_str().as_bytes());
         e.u64(u64::from(entry.kind()))
             .u64(u64::from(entry.stat.st_mode & 0o7777));
+        let path = m.path_of(entry);
         // A hardlink is copied as a link to the earlier path, so the key
         // records which path (never the inode number).
         let body = match entry.hardlink_of {
@@ -109,11 +110,11 @@ fn encode_match(
                 e.str("hardlink").bytes(target);
                 [b"hardlink:", target].concat()
             }
-            None => encode_body(e, src, m, entry, hashes)?,
+            None => encode_body(e, src, (m, entry, &path), hashes)?,
         };
         if let Some(files) = files.as_deref_mut() {
             files.push(FileInput {
-                path: m.path_of(entry).to_string_lossy().into_owned(),
+                path: path.to_string_lossy().into_owned(),
                 kind: entry.kind(),
                 mode: entry.stat.st_mode & 0o7777,
                 body,
@@ -123,17 +124,16 @@ fn encode_match(
     Ok(())
 }
 
-/// Encodes what the key reads of an entry's body and returns those bytes.
+/// Encodes what the key reads of an entry's body (at `path` in the
+/// context) and returns those bytes.
 fn encode_body(
     e: &mut KeyEncoder,
     src: &Source,
-    m: &Match,
-    entry: &Entry,
+    (m, entry, path): (&Match, &Entry, &Path),
     hashes: Option<&HashCache>,
 ) -> Result<Vec<u8>, ContextError> {
     let body = match entry.kind() {
         libc::S_IFREG => {
-            let path = m.path_of(entry);
             let rel = path.to_string_lossy();
             if let Some(known) = hashes.and_then(|h| h.get(&rel, &entry.stat)) {
                 e.u64(known.0).bytes(&known.1);
