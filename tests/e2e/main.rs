@@ -5,6 +5,7 @@
 
 mod util;
 
+mod add_git;
 mod build;
 mod cache_share;
 mod cancel;
