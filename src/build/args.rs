@@ -137,6 +137,13 @@ pub struct BuildArgs {
     /// Stages whose steps run even when cached (comma-separated names)
     #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
+    /// Run BuildKit's build checks and print what they find instead of
+    /// building (the same as --call=check); exits 1 when any is found
+    #[arg(long)]
+    pub check: bool,
+    /// What to do with the Dockerfile: build (the default) or check
+    #[arg(long, value_name = "build|check", value_parser = ["build", "check"])]
+    pub call: Option<String>,
     /// Keep the image in the local store (what a build always does)
     #[arg(long)]
     pub load: bool,

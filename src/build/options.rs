@@ -47,6 +47,8 @@ pub(super) struct BuildOptions {
     /// `--ssh` specs, started when the worker is made.
     pub ssh: Vec<String>,
     pub print: Option<String>,
+    /// `--check` / `--call=check`: run the build checks, build nothing.
+    pub check_only: bool,
     pub jobs: Option<usize>,
     pub insecure_registries: Vec<String>,
     /// `--legacy` or `DOCKER_BUILDKIT=0`.
@@ -130,6 +132,7 @@ impl BuildOptions {
             secrets: args.secrets,
             ssh: args.ssh,
             print: args.print,
+            check_only: args.check || args.call.as_deref() == Some("check"),
             jobs: args.jobs,
             insecure_registries: args
                 .insecure_registries

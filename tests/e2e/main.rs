@@ -9,6 +9,7 @@ mod add_git;
 mod build;
 mod cache_share;
 mod cancel;
+mod checks;
 mod ci_recipe;
 mod commands;
 mod config;
