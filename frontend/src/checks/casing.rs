@@ -1,13 +1,13 @@
 //! How instructions are written: keyword and stage-name casing, empty
 //! continuation lines, EXPOSE protocols.
 
-use super::{
-    cased, Warning, CONSISTENT_INSTRUCTION_CASING, EXPOSE_PROTO_CASING, FROM_AS_CASING,
+use super::rules::{
+    cased, Findings, CONSISTENT_INSTRUCTION_CASING, EXPOSE_PROTO_CASING, FROM_AS_CASING,
     NO_EMPTY_CONTINUATION, STAGE_NAME_CASING,
 };
 use crate::parser::Node;
 
-pub(super) fn check(nodes: &[Node], text: &str, out: &mut Vec<Warning>) {
+pub(super) fn check(nodes: &[Node], text: &str, out: &mut Findings) {
     instruction_casing(nodes, out);
     for node in nodes {
         match node.command().as_str() {
@@ -21,7 +21,7 @@ pub(super) fn check(nodes: &[Node], text: &str, out: &mut Vec<Warning>) {
 
 /// Keywords not in the case most keywords are written in (uppercase when
 /// as many are upper as lower); a mixed-case one is never in it.
-fn instruction_casing(nodes: &[Node], out: &mut Vec<Warning>) {
+fn instruction_casing(nodes: &[Node], out: &mut Findings) {
     let upper = nodes.iter().filter(|n| cased(&n.keyword, true)).count();
     let lower = nodes.iter().filter(|n| cased(&n.keyword, false)).count();
     let majority_lower = lower > upper;
@@ -36,18 +36,14 @@ fn instruction_casing(nodes: &[Node], out: &mut Vec<Warning>) {
                 "Command '{}' should match the case of the command majority ({name})",
                 node.keyword
             );
-            out.push(Warning::new(
-                &CONSISTENT_INSTRUCTION_CASING,
-                detail,
-                node.start_line,
-            ));
+            out.add(&CONSISTENT_INSTRUCTION_CASING, node.start_line, detail);
         }
     }
 }
 
 /// `FROM x as y`: `as` cased like `FROM` (when FROM is one case at all),
 /// and a lowercase stage name.
-fn from_casing(node: &Node, out: &mut Vec<Warning>) {
+fn from_casing(node: &Node, out: &mut Findings) {
     let [_, as_kw, name] = node.args.as_slice() else {
         return;
     };
@@ -59,16 +55,16 @@ fn from_casing(node: &Node, out: &mut Vec<Warning>) {
         (cased(kw, true) && !cased(as_kw, true)) || (cased(kw, false) && !cased(as_kw, false));
     if clash {
         let detail = format!("'{as_kw}' and '{kw}' keywords' casing do not match");
-        out.push(Warning::new(&FROM_AS_CASING, detail, node.start_line));
+        out.add(&FROM_AS_CASING, node.start_line, detail);
     }
     if !cased(name, false) {
         let detail = format!("Stage name '{name}' should be lowercase");
-        out.push(Warning::new(&STAGE_NAME_CASING, detail, node.start_line));
+        out.add(&STAGE_NAME_CASING, node.start_line, detail);
     }
 }
 
 /// `EXPOSE 80/TCP`: the protocol is lowercase.
-fn expose_casing(node: &Node, out: &mut Vec<Warning>) {
+fn expose_casing(node: &Node, out: &mut Findings) {
     for port in &node.args {
         if port
             .split_once('/')
@@ -76,7 +72,7 @@ fn expose_casing(node: &Node, out: &mut Vec<Warning>) {
         {
             let detail =
                 format!("Defined protocol '{port}' in EXPOSE instruction should be lowercase");
-            out.push(Warning::new(&EXPOSE_PROTO_CASING, detail, node.start_line));
+            out.add(&EXPOSE_PROTO_CASING, node.start_line, detail);
         }
     }
 }
@@ -84,7 +80,7 @@ fn expose_casing(node: &Node, out: &mut Vec<Warning>) {
 /// A blank line inside an instruction continued over several lines (not
 /// in a heredoc's body, where blank lines are content); the warning names
 /// the line after the blank ones.
-fn empty_continuations(nodes: &[Node], text: &str, out: &mut Vec<Warning>) {
+fn empty_continuations(nodes: &[Node], text: &str, out: &mut Findings) {
     let lines: Vec<&str> = text.lines().collect();
     for node in nodes.iter().filter(|n| n.heredocs.is_empty()) {
         let inner = (node.start_line + 1)..=node.end_line;
@@ -94,11 +90,7 @@ fn empty_continuations(nodes: &[Node], text: &str, out: &mut Vec<Warning>) {
             if blank {
                 after_blank = true;
             } else if after_blank {
-                out.push(Warning::new(
-                    &NO_EMPTY_CONTINUATION,
-                    "Empty continuation line",
-                    n,
-                ));
+                out.add(&NO_EMPTY_CONTINUATION, n, "Empty continuation line");
                 after_blank = false;
             }
         }

@@ -1,8 +1,8 @@
 //! Rules about FROM's words: undeclared or badly defaulted build args in
 //! the image name, and `--platform` values.
 
-use super::{
-    Warning, FROM_PLATFORM_FLAG_CONST_DISALLOWED, INVALID_DEFAULT_ARG_IN_FROM,
+use super::rules::{
+    Findings, FROM_PLATFORM_FLAG_CONST_DISALLOWED, INVALID_DEFAULT_ARG_IN_FROM,
     REDUNDANT_TARGET_PLATFORM, UNDEFINED_ARG_IN_FROM,
 };
 use crate::parser::Node;
@@ -21,7 +21,7 @@ const BUILTIN: [&str; 8] = [
     "TARGETVARIANT",
 ];
 
-pub(super) fn check(nodes: &[Node], escape: char, out: &mut Vec<Warning>) {
+pub(super) fn check(nodes: &[Node], escape: char, out: &mut Findings) {
     let lexer = Lexer::new(escape);
     let globals = global_args(nodes, &lexer);
     for node in nodes.iter().filter(|n| n.command() == "from") {
@@ -73,12 +73,7 @@ fn referenced(lexer: &Lexer, word: &str) -> Vec<String> {
     seen.into_inner()
 }
 
-fn undeclared(
-    name: &str,
-    globals: &[(String, Option<String>)],
-    line: usize,
-    out: &mut Vec<Warning>,
-) {
+fn undeclared(name: &str, globals: &[(String, Option<String>)], line: usize, out: &mut Findings) {
     let known = globals.iter().map(|(n, _)| n.as_str()).chain(BUILTIN);
     if known.clone().any(|k| k == name) {
         return;
@@ -87,7 +82,7 @@ fn undeclared(
     if let Some(close) = suggest(name, known) {
         detail.push_str(&format!(" (did you mean {close}?)"));
     }
-    out.push(Warning::new(&UNDEFINED_ARG_IN_FROM, detail, line));
+    out.add(&UNDEFINED_ARG_IN_FROM, line, detail);
 }
 
 /// The known name closest to `name`, if it is close: a third of its
@@ -130,7 +125,7 @@ fn default_image(
     image: &str,
     globals: &[(String, Option<String>)],
     line: usize,
-    out: &mut Vec<Warning>,
+    out: &mut Findings,
 ) {
     if !image.contains('$') {
         return;
@@ -146,7 +141,7 @@ fn default_image(
     if !valid_reference(&expanded) {
         let detail =
             format!("Default value for ARG {image} results in empty or invalid base image name");
-        out.push(Warning::new(&INVALID_DEFAULT_ARG_IN_FROM, detail, line));
+        out.add(&INVALID_DEFAULT_ARG_IN_FROM, line, detail);
     }
 }
 
@@ -185,16 +180,12 @@ fn valid_reference(r: &str) -> bool {
 /// `--platform=$TARGETPLATFORM` says the default; a constant platform
 /// builds for one platform whatever was asked, unless the stage is named
 /// for it (`AS build-arm64`).
-fn platform_flag(node: &Node, platform: &str, out: &mut Vec<Warning>) {
+fn platform_flag(node: &Node, platform: &str, out: &mut Findings) {
     if platform == "$TARGETPLATFORM" || platform == "${TARGETPLATFORM}" {
         let detail = format!(
             "Setting platform to predefined {platform} in FROM is redundant as this is the default behavior"
         );
-        out.push(Warning::new(
-            &REDUNDANT_TARGET_PLATFORM,
-            detail,
-            node.start_line,
-        ));
+        out.add(&REDUNDANT_TARGET_PLATFORM, node.start_line, detail);
         return;
     }
     if platform.contains('$') {
@@ -211,10 +202,10 @@ fn platform_flag(node: &Node, platform: &str, out: &mut Vec<Warning>) {
         .any(|p| !p.is_empty() && stage.contains(&p));
     if !named {
         let detail = format!("FROM --platform flag should not use constant value {platform:?}");
-        out.push(Warning::new(
+        out.add(
             &FROM_PLATFORM_FLAG_CONST_DISALLOWED,
-            detail,
             node.start_line,
-        ));
+            detail,
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! CMD/ENTRYPOINT/HEALTHCHECK, relative WORKDIRs, deprecated or legacy
 //! forms, and secrets in ARG/ENV names.
 
-use super::{
-    stages, Warning, DUPLICATE_STAGE_NAME, JSON_ARGS_RECOMMENDED, LEGACY_KEY_VALUE_FORMAT,
+use super::rules::{
+    stages, Findings, DUPLICATE_STAGE_NAME, JSON_ARGS_RECOMMENDED, LEGACY_KEY_VALUE_FORMAT,
     MAINTAINER_DEPRECATED, MULTIPLE_INSTRUCTIONS_DISALLOWED, RESERVED_STAGE_NAME,
     SECRETS_USED_IN_ARG_OR_ENV, WORKDIR_RELATIVE_PATH,
 };
@@ -35,7 +35,7 @@ struct Inherited {
     absolute_workdir: bool,
 }
 
-pub(super) fn check(nodes: &[Node], out: &mut Vec<Warning>) {
+pub(super) fn check(nodes: &[Node], out: &mut Findings) {
     let mut names: Vec<(String, Inherited)> = Vec::new();
     for stage in stages(nodes) {
         let from = &stage[0];
@@ -55,11 +55,7 @@ pub(super) fn check(nodes: &[Node], out: &mut Vec<Warning>) {
         match node.command().as_str() {
             "maintainer" => {
                 let detail = "Maintainer instruction is deprecated in favor of using label";
-                out.push(Warning::new(
-                    &MAINTAINER_DEPRECATED,
-                    detail,
-                    node.start_line,
-                ));
+                out.add(&MAINTAINER_DEPRECATED, node.start_line, detail);
             }
             "env" | "label" => legacy_key_value(node, out),
             _ => {}
@@ -70,19 +66,19 @@ pub(super) fn check(nodes: &[Node], out: &mut Vec<Warning>) {
     }
 }
 
-fn stage_name(name: &str, line: usize, earlier: &[(String, Inherited)], out: &mut Vec<Warning>) {
+fn stage_name(name: &str, line: usize, earlier: &[(String, Inherited)], out: &mut Findings) {
     if earlier.iter().any(|(n, _)| n == name) {
         let detail = format!("Duplicate stage name {name:?}, stage names should be unique");
-        out.push(Warning::new(&DUPLICATE_STAGE_NAME, detail, line));
+        out.add(&DUPLICATE_STAGE_NAME, line, detail);
     }
     if RESERVED.contains(&name) {
         let detail = format!("Stage name should not use the same name as reserved stage {name:?}");
-        out.push(Warning::new(&RESERVED_STAGE_NAME, detail, line));
+        out.add(&RESERVED_STAGE_NAME, line, detail);
     }
 }
 
 /// The rules that look at one stage in order; returns what it hands on.
-fn check_stage(stage: &[Node], mut state: Inherited, out: &mut Vec<Warning>) -> Inherited {
+fn check_stage(stage: &[Node], mut state: Inherited, out: &mut Findings) -> Inherited {
     for (i, node) in stage.iter().enumerate() {
         let command = node.command();
         match command.as_str() {
@@ -94,11 +90,7 @@ fn check_stage(stage: &[Node], mut state: Inherited, out: &mut Vec<Warning>) -> 
                 } else if !state.absolute_workdir {
                     let detail =
                         format!("Relative workdir {dir:?} can have unexpected results if the base image changes");
-                    out.push(Warning::new(
-                        &WORKDIR_RELATIVE_PATH,
-                        detail,
-                        node.start_line,
-                    ));
+                    out.add(&WORKDIR_RELATIVE_PATH, node.start_line, detail);
                 }
             }
             "cmd" | "entrypoint" | "healthcheck" => {
@@ -107,21 +99,13 @@ fn check_stage(stage: &[Node], mut state: Inherited, out: &mut Vec<Warning>) -> 
                     let detail = format!(
                         "JSON arguments recommended for {upper} to prevent unintended behavior related to OS signals"
                     );
-                    out.push(Warning::new(
-                        &JSON_ARGS_RECOMMENDED,
-                        detail,
-                        node.start_line,
-                    ));
+                    out.add(&JSON_ARGS_RECOMMENDED, node.start_line, detail);
                 }
                 if stage[i + 1..].iter().any(|n| n.command() == command) {
                     let detail = format!(
                         "Multiple {upper} instructions should not be used in the same stage because only the last one will be used"
                     );
-                    out.push(Warning::new(
-                        &MULTIPLE_INSTRUCTIONS_DISALLOWED,
-                        detail,
-                        node.start_line,
-                    ));
+                    out.add(&MULTIPLE_INSTRUCTIONS_DISALLOWED, node.start_line, detail);
                 }
             }
             _ => {}
@@ -132,7 +116,7 @@ fn check_stage(stage: &[Node], mut state: Inherited, out: &mut Vec<Warning>) -> 
 
 /// `ENV key value` / `LABEL key value`: the parser marks a pair written
 /// without `=` by an empty separator.
-fn legacy_key_value(node: &Node, out: &mut Vec<Warning>) {
+fn legacy_key_value(node: &Node, out: &mut Findings) {
     if node
         .args
         .chunks(3)
@@ -142,16 +126,12 @@ fn legacy_key_value(node: &Node, out: &mut Vec<Warning>) {
         let detail = format!(
             "\"{upper} key=value\" should be used instead of legacy \"{upper} key value\" format"
         );
-        out.push(Warning::new(
-            &LEGACY_KEY_VALUE_FORMAT,
-            detail,
-            node.start_line,
-        ));
+        out.add(&LEGACY_KEY_VALUE_FORMAT, node.start_line, detail);
     }
 }
 
 /// ARG and ENV names with a secret-like word (`DB_PASSWORD`, `apikey`).
-fn secrets(node: &Node, out: &mut Vec<Warning>) {
+fn secrets(node: &Node, out: &mut Findings) {
     let upper = node.command().to_ascii_uppercase();
     let names: Vec<&str> = if upper == "ENV" {
         node.args.chunks(3).map(|c| c[0].as_str()).collect()
@@ -166,11 +146,7 @@ fn secrets(node: &Node, out: &mut Vec<Warning>) {
         if secret && !words.iter().any(|w| w == "public") {
             let detail =
                 format!("Do not use ARG or ENV instructions for sensitive data ({upper} {name:?})");
-            out.push(Warning::new(
-                &SECRETS_USED_IN_ARG_OR_ENV,
-                detail,
-                node.start_line,
-            ));
+            out.add(&SECRETS_USED_IN_ARG_OR_ENV, node.start_line, detail);
         }
     }
 }
