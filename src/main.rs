@@ -15,6 +15,7 @@
 
 mod base;
 mod build;
+mod cache_mounts;
 mod cachespec;
 mod cli;
 mod config;

@@ -48,6 +48,13 @@ pub struct BuildArgs {
     /// Push every -t name to its registry after the build
     #[arg(long)]
     pub push: bool,
+    /// Export the contents of RUN --mount=type=cache directories
+    /// (type=local,dest=DIR or type=registry,ref=REF; max-size=SIZE, 1g by default)
+    #[arg(long = "cache-mounts-to", value_name = "SPEC")]
+    pub cache_mounts_to: Vec<String>,
+    /// Fill empty cache mounts from an export (type=local,src=DIR or type=registry,ref=REF)
+    #[arg(long = "cache-mounts-from", value_name = "SPEC")]
+    pub cache_mounts_from: Vec<String>,
     /// Layer compression for exports and pushes (also `compression=` in
     /// --output) [default: gzip; uncompressed in -o type=docker archives]
     #[arg(long, value_enum)]

@@ -7,6 +7,7 @@ mod util;
 
 mod add_git;
 mod build;
+mod cache_mounts;
 mod cache_share;
 mod cancel;
 mod checks;

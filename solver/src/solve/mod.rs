@@ -29,5 +29,6 @@ pub use build_worker::BuildWorker;
 pub use error::SolveError;
 pub use git::{checkout as git_checkout, Checkout as GitCheckout, GitError};
 pub use keys::node_key;
+pub use mounts::cache_mount_dir;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
 pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR};
