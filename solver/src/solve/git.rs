@@ -254,6 +254,13 @@ impl Git<'_> {
                 "protocol.ssh.allow=always",
                 "-c",
                 "advice.detachedHead=false",
+                // A server that stops sending fails the step instead of
+                // hanging the build (HTTP; git:// and ssh have their own
+                // connection timeouts).
+                "-c",
+                "http.lowSpeedLimit=1",
+                "-c",
+                "http.lowSpeedTime=60",
             ])
             .args(args)
             .current_dir(self.repo)
