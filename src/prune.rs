@@ -30,10 +30,11 @@ pub struct PruneArgs {
 }
 
 /// Directories of the solver's own state in the store.
-const EXTRA_DIRS: [(&str, &str); 3] = [
+const EXTRA_DIRS: [(&str, &str); 4] = [
     (mybuild_solver::CACHE_MOUNTS_DIR, "Cache mounts"),
     (mybuild_solver::CONTEXT_HASHES_DIR, "Context hashes"),
     (mybuild_solver::RELINK_DIR, "COPY journals"),
+    (mybuild_solver::GIT_SOURCES_DIR, "Git checkouts"),
 ];
 
 pub fn du(root: &Path, _args: DuArgs) -> anyhow::Result<()> {

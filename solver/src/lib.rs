@@ -20,5 +20,5 @@ pub use progress::{LogStream, Progress, ProgressEvent};
 pub use solve::{
     cache_mount_dir, git_checkout, node_key, vertex_id, BuildWorker, GitCheckout, GitError,
     Scheduler, SolveError, SolveOptions, Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR,
-    RELINK_DIR,
+    GIT_SOURCES_DIR, RELINK_DIR,
 };

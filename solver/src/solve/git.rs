@@ -8,6 +8,7 @@
 //! the tree is dated by the commit, so one commit always makes the same
 //! layer and the steps after it stay cached.
 
+use super::git_cache;
 use mybuild_cache::{Store, StoreError};
 use mybuild_graph::{Digest, GitSource};
 use nix::fcntl::AT_FDCWD;
@@ -107,15 +108,7 @@ pub fn checkout(src: &GitSource, dir: &Path) -> Result<Checkout, GitError> {
     let git = Git { src, repo: dir };
     git.run(&["init", "-q"])?;
     let commit = git.fetch_and_checkout()?;
-    if let Some(expected) = &src.checksum {
-        if !commit.starts_with(expected.as_str()) {
-            return Err(GitError::Checksum {
-                remote: src.remote.clone(),
-                expected: expected.clone(),
-                actual: commit,
-            });
-        }
-    }
+    check_commit(src, &commit)?;
     let seconds = git.run(&["log", "-1", "--format=%ct", "HEAD"])?;
     let time = seconds.trim().parse::<i64>().unwrap_or(0);
     // `.git` goes with a subdirectory too: only the tree asked for is kept.
@@ -135,6 +128,12 @@ fn checkout_layer(store: &Arc<Store>, src: &GitSource) -> Result<Digest, GitErro
         remote: src.remote.clone(),
         source,
     };
+    if let Some(commit) = remote_commit(src) {
+        if let Some(diff) = git_cache::lookup(store, src, &commit) {
+            check_commit(src, &commit)?;
+            return Ok(diff);
+        }
+    }
     let wd = store.work_dir().map_err(store_err)?;
     let repo = wd.work().join("repo");
     std::fs::create_dir(&repo).map_err(io_err(src, &repo))?;
@@ -143,9 +142,39 @@ fn checkout_layer(store: &Arc<Store>, src: &GitSource) -> Result<Digest, GitErro
     std::fs::remove_dir(&upper).map_err(io_err(src, &upper))?;
     std::fs::rename(&done.tree, &upper).map_err(io_err(src, &done.tree))?;
     date_tree(src, &upper, done.time)?;
-    let diff = store.commit_upper(&upper).map_err(store_err);
+    let diff = store.commit_upper(&upper).map_err(store_err)?;
     drop(wd);
-    diff
+    git_cache::remember(store, src, &done.commit, &diff);
+    Ok(diff)
+}
+
+/// The commit the reference names now: the reference itself when it is a
+/// full hash, else what `git ls-remote` lists (`None` when it cannot say,
+/// as for an abbreviated hash: then the fetch finds out).
+fn remote_commit(src: &GitSource) -> Option<String> {
+    let reference = src.reference.as_deref().unwrap_or("HEAD");
+    let full = matches!(reference.len(), 40 | 64);
+    if full && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(reference.to_ascii_lowercase());
+    }
+    let git = Git {
+        src,
+        repo: Path::new("/"),
+    };
+    let listing = git.run(&["ls-remote", &src.remote, reference]).ok()?;
+    git_cache::commit_in_listing(&listing, reference)
+}
+
+/// `--checksum`: the commit must start with it.
+fn check_commit(src: &GitSource, commit: &str) -> Result<(), GitError> {
+    match &src.checksum {
+        Some(expected) if !commit.starts_with(expected.as_str()) => Err(GitError::Checksum {
+            remote: src.remote.clone(),
+            expected: expected.clone(),
+            actual: commit.into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `repo/dir`, checked one component at a time: a symlink in the
