@@ -34,6 +34,16 @@ impl KillSwitch {
         }
     }
 
+    /// Sends `signal` to the helper while it runs; an attached command's
+    /// helper passes it on to the command.
+    pub fn signal(&self, signal: i32) {
+        let st = self.0.lock().expect("kill switch poisoned");
+        if let Some(pid) = st.pid {
+            // SAFETY: plain syscall; the pid is our unreaped child.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
     pub fn is_killed(&self) -> bool {
         self.0.lock().expect("kill switch poisoned").killed
     }

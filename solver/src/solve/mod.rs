@@ -27,5 +27,6 @@ mod worker;
 pub use build_worker::BuildWorker;
 pub use error::SolveError;
 pub use keys::node_key;
+pub use layers::overlay_lowers;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
 pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR};
