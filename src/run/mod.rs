@@ -5,6 +5,7 @@
 //! in the store beside legacy builds' (`ps -a`, `diff`, `commit`, `rm`).
 
 mod attach;
+mod debug;
 mod spec;
 mod tty;
 
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use attach::run_attached;
+pub use debug::ShellOnTty;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {

@@ -24,7 +24,7 @@ mod ssh_proxy;
 mod types;
 mod worker;
 
-pub use build_worker::BuildWorker;
+pub use build_worker::{BuildWorker, DebugShell};
 pub use error::SolveError;
 pub use keys::node_key;
 pub use layers::overlay_lowers;
