@@ -34,8 +34,7 @@ pub async fn run_attached(
     let (attach, socket) = attachment(console)?;
     let forwarders = forward_signals(&switch)?;
     let sw = switch.clone();
-    let mut job =
-        tokio::task::spawn_blocking(move || sandbox.run_attached(&req, attach, &sw));
+    let mut job = tokio::task::spawn_blocking(move || sandbox.run_attached(&req, attach, &sw));
     let relay = match socket {
         Some(socket) => tty::Relay::start(socket, stdin).await?,
         None => None,
@@ -87,8 +86,8 @@ fn attachment(console: Console) -> anyhow::Result<(Attach, Option<OwnedFd>)> {
 fn forward_signals(switch: &KillSwitch) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = Vec::new();
     for sig in FORWARDED {
-        let mut stream = signal(SignalKind::from_raw(sig))
-            .with_context(|| format!("handling signal {sig}"))?;
+        let mut stream =
+            signal(SignalKind::from_raw(sig)).with_context(|| format!("handling signal {sig}"))?;
         let switch = switch.clone();
         tasks.push(tokio::spawn(async move {
             while stream.recv().await.is_some() {

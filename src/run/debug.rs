@@ -38,7 +38,7 @@ impl DebugShell for ShellOnTty {
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
         eprintln!("\n{step} failed: {shell} in its filesystem; exit the shell to end the build");
         // On the step's blocking thread, not a runtime thread: block_on is allowed.
-        let ran = self.runtime.block_on(super::run_attached(
+        let ran = self.runtime.block_on(super::attach::run_attached(
             sandbox.clone(),
             req,
             true,
@@ -61,8 +61,5 @@ fn find_shell(req: &HelperRequest) -> Option<String> {
         dirs.iter()
             .any(|d| std::fs::symlink_metadata(Path::new(d).join(rel)).is_ok())
     };
-    SHELLS
-        .iter()
-        .find(|s| present(s))
-        .map(|s| format!("/{s}"))
+    SHELLS.iter().find(|s| present(s)).map(|s| format!("/{s}"))
 }

@@ -4,6 +4,7 @@
 //! environment, exit code and signals. Without `--rm` the container is kept
 //! in the store beside legacy builds' (`ps -a`, `diff`, `commit`, `rm`).
 
+mod args;
 mod attach;
 mod debug;
 mod spec;
@@ -11,7 +12,6 @@ mod tty;
 
 use crate::store::open_store;
 use anyhow::Context as _;
-use clap::Args;
 use mybuild_cache::{ContainerRecord, ContainerState, Store, WorkDir};
 use mybuild_graph::Digest;
 use mybuild_solver::sandbox::{
@@ -20,47 +20,9 @@ use mybuild_solver::sandbox::{
 use std::path::Path;
 use std::sync::Arc;
 
+pub use args::RunArgs;
 pub use attach::run_attached;
 pub use debug::ShellOnTty;
-
-#[derive(Args, Debug)]
-pub struct RunArgs {
-    /// Remove the container when it exits
-    #[arg(long)]
-    pub rm: bool,
-    /// Keep stdin open: the command reads mybuild's
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the command a pseudo-terminal
-    #[arg(short = 't', long)]
-    pub tty: bool,
-    /// Set an environment variable (K=V, or K to pass mybuild's own)
-    #[arg(short = 'e', long = "env", value_name = "K=V")]
-    pub env: Vec<String>,
-    /// Bind a host directory: HOST:CONTAINER[:ro]
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
-    pub volumes: Vec<String>,
-    /// Working directory inside the container
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// User (name|uid[:group|gid]) the command runs as
-    #[arg(short = 'u', long)]
-    pub user: Option<String>,
-    /// Network: default (the host's, as RUN), host or none
-    #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
-    pub network: String,
-    /// Run this instead of the image's entrypoint ("" for none)
-    #[arg(long)]
-    pub entrypoint: Option<String>,
-    /// A name for the kept container (usable in place of its id)
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Name or id of a local image
-    pub image: String,
-    /// Command and arguments, replacing the image's Cmd
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
-}
 
 /// Docker's exit codes for a container that did not run its command.
 const RUN_FAILED: u8 = 125;
@@ -70,14 +32,19 @@ const RUN_FAILED: u8 = 125;
 pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<u8> {
     let store = Arc::new(open_store(root)?);
     if let Some(name) = &args.name {
-        if store.find_container(name)?.is_some_and(|c| c.name.is_some()) {
+        if store
+            .find_container(name)?
+            .is_some_and(|c| c.name.is_some())
+        {
             anyhow::bail!("the container name {name:?} is already in use");
         }
     }
     let found = crate::tagging::find(&store, &args.image)?;
     let spec = spec::Spec::of(&store, &found.config, &args)?;
     let id = crate::legacy::new_container_id()?;
-    let wd = store.work_dir().context("making the container's work dir")?;
+    let wd = store
+        .work_dir()
+        .context("making the container's work dir")?;
     let req = HelperRequest {
         snapshots_root: store.snapshots_root(),
         lowers: spec.lowers.clone(),
@@ -214,7 +181,10 @@ mod tests {
         let not_found = "exec: \"nope\": executable file not found in $PATH";
         assert_eq!(exit_code(setup("exec", not_found)).0, 127);
         assert_eq!(exit_code(setup("exec /x", "ENOENT: No such file")).0, 127);
-        assert_eq!(exit_code(setup("exec /etc", "EACCES: Permission denied")).0, 126);
+        assert_eq!(
+            exit_code(setup("exec /etc", "EACCES: Permission denied")).0,
+            126
+        );
         assert_eq!(exit_code(setup("mount /dev", "EPERM")).0, 125);
     }
 }

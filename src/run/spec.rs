@@ -2,7 +2,7 @@
 //! WorkingDir and User with the command line's overrides on top, as
 //! `docker run` combines them, and the `-v` binds.
 
-use super::RunArgs;
+use super::args::RunArgs;
 use anyhow::{bail, Context as _};
 use mybuild_cache::Store;
 use mybuild_graph::{Digest, NetworkMode};
@@ -47,7 +47,10 @@ impl Spec {
                 std::env::var(k).ok()
             }),
             cwd,
-            user: args.user.clone().unwrap_or_else(|| text("User").to_string()),
+            user: args
+                .user
+                .clone()
+                .unwrap_or_else(|| text("User").to_string()),
             network: match args.network.as_str() {
                 "none" => NetworkMode::None,
                 _ => NetworkMode::Host,

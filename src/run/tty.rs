@@ -29,16 +29,15 @@ impl Relay {
     /// Waits for the master (`None`: the command failed before it had a
     /// terminal) and starts relaying; `stdin`: mybuild's input goes in.
     pub async fn start(socket: OwnedFd, stdin: bool) -> anyhow::Result<Option<Relay>> {
-        let master = tokio::task::spawn_blocking(move || {
-            mybuild_solver::sandbox::receive_master(&socket)
-        })
-        .await
-        .context("the console thread panicked")?
-        .context("receiving the container's terminal")?;
+        let master =
+            tokio::task::spawn_blocking(move || mybuild_solver::sandbox::receive_master(&socket))
+                .await
+                .context("the console thread panicked")?
+                .context("receiving the container's terminal")?;
         let Some(master) = master else {
             return Ok(None);
         };
-                let host_tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+        let host_tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
         let raw = match host_tty {
             true => {
                 copy_size(&master);
@@ -108,7 +107,12 @@ fn raw_mode() -> anyhow::Result<RawMode> {
 /// The host terminal's window size onto the pty (which signals the
 /// container's foreground job).
 fn copy_size(master: &OwnedFd) {
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a pointer to a local winsize.
     unsafe {
         if libc::ioctl(std::io::stdin().as_raw_fd(), libc::TIOCGWINSZ, &mut size) == 0 {

@@ -21,10 +21,17 @@ fn code(out: &Output) -> i32 {
 #[test]
 fn the_exit_code_passes_through() {
     let env = TestEnv::new();
-    assert_eq!(code(&run(&env, &["--rm", "busybox", "sh", "-c", "exit 7"])), 7);
+    assert_eq!(
+        code(&run(&env, &["--rm", "busybox", "sh", "-c", "exit 7"])),
+        7
+    );
     let missing = run(&env, &["--rm", "busybox", "no-such-command"]);
     assert_eq!(code(&missing), 127, "{}", stderr(&missing));
-    assert!(stderr(&missing).contains("not found"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
     assert_eq!(code(&run(&env, &["--rm", "busybox", "/etc"])), 126);
     let no_image = run(&env, &["--rm", "no-such-image", "true"]);
     assert_eq!(code(&no_image), 125, "{}", stderr(&no_image));
@@ -37,7 +44,16 @@ fn env_workdir_and_user_apply() {
     let out = run(
         &env,
         &[
-            "--rm", "-e", "A=b c", "-w", "/srv/x", "-u", "1000:1001", "busybox", "sh", "-c",
+            "--rm",
+            "-e",
+            "A=b c",
+            "-w",
+            "/srv/x",
+            "-u",
+            "1000:1001",
+            "busybox",
+            "sh",
+            "-c",
             script,
         ],
     );
@@ -58,7 +74,10 @@ fn cmd_replaces_the_image_cmd_and_entrypoint_stays() {
     assert_eq!(stdout(&run(&env, &["--rm", "ep"])), "ep default\n");
     assert_eq!(stdout(&run(&env, &["--rm", "ep", "x", "-y"])), "ep x -y\n");
     // --entrypoint drops the image's Cmd too, as docker does.
-    assert_eq!(stdout(&run(&env, &["--rm", "--entrypoint", "echo", "ep"])), "\n");
+    assert_eq!(
+        stdout(&run(&env, &["--rm", "--entrypoint", "echo", "ep"])),
+        "\n"
+    );
     let out = run(&env, &["--rm", "--entrypoint", "sh", "ep", "-c", "echo hi"]);
     assert_eq!(stdout(&out), "hi\n");
 }
@@ -72,13 +91,32 @@ fn volumes_bind_read_write_and_read_only() {
     let rw = format!("{}:/data", host.display());
     let out = run(
         &env,
-        &["--rm", "-v", &rw, "busybox", "sh", "-c", "cat /data/in; echo out > /data/out"],
+        &[
+            "--rm",
+            "-v",
+            &rw,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/in; echo out > /data/out",
+        ],
     );
     assert_success(&out, "rw bind");
     assert_eq!(stdout(&out), "from host\n");
     assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "out\n");
     let ro = format!("{}:/data:ro", host.display());
-    let out = run(&env, &["--rm", "-v", &ro, "busybox", "sh", "-c", "echo x > /data/no"]);
+    let out = run(
+        &env,
+        &[
+            "--rm",
+            "-v",
+            &ro,
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /data/no",
+        ],
+    );
     assert_ne!(code(&out), 0, "a :ro bind was written");
     assert!(!host.join("no").exists());
 }
@@ -93,7 +131,17 @@ fn rm_leaves_nothing_and_a_kept_container_is_listed_and_diffable() {
     let left = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "work dirs left in {}", tmp.display());
 
-    let out = run(&env, &["--name", "kept", "busybox", "sh", "-c", "echo a > /made; exit 4"]);
+    let out = run(
+        &env,
+        &[
+            "--name",
+            "kept",
+            "busybox",
+            "sh",
+            "-c",
+            "echo a > /made; exit 4",
+        ],
+    );
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     let ps = stdout(&env.mybuild(&["ps", "-a"]));
     assert!(ps.contains("Exited (4)") && ps.contains("busybox"), "{ps}");
@@ -137,4 +185,45 @@ fn it_gives_the_command_a_terminal_of_the_callers_size() {
     assert_eq!(status.code(), Some(5), "{out}");
     assert!(out.contains("/dev/pts/0\r\n"), "{out}");
     assert!(out.contains("33 101\r\n"), "{out}");
+}
+
+#[test]
+fn on_error_shell_opens_the_failed_steps_filesystem() {
+    let env = TestEnv::new();
+    let ctx = env.context(
+        "fails",
+        "FROM busybox\nENV FOO=bar\nWORKDIR /w\nRUN echo step-file > /marker && exit 9\n",
+        &[],
+    );
+    let mut cmd = env.cmd();
+    cmd.args(["build", "--progress=plain", "--on-error=shell"])
+        .arg(&ctx);
+    let reply = Reply {
+        after: "/w # ",
+        input: b"cat /marker; echo foo=$FOO; exit\r",
+    };
+    let (out, status) = run_on_pty(cmd, (100, 30), Some(reply));
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("\r\nstep-file\r\n"), "{out}");
+    assert!(out.contains("\r\nfoo=bar\r\n"), "{out}");
+    assert!(out.contains("exit code: 9"), "{out}");
+}
+
+#[test]
+fn on_error_shell_without_a_terminal_fails_clearly() {
+    let env = TestEnv::new();
+    let ctx = env.context("fails", "FROM busybox\nRUN exit 9\n", &[]);
+    let out = env
+        .cmd()
+        .args(["build", "--on-error=shell"])
+        .arg(&ctx)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mybuild");
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
 }

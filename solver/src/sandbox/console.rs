@@ -143,8 +143,8 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd), SetupError> {
     let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) };
     nix::errno::Errno::result(r).step(|| "number the pty".into())?;
     let path = format!("/dev/pts/{number}");
-    let slave = nix::fcntl::open(path.as_str(), flags, Mode::empty())
-        .step(|| format!("open {path}"))?;
+    let slave =
+        nix::fcntl::open(path.as_str(), flags, Mode::empty()).step(|| format!("open {path}"))?;
     Ok((master, slave))
 }
 
