@@ -227,3 +227,32 @@ fn on_error_shell_without_a_terminal_fails_clearly() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_volume_target_through_a_symlink_stays_in_the_rootfs() {
+    let env = TestEnv::new();
+    let host = env.work.path().join("vol");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("f"), "bound\n").unwrap();
+    // An absolute-looking link that would leave the rootfs if followed on
+    // the host; the same directory exists on the host and in the image.
+    let outside = env.work.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let o = outside.display();
+    let dockerfile =
+        format!("FROM busybox\nRUN mkdir -p {o} && ln -s ../../../../../../..{o} /esc\n");
+    let ctx = env.context("symlink", &dockerfile, &[]);
+    assert_success(
+        &env.mybuild(&["build", "-q", "-t", "sym", ctx.to_str().unwrap()]),
+        "build",
+    );
+    let bind = format!("{}:/esc/in", host.display());
+    let script = format!("cat {o}/in/f");
+    let out = run(&env, &["--rm", "-v", &bind, "sym", "sh", "-c", &script]);
+    assert_success(&out, "run");
+    assert_eq!(stdout(&out), "bound\n");
+    assert!(
+        !outside.join("in").exists(),
+        "the mount point was made on the host"
+    );
+}
