@@ -33,8 +33,9 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<u8> {
     let store = Arc::new(open_store(root)?);
     if let Some(name) = &args.name {
         if store
-            .find_container(name)?
-            .is_some_and(|c| c.name.is_some())
+            .containers()?
+            .iter()
+            .any(|c| c.name.as_ref() == Some(name))
         {
             anyhow::bail!("the container name {name:?} is already in use");
         }
