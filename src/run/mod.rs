@@ -40,8 +40,8 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<u8> {
             anyhow::bail!("the container name {name:?} is already in use");
         }
     }
-    let found = crate::tagging::find(&store, &args.image)?;
-    let spec = spec::Spec::of(&store, &found.config, &args)?;
+    let base = spec::Base::find(&store, &args.image)?;
+    let spec = spec::Spec::of(&store, &base, &args)?;
     let id = crate::legacy::new_container_id()?;
     let wd = store
         .work_dir()
@@ -74,7 +74,7 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<u8> {
     }
     let kept = Kept {
         id,
-        image: found.config,
+        image: base.image,
         command: spec.args,
         name: args.name,
         code,
@@ -124,7 +124,7 @@ fn setup_code(e: &SandboxError) -> u8 {
 /// What a kept container records.
 struct Kept {
     id: String,
-    image: Digest,
+    image: Option<Digest>,
     command: Vec<String>,
     name: Option<String>,
     code: u8,
@@ -148,7 +148,7 @@ async fn settle(store: Arc<Store>, wd: WorkDir, kept: Kept, remove: bool) -> any
         let now = crate::config::rfc3339_nanos(std::time::SystemTime::now());
         store.put_container(&ContainerRecord {
             id: kept.id,
-            image: Some(kept.image),
+            image: kept.image,
             command: kept.command,
             created: now.clone(),
             state: ContainerState::Exited {

@@ -22,15 +22,53 @@ pub(super) struct Spec {
     pub lowers: Vec<PathBuf>,
 }
 
+/// What a container starts from: an image, or a kept container's files
+/// (a failed legacy RUN's, or an earlier `run`'s) over its image.
+pub(super) struct Base {
+    pub image: Option<Digest>,
+    /// The kept container's files, an absolute overlay lower dir.
+    pub top: Option<PathBuf>,
+}
+
+impl Base {
+    /// An image by name or id, else a kept container by name or id.
+    pub fn find(store: &Store, word: &str) -> anyhow::Result<Base> {
+        let not_an_image = match crate::tagging::find(store, word) {
+            Ok(found) => {
+                return Ok(Base {
+                    image: Some(found.config),
+                    top: None,
+                })
+            }
+            Err(e) => e,
+        };
+        let Some(c) = store.find_container(word)? else {
+            return Err(not_an_image);
+        };
+        let top = match &c.layer {
+            Some(layer) => Some(
+                store
+                    .snapshot_dir(layer)
+                    .with_context(|| format!("container {word}: its layer {layer} is missing"))?,
+            ),
+            None => Some(store.container_upper(&c.id)).filter(|u| u.is_dir()),
+        };
+        Ok(Base {
+            image: c.image,
+            top,
+        })
+    }
+}
+
 impl Spec {
-    pub fn of(store: &Store, image: &Digest, args: &RunArgs) -> anyhow::Result<Spec> {
-        let bytes = store.read_blob(image)?;
-        let full: Value =
-            serde_json::from_slice(&bytes).with_context(|| format!("image config {image}"))?;
-        let config = full.get("config").cloned().unwrap_or(Value::Null);
-        let chain = store.image_layers(image)?;
-        let lowers = mybuild_solver::overlay_lowers(store, &chain)
-            .map_err(|d| anyhow::anyhow!("image {image}: layer {d} is not unpacked"))?;
+    pub fn of(store: &Store, base: &Base, args: &RunArgs) -> anyhow::Result<Spec> {
+        let (config, mut lowers) = match &base.image {
+            Some(image) => image_parts(store, image)?,
+            None => (Value::Null, Vec::new()),
+        };
+        if let Some(top) = &base.top {
+            lowers.insert(0, top.clone());
+        }
         let argv = command_line(&config, args.entrypoint.as_deref(), &args.command);
         if argv.is_empty() {
             bail!("no command specified: the image has no Entrypoint or Cmd, and none was given");
@@ -63,6 +101,17 @@ impl Spec {
             lowers,
         })
     }
+}
+
+/// The image's `config` object and its layers as overlay lower dirs.
+fn image_parts(store: &Store, image: &Digest) -> anyhow::Result<(Value, Vec<PathBuf>)> {
+    let bytes = store.read_blob(image)?;
+    let full: Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("image config {image}"))?;
+    let chain = store.image_layers(image)?;
+    let lowers = mybuild_solver::overlay_lowers(store, &chain)
+        .map_err(|d| anyhow::anyhow!("image {image}: layer {d} is not unpacked"))?;
+    Ok((full.get("config").cloned().unwrap_or(Value::Null), lowers))
 }
 
 fn strings(config: &Value, key: &str) -> Vec<String> {

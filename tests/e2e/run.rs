@@ -148,6 +148,10 @@ fn rm_leaves_nothing_and_a_kept_container_is_listed_and_diffable() {
     let diff = env.mybuild(&["diff", "kept"]);
     assert_success(&diff, "diff");
     assert!(stdout(&diff).contains("A /made"), "{}", stdout(&diff));
+    // A kept container's files can be run again (over its image).
+    let again = run(&env, &["--rm", "kept", "cat", "/made"]);
+    assert_success(&again, "run on a kept container");
+    assert_eq!(stdout(&again), "a\n");
     assert_success(&env.mybuild(&["rm", "kept"]), "rm");
     assert_eq!(stdout(&env.mybuild(&["ps", "-a", "-q"])), "");
 }
@@ -255,4 +259,24 @@ fn a_volume_target_through_a_symlink_stays_in_the_rootfs() {
         !outside.join("in").exists(),
         "the mount point was made on the host"
     );
+}
+
+#[test]
+fn a_failed_legacy_runs_container_can_be_entered() {
+    let env = TestEnv::new();
+    let ctx = env.context(
+        "legacy-fails",
+        "FROM busybox\nRUN echo left > /m && exit 3\n",
+        &[],
+    );
+    let built = env.legacy(&ctx, &[]);
+    assert_eq!(code(&built), 3, "{}", stderr(&built));
+    let id = stdout(&env.mybuild(&["ps", "-a", "-q"]));
+    let id = id
+        .lines()
+        .next()
+        .expect("the failed RUN's container is kept");
+    let out = run(&env, &["--rm", id, "cat", "/m"]);
+    assert_success(&out, "run on the failed container");
+    assert_eq!(stdout(&out), "left\n");
 }
