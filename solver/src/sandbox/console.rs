@@ -42,7 +42,9 @@ const FORWARDED: [Signal; 6] = [
 /// The command's pid, for the forwarding handler.
 static COMMAND: AtomicI32 = AtomicI32::new(0);
 
-fn forwarded_set() -> SigSet {
+/// Blocked from the helper's exec on (see [`super::Sandbox::run_attached`])
+/// until [`forward_signals`] unblocks them.
+pub(super) fn forwarded_set() -> SigSet {
     let mut set = SigSet::empty();
     for s in FORWARDED {
         set.add(s);

@@ -14,6 +14,8 @@ struct State {
     /// The helper while it runs and is not yet reaped (so its pid is ours).
     pid: Option<libc::pid_t>,
     killed: bool,
+    /// Signals sent before the helper started, delivered when it does.
+    pending: Vec<libc::c_int>,
 }
 
 /// Shared between the thread running a step and whoever may cancel it.
@@ -34,13 +36,16 @@ impl KillSwitch {
         }
     }
 
-    /// Sends `signal` to the helper while it runs; an attached command's
-    /// helper passes it on to the command.
+    /// Sends `signal` to the helper while it runs (or once it starts); an
+    /// attached command's helper passes it on to the command.
     pub fn signal(&self, signal: i32) {
-        let st = self.0.lock().expect("kill switch poisoned");
-        if let Some(pid) = st.pid {
+        let mut st = self.0.lock().expect("kill switch poisoned");
+        match st.pid {
             // SAFETY: plain syscall; the pid is our unreaped child.
-            unsafe { libc::kill(pid, signal) };
+            Some(pid) => unsafe {
+                libc::kill(pid, signal);
+            },
+            None => st.pending.push(signal),
         }
     }
 
@@ -55,6 +60,11 @@ impl KillSwitch {
         if st.killed {
             // SAFETY: as in `kill`.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        for signal in std::mem::take(&mut st.pending) {
+            // SAFETY: as in `kill`; an attached helper starts with these
+            // blocked, so they wait for its forwarding handler.
+            unsafe { libc::kill(pid, signal) };
         }
         Armed(self)
     }

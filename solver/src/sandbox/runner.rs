@@ -212,7 +212,7 @@ impl Sandbox {
             .arg(std::process::id().to_string())
             .env_clear()
             .stdin(Stdio::from(req_r));
-        let (mut out_r, mut err_r, mut fd4) = (None, None, None);
+        let (mut out_r, mut err_r, mut fd4, mut held) = (None, None, None, None);
         match attach {
             None => {
                 let (r, w) = pipe()?;
@@ -229,10 +229,13 @@ impl Sandbox {
                     .process_group(0);
                 // Above 3 and 4, so neither dup2 below clobbers the other.
                 fd4 = a.fd4.map(high_fd).transpose()?;
+                // The helper holds signals back until it can forward them.
+                held = Some(super::console::forwarded_set());
             }
         }
         let fd4_raw = fd4.as_ref().map(|f| f.as_raw_fd());
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, sigprocmask) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 let ret = if status_raw == STATUS_FD {
@@ -242,6 +245,11 @@ impl Sandbox {
                 };
                 if ret < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(set) = &held {
+                    if libc::sigprocmask(libc::SIG_BLOCK, set.as_ref(), std::ptr::null_mut()) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 if let Some(raw) = fd4_raw {
                     if libc::dup2(raw, super::console::ATTACH_FD) < 0 {
