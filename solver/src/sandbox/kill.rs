@@ -98,3 +98,23 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt as _;
+
+    #[test]
+    fn a_signal_sent_before_the_start_is_delivered_at_it() {
+        let switch = KillSwitch::default();
+        switch.signal(libc::SIGTERM);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("start sleep");
+        let armed = switch.arm(&child);
+        let status = child.wait().expect("wait for sleep");
+        drop(armed);
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
+}
