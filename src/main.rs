@@ -19,6 +19,7 @@
 
 mod base;
 mod build;
+mod cache_mounts;
 mod cachespec;
 mod cli;
 mod config;

@@ -42,11 +42,16 @@ pub(super) struct BuildOptions {
     /// once the Dockerfile compiled; the legacy builder only refuses them.
     pub cache_to: Vec<String>,
     pub cache_from: Vec<String>,
+    /// `--cache-mounts-to` / `--cache-mounts-from`, parsed.
+    pub cache_mounts_to: Vec<crate::cache_mounts::MountsTo>,
+    pub cache_mounts_from: Vec<mybuild_registry::remote_cache::CacheLocation>,
     /// `--secret` specs, read when the worker is made.
     pub secrets: Vec<String>,
     /// `--ssh` specs, started when the worker is made.
     pub ssh: Vec<String>,
     pub print: Option<String>,
+    /// `--check` / `--call=check`: run the build checks, build nothing.
+    pub check_only: bool,
     pub jobs: Option<usize>,
     pub insecure_registries: Vec<String>,
     /// `--legacy` or `DOCKER_BUILDKIT=0`.
@@ -133,9 +138,16 @@ impl BuildOptions {
             log_dir: args.log_dir,
             cache_to: args.cache_to,
             cache_from: args.cache_from,
+            cache_mounts_to: (args.cache_mounts_to.iter())
+                .map(|s| crate::cache_mounts::parse_to(s))
+                .collect::<anyhow::Result<_>>()?,
+            cache_mounts_from: (args.cache_mounts_from.iter())
+                .map(|s| crate::cache_mounts::parse_from(s))
+                .collect::<anyhow::Result<_>>()?,
             secrets: args.secrets,
             ssh: args.ssh,
             print: args.print,
+            check_only: args.check || args.call.as_deref() == Some("check"),
             jobs: args.jobs,
             insecure_registries: args
                 .insecure_registries

@@ -5,8 +5,8 @@ use super::failure::BuildFailure;
 use super::inputs::{read_secrets, Definition};
 use super::session::Session;
 use super::ssh::{self, SshAgents};
-use crate::cachespec;
 use crate::resolve::StoreResolver;
+use crate::{cache_mounts, cachespec};
 use anyhow::Context as _;
 use mybuild_frontend::{compile, BuildPlan, CompileOptions, Span};
 use mybuild_graph::{Digest, Graph, NodeId};
@@ -44,6 +44,9 @@ impl Session<'_> {
         let agents = tokio::task::spawn_blocking(move || ssh::start(&specs))
             .await
             .context("ssh agent thread panicked")??;
+        let client = self.images.client();
+        let from = &self.opts.cache_mounts_from;
+        cache_mounts::import_all(&self.store, client, from, self.progress).await;
         let scheduler = self.scheduler(sandbox, &cache_from, &agents).await?;
         let BuildPlan {
             graph,
@@ -51,8 +54,11 @@ impl Session<'_> {
             mut config,
             steps,
         } = plan;
+        let mount_ids = cache_mounts::mount_ids(&graph);
         let chain = self.solve(&scheduler, graph, target, &steps, &def).await?;
-        let (client, records) = (self.images.client(), scheduler.records());
+        let to = &self.opts.cache_mounts_to;
+        cache_mounts::export_all(&self.store, client, to, mount_ids, self.progress).await?;
+        let records = scheduler.records();
         if let Some((key, value)) = cachespec::inline_records(&cache_to, &records, &chain) {
             config[key] = value;
         }

@@ -15,6 +15,7 @@ mod cache;
 mod content;
 mod error;
 mod fetch;
+mod git;
 mod keys;
 mod layers;
 mod mounts;
@@ -26,7 +27,9 @@ mod worker;
 
 pub use build_worker::{BuildWorker, DebugShell};
 pub use error::SolveError;
+pub use git::{checkout as git_checkout, Checkout as GitCheckout, GitError};
 pub use keys::node_key;
 pub use layers::overlay_lowers;
+pub use mounts::cache_mount_dir;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
 pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR};

@@ -222,7 +222,7 @@ impl<W: Worker> Inner<W> {
         let vertex = vertex_id(id);
         if matches!(
             node.op,
-            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_) | Op::Merge
+            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_) | Op::Git(_) | Op::Merge
         ) {
             let digest = node_key(node, &keys, None);
             let present = self.worker.source_present(node);
@@ -240,10 +240,10 @@ impl<W: Worker> Inner<W> {
             } else if present {
                 self.progress.cached(&vertex, &node.name, Some(&digest));
             }
-            // A download is keyed by what it brought, so a changed file
+            // A download or git checkout is keyed by what it brought, so a changed file
             // invalidates the steps after it.
             let content = match (&node.op, value.layers()) {
-                (Op::Http(_), Some(layers)) => layers.last().cloned(),
+                (Op::Http(_) | Op::Git(_), Some(layers)) => layers.last().cloned(),
                 _ => None,
             };
             let key = node_key(node, &keys, content.as_ref());

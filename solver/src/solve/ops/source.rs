@@ -1,13 +1,14 @@
 //! Source ops, always evaluated (never cached by key): scratch, a registry
-//! image's layers, a file fetched over HTTP, and a local directory handed
+//! image's layers, a file fetched over HTTP, a git checkout, and a local directory handed
 //! over by name.
 
 use crate::solve::build_worker::BuildWorker;
 use crate::solve::error::SolveError;
 use crate::solve::fetch::fetch;
+use crate::solve::git::fetch_git;
 use crate::solve::scheduler::vertex_id;
 use crate::solve::types::Value;
-use mybuild_graph::{HttpSource, ImageSource, LocalSource, Node, NodeId};
+use mybuild_graph::{GitSource, HttpSource, ImageSource, LocalSource, Node, NodeId};
 use std::time::Duration;
 
 /// The empty filesystem.
@@ -56,6 +57,21 @@ pub(in crate::solve) async fn http(
     let diff = fetch(client, &w.store, h)
         .await
         .map_err(|source| SolveError::Fetch {
+            step: node.name.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(Value::Layers(vec![diff]))
+}
+
+/// `ADD <git url>`: the commit's tree as a one-layer chain.
+pub(in crate::solve) async fn git(
+    w: &BuildWorker,
+    node: &Node,
+    g: &GitSource,
+) -> Result<Value, SolveError> {
+    let diff = fetch_git(&w.store, g)
+        .await
+        .map_err(|source| SolveError::Git {
             step: node.name.clone(),
             source: Box::new(source),
         })?;
