@@ -69,6 +69,10 @@ pub struct BuildArgs {
     /// Network for RUN: default (the host's), host or none
     #[arg(long, default_value = "default")]
     pub network: String,
+    /// When a RUN fails: fail (the default), or open a shell in the failed
+    /// step's filesystem, environment and mounts (needs a terminal)
+    #[arg(long = "on-error", value_name = "fail|shell", value_parser = ["fail", "shell"])]
+    pub on_error: Option<String>,
     /// Print the compiled graph instead of building (`graph`)
     #[arg(long, value_name = "WHAT")]
     pub print: Option<String>,

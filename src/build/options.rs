@@ -56,6 +56,8 @@ pub(super) struct BuildOptions {
     pub insecure_registries: Vec<String>,
     /// `--legacy` or `DOCKER_BUILDKIT=0`.
     pub legacy: bool,
+    /// `--on-error=shell` (BuildKit mode, on a terminal).
+    pub debug_shell: bool,
     pub policy: ContainerPolicy,
     pub limits: Limits,
     /// `--label`s, set on the image config after the Dockerfile's.
@@ -110,6 +112,7 @@ impl BuildOptions {
         // ordinary build arg, and the environment's is not passed on.
         let epoch_env = std::env::var(SOURCE_DATE_EPOCH).ok().filter(|_| !legacy);
         let build_args = build_args(&args.build_args, epoch_env);
+        let debug_shell = debug_shell(args.on_error.as_deref(), legacy)?;
         let epoch = if legacy {
             None
         } else {
@@ -127,7 +130,10 @@ impl BuildOptions {
             compression: args.compression.unwrap_or(CompressionArg::Gzip),
             no_cache: args.no_cache,
             pull: args.pull,
-            progress: progress_mode(args.progress, settings.progress)?.resolve(args.quiet),
+            progress: shell_progress(
+                progress_mode(args.progress, settings.progress)?.resolve(args.quiet),
+                debug_shell,
+            ),
             quiet: args.quiet,
             log_dir: args.log_dir,
             cache_to: args.cache_to,
@@ -149,6 +155,7 @@ impl BuildOptions {
                 .chain(settings.insecure_registries.iter().cloned())
                 .collect(),
             legacy,
+            debug_shell,
             policy: ContainerPolicy {
                 rm: args.rm || args.force_rm,
                 force_rm: args.force_rm,
@@ -207,6 +214,29 @@ fn build_args(args: &[BuildArg], epoch_env: Option<String>) -> BTreeMap<String, 
         }
     }
     out
+}
+
+/// `--on-error=shell` needs a terminal to give the shell, and the BuildKit
+/// mode's worker (the classic builder keeps failed containers instead).
+fn debug_shell(on_error: Option<&str>, legacy: bool) -> anyhow::Result<bool> {
+    if on_error != Some("shell") {
+        return Ok(false);
+    }
+    if legacy {
+        anyhow::bail!("--on-error=shell works in BuildKit mode only, not with --legacy");
+    }
+    if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        anyhow::bail!("--on-error=shell needs a terminal: stdin is not a tty");
+    }
+    Ok(true)
+}
+
+/// The live tty view would redraw over the debug shell: plain instead.
+fn shell_progress(mode: ProgressMode, debug_shell: bool) -> ProgressMode {
+    match mode {
+        ProgressMode::Tty if debug_shell => ProgressMode::Plain,
+        mode => mode,
+    }
 }
 
 /// `--progress`, else `$BUILDKIT_PROGRESS`, as buildx takes it, else the

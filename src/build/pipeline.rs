@@ -140,6 +140,10 @@ impl Session<'_> {
         )
         .with_secrets(read_secrets(&self.opts.secrets)?)
         .with_ssh_agents(agents.sockets());
+        if self.opts.debug_shell {
+            let shell = crate::run::ShellOnTty::new(tokio::runtime::Handle::current());
+            worker = worker.with_debug_shell(Arc::new(shell));
+        }
         if !self.opts.no_cache {
             let client = self.images.client();
             if let Some(remote) = cachespec::import_all(cache_from, client, self.progress).await {

@@ -28,6 +28,7 @@ mod progress;
 mod push;
 mod relink;
 mod reproducible;
+mod run;
 mod ssh;
 mod store;
 mod tty;

@@ -5,6 +5,7 @@ use super::build_worker::BuildWorker;
 use super::error::SolveError;
 use super::types::Value;
 use crate::sandbox::SourceMount;
+use mybuild_cache::Store;
 use mybuild_graph::{Digest, Node};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -21,20 +22,23 @@ pub(super) fn lowers(
     step: &str,
     chain: &[Digest],
 ) -> Result<Vec<PathBuf>, SolveError> {
-    let root = w.store.snapshots_root();
+    overlay_lowers(&w.store, chain).map_err(|layer| SolveError::MissingLayer {
+        step: step.to_string(),
+        layer,
+    })
+}
+
+/// [`lowers`] for any caller of the sandbox (`mybuild run`); the error is
+/// the layer whose snapshot is missing.
+pub fn overlay_lowers(store: &Store, chain: &[Digest]) -> Result<Vec<PathBuf>, Digest> {
+    let root = store.snapshots_root();
     let mut seen = HashSet::new();
     chain
         .iter()
         .rev()
         .filter(|d| seen.insert(*d))
         .map(|d| {
-            let dir = w
-                .store
-                .snapshot_dir(d)
-                .ok_or_else(|| SolveError::MissingLayer {
-                    step: step.to_string(),
-                    layer: d.clone(),
-                })?;
+            let dir = store.snapshot_dir(d).ok_or_else(|| d.clone())?;
             Ok(dir
                 .strip_prefix(&root)
                 .map(|p| p.to_path_buf())
