@@ -18,6 +18,6 @@ mod solve;
 
 pub use progress::{LogStream, Progress, ProgressEvent};
 pub use solve::{
-    node_key, vertex_id, BuildWorker, Scheduler, SolveError, SolveOptions, Value, Worker,
+    node_key, vertex_id, BuildWorker, Chain, Scheduler, SolveError, SolveOptions, Value, Worker,
     CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR,
 };

@@ -52,7 +52,13 @@ impl Session<'_> {
             steps,
         } = plan;
         let chain = self.solve(&scheduler, graph, target, &steps, &def).await?;
-        let (client, records) = (self.images.client(), scheduler.records());
+        // Every step's whole chain, listed only when a cache export needs
+        // them: at 500 steps that is 125k diff_ids.
+        let records = match cache_to.is_empty() {
+            true => Vec::new(),
+            false => scheduler.records(),
+        };
+        let client = self.images.client();
         if let Some((key, value)) = cachespec::inline_records(&cache_to, &records, &chain) {
             config[key] = value;
         }

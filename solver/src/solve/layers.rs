@@ -2,10 +2,11 @@
 //! dirs, the build context as a directory read in place.
 
 use super::build_worker::BuildWorker;
+use super::chain::Chain;
 use super::error::SolveError;
 use super::types::Value;
 use crate::sandbox::SourceMount;
-use mybuild_graph::{Digest, Node};
+use mybuild_graph::Node;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 pub(super) fn lowers(
     w: &BuildWorker,
     step: &str,
-    chain: &[Digest],
+    chain: &Chain,
 ) -> Result<Vec<PathBuf>, SolveError> {
     let root = w.store.snapshots_root();
     let mut seen = HashSet::new();
@@ -44,7 +45,7 @@ pub(super) fn lowers(
 }
 
 /// The step's root filesystem: its first input, which must be layers.
-pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v [Digest], SolveError> {
+pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v Chain, SolveError> {
     inputs
         .first()
         .and_then(Value::layers)

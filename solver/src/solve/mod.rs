@@ -12,6 +12,7 @@
 
 mod build_worker;
 mod cache;
+mod chain;
 mod content;
 mod error;
 mod fetch;
@@ -25,6 +26,7 @@ mod types;
 mod worker;
 
 pub use build_worker::BuildWorker;
+pub use chain::Chain;
 pub use error::SolveError;
 pub use keys::node_key;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
