@@ -126,7 +126,7 @@ mod tests {
         let top = Chain::on(&base, vec![d(3)]);
         assert_eq!(top.to_vec(), vec![d(1), d(2), d(3)]);
         assert_eq!((top.len(), top.last()), (3, Some(&d(3))));
-        assert_eq!(top.iter().rev().next(), Some(&d(3)));
+        assert_eq!(top.iter().next_back(), Some(&d(3)));
         assert!(Arc::ptr_eq(
             top.0.as_ref().unwrap().below.0.as_ref().unwrap(),
             base.0.as_ref().unwrap()
