@@ -53,7 +53,9 @@ def build(binary, root, ctx, no_cache):
            "--progress=plain", "-t", "ab:latest"] + (["--no-cache"] if no_cache else []) + [ctx]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd[3:])} failed:\n{done.stderr[-2000:]}")
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
