@@ -14,7 +14,10 @@ pub(in crate::solve) fn run(node: &Node, inputs: &[Value]) -> Result<Value, Solv
             input: i,
         })?;
         // The first input is shared, the others' layers stacked on it.
-        layers = Chain::on(&layers, chain.to_vec());
+        layers = match layers.is_empty() {
+            true => chain.clone(),
+            false => Chain::on(&layers, chain.to_vec()),
+        };
     }
     Ok(Value::Layers(layers))
 }
