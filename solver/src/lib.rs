@@ -18,7 +18,7 @@ mod solve;
 
 pub use progress::{LogStream, Progress, ProgressEvent};
 pub use solve::{
-    cache_mount_dir, git_checkout, node_key, overlay_lowers, vertex_id, BuildWorker, DebugShell,
-    GitCheckout, GitError, Scheduler, SolveError, SolveOptions, Value, Worker, CACHE_MOUNTS_DIR,
-    CONTEXT_HASHES_DIR, GIT_SOURCES_DIR, RELINK_DIR,
+    cache_mount_dir, git_checkout, node_key, overlay_lowers, vertex_id, BuildWorker, Chain,
+    DebugShell, GitCheckout, GitError, Scheduler, SolveError, SolveOptions, Value, Worker,
+    CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, GIT_SOURCES_DIR, RELINK_DIR,
 };

@@ -109,7 +109,7 @@ fn image_parts(store: &Store, image: &Digest) -> anyhow::Result<(Value, Vec<Path
     let full: Value =
         serde_json::from_slice(&bytes).with_context(|| format!("image config {image}"))?;
     let chain = store.image_layers(image)?;
-    let lowers = mybuild_solver::overlay_lowers(store, &chain)
+    let lowers = mybuild_solver::overlay_lowers(store, chain.iter())
         .map_err(|d| anyhow::anyhow!("image {image}: layer {d} is not unpacked"))?;
     Ok((full.get("config").cloned().unwrap_or(Value::Null), lowers))
 }

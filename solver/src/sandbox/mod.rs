@@ -12,6 +12,7 @@
 //! caller only has to hand `upper` to the store afterwards.
 
 mod binds;
+mod bpf;
 pub mod cgroup;
 mod console;
 mod container;

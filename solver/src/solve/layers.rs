@@ -2,6 +2,7 @@
 //! dirs, the build context as a directory read in place.
 
 use super::build_worker::BuildWorker;
+use super::chain::Chain;
 use super::error::SolveError;
 use super::types::Value;
 use crate::sandbox::SourceMount;
@@ -20,9 +21,9 @@ use std::path::PathBuf;
 pub(super) fn lowers(
     w: &BuildWorker,
     step: &str,
-    chain: &[Digest],
+    chain: &Chain,
 ) -> Result<Vec<PathBuf>, SolveError> {
-    overlay_lowers(&w.store, chain).map_err(|layer| SolveError::MissingLayer {
+    overlay_lowers(&w.store, chain.iter()).map_err(|layer| SolveError::MissingLayer {
         step: step.to_string(),
         layer,
     })
@@ -30,11 +31,13 @@ pub(super) fn lowers(
 
 /// [`lowers`] for any caller of the sandbox (`mybuild run`); the error is
 /// the layer whose snapshot is missing.
-pub fn overlay_lowers(store: &Store, chain: &[Digest]) -> Result<Vec<PathBuf>, Digest> {
+pub fn overlay_lowers<'a>(
+    store: &Store,
+    chain: impl DoubleEndedIterator<Item = &'a Digest>,
+) -> Result<Vec<PathBuf>, Digest> {
     let root = store.snapshots_root();
     let mut seen = HashSet::new();
     chain
-        .iter()
         .rev()
         .filter(|d| seen.insert(*d))
         .map(|d| {
@@ -48,7 +51,7 @@ pub fn overlay_lowers(store: &Store, chain: &[Digest]) -> Result<Vec<PathBuf>, D
 }
 
 /// The step's root filesystem: its first input, which must be layers.
-pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v [Digest], SolveError> {
+pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v Chain, SolveError> {
     inputs
         .first()
         .and_then(Value::layers)

@@ -12,6 +12,7 @@
 
 mod build_worker;
 mod cache;
+mod chain;
 mod content;
 mod error;
 mod fetch;
@@ -27,6 +28,7 @@ mod types;
 mod worker;
 
 pub use build_worker::{BuildWorker, DebugShell};
+pub use chain::Chain;
 pub use error::SolveError;
 pub use git::{checkout as git_checkout, Checkout as GitCheckout, GitError};
 pub use keys::node_key;

@@ -6,6 +6,7 @@
 //! work asked for twice) run once. A failure drops every future still
 //! waiting, which stops the rest of the build.
 
+use super::chain::Chain;
 use super::error::SolveError;
 use super::keys::node_key;
 use super::types::{BoxFuture, Value, Worker};
@@ -60,7 +61,7 @@ struct Inner<W> {
     in_flight: Mutex<HashMap<Digest, RunFuture>>,
     executed: AtomicUsize,
     cached: AtomicUsize,
-    records: Mutex<Vec<(Digest, Vec<Digest>)>>,
+    records: Mutex<Vec<(Digest, Chain)>>,
     /// Cache records still being written (see [`Inner::record_later`]).
     writes: Mutex<Vec<tokio::task::JoinHandle<Result<(), SolveError>>>>,
     /// What earlier solves of the same graph found, by node.
@@ -111,7 +112,11 @@ impl<W: Worker> Scheduler<W> {
     /// Every cacheable result of the solves so far: cache key and layer
     /// chain, in the order they completed (what `--cache-to` exports).
     pub fn records(&self) -> Vec<(Digest, Vec<Digest>)> {
-        self.inner.records.lock().expect("records poisoned").clone()
+        let records = self.inner.records.lock().expect("records poisoned");
+        records
+            .iter()
+            .map(|(k, c)| (k.clone(), c.to_vec()))
+            .collect()
     }
 
     /// Evaluates `target` and everything it needs, nothing else.
@@ -205,6 +210,17 @@ impl Drop for ClearInFlight<'_> {
     }
 }
 
+/// A cache hit as read from the store, sharing the layers its inputs
+/// already hold, so memory stays linear in the number of steps.
+fn rebased(value: Value, inputs: &[Value]) -> Value {
+    match value {
+        Value::Layers(chain) => {
+            Value::Layers(chain.rebased(inputs.iter().filter_map(Value::layers)))
+        }
+        local => local,
+    }
+}
+
 /// The progress vertex id of graph node `id`.
 pub fn vertex_id(id: NodeId) -> String {
     format!("n{}", id.0)
@@ -264,6 +280,7 @@ impl<W: Worker> Inner<W> {
                 hit = self.worker.cache_import(&key).await.map_err(unstarted)?;
             }
             if let Some(value) = hit {
+                let value = rebased(value, &values);
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name, Some(&key));
                 self.record(&key, &value);
@@ -351,7 +368,7 @@ impl<W: Worker> Inner<W> {
     fn record(&self, key: &Digest, value: &Value) {
         if let Some(chain) = value.layers() {
             let mut records = self.records.lock().expect("records poisoned");
-            records.push((key.clone(), chain.to_vec()));
+            records.push((key.clone(), chain.clone()));
         }
     }
 

@@ -2,6 +2,7 @@
 //! the [`Worker`] trait between the scheduler and the world, and the names
 //! of the directories the solver keeps beside the store.
 
+use super::chain::Chain;
 use super::error::SolveError;
 use mybuild_graph::{Digest, Node, NodeId};
 use std::future::Future;
@@ -23,13 +24,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// A root filesystem: layer diff_ids, base layer first.
-    Layers(Vec<Digest>),
+    Layers(Chain),
     /// A host directory handed over by name (the build context).
     Local { path: PathBuf, exclude: Vec<String> },
 }
 
 impl Value {
-    pub fn layers(&self) -> Option<&[Digest]> {
+    pub fn layers(&self) -> Option<&Chain> {
         match self {
             Value::Layers(l) => Some(l),
             Value::Local { .. } => None,

@@ -3,6 +3,7 @@
 //! over by name.
 
 use crate::solve::build_worker::BuildWorker;
+use crate::solve::chain::Chain;
 use crate::solve::error::SolveError;
 use crate::solve::fetch::fetch;
 use crate::solve::git::fetch_git;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 /// The empty filesystem.
 pub(in crate::solve) fn scratch() -> Value {
-    Value::Layers(vec![])
+    Value::Layers(Chain::default())
 }
 
 /// The image's layers, pulled and unpacked as needed.
@@ -36,7 +37,7 @@ pub(in crate::solve) async fn image(
             step: node.name.clone(),
             source,
         })?;
-    Ok(Value::Layers(layers))
+    Ok(Value::Layers(layers.into()))
 }
 
 /// `ADD <url>`: the downloaded file as a one-layer chain.
@@ -60,7 +61,7 @@ pub(in crate::solve) async fn http(
             step: node.name.clone(),
             source: Box::new(source),
         })?;
-    Ok(Value::Layers(vec![diff]))
+    Ok(Value::Layers(Chain::new(vec![diff])))
 }
 
 /// `ADD <git url>`: the commit's tree as a one-layer chain.
@@ -75,7 +76,7 @@ pub(in crate::solve) async fn git(
             step: node.name.clone(),
             source: Box::new(source),
         })?;
-    Ok(Value::Layers(vec![diff]))
+    Ok(Value::Layers(Chain::new(vec![diff])))
 }
 
 /// The host directory the build named `l.name`, read in place.

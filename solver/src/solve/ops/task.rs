@@ -9,6 +9,7 @@ use crate::sandbox::{
     Console, HelperRequest, KillOnDrop, KillSwitch, OutputStream, Sandbox, SandboxError, Task,
 };
 use crate::solve::build_worker::{BuildWorker, DebugShell};
+use crate::solve::chain::Chain;
 use crate::solve::error::SolveError;
 use crate::solve::layers::lowers;
 use crate::solve::scheduler::vertex_id;
@@ -23,7 +24,7 @@ pub(super) async fn run_task(
     w: &BuildWorker,
     id: NodeId,
     node: &Node,
-    chain: &[Digest],
+    chain: &Chain,
     task: Task,
 ) -> Result<Value, SolveError> {
     let step = node.name.clone();
@@ -49,9 +50,7 @@ pub(super) async fn run_task(
     let diff = tokio::task::spawn_blocking(move || run.run(lowers, task, &switch)).await;
     guard.defuse();
     let diff = diff.map_err(SolveError::join(step))??;
-    let mut layers = chain.to_vec();
-    layers.push(diff);
-    Ok(Value::Layers(layers))
+    Ok(Value::Layers(Chain::on(chain, vec![diff])))
 }
 
 /// What the blocking side of a step needs, moved onto its thread.
