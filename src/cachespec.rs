@@ -34,7 +34,8 @@ pub struct CacheTo {
     pub mode: Mode,
 }
 
-fn fields(spec: &str, flag: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// `k=v,k=v` of a cache flag's value.
+pub(crate) fn fields(spec: &str, flag: &str) -> anyhow::Result<Vec<(String, String)>> {
     spec.split(',')
         .map(|part| {
             part.split_once('=')
@@ -44,7 +45,8 @@ fn fields(spec: &str, flag: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn location(
+/// A `type=registry|local` cache's place.
+pub(crate) fn location(
     kind: &str,
     path: Option<String>,
     reference: Option<String>,

@@ -52,7 +52,9 @@ pub enum Command {
     Save(save::SaveArgs),
     /// Load images from an archive (docker-archive or OCI layout)
     Load(load::LoadArgs),
-    /// List the containers legacy builds kept
+    /// Run a command in a new container from a local image, as `docker run`
+    Run(Box<crate::run::RunArgs>),
+    /// List the containers legacy builds and `run` kept
     Ps(containers::PsArgs),
     /// Remove kept containers
     Rm(containers::RmArgs),
@@ -95,6 +97,7 @@ const SUBCOMMANDS: &[&str] = &[
     "logout",
     "save",
     "load",
+    "run",
     "ps",
     "rm",
     "diff",
@@ -271,6 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout(args) => login::logout(args).await,
         Command::Save(args) => save::run(&root, args).await,
         Command::Load(args) => load::run(&root, args),
+        Command::Run(_) => anyhow::bail!("run is started by run_container"),
         Command::Ps(args) => containers::ps(&root, args),
         Command::Rm(args) => containers::rm(&root, args),
         Command::Diff(args) => containers::diff(&root, args),
@@ -285,6 +289,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
+    }
+}
+
+/// `mybuild run`: its exit code is the container's, and signals go to the
+/// container instead of ending mybuild (see `main`).
+pub async fn run_container(cli: Cli) -> anyhow::Result<u8> {
+    let settings = Settings::load()?;
+    let root = store_root(&cli.root, &settings.root);
+    match cli.command {
+        Command::Run(args) => crate::run::run(&root, *args).await,
+        _ => anyhow::bail!("not a run command"),
     }
 }
 

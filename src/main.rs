@@ -12,9 +12,14 @@
 //! | 130  | interrupted (Ctrl-C) |
 //! | 143  | terminated (SIGTERM) |
 //! | N    | legacy mode only: a RUN exited with code N (1-255), as the classic builder does |
+//!
+//! `mybuild run` exits as `docker run` does: the command's code, 128+N for
+//! signal N, 125 when the container could not be made, 126 when the command
+//! cannot be executed and 127 when it is not found.
 
 mod base;
 mod build;
+mod cache_mounts;
 mod cachespec;
 mod cli;
 mod config;
@@ -33,6 +38,7 @@ mod push;
 mod render;
 mod resolve;
 mod rootfs;
+mod run;
 mod save;
 mod shell;
 mod store;
@@ -61,6 +67,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if matches!(cli.command, cli::Command::Run(_)) {
+        return match runtime.block_on(cli::run_container(cli)) {
+            Ok(code) => ExitCode::from(code),
+            Err(err) => {
+                eprint!("{}", error_report(&err));
+                ExitCode::from(125)
+            }
+        };
+    }
     // Ctrl-C and SIGTERM both drop the build, which kills its steps and
     // removes their work dirs before the process exits.
     let result = runtime.block_on(async {

@@ -30,10 +30,11 @@ pub struct PruneArgs {
 }
 
 /// Directories of the solver's own state in the store.
-const EXTRA_DIRS: [(&str, &str); 4] = [
+const EXTRA_DIRS: [(&str, &str); 5] = [
     (mybuild_solver::CACHE_MOUNTS_DIR, "Cache mounts"),
     (mybuild_solver::CONTEXT_HASHES_DIR, "Context hashes"),
     (mybuild_solver::RELINK_DIR, "COPY journals"),
+    (mybuild_solver::GIT_SOURCES_DIR, "Git checkouts"),
     (mybuild_solver::explain::KEY_INPUTS_DIR, "Key inputs"),
 ];
 

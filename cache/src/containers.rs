@@ -34,6 +34,9 @@ pub struct ContainerRecord {
     pub state: ContainerState,
     /// Its filesystem's changes as a committed layer, when there is one.
     pub layer: Option<Digest>,
+    /// `mybuild run --name`; commands accept it in place of the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Store {
@@ -85,10 +88,13 @@ impl Store {
         Ok(out)
     }
 
-    /// The one container whose id starts with `prefix`.
+    /// The container named `prefix`, else the one whose id starts with it.
     pub fn find_container(&self, prefix: &str) -> Result<Option<ContainerRecord>, StoreError> {
-        let mut hits = self
-            .containers()?
+        let all = self.containers()?;
+        if let Some(c) = all.iter().find(|c| c.name.as_deref() == Some(prefix)) {
+            return Ok(Some(c.clone()));
+        }
+        let mut hits = all
             .into_iter()
             .filter(|c| !prefix.is_empty() && c.id.starts_with(prefix));
         match (hits.next(), hits.next()) {
@@ -125,6 +131,7 @@ mod tests {
                 finished: created.into(),
             },
             layer: None,
+            name: None,
         };
         s.put_container(&rec("ab", "2026-01-01T00:00:00Z")).unwrap();
         s.put_container(&rec("ac", "2026-01-02T00:00:00Z")).unwrap();

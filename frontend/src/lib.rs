@@ -4,8 +4,10 @@
 //! - [`parse`] / [`dump`]: the syntax tree and its reference text dump.
 //! - [`compile`]: graph + config, resolving base images through an
 //!   [`ImageResolver`] the caller provides (registry or local store).
+//! - [`checks::lint`]: BuildKit's build checks (lint rules) over the tree.
 //! - [`source_date_epoch`]: the `SOURCE_DATE_EPOCH` build arg.
 
+pub mod checks;
 mod convert;
 mod diagnostic;
 mod epoch;

@@ -15,6 +15,9 @@ pub enum Op {
     /// A file downloaded over HTTP(S) (`ADD <url>`), alone in a filesystem.
     /// No inputs.
     Http(HttpSource),
+    /// A git repository's tree at one commit (`ADD <git url>`), alone in a
+    /// filesystem. No inputs.
+    Git(GitSource),
     /// A command run in a sandbox. Input 0 is the root filesystem; bind
     /// mounts name further inputs.
     Exec(ExecOp),
@@ -53,6 +56,24 @@ pub struct HttpSource {
     pub url: String,
     pub checksum: Option<Digest>,
     pub filename: String,
+}
+
+/// `ADD https://host/repo.git#ref:subdir`: the tree of `reference` (a
+/// branch, tag or commit; the remote's HEAD when `None`), or of its
+/// `subdir`, at the filesystem's root. Like a download, the solver keys
+/// the result on what it brought.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct GitSource {
+    /// The remote as written, without the `#fragment`.
+    pub remote: String,
+    pub reference: Option<String>,
+    pub subdir: Option<String>,
+    /// `ADD --keep-git-dir`: keep `.git` in the tree.
+    pub keep_git_dir: bool,
+    /// `ADD --checksum`: the commit the reference must resolve to (a full
+    /// hash or a prefix of at least 7 hex digits).
+    pub checksum: Option<String>,
 }
 
 /// A named local directory, e.g. the build context.
@@ -178,6 +199,7 @@ impl Op {
             Op::Image(_) => "image",
             Op::Local(_) => "local",
             Op::Http(_) => "http",
+            Op::Git(_) => "git",
             Op::Merge => "merge",
             Op::Exec(_) => "exec",
             Op::File(_) => "file",
@@ -205,6 +227,13 @@ impl Op {
                 e.str(&h.url)
                     .opt_str(h.checksum.as_ref().map(|d| d.as_str()))
                     .str(&h.filename);
+            }
+            Op::Git(g) => {
+                e.str(&g.remote)
+                    .opt_str(g.reference.as_deref())
+                    .opt_str(g.subdir.as_deref())
+                    .str(if g.keep_git_dir { "keep-git-dir" } else { "" })
+                    .opt_str(g.checksum.as_deref());
             }
             Op::Exec(x) => {
                 let net = match x.network {

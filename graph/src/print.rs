@@ -40,6 +40,17 @@ fn op_line(op: &Op) -> String {
                 .map(|d| format!(" checksum={d}"))
                 .unwrap_or_default()
         ),
+        Op::Git(g) => format!(
+            "git {:?} ref={:?} subdir={:?} keep-git-dir={}{}",
+            g.remote,
+            g.reference.as_deref().unwrap_or(""),
+            g.subdir.as_deref().unwrap_or(""),
+            g.keep_git_dir,
+            g.checksum
+                .as_ref()
+                .map(|d| format!(" checksum={d}"))
+                .unwrap_or_default()
+        ),
         Op::Exec(x) => {
             format!(
                 "exec args={:?} env={:?} cwd={:?} user={:?} network={}{}",

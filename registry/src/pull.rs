@@ -112,6 +112,24 @@ impl RegistryClient {
         self.pull_layer(store, r, job).await
     }
 
+    /// Makes blob `desc` of `r`'s repository present in the store as it
+    /// is (verified against its digest), without unpacking it.
+    pub async fn store_blob(
+        &self,
+        store: &Arc<Store>,
+        r: &Reference,
+        desc: &LayerDesc,
+    ) -> Result<(), RegistryError> {
+        if store.has_blob(&desc.digest) {
+            return Ok(());
+        }
+        let report = Report {
+            progress: &NoProgress,
+            vertex: "",
+        };
+        self.download_with_retries(store, r, desc, report).await
+    }
+
     async fn pull_layer(
         &self,
         store: &Arc<Store>,

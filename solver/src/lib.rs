@@ -19,6 +19,7 @@ mod solve;
 
 pub use progress::{LogStream, Progress, ProgressEvent};
 pub use solve::{
-    node_key, vertex_id, BuildWorker, Scheduler, SolveError, SolveOptions, Value, Worker,
-    CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR,
+    cache_mount_dir, git_checkout, node_key, overlay_lowers, vertex_id, BuildWorker, Chain,
+    DebugShell, GitCheckout, GitError, Scheduler, SolveError, SolveOptions, Value, Worker,
+    CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, GIT_SOURCES_DIR, RELINK_DIR,
 };

@@ -51,6 +51,13 @@ pub struct BuildArgs {
     /// Push every -t name to its registry after the build
     #[arg(long)]
     pub push: bool,
+    /// Export the contents of RUN --mount=type=cache directories
+    /// (type=local,dest=DIR or type=registry,ref=REF; max-size=SIZE, 1g by default)
+    #[arg(long = "cache-mounts-to", value_name = "SPEC")]
+    pub cache_mounts_to: Vec<String>,
+    /// Fill empty cache mounts from an export (type=local,src=DIR or type=registry,ref=REF)
+    #[arg(long = "cache-mounts-from", value_name = "SPEC")]
+    pub cache_mounts_from: Vec<String>,
     /// Layer compression for exports and pushes (also `compression=` in
     /// --output) [default: gzip; uncompressed in -o type=docker archives]
     #[arg(long, value_enum)]
@@ -65,6 +72,10 @@ pub struct BuildArgs {
     /// Network for RUN: default (the host's), host or none
     #[arg(long, default_value = "default")]
     pub network: String,
+    /// When a RUN fails: fail (the default), or open a shell in the failed
+    /// step's filesystem, environment and mounts (needs a terminal)
+    #[arg(long = "on-error", value_name = "fail|shell", value_parser = ["fail", "shell"])]
+    pub on_error: Option<String>,
     /// Print the compiled graph instead of building (`graph`)
     #[arg(long, value_name = "WHAT")]
     pub print: Option<String>,
@@ -140,6 +151,13 @@ pub struct BuildArgs {
     /// Stages whose steps run even when cached (comma-separated names)
     #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
+    /// Run BuildKit's build checks and print what they find instead of
+    /// building (the same as --call=check); exits 1 when any is found
+    #[arg(long)]
+    pub check: bool,
+    /// What to do with the Dockerfile: build (the default) or check
+    #[arg(long, value_name = "build|check", value_parser = ["build", "check"])]
+    pub call: Option<String>,
     /// Keep the image in the local store (what a build always does)
     #[arg(long)]
     pub load: bool,

@@ -21,6 +21,8 @@ pub(super) async fn run(
     let unsupported = [
         ("--cache-to", !opts.cache_to.is_empty()),
         ("--cache-from", !opts.cache_from.is_empty()),
+        ("--cache-mounts-to", !opts.cache_mounts_to.is_empty()),
+        ("--cache-mounts-from", !opts.cache_mounts_from.is_empty()),
         ("--print", opts.print.is_some()),
         ("--ssh", !opts.ssh.is_empty()),
         ("--annotation", !opts.annotations.is_empty()),

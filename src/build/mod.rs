@@ -11,6 +11,7 @@ mod export;
 mod failure;
 mod flags;
 mod inputs;
+mod lint;
 mod metadata;
 mod options;
 mod pipeline;
@@ -50,6 +51,19 @@ pub async fn run(root: &Path, args: BuildArgs, settings: &Settings) -> anyhow::R
         named_contexts: inputs.named,
     };
 
+    if opts.check_only {
+        return lint::check_only(&def, &opts.build_args);
+    }
+    // The classic builder has no build checks.
+    let checked = if opts.legacy {
+        None
+    } else {
+        lint::run(&def, &opts.build_args)?
+    };
+    if let Some(err) = checked.as_ref().and_then(|found| lint::fatal(&def, found)) {
+        return Err(err);
+    }
+
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating store root {}", root.display()))?;
     let store = Arc::new(crate::store::open_store(root)?);
@@ -72,6 +86,9 @@ pub async fn run(root: &Path, args: BuildArgs, settings: &Settings) -> anyhow::R
     drop(session);
     drop(progress);
     let _ = renderer.await;
+    if let Some(found) = &checked {
+        lint::print_summary(found, opts.progress);
+    }
     let id = result.map_err(failure::BuildFailure::into_error)?;
     if let Some(keep) = settings.keep_storage {
         collect_garbage(&store, keep)?;

@@ -44,15 +44,22 @@ pub(super) struct BuildOptions {
     /// once the Dockerfile compiled; the legacy builder only refuses them.
     pub cache_to: Vec<String>,
     pub cache_from: Vec<String>,
+    /// `--cache-mounts-to` / `--cache-mounts-from`, parsed.
+    pub cache_mounts_to: Vec<crate::cache_mounts::MountsTo>,
+    pub cache_mounts_from: Vec<mybuild_registry::remote_cache::CacheLocation>,
     /// `--secret` specs, read when the worker is made.
     pub secrets: Vec<String>,
     /// `--ssh` specs, started when the worker is made.
     pub ssh: Vec<String>,
     pub print: Option<String>,
+    /// `--check` / `--call=check`: run the build checks, build nothing.
+    pub check_only: bool,
     pub jobs: Option<usize>,
     pub insecure_registries: Vec<String>,
     /// `--legacy` or `DOCKER_BUILDKIT=0`.
     pub legacy: bool,
+    /// `--on-error=shell` (BuildKit mode, on a terminal).
+    pub debug_shell: bool,
     pub policy: ContainerPolicy,
     pub limits: Limits,
     /// `--label`s, set on the image config after the Dockerfile's.
@@ -107,6 +114,7 @@ impl BuildOptions {
         // ordinary build arg, and the environment's is not passed on.
         let epoch_env = std::env::var(SOURCE_DATE_EPOCH).ok().filter(|_| !legacy);
         let build_args = build_args(&args.build_args, epoch_env);
+        let debug_shell = debug_shell(args.on_error.as_deref(), legacy)?;
         let epoch = if legacy {
             None
         } else {
@@ -125,14 +133,24 @@ impl BuildOptions {
             no_cache: args.no_cache,
             explain_cache: args.explain_cache,
             pull: args.pull,
-            progress: progress_mode(args.progress, settings.progress)?.resolve(args.quiet),
+            progress: shell_progress(
+                progress_mode(args.progress, settings.progress)?.resolve(args.quiet),
+                debug_shell,
+            ),
             quiet: args.quiet,
             log_dir: args.log_dir,
             cache_to: args.cache_to,
             cache_from: args.cache_from,
+            cache_mounts_to: (args.cache_mounts_to.iter())
+                .map(|s| crate::cache_mounts::parse_to(s))
+                .collect::<anyhow::Result<_>>()?,
+            cache_mounts_from: (args.cache_mounts_from.iter())
+                .map(|s| crate::cache_mounts::parse_from(s))
+                .collect::<anyhow::Result<_>>()?,
             secrets: args.secrets,
             ssh: args.ssh,
             print: args.print,
+            check_only: args.check || args.call.as_deref() == Some("check"),
             jobs: args.jobs,
             insecure_registries: args
                 .insecure_registries
@@ -140,6 +158,7 @@ impl BuildOptions {
                 .chain(settings.insecure_registries.iter().cloned())
                 .collect(),
             legacy,
+            debug_shell,
             policy: ContainerPolicy {
                 rm: args.rm || args.force_rm,
                 force_rm: args.force_rm,
@@ -198,6 +217,29 @@ fn build_args(args: &[BuildArg], epoch_env: Option<String>) -> BTreeMap<String, 
         }
     }
     out
+}
+
+/// `--on-error=shell` needs a terminal to give the shell, and the BuildKit
+/// mode's worker (the classic builder keeps failed containers instead).
+fn debug_shell(on_error: Option<&str>, legacy: bool) -> anyhow::Result<bool> {
+    if on_error != Some("shell") {
+        return Ok(false);
+    }
+    if legacy {
+        anyhow::bail!("--on-error=shell works in BuildKit mode only, not with --legacy");
+    }
+    if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        anyhow::bail!("--on-error=shell needs a terminal: stdin is not a tty");
+    }
+    Ok(true)
+}
+
+/// The live tty view would redraw over the debug shell: plain instead.
+fn shell_progress(mode: ProgressMode, debug_shell: bool) -> ProgressMode {
+    match mode {
+        ProgressMode::Tty if debug_shell => ProgressMode::Plain,
+        mode => mode,
+    }
 }
 
 /// `--progress`, else `$BUILDKIT_PROGRESS`, as buildx takes it, else the

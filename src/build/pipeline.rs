@@ -5,8 +5,8 @@ use super::failure::BuildFailure;
 use super::inputs::{read_secrets, Definition};
 use super::session::Session;
 use super::ssh::{self, SshAgents};
-use crate::cachespec;
 use crate::resolve::StoreResolver;
+use crate::{cache_mounts, cachespec};
 use anyhow::Context as _;
 use mybuild_frontend::{compile, BuildPlan, CompileOptions, Span};
 use mybuild_graph::{Digest, Graph, NodeId};
@@ -44,6 +44,9 @@ impl Session<'_> {
         let agents = tokio::task::spawn_blocking(move || ssh::start(&specs))
             .await
             .context("ssh agent thread panicked")??;
+        let client = self.images.client();
+        let from = &self.opts.cache_mounts_from;
+        cache_mounts::import_all(&self.store, client, from, self.progress).await;
         let scheduler = self.scheduler(sandbox, &cache_from, &agents).await?;
         let BuildPlan {
             graph,
@@ -51,8 +54,16 @@ impl Session<'_> {
             mut config,
             steps,
         } = plan;
+        let mount_ids = cache_mounts::mount_ids(&graph);
         let chain = self.solve(&scheduler, graph, target, &steps, &def).await?;
-        let (client, records) = (self.images.client(), scheduler.records());
+        let to = &self.opts.cache_mounts_to;
+        cache_mounts::export_all(&self.store, client, to, mount_ids, self.progress).await?;
+        // Every step's whole chain, listed only when a cache export needs
+        // them: at 500 steps that is 125k diff_ids.
+        let records = match cache_to.is_empty() {
+            true => Vec::new(),
+            false => scheduler.records(),
+        };
         if let Some((key, value)) = cachespec::inline_records(&cache_to, &records, &chain) {
             config[key] = value;
         }
@@ -134,6 +145,10 @@ impl Session<'_> {
         )
         .with_secrets(read_secrets(&self.opts.secrets)?)
         .with_ssh_agents(agents.sockets());
+        if self.opts.debug_shell {
+            let shell = crate::run::ShellOnTty::new(tokio::runtime::Handle::current());
+            worker = worker.with_debug_shell(Arc::new(shell));
+        }
         if !self.opts.no_cache {
             let client = self.images.client();
             if let Some(remote) = cachespec::import_all(cache_from, client, self.progress).await {

@@ -6,24 +6,18 @@
 //! live as long as the [`Fetched`] holding them.
 
 use anyhow::{bail, Context as _};
+use mybuild_graph::GitSource;
 use mybuild_solver::fileop::{unpack_tarball, TarballKind};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
-/// A git context URL split as BuildKit splits it: the remote, then the
-/// fragment's `ref` (branch, tag or commit) and `subdir`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct GitUrl {
-    pub remote: String,
-    pub reference: Option<String>,
-    pub subdir: Option<String>,
-}
-
 /// A context argument that is not a local directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Remote {
-    Git(GitUrl),
+    /// Split as BuildKit splits it: the remote, then the fragment's `ref`
+    /// (branch, tag or commit) and `subdir`.
+    Git(GitSource),
     Tarball(String),
 }
 
@@ -50,10 +44,12 @@ impl Remote {
                 Some(rest) => format!("https://github.com/{rest}"),
                 None => url.to_string(),
             };
-            return Some(Remote::Git(GitUrl {
+            return Some(Remote::Git(GitSource {
                 remote,
                 reference,
                 subdir,
+                keep_git_dir: false,
+                checksum: None,
             }));
         }
         http.then(|| Remote::Tarball(arg.to_string()))
@@ -135,65 +131,15 @@ async fn download(url: &str) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Clones `git` into `dir` as BuildKit does (a shallow fetch of the ref,
-/// else of everything for a commit), drops `.git`, and returns the subdir.
-async fn clone(git: &GitUrl, dir: &Path) -> anyhow::Result<PathBuf> {
-    let reference = git.reference.as_deref().unwrap_or("HEAD");
-    run_git(dir, &["init", "-q"]).await?;
-    run_git(dir, &["remote", "add", "origin", &git.remote]).await?;
-    let shallow = ["fetch", "-q", "--depth=1", "origin", reference];
-    let commit = reference.len() >= 7 && reference.bytes().all(|b| b.is_ascii_hexdigit());
-    match run_git(dir, &shallow).await {
-        Ok(()) => run_git(dir, &["checkout", "-q", "FETCH_HEAD"]).await?,
-        Err(e) if !commit => return Err(e),
-        Err(_) => {
-            // A commit the server won't serve by id: fetch everything.
-            let full = [
-                "fetch",
-                "-q",
-                "--tags",
-                "origin",
-                "+refs/heads/*:refs/remotes/origin/*",
-            ];
-            run_git(dir, &full).await?;
-            run_git(dir, &["checkout", "-q", reference]).await?;
-        }
-    }
-    std::fs::remove_dir_all(dir.join(".git")).context("removing .git from the git context")?;
-    let dir = dir.canonicalize().context("the git context directory")?;
-    let Some(sub) = &git.subdir else {
-        return Ok(dir);
-    };
-    let want = dir.join(sub.trim_start_matches('/'));
-    let real = want
-        .canonicalize()
-        .with_context(|| format!("git context {}: subdirectory {sub}", git.remote))?;
-    if !real.starts_with(&dir) || !real.is_dir() {
-        bail!(
-            "git context {}: {sub} is not a directory in the repository",
-            git.remote
-        );
-    }
-    Ok(real)
-}
-
-async fn run_git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
+/// Clones `git` into `dir` as `ADD <git url>` does (a shallow fetch of
+/// the ref, else of everything), without `.git`; returns the tree's
+/// directory.
+async fn clone(git: &GitSource, dir: &Path) -> anyhow::Result<PathBuf> {
+    let (git, dir) = (git.clone(), dir.to_path_buf());
+    let done = tokio::task::spawn_blocking(move || mybuild_solver::git_checkout(&git, &dir))
         .await
-        .context("running git (is it installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+        .context("the git clone thread")??;
+    Ok(done.tree)
 }
 
 #[cfg(test)]
@@ -201,10 +147,12 @@ mod tests {
     use super::*;
 
     fn git(remote: &str, reference: Option<&str>, subdir: Option<&str>) -> Option<Remote> {
-        Some(Remote::Git(GitUrl {
+        Some(Remote::Git(GitSource {
             remote: remote.into(),
             reference: reference.map(Into::into),
             subdir: subdir.map(Into::into),
+            keep_git_dir: false,
+            checksum: None,
         }))
     }
 

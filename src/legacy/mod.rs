@@ -10,6 +10,8 @@
 mod context;
 mod step;
 
+pub(crate) use step::new_container_id;
+
 use crate::resolve::StoreResolver;
 use anyhow::Context as _;
 use mybuild_cache::Store;

@@ -113,6 +113,7 @@ impl Legacy {
             created: crate::config::rfc3339_nanos(std::time::SystemTime::now()),
             state,
             layer,
+            name: None,
         };
         self.store.put_container(&rec)?;
         Ok(())
@@ -242,7 +243,7 @@ impl Watch {
 }
 
 /// 64 random hex digits, as Docker's container ids.
-fn new_container_id() -> anyhow::Result<String> {
+pub(crate) fn new_container_id() -> anyhow::Result<String> {
     use std::io::Read as _;
     let mut raw = [0u8; 32];
     std::fs::File::open("/dev/urandom")

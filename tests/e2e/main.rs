@@ -5,9 +5,12 @@
 
 mod util;
 
+mod add_git;
 mod build;
+mod cache_mounts;
 mod cache_share;
 mod cancel;
+mod checks;
 mod ci_recipe;
 mod commands;
 mod config;
@@ -26,6 +29,7 @@ mod progress;
 mod push;
 mod relink;
 mod reproducible;
+mod run;
 mod ssh;
 mod store;
 mod tty;

@@ -3,12 +3,7 @@
 //! without a usable terminal `auto` means plain output.
 
 use crate::util::{assert_success, stderr, TestEnv};
-use nix::pty::{openpty, Winsize};
-use std::io::Read;
-use std::os::fd::OwnedFd;
-use std::process::{ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::ExitStatus;
 
 const STEP: &str = "[2/2] RUN echo one && sleep 1 && echo two";
 const DOCKERFILE: &str = "FROM busybox\nRUN echo one && sleep 1 && echo two\n";
@@ -16,43 +11,9 @@ const DOCKERFILE: &str = "FROM busybox\nRUN echo one && sleep 1 && echo two\n";
 /// Runs `mybuild ARGS` with stdin, stdout and stderr on a `cols` x 30
 /// pseudo-terminal; returns all it wrote there and how it exited.
 fn run_on_pty(env: &TestEnv, cols: u16, term: &str, args: &[&str]) -> (String, ExitStatus) {
-    let size = Winsize {
-        ws_row: 30,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = openpty(&size, None).expect("openpty");
-    let side = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup pty slave"));
     let mut cmd = env.cmd();
-    cmd.args(args)
-        .env("TERM", term)
-        .env_remove("NO_COLOR")
-        .stdin(side(&pty.slave))
-        .stdout(side(&pty.slave))
-        .stderr(side(&pty.slave));
-    let mut child = cmd.spawn().expect("run mybuild");
-    // Only the child may hold the slave now, so the master reads to the
-    // end once it exits.
-    drop(cmd);
-    drop(pty.slave);
-    let (tx, rx) = mpsc::channel();
-    let mut master = std::fs::File::from(pty.master);
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Linux answers EIO, not 0, once the last slave fd is closed.
-        while let Ok(n @ 1..) = master.read(&mut buf) {
-            out.extend_from_slice(&buf[..n]);
-        }
-        let _ = tx.send(out);
-    });
-    let status = child.wait().expect("wait for mybuild");
-    // Only a guard against hanging the suite, not a timing check.
-    let out = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the terminal never closed");
-    (String::from_utf8_lossy(&out).into_owned(), status)
+    cmd.args(args).env("TERM", term).env_remove("NO_COLOR");
+    crate::util::pty::run_on_pty(cmd, (cols, 30), None)
 }
 
 /// Whether `out` moves the cursor up (`ESC [ n A`): the frame is redrawn

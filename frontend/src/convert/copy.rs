@@ -58,7 +58,8 @@ impl Converter<'_> {
     }
 
     /// The copy actions, one per source input, adding each input node (the
-    /// context or `--from` source, then URLs, then heredocs) to `inputs`.
+    /// context or `--from` source, then URLs, git repositories, then
+    /// heredocs) to `inputs`.
     fn copy_actions(
         &mut self,
         stage: &Stage,
@@ -95,6 +96,11 @@ impl Converter<'_> {
             });
             let node = self.graph.add(op, vec![], url.clone());
             actions.push(FileAction::Copy(copy_from(base, inputs, node, filename)));
+        }
+        for git in &sources.gits {
+            let name = format!("[internal] load git source {}", git.remote);
+            let node = self.graph.add(Op::Git(git.clone()), vec![], name);
+            actions.push(FileAction::Copy(copy_from(base, inputs, node, ".".into())));
         }
         for doc in &c.inline {
             let node = self.document_node(stage, doc)?;

@@ -5,7 +5,7 @@ use super::error::{ConvertError, StepError};
 use super::state::{resolve_path, Stage};
 use crate::instructions::Copy;
 use crate::parser::Heredoc;
-use mybuild_graph::{CopyAction, Digest, Owner};
+use mybuild_graph::{CopyAction, Digest, GitSource, Owner};
 
 /// A COPY/ADD's source words after expansion, sorted by where they come
 /// from.
@@ -14,9 +14,11 @@ pub(super) struct Sources {
     pub(super) paths: Vec<String>,
     /// `http(s)://` URLs (ADD only).
     pub(super) urls: Vec<String>,
+    /// Git repositories (ADD only), with `--keep-git-dir` and `--checksum`.
+    pub(super) gits: Vec<GitSource>,
     /// `--exclude` patterns.
     pub(super) excludes: Vec<String>,
-    /// `ADD --checksum`, for the one URL.
+    /// `ADD --checksum`, for the one URL (a git source keeps its own).
     pub(super) checksum: Option<Digest>,
 }
 
@@ -25,48 +27,100 @@ impl Sources {
     /// heredocs.
     pub(super) fn words(&self, inline: &[Heredoc]) -> Vec<String> {
         let docs = inline.iter().map(|d| format!("<<{}", d.name));
-        let words = self.paths.iter().chain(&self.urls).cloned();
+        let gits = self.gits.iter().map(git_word);
+        let words = self.paths.iter().chain(&self.urls).cloned().chain(gits);
         words.chain(docs).collect()
     }
 }
 
 /// Expands the sources, `--exclude` and `--checksum`, sorting out URLs
-/// (ADD only) and refusing git sources.
+/// and git repositories (ADD only).
 pub(super) fn expand_sources(stage: &Stage, c: &Copy, escape: char) -> Result<Sources, StepError> {
     let excludes = c
         .exclude
         .iter()
         .map(|p| stage.expand(p, escape))
         .collect::<Result<Vec<_>, _>>()?;
-    let (mut paths, mut urls) = (Vec::new(), Vec::new());
+    let (mut paths, mut urls, mut gits) = (Vec::new(), Vec::new(), Vec::new());
     for s in &c.srcs {
         let s = stage.expand(s, escape)?;
         match remote_kind(&s) {
             None => paths.push(s),
             Some(_) if !c.add => return Err(invalid("COPY source (a URL needs ADD)", &s).into()),
             Some(Remote::Http) => urls.push(s),
-            Some(Remote::Git) => {
-                return Err(ConvertError::Unsupported(format!("ADD from git ({s})")).into())
+            Some(Remote::Git) => gits.push(parse_git(&s, c.keep_git_dir)?),
+        }
+    }
+    let mut checksum = None;
+    if let Some(sum) = &c.checksum {
+        let sum = stage.expand(sum, escape)?;
+        match (paths.len(), urls.len(), gits.as_mut_slice()) {
+            (0, 1, []) => {
+                checksum = Some(Digest::parse(&sum).map_err(|_| invalid("ADD --checksum", &sum))?)
+            }
+            (0, 0, [git]) => git.checksum = Some(commit_checksum(&sum)?),
+            _ => {
+                let srcs = c.srcs.join(" ");
+                let what = "ADD --checksum (needs one HTTP(S) or git source)";
+                return Err(invalid(what, &srcs).into());
             }
         }
     }
-    let checksum = match &c.checksum {
-        None => None,
-        Some(_) if !paths.is_empty() || urls.len() != 1 => {
-            let srcs = c.srcs.join(" ");
-            return Err(invalid("ADD --checksum (needs one HTTP(S) source)", &srcs).into());
-        }
-        Some(sum) => {
-            let sum = stage.expand(sum, escape)?;
-            Some(Digest::parse(&sum).map_err(|_| invalid("ADD --checksum", &sum))?)
-        }
-    };
     Ok(Sources {
         paths,
         urls,
+        gits,
         excludes,
         checksum,
     })
+}
+
+/// A git URL split into the remote and its `#ref:subdir` fragment.
+fn parse_git(src: &str, keep_git_dir: bool) -> Result<GitSource, ConvertError> {
+    let (remote, fragment) = src.split_once('#').unwrap_or((src, ""));
+    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    // Git would read a remote or ref starting with `-` as an option.
+    if remote.starts_with('-') || reference.starts_with('-') {
+        return Err(invalid("ADD git source", src));
+    }
+    if subdir.split('/').any(|part| part == "..") {
+        return Err(invalid("ADD git subdirectory (no `..`)", src));
+    }
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Ok(GitSource {
+        remote: remote.to_string(),
+        reference: some(reference),
+        subdir: some(subdir.trim_matches('/')),
+        keep_git_dir,
+        checksum: None,
+    })
+}
+
+/// `ADD --checksum` of a git source: the commit, in full or a prefix of
+/// at least 7 hex digits.
+fn commit_checksum(sum: &str) -> Result<String, ConvertError> {
+    let hex = sum.len() >= 7 && sum.len() <= 64 && sum.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex {
+        return Err(invalid(
+            "ADD --checksum (a git source needs a commit hash)",
+            sum,
+        ));
+    }
+    Ok(sum.to_ascii_lowercase())
+}
+
+/// A git source as the history line shows it: as written.
+fn git_word(g: &GitSource) -> String {
+    let mut word = g.remote.clone();
+    if g.reference.is_some() || g.subdir.is_some() {
+        word.push('#');
+        word.push_str(g.reference.as_deref().unwrap_or(""));
+        if let Some(dir) = &g.subdir {
+            word.push(':');
+            word.push_str(dir);
+        }
+    }
+    word
 }
 
 /// The copy action every source starts from: destination, owner and mode.
@@ -83,7 +137,8 @@ pub(super) fn base_action(
     // Several sources go one after the other to the same path, as in
     // BuildKit (Docker 20.10), which has no check for a missing `/`;
     // documents, which it lacks, always go into a directory.
-    let several = sources.paths.len() + sources.urls.len() + c.inline.len() > 1;
+    let count = sources.paths.len() + sources.urls.len() + sources.gits.len();
+    let several = count + c.inline.len() > 1;
     let dest = if several && !c.inline.is_empty() && !dest.ends_with('/') {
         format!("{dest}/")
     } else {

@@ -522,10 +522,49 @@ fn add_urls_become_http_sources() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("--checksum"), "{e}");
-    let e = build("FROM base\nADD https://github.com/x/y.git /src\n")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("ADD from git"), "{e}");
+}
+
+#[test]
+fn add_git_urls_become_git_sources() {
+    let text = "FROM base\nADD --keep-git-dir --checksum=ABCDEF1 https://h.example/x/y.git#v1:sub/dir/ /src\n";
+    let plan = build(text).unwrap();
+    let node = plan.graph.node(plan.target);
+    let Op::Git(g) = &plan.graph.node(node.inputs[1]).op else {
+        panic!("{:?}", node.inputs)
+    };
+    assert_eq!(g.remote, "https://h.example/x/y.git");
+    assert_eq!(g.reference.as_deref(), Some("v1"));
+    assert_eq!(g.subdir.as_deref(), Some("sub/dir"));
+    assert!(g.keep_git_dir);
+    assert_eq!(g.checksum.as_deref(), Some("abcdef1"));
+    let Op::File(f) = &node.op else { panic!() };
+    let FileAction::Copy(c) = &f.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (c.src.clone(), c.dest.as_str()),
+        (vec![".".to_string()], "/src")
+    );
+    let plan = build("FROM base\nADD git@h.example:x/y.git /src\n").unwrap();
+    let node = plan.graph.node(plan.target);
+    let Op::Git(g) = &plan.graph.node(node.inputs[1]).op else {
+        panic!()
+    };
+    assert_eq!((g.reference.as_ref(), g.subdir.as_ref()), (None, None));
+    for (bad, says) in [
+        ("ADD --checksum=xyz git://h/y.git /s", "commit hash"),
+        (
+            "ADD --checksum=abcdef1 git://h/y.git f /s",
+            "one HTTP(S) or git",
+        ),
+        ("ADD git://h/y.git#main:../x /s", "no `..`"),
+        ("COPY git://h/y.git /s", "a URL needs ADD"),
+    ] {
+        let e = build(&format!("FROM base\n{bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
 }
 
 #[test]

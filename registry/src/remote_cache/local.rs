@@ -51,7 +51,8 @@ fn read_blob(dir: &Path, loc: &str, d: &Digest) -> Result<Vec<u8>, RemoteCacheEr
     Ok(bytes)
 }
 
-pub(super) fn read_config(dir: &Path, loc: &str) -> Result<CacheConfig, RemoteCacheError> {
+/// The bytes of the manifest `index.json` names first, verified.
+pub(super) fn read_manifest(dir: &Path, loc: &str) -> Result<Vec<u8>, RemoteCacheError> {
     let index_path = dir.join("index.json");
     let not_found = || RemoteCacheError::NotFound {
         location: loc.into(),
@@ -67,8 +68,55 @@ pub(super) fn read_config(dir: &Path, loc: &str) -> Result<CacheConfig, RemoteCa
         reason: e.to_string(),
     })?;
     let first = index.manifests.first().ok_or_else(not_found)?;
-    let manifest = read_blob(dir, loc, &first.digest)?;
+    read_blob(dir, loc, &first.digest)
+}
+
+pub(super) fn read_config(dir: &Path, loc: &str) -> Result<CacheConfig, RemoteCacheError> {
+    let manifest = read_manifest(dir, loc)?;
     format::parse(loc, &manifest, |d, _| read_blob(dir, loc, d))
+}
+
+/// Copies blob `desc` of the layout into the store, verified.
+fn copy_blob(
+    store: &Store,
+    dir: &Path,
+    loc: &str,
+    desc: &LayerDesc,
+) -> Result<(), RemoteCacheError> {
+    if store.has_blob(&desc.digest) {
+        return Ok(());
+    }
+    let store_err = |e| RemoteCacheError::Store {
+        location: loc.into(),
+        source: Box::new(e),
+    };
+    let path = blob_path(dir, &desc.digest);
+    let mut src = fs::File::open(&path).map_err(io_err(loc, "open", &path))?;
+    let mut ingest = store.ingest().map_err(store_err)?;
+    io::copy(&mut src, &mut ingest).map_err(io_err(loc, "copy", &path))?;
+    ingest.commit(Some(&desc.digest)).map_err(store_err)?;
+    Ok(())
+}
+
+/// [`copy_blob`] off the async runtime.
+pub(super) async fn fetch_blob(
+    store: &Arc<Store>,
+    dir: &Path,
+    loc: &str,
+    desc: &LayerDesc,
+) -> Result<(), RemoteCacheError> {
+    let (store, dir, loc2, desc) = (
+        store.clone(),
+        dir.to_path_buf(),
+        loc.to_string(),
+        desc.clone(),
+    );
+    tokio::task::spawn_blocking(move || copy_blob(&store, &dir, &loc2, &desc))
+        .await
+        .map_err(|e| RemoteCacheError::Task {
+            location: loc.into(),
+            message: e.to_string(),
+        })?
 }
 
 /// Copies one layer blob into the store (verified) and unpacks it.
@@ -86,17 +134,7 @@ pub(super) async fn fetch_layer(
         desc.clone(),
     );
     let got = tokio::task::spawn_blocking(move || -> Result<Digest, RemoteCacheError> {
-        let store_err = |e| RemoteCacheError::Store {
-            location: loc2.clone(),
-            source: Box::new(e),
-        };
-        if !store.has_blob(&desc2.digest) {
-            let path = blob_path(&dir, &desc2.digest);
-            let mut src = fs::File::open(&path).map_err(io_err(&loc2, "open", &path))?;
-            let mut ingest = store.ingest().map_err(store_err)?;
-            io::copy(&mut src, &mut ingest).map_err(io_err(&loc2, "copy", &path))?;
-            ingest.commit(Some(&desc2.digest)).map_err(store_err)?;
-        }
+        copy_blob(&store, &dir, &loc2, &desc2)?;
         crate::unpack_stored(&store, &desc2).map_err(|source| RemoteCacheError::Registry {
             location: loc2.clone(),
             source,

@@ -12,6 +12,7 @@ mod error;
 pub mod format;
 pub mod inline;
 mod local;
+pub mod mounts;
 mod remote;
 #[cfg(test)]
 mod tests;

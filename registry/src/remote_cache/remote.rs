@@ -17,6 +17,30 @@ application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// The manifest `r` names, as the registry sends it.
+pub(super) async fn read_manifest(
+    client: &RegistryClient,
+    r: &Reference,
+) -> Result<Vec<u8>, RemoteCacheError> {
+    let loc = r.to_string();
+    let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+    let path = format!(
+        "{}/manifests/{}",
+        r.repository,
+        r.digest.as_ref().map_or(tag, |d| d.to_string())
+    );
+    match client.get_small(r, &path, Some(ACCEPT), MAX_JSON).await {
+        Ok(b) => Ok(b),
+        Err(RegistryError::Status { status: 404, .. }) => {
+            Err(RemoteCacheError::NotFound { location: loc })
+        }
+        Err(source) => Err(RemoteCacheError::Registry {
+            location: loc,
+            source,
+        }),
+    }
+}
+
 /// The cache's records; [`RemoteCacheError::NotFound`] when the registry
 /// has no such reference.
 pub(super) async fn read_config(
@@ -24,23 +48,7 @@ pub(super) async fn read_config(
     r: &Reference,
 ) -> Result<CacheConfig, RemoteCacheError> {
     let loc = r.to_string();
-    let err = |source| RemoteCacheError::Registry {
-        location: loc.clone(),
-        source,
-    };
-    let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-    let path = format!(
-        "{}/manifests/{}",
-        r.repository,
-        r.digest.as_ref().map_or(tag, |d| d.to_string())
-    );
-    let manifest = match client.get_small(r, &path, Some(ACCEPT), MAX_JSON).await {
-        Ok(b) => b,
-        Err(RegistryError::Status { status: 404, .. }) => {
-            return Err(RemoteCacheError::NotFound { location: loc })
-        }
-        Err(e) => return Err(err(e)),
-    };
+    let manifest = read_manifest(client, r).await?;
     if let Some(c) = inline_cache(client, r, &loc, &manifest).await? {
         return Ok(c);
     }

@@ -8,7 +8,7 @@ use super::rootpath::{open_dir_path, open_in_root};
 use super::status::{self, SetupError, Status, StepExt};
 use super::stubs::Stubs;
 use super::{
-    binds, etchosts, mounts, privs, prune, rlimits, seccomp, user, ExecTask, HelperRequest,
+    binds, console, etchosts, mounts, privs, prune, rlimits, seccomp, user, ExecTask, HelperRequest,
 };
 use mybuild_graph::NetworkMode;
 use nix::errno::Errno;
@@ -73,6 +73,7 @@ fn prepare_and_fork(
     // The child watches this pipe: EOF means the helper is already gone.
     let (alive_r, alive_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).step(|| "create liveness pipe".into())?;
+    console::hold_signals(task.console)?;
     // SAFETY: the helper is single-threaded, so the child may do anything.
     match unsafe { fork() }.step(|| "fork".into())? {
         ForkResult::Child => {
@@ -87,6 +88,7 @@ fn prepare_and_fork(
         }
         ForkResult::Parent { child } => {
             drop(alive_r);
+            console::forward_signals(task.console, child.as_raw())?;
             let status = wait(child);
             drop(alive_w);
             status
@@ -128,6 +130,7 @@ fn child(
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     rlimits::apply(&task.env_extra.ulimits)?;
     let id = user::load(&task.user)?;
+    console::attach_child(task.console, id.uid)?;
     let env = environment(&task.env, &id.home);
     let cwd = open_cwd(&task.cwd, id.uid, id.gid)?;
     // As runc: the working directory is entered before the user is switched

@@ -7,7 +7,7 @@
 use super::cgroup::SelfJoin;
 use super::layout::Layout;
 use super::status::{self, SetupError, Status, StepExt};
-use super::{container, filetask, overlay, Envelope, HelperRequest, Task};
+use super::{console, container, filetask, overlay, Envelope, HelperRequest, Task};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -65,6 +65,9 @@ fn read_request() -> Result<HelperRequest, SetupError> {
         .join
         .join()
         .map_err(|source| SetupError::Cgroup { source })?;
+    if let Task::Exec(x) = &envelope.request.task {
+        console::take_stdin(x.console)?;
+    }
     Ok(envelope.request)
 }
 

@@ -14,6 +14,8 @@ struct State {
     /// The helper while it runs and is not yet reaped (so its pid is ours).
     pid: Option<libc::pid_t>,
     killed: bool,
+    /// Signals sent before the helper started, delivered when it does.
+    pending: Vec<libc::c_int>,
 }
 
 /// Shared between the thread running a step and whoever may cancel it.
@@ -34,6 +36,19 @@ impl KillSwitch {
         }
     }
 
+    /// Sends `signal` to the helper while it runs (or once it starts); an
+    /// attached command's helper passes it on to the command.
+    pub fn signal(&self, signal: i32) {
+        let mut st = self.0.lock().expect("kill switch poisoned");
+        match st.pid {
+            // SAFETY: plain syscall; the pid is our unreaped child.
+            Some(pid) => unsafe {
+                libc::kill(pid, signal);
+            },
+            None => st.pending.push(signal),
+        }
+    }
+
     pub fn is_killed(&self) -> bool {
         self.0.lock().expect("kill switch poisoned").killed
     }
@@ -45,6 +60,11 @@ impl KillSwitch {
         if st.killed {
             // SAFETY: as in `kill`.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        for signal in std::mem::take(&mut st.pending) {
+            // SAFETY: as in `kill`; an attached helper starts with these
+            // blocked, so they wait for its forwarding handler.
+            unsafe { libc::kill(pid, signal) };
         }
         Armed(self)
     }
@@ -76,5 +96,25 @@ impl Drop for KillOnDrop {
         if let Some(s) = self.0.take() {
             s.kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt as _;
+
+    #[test]
+    fn a_signal_sent_before_the_start_is_delivered_at_it() {
+        let switch = KillSwitch::default();
+        switch.signal(libc::SIGTERM);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("start sleep");
+        let armed = switch.arm(&child);
+        let status = child.wait().expect("wait for sleep");
+        drop(armed);
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
     }
 }

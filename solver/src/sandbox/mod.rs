@@ -12,7 +12,9 @@
 //! caller only has to hand `upper` to the store afterwards.
 
 mod binds;
+mod bpf;
 pub mod cgroup;
+mod console;
 mod container;
 mod etchosts;
 mod filetask;
@@ -34,9 +36,10 @@ mod stubs;
 mod user;
 
 pub use cgroup::{CgroupError, Limits, DEFAULT_PIDS_LIMIT};
+pub use console::{receive_master, Console};
 pub use helper::helper_main;
 pub use kill::{KillOnDrop, KillSwitch};
-pub use runner::Sandbox;
+pub use runner::{Attach, Sandbox};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -89,6 +92,9 @@ pub struct ExecTask {
     /// `--add-host` lines, `--ulimit`s and the /dev/shm size.
     #[serde(default)]
     pub env_extra: mybuild_graph::ExecEnv,
+    /// Pipes for a build step; the caller's stdio or a pty for `run`.
+    #[serde(default)]
+    pub console: Console,
 }
 
 /// One `RUN --mount`, resolved by the caller to what the helper mounts.

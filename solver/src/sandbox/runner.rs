@@ -23,12 +23,23 @@ pub struct Sandbox {
 /// Names each step's cgroup uniquely within this process.
 static STEP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// The caller's ends of the helper's pipes.
+/// The caller's ends of the helper's pipes (no output pipes when attached).
 struct Pipes {
     request: OwnedFd,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
     status: OwnedFd,
+}
+
+/// What an attached command ([`super::Console`] other than `Pipes`) gets
+/// instead of output pipes.
+#[derive(Debug)]
+pub struct Attach {
+    /// The command's stdin (`Attached { stdin: true }`) or the console
+    /// socket (`Tty`); becomes fd 4 of the helper.
+    pub fd4: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
 }
 
 impl Sandbox {
@@ -114,13 +125,34 @@ impl Sandbox {
         on_output: &mut dyn FnMut(OutputStream, &[u8]),
         kill: &KillSwitch,
     ) -> Result<(), SandboxError> {
+        self.run_with(req, None, on_output, kill)
+    }
+
+    /// Runs an attached command (`mybuild run`): its stdio is `attach`'s,
+    /// and [`KillSwitch::signal`] reaches it through the helper.
+    pub fn run_attached(
+        &self,
+        req: &HelperRequest,
+        attach: Attach,
+        kill: &KillSwitch,
+    ) -> Result<(), SandboxError> {
+        self.run_with(req, Some(attach), &mut |_, _| {}, kill)
+    }
+
+    fn run_with(
+        &self,
+        req: &HelperRequest,
+        attach: Option<Attach>,
+        on_output: &mut dyn FnMut(OutputStream, &[u8]),
+        kill: &KillSwitch,
+    ) -> Result<(), SandboxError> {
         let (cgroup, join) = self.step_cgroup()?;
         let request = serde_json::to_vec(&Envelope {
             join: &join,
             request: req,
         })
         .map_err(|source| SandboxError::Encode { source })?;
-        let (mut child, pipes) = self.spawn()?;
+        let (mut child, pipes) = self.spawn(attach)?;
         let _armed = kill.arm(&child);
         let cgroup = match self.enter(cgroup, &join, child.id()) {
             Ok(cg) => cg,
@@ -171,20 +203,39 @@ impl Sandbox {
         }
     }
 
-    fn spawn(&self) -> Result<(Child, Pipes), SandboxError> {
+    fn spawn(&self, attach: Option<Attach>) -> Result<(Child, Pipes), SandboxError> {
         let (req_r, req_w) = pipe()?;
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
         let (status_r, status_w) = pipe()?;
         let status_raw = status_w.as_raw_fd();
         let mut cmd = Command::new(&self.exe);
         cmd.arg("__sandbox")
             .arg(std::process::id().to_string())
             .env_clear()
-            .stdin(Stdio::from(req_r))
-            .stdout(Stdio::from(out_w))
-            .stderr(Stdio::from(err_w));
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+            .stdin(Stdio::from(req_r));
+        let (mut out_r, mut err_r, mut fd4, mut held) = (None, None, None, None);
+        match attach {
+            None => {
+                let (r, w) = pipe()?;
+                cmd.stdout(Stdio::from(w));
+                out_r = Some(r);
+                let (r, w) = pipe()?;
+                cmd.stderr(Stdio::from(w));
+                err_r = Some(r);
+            }
+            Some(a) => {
+                cmd.stdout(Stdio::from(a.stdout))
+                    .stderr(Stdio::from(a.stderr))
+                    // A terminal's Ctrl-C reaches the command once, forwarded.
+                    .process_group(0);
+                // Above 3 and 4, so neither dup2 below clobbers the other.
+                fd4 = a.fd4.map(high_fd).transpose()?;
+                // The helper holds signals back until it can forward them.
+                held = Some(super::console::forwarded_set());
+            }
+        }
+        let fd4_raw = fd4.as_ref().map(|f| f.as_raw_fd());
+
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, sigprocmask) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 let ret = if status_raw == STATUS_FD {
@@ -194,6 +245,16 @@ impl Sandbox {
                 };
                 if ret < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(set) = &held {
+                    if libc::sigprocmask(libc::SIG_BLOCK, set.as_ref(), std::ptr::null_mut()) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if let Some(raw) = fd4_raw {
+                    if libc::dup2(raw, super::console::ATTACH_FD) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -206,6 +267,7 @@ impl Sandbox {
         // ends, so EOF on the read ends means the helper tree is gone.
         drop(cmd);
         drop(status_w);
+        drop(fd4);
         Ok((
             child,
             Pipes {
@@ -230,6 +292,13 @@ fn limit_reached(cg: &StepCgroup, limits: &Limits) -> Option<SandboxError> {
     })
 }
 
+/// `fd` moved to a number of 10 or more (close-on-exec).
+fn high_fd(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
+    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)).map_err(io_err("move fd 4"))?;
+    // SAFETY: fcntl just returned this new fd, owned by nobody else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Io {
         step: "create pipe",
@@ -240,14 +309,14 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
 /// Reads stdout, stderr and status until all three reach EOF, forwarding
 /// output as it comes; returns the raw status bytes.
 fn pump(
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
     status: OwnedFd,
     on_output: &mut dyn FnMut(OutputStream, &[u8]),
 ) -> Result<Vec<u8>, SandboxError> {
     let mut files = [
-        Some(std::fs::File::from(stdout)),
-        Some(std::fs::File::from(stderr)),
+        stdout.map(std::fs::File::from),
+        stderr.map(std::fs::File::from),
         Some(std::fs::File::from(status)),
     ];
     for file in files.iter().flatten() {

@@ -11,10 +11,8 @@
 //! default.json`), kept to the syscalls that exist on 64-bit Linux; the
 //! numbers come from libc for the architecture being built.
 
+use super::bpf::{self, Check, Table};
 use super::status::SetupError;
-use seccompiler::{
-    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-};
 use std::collections::BTreeMap;
 
 /// Makes `[(name, number)]` from syscall names known to libc.
@@ -350,57 +348,65 @@ const PERSONALITIES: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
 const AF_VSOCK: u64 = 40;
 
-fn rule(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompRule, seccompiler::BackendError> {
-    let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)?;
-    SeccompRule::new(vec![cond])
-}
+/// The kernel's AUDIT_ARCH_* value for the architecture being built; 0
+/// where the profile has no syscall table (the step then fails to start).
+const AUDIT_ARCH: u32 = if cfg!(target_arch = "x86_64") {
+    0xC000_003E
+} else if cfg!(target_arch = "aarch64") {
+    0xC000_00B7
+} else if cfg!(target_arch = "riscv64") {
+    0xC000_00F3
+} else {
+    0
+};
 
-fn target_arch() -> Result<seccompiler::TargetArch, SetupError> {
-    std::env::consts::ARCH
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SetupError::Seccomp {
-            message: format!("architecture {}: {e}", std::env::consts::ARCH),
-        })
-}
+/// `clone`'s flags are its second argument on s390x, its first elsewhere.
+const CLONE_FLAGS_ARG: u8 = if cfg!(target_arch = "s390x") { 1 } else { 0 };
 
-/// The profile: the allow-list with its argument filters.
-fn profile() -> Result<SeccompFilter, seccompiler::BackendError> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for (_, nr) in ALLOWED.iter().chain(ALLOWED_ARCH) {
-        rules.insert(*nr, Vec::new());
+/// A condition on the low 32 bits of argument `arg`.
+fn check(arg: u8, mask: u32, equal: bool, value: u32) -> Check {
+    Check {
+        arg,
+        mask,
+        equal,
+        value,
     }
-    rules.insert(SYS_IO_PGETEVENTS, Vec::new());
-    let clone_arg = if cfg!(target_arch = "s390x") { 1 } else { 0 };
-    rules.insert(
-        libc::SYS_clone,
-        vec![rule(clone_arg, SeccompCmpOp::MaskedEq(NAMESPACE_FLAGS), 0)?],
-    );
+}
+
+/// The profile: the allow-list with its argument filters, for `arch`.
+fn profile(arch: u32) -> Table {
+    let mut syscalls: BTreeMap<u32, Vec<Vec<Check>>> = BTreeMap::new();
+    for (_, nr) in ALLOWED.iter().chain(ALLOWED_ARCH) {
+        syscalls.insert(*nr as u32, Vec::new());
+    }
+    syscalls.insert(SYS_IO_PGETEVENTS as u32, Vec::new());
+    let no_namespaces = check(CLONE_FLAGS_ARG, NAMESPACE_FLAGS as u32, true, 0);
+    syscalls.insert(libc::SYS_clone as u32, vec![vec![no_namespaces]]);
     // Allowed here; the second filter turns it into ENOSYS.
-    rules.insert(libc::SYS_clone3, Vec::new());
+    syscalls.insert(libc::SYS_clone3 as u32, Vec::new());
     let personas = PERSONALITIES
         .iter()
-        .map(|p| rule(0, SeccompCmpOp::Eq, *p))
-        .collect::<Result<_, _>>()?;
-    rules.insert(libc::SYS_personality, personas);
-    rules.insert(libc::SYS_socket, vec![rule(0, SeccompCmpOp::Ne, AF_VSOCK)?]);
-    SeccompFilter::new(
-        rules,
-        SeccompAction::Errno(libc::EPERM as u32),
-        SeccompAction::Allow,
-        std::env::consts::ARCH.try_into()?,
-    )
+        .map(|p| vec![check(0, u32::MAX, true, *p as u32)]);
+    syscalls.insert(libc::SYS_personality as u32, personas.collect());
+    let not_vsock = check(0, u32::MAX, false, AF_VSOCK as u32);
+    syscalls.insert(libc::SYS_socket as u32, vec![vec![not_vsock]]);
+    Table {
+        arch,
+        on_match: libc::SECCOMP_RET_ALLOW,
+        otherwise: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        syscalls,
+    }
 }
 
 /// `clone3` passes its flags in memory a filter cannot read, so it fails
 /// with ENOSYS and libc falls back to `clone`, as under Docker.
-fn clone3_enosys() -> Result<SeccompFilter, seccompiler::BackendError> {
-    let rules = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
-    SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        std::env::consts::ARCH.try_into()?,
-    )
+fn clone3_enosys(arch: u32) -> Table {
+    Table {
+        arch,
+        on_match: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        otherwise: libc::SECCOMP_RET_ALLOW,
+        syscalls: BTreeMap::from([(libc::SYS_clone3 as u32, Vec::new())]),
+    }
 }
 
 /// Compiled filters, ready to load; built before the step's last setup so
@@ -408,15 +414,16 @@ fn clone3_enosys() -> Result<SeccompFilter, seccompiler::BackendError> {
 pub(super) struct Filters(Vec<seccompiler::BpfProgram>);
 
 pub(super) fn compile() -> Result<Filters, SetupError> {
-    target_arch()?;
-    let err = |e: seccompiler::BackendError| SetupError::Seccomp {
-        message: e.to_string(),
-    };
-    let mut out = Vec::new();
-    for filter in [profile().map_err(err)?, clone3_enosys().map_err(err)?] {
-        out.push(filter.try_into().map_err(err)?);
+    if AUDIT_ARCH == 0 {
+        return Err(SetupError::Seccomp {
+            message: format!(
+                "architecture {} has no seccomp profile",
+                std::env::consts::ARCH
+            ),
+        });
     }
-    Ok(Filters(out))
+    let tables = [profile(AUDIT_ARCH), clone3_enosys(AUDIT_ARCH)];
+    Ok(Filters(tables.iter().map(bpf::compile).collect()))
 }
 
 impl Filters {
@@ -469,3 +476,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "seccomp_equiv.rs"]
+mod equiv;

@@ -7,7 +7,7 @@ use super::types::CONTEXT_HASHES_DIR;
 use crate::context::HashCache;
 use crate::explain::Records;
 use crate::progress::Progress;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{HelperRequest, Sandbox};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use mybuild_registry::remote_cache::RemoteCache;
@@ -37,6 +37,17 @@ pub struct BuildWorker {
     pub(super) keep_failed: Option<PathBuf>,
     /// What went into each executed step's key (`--explain-cache`).
     pub(super) records: Records,
+    /// `--on-error=shell`: opened on a RUN that exits non-zero.
+    pub(super) debug_shell: Option<Arc<dyn DebugShell>>,
+}
+
+/// Opens an interactive shell in a failed RUN's filesystem, environment
+/// and mounts (`--on-error=shell`). Called on the step's blocking thread
+/// while the step's upper dir, work dir and mounts still exist; returns
+/// when the shell exits. `req` is the step's own request with a `Tty`
+/// console and no command: the shell picks it.
+pub trait DebugShell: Send + Sync {
+    fn open(&self, sandbox: &Sandbox, req: HelperRequest, step: &str);
 }
 
 impl BuildWorker {
@@ -71,6 +82,7 @@ impl BuildWorker {
             http: OnceLock::new(),
             remote: None,
             keep_failed: None,
+            debug_shell: None,
         }
     }
 
@@ -78,6 +90,12 @@ impl BuildWorker {
     /// (`dir` must be on the store's filesystem).
     pub fn keep_failed_in(mut self, dir: PathBuf) -> Self {
         self.keep_failed = Some(dir);
+        self
+    }
+
+    /// Opens `shell` when a RUN exits non-zero, before its files go.
+    pub fn with_debug_shell(mut self, shell: Arc<dyn DebugShell>) -> Self {
+        self.debug_shell = Some(shell);
         self
     }
 

@@ -13,7 +13,7 @@ pub(super) fn get(w: &BuildWorker, key: &Digest) -> Result<Option<Value>, SolveE
         .store
         .cache_get(key)
         .map_err(SolveError::store("cache lookup"))?;
-    Ok(chain.map(Value::Layers))
+    Ok(chain.map(|c| Value::Layers(c.into())))
 }
 
 /// Records a layer result; a local directory is never cached.
@@ -21,7 +21,7 @@ pub(super) fn put(w: &BuildWorker, key: &Digest, value: &Value) -> Result<(), So
     match value {
         Value::Layers(chain) => w
             .store
-            .cache_put(key, chain)
+            .cache_put(key, &chain.to_vec())
             .map_err(SolveError::store("cache record")),
         Value::Local { .. } => Ok(()),
     }
@@ -48,5 +48,5 @@ pub(super) async fn import(w: &BuildWorker, key: &Digest) -> Result<Option<Value
         .await
         .map_err(SolveError::join("cache record"))?
         .map_err(SolveError::store("cache record"))?;
-    Ok(Some(Value::Layers(chain)))
+    Ok(Some(Value::Layers(chain.into())))
 }

@@ -3,6 +3,7 @@
 //! underlying error as its source where there is one.
 
 use super::fetch::FetchError;
+use super::git::GitError;
 use crate::context::ContextError;
 use crate::fileop::{FileOpError, SelectError};
 use crate::sandbox::SandboxError;
@@ -55,6 +56,8 @@ pub enum SolveError {
         step: String,
         source: Box<FetchError>,
     },
+    #[error("{step}: {source}")]
+    Git { step: String, source: Box<GitError> },
     /// A scratch dir for the filtered view of a bound build context.
     #[error("{step}: bind mount {target}: {source}")]
     BindStore {
@@ -104,6 +107,7 @@ impl SolveError {
             | SolveError::Registry { step, .. }
             | SolveError::Context { step, .. }
             | SolveError::Fetch { step, .. }
+            | SolveError::Git { step, .. }
             | SolveError::BindStore { step, .. }
             | SolveError::BindCopy { step, .. }
             | SolveError::CacheMount { step, .. }

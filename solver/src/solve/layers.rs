@@ -2,9 +2,11 @@
 //! dirs, the build context as a directory read in place.
 
 use super::build_worker::BuildWorker;
+use super::chain::Chain;
 use super::error::SolveError;
 use super::types::Value;
 use crate::sandbox::SourceMount;
+use mybuild_cache::Store;
 use mybuild_graph::{Digest, Node};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -19,22 +21,27 @@ use std::path::PathBuf;
 pub(super) fn lowers(
     w: &BuildWorker,
     step: &str,
-    chain: &[Digest],
+    chain: &Chain,
 ) -> Result<Vec<PathBuf>, SolveError> {
-    let root = w.store.snapshots_root();
+    overlay_lowers(&w.store, chain.iter()).map_err(|layer| SolveError::MissingLayer {
+        step: step.to_string(),
+        layer,
+    })
+}
+
+/// [`lowers`] for any caller of the sandbox (`mybuild run`); the error is
+/// the layer whose snapshot is missing.
+pub fn overlay_lowers<'a>(
+    store: &Store,
+    chain: impl DoubleEndedIterator<Item = &'a Digest>,
+) -> Result<Vec<PathBuf>, Digest> {
+    let root = store.snapshots_root();
     let mut seen = HashSet::new();
     chain
-        .iter()
         .rev()
         .filter(|d| seen.insert(*d))
         .map(|d| {
-            let dir = w
-                .store
-                .snapshot_dir(d)
-                .ok_or_else(|| SolveError::MissingLayer {
-                    step: step.to_string(),
-                    layer: d.clone(),
-                })?;
+            let dir = store.snapshot_dir(d).ok_or_else(|| d.clone())?;
             Ok(dir
                 .strip_prefix(&root)
                 .map(|p| p.to_path_buf())
@@ -44,7 +51,7 @@ pub(super) fn lowers(
 }
 
 /// The step's root filesystem: its first input, which must be layers.
-pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v [Digest], SolveError> {
+pub(super) fn rootfs<'v>(node: &Node, inputs: &'v [Value]) -> Result<&'v Chain, SolveError> {
     inputs
         .first()
         .and_then(Value::layers)

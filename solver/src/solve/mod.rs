@@ -12,9 +12,12 @@
 
 mod build_worker;
 mod cache;
+mod chain;
 mod content;
 mod error;
 mod fetch;
+mod git;
+mod git_cache;
 mod keys;
 mod layers;
 mod mounts;
@@ -24,8 +27,12 @@ mod ssh_proxy;
 mod types;
 mod worker;
 
-pub use build_worker::BuildWorker;
+pub use build_worker::{BuildWorker, DebugShell};
+pub use chain::Chain;
 pub use error::SolveError;
+pub use git::{checkout as git_checkout, Checkout as GitCheckout, GitError};
 pub use keys::node_key;
+pub use layers::overlay_lowers;
+pub use mounts::cache_mount_dir;
 pub use scheduler::{vertex_id, Scheduler, SolveOptions};
-pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, RELINK_DIR};
+pub use types::{Value, Worker, CACHE_MOUNTS_DIR, CONTEXT_HASHES_DIR, GIT_SOURCES_DIR, RELINK_DIR};

@@ -282,6 +282,17 @@ fn context_view(
 
 /// The directory of cache `id`, made with `mode` and owner on first use.
 /// `locked` waits for other users; `private` takes the first free copy.
+/// The directory name of cache mount `id` (private copies add `-N`).
+fn cache_mount_name(id: &str) -> String {
+    Digest::of(id.as_bytes()).hex()[..24].to_string()
+}
+
+/// Where the shared copy of cache mount `id` lives in `store`: what
+/// `--cache-mounts-to` exports and `--cache-mounts-from` fills.
+pub fn cache_mount_dir(store: &Store, id: &str) -> PathBuf {
+    store.state_dir(CACHE_MOUNTS_DIR).join(cache_mount_name(id))
+}
+
 fn cache_dir(
     root: &Path,
     id: &str,
@@ -290,7 +301,7 @@ fn cache_dir(
     owner: (u32, u32),
 ) -> std::io::Result<(PathBuf, Option<FileLock>)> {
     std::fs::create_dir_all(root)?;
-    let name = Digest::of(id.as_bytes()).hex()[..24].to_string();
+    let name = cache_mount_name(id);
     for n in 0u32.. {
         let dir = match n {
             0 => root.join(&name),

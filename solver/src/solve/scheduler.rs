@@ -6,6 +6,7 @@
 //! work asked for twice) run once. A failure drops every future still
 //! waiting, which stops the rest of the build.
 
+use super::chain::Chain;
 use super::error::SolveError;
 use super::keys::node_key;
 use super::types::{BoxFuture, Value, Worker};
@@ -64,7 +65,7 @@ struct Inner<W> {
     in_flight: Mutex<HashMap<Digest, RunFuture>>,
     executed: AtomicUsize,
     cached: AtomicUsize,
-    records: Mutex<Vec<(Digest, Vec<Digest>)>>,
+    records: Mutex<Vec<(Digest, Chain)>>,
     /// Cache records still being written (see [`Inner::record_later`]).
     writes: Mutex<Vec<tokio::task::JoinHandle<Result<(), SolveError>>>>,
     /// What earlier solves of the same graph found, by node.
@@ -115,7 +116,11 @@ impl<W: Worker> Scheduler<W> {
     /// Every cacheable result of the solves so far: cache key and layer
     /// chain, in the order they completed (what `--cache-to` exports).
     pub fn records(&self) -> Vec<(Digest, Vec<Digest>)> {
-        self.inner.records.lock().expect("records poisoned").clone()
+        let records = self.inner.records.lock().expect("records poisoned");
+        records
+            .iter()
+            .map(|(k, c)| (k.clone(), c.to_vec()))
+            .collect()
     }
 
     /// Evaluates `target` and everything it needs, nothing else.
@@ -209,6 +214,17 @@ impl Drop for ClearInFlight<'_> {
     }
 }
 
+/// A cache hit as read from the store, sharing the layers its inputs
+/// already hold, so memory stays linear in the number of steps.
+fn rebased(value: Value, inputs: &[Value]) -> Value {
+    match value {
+        Value::Layers(chain) => {
+            Value::Layers(chain.rebased(inputs.iter().filter_map(Value::layers)))
+        }
+        local => local,
+    }
+}
+
 /// The progress vertex id of graph node `id`.
 pub fn vertex_id(id: NodeId) -> String {
     format!("n{}", id.0)
@@ -226,7 +242,7 @@ impl<W: Worker> Inner<W> {
         let vertex = vertex_id(id);
         if matches!(
             node.op,
-            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_) | Op::Merge
+            Op::Scratch | Op::Image(_) | Op::Local(_) | Op::Http(_) | Op::Git(_) | Op::Merge
         ) {
             let digest = node_key(node, &keys, None);
             let present = self.worker.source_present(node);
@@ -244,10 +260,10 @@ impl<W: Worker> Inner<W> {
             } else if present {
                 self.progress.cached(&vertex, &node.name, Some(&digest));
             }
-            // A download is keyed by what it brought, so a changed file
+            // A download or git checkout is keyed by what it brought, so a changed file
             // invalidates the steps after it.
             let content = match (&node.op, value.layers()) {
-                (Op::Http(_), Some(layers)) => layers.last().cloned(),
+                (Op::Http(_) | Op::Git(_), Some(layers)) => layers.last().cloned(),
                 _ => None,
             };
             let key = node_key(node, &keys, content.as_ref());
@@ -269,6 +285,7 @@ impl<W: Worker> Inner<W> {
                 hit = self.worker.cache_import(&key).await.map_err(unstarted)?;
             }
             if let Some(value) = hit {
+                let value = rebased(value, &values);
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name, Some(&key));
                 self.record(&key, &value);
@@ -371,7 +388,7 @@ impl<W: Worker> Inner<W> {
     fn record(&self, key: &Digest, value: &Value) {
         if let Some(chain) = value.layers() {
             let mut records = self.records.lock().expect("records poisoned");
-            records.push((key.clone(), chain.to_vec()));
+            records.push((key.clone(), chain.clone()));
         }
     }
 

@@ -89,7 +89,7 @@ impl Worker for FakeWorker {
             let mut layers: Vec<Digest> = inputs
                 .iter()
                 .filter_map(|v| v.layers())
-                .flatten()
+                .flat_map(|c| c.iter())
                 .cloned()
                 .collect();
             if let Op::Exec(x) = &node.op {
@@ -113,7 +113,7 @@ impl Worker for FakeWorker {
                 self.executions.fetch_add(1, Ordering::SeqCst);
                 layers.push(Digest::of(node.name.as_bytes()));
             }
-            Ok(Value::Layers(layers))
+            Ok(Value::Layers(layers.into()))
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the [`Worker`] trait between the scheduler and the world, and the names
 //! of the directories the solver keeps beside the store.
 
+use super::chain::Chain;
 use super::error::SolveError;
 use crate::explain::{ContentKey, KeyInputs, MissReason};
 use mybuild_graph::{Digest, Node, NodeId};
@@ -15,6 +16,8 @@ pub const CACHE_MOUNTS_DIR: &str = "cache-mounts";
 pub const CONTEXT_HASHES_DIR: &str = "context-hashes";
 /// What each context COPY step placed last, for relinking it (`ops::relink`).
 pub const RELINK_DIR: &str = "copy-relink";
+/// Which layer a commit of a git remote made (`git_cache`).
+pub const GIT_SOURCES_DIR: &str = "git-sources";
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -22,13 +25,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// A root filesystem: layer diff_ids, base layer first.
-    Layers(Vec<Digest>),
+    Layers(Chain),
     /// A host directory handed over by name (the build context).
     Local { path: PathBuf, exclude: Vec<String> },
 }
 
 impl Value {
-    pub fn layers(&self) -> Option<&[Digest]> {
+    pub fn layers(&self) -> Option<&Chain> {
         match self {
             Value::Layers(l) => Some(l),
             Value::Local { .. } => None,

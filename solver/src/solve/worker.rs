@@ -68,6 +68,7 @@ impl Worker for BuildWorker {
                 Op::Merge => merge::run(node, inputs),
                 Op::Image(img) => source::image(self, id, node, img).await,
                 Op::Http(h) => source::http(self, node, h).await,
+                Op::Git(g) => source::git(self, node, g).await,
                 Op::Local(l) => source::local(self, node, l),
                 Op::Exec(x) => exec::run(self, id, node, inputs, x).await,
                 Op::File(f) => file::run(self, id, node, inputs, f).await,

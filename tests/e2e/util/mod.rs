@@ -8,6 +8,7 @@ pub mod golden;
 pub mod http;
 pub mod loopdev;
 pub mod proxy;
+pub mod pty;
 pub mod registry;
 
 use serde_json::Value;

@@ -91,6 +91,7 @@ pub fn exec(args: &[&str]) -> ExecTask {
         network: NetworkMode::Host,
         hostname: "buildkitsandbox".into(),
         mounts: vec![],
+        console: Default::default(),
         env_extra: Default::default(),
     }
 }

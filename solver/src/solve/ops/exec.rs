@@ -30,6 +30,7 @@ pub(in crate::solve) async fn run(
         network: x.network,
         hostname: "buildkitsandbox".into(),
         mounts,
+        console: Default::default(),
         env_extra: x.env_extra.clone(),
     });
     let result = run_task(w, id, node, chain, task).await;

@@ -7,6 +7,7 @@ use super::relink::{now_secs, Plan};
 use super::task::run_task;
 use crate::sandbox::{FileTask, Task};
 use crate::solve::build_worker::BuildWorker;
+use crate::solve::chain::Chain;
 use crate::solve::error::SolveError;
 use crate::solve::layers::{rootfs, sources};
 use crate::solve::types::Value;
@@ -27,9 +28,7 @@ pub(in crate::solve) async fn run(
         // Any failure here only means a full copy, which reports it.
         let relinked = tokio::task::spawn_blocking(move || plan.relink(&store)).await;
         if let Ok(Ok(Some(diff))) = relinked {
-            let mut layers = chain.to_vec();
-            layers.push(diff);
-            return Ok(Value::Layers(layers));
+            return Ok(Value::Layers(Chain::on(chain, vec![diff])));
         }
     }
     let journal = plan.as_ref().map(|_| {

@@ -16,6 +16,7 @@
 
 use super::relink_apply::{compare, RelinkError, RACY_SECS};
 use crate::fileop::journal::Journal;
+use crate::solve::chain::Chain;
 use crate::solve::types::{Value, RELINK_DIR};
 use mybuild_cache::{Marks, Store};
 use mybuild_graph::{Digest, FileAction, FileOp, KeyEncoder, Node};
@@ -53,7 +54,7 @@ pub(super) struct Plan {
 impl Plan {
     /// `None` unless every copy of `f` reads input 1, a local directory,
     /// and none unpacks archives (what they place depends on content).
-    pub(super) fn of(node: &Node, chain: &[Digest], inputs: &[Value], f: &FileOp) -> Option<Plan> {
+    pub(super) fn of(node: &Node, chain: &Chain, inputs: &[Value], f: &FileOp) -> Option<Plan> {
         let [_, Value::Local { path, exclude }] = inputs else {
             return None;
         };
@@ -68,7 +69,7 @@ impl Plan {
         e.str("copy-relink-v1");
         node.op.encode(&mut e);
         e.u64(chain.len() as u64);
-        for d in chain {
+        for d in chain.iter() {
             e.digest(d);
         }
         e.bytes(path.as_os_str().as_encoded_bytes()).strs(exclude);

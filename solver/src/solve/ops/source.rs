@@ -1,18 +1,20 @@
 //! Source ops, always evaluated (never cached by key): scratch, a registry
-//! image's layers, a file fetched over HTTP, and a local directory handed
+//! image's layers, a file fetched over HTTP, a git checkout, and a local directory handed
 //! over by name.
 
 use crate::solve::build_worker::BuildWorker;
+use crate::solve::chain::Chain;
 use crate::solve::error::SolveError;
 use crate::solve::fetch::fetch;
+use crate::solve::git::fetch_git;
 use crate::solve::scheduler::vertex_id;
 use crate::solve::types::Value;
-use mybuild_graph::{HttpSource, ImageSource, LocalSource, Node, NodeId};
+use mybuild_graph::{GitSource, HttpSource, ImageSource, LocalSource, Node, NodeId};
 use std::time::Duration;
 
 /// The empty filesystem.
 pub(in crate::solve) fn scratch() -> Value {
-    Value::Layers(vec![])
+    Value::Layers(Chain::default())
 }
 
 /// The image's layers, pulled and unpacked as needed.
@@ -35,7 +37,7 @@ pub(in crate::solve) async fn image(
             step: node.name.clone(),
             source,
         })?;
-    Ok(Value::Layers(layers))
+    Ok(Value::Layers(layers.into()))
 }
 
 /// `ADD <url>`: the downloaded file as a one-layer chain.
@@ -59,7 +61,22 @@ pub(in crate::solve) async fn http(
             step: node.name.clone(),
             source: Box::new(source),
         })?;
-    Ok(Value::Layers(vec![diff]))
+    Ok(Value::Layers(Chain::new(vec![diff])))
+}
+
+/// `ADD <git url>`: the commit's tree as a one-layer chain.
+pub(in crate::solve) async fn git(
+    w: &BuildWorker,
+    node: &Node,
+    g: &GitSource,
+) -> Result<Value, SolveError> {
+    let diff = fetch_git(&w.store, g)
+        .await
+        .map_err(|source| SolveError::Git {
+            step: node.name.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(Value::Layers(Chain::new(vec![diff])))
 }
 
 /// The host directory the build named `l.name`, read in place.

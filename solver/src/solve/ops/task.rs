@@ -6,9 +6,10 @@
 use super::tail::Tail;
 use crate::progress::{LogStream, Progress};
 use crate::sandbox::{
-    HelperRequest, KillOnDrop, KillSwitch, OutputStream, Sandbox, SandboxError, Task,
+    Console, HelperRequest, KillOnDrop, KillSwitch, OutputStream, Sandbox, SandboxError, Task,
 };
-use crate::solve::build_worker::BuildWorker;
+use crate::solve::build_worker::{BuildWorker, DebugShell};
+use crate::solve::chain::Chain;
 use crate::solve::error::SolveError;
 use crate::solve::layers::lowers;
 use crate::solve::scheduler::vertex_id;
@@ -23,7 +24,7 @@ pub(super) async fn run_task(
     w: &BuildWorker,
     id: NodeId,
     node: &Node,
-    chain: &[Digest],
+    chain: &Chain,
     task: Task,
 ) -> Result<Value, SolveError> {
     let step = node.name.clone();
@@ -36,6 +37,7 @@ pub(super) async fn run_task(
             Task::File(_) => String::new(),
         },
         keep: w.keep_failed.as_ref().map(|d| d.join(&vertex)),
+        shell: w.debug_shell.clone(),
         vertex,
         clamp: clamp_of(&node.op),
         store: w.store.clone(),
@@ -48,9 +50,7 @@ pub(super) async fn run_task(
     let diff = tokio::task::spawn_blocking(move || run.run(lowers, task, &switch)).await;
     guard.defuse();
     let diff = diff.map_err(SolveError::join(step))??;
-    let mut layers = chain.to_vec();
-    layers.push(diff);
-    Ok(Value::Layers(layers))
+    Ok(Value::Layers(Chain::on(chain, vec![diff])))
 }
 
 /// What the blocking side of a step needs, moved onto its thread.
@@ -61,6 +61,8 @@ struct SandboxRun {
     vertex: String,
     /// Where to keep the upper dir of a RUN that exits non-zero.
     keep: Option<PathBuf>,
+    /// Opened on a RUN that exits non-zero (`--on-error=shell`).
+    shell: Option<Arc<dyn DebugShell>>,
     /// `SOURCE_DATE_EPOCH` the new layer's file times are clamped to.
     clamp: Option<u64>,
     store: Arc<Store>,
@@ -99,6 +101,18 @@ impl SandboxRun {
             tail.push(data);
         };
         let result = self.sandbox.run_killable(&req, &mut on_output, switch);
+        if let (Err(SandboxError::Exited { .. }), Some(shell)) = (&result, &self.shell) {
+            match debug_request(&req, &wd) {
+                Ok(Some(req)) => shell.open(&self.sandbox, req, &self.step),
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(SolveError::Sandbox {
+                        step: self.step.clone(),
+                        source,
+                    })
+                }
+            }
+        }
         self.check(result, &wd, tail)?;
         if let Some(epoch) = self.clamp {
             mybuild_cache::clamp_mtimes(&wd.upper(), epoch)
@@ -144,6 +158,26 @@ impl SandboxRun {
             }),
         }
     }
+}
+
+/// The failed RUN's request for its debug shell: same filesystem (its
+/// upper dir holds what the command wrote), environment and mounts, on a
+/// terminal, with the command left for the shell to choose. Its overlay
+/// needs a work dir of its own: the step's is marked by its `volatile`
+/// mount and refused by a second one.
+fn debug_request(req: &HelperRequest, wd: &WorkDir) -> Result<Option<HelperRequest>, SandboxError> {
+    let mut req = req.clone();
+    let Task::Exec(x) = &mut req.task else {
+        return Ok(None);
+    };
+    x.args.clear();
+    x.console = Console::Tty;
+    req.work = wd.path().join("shell-work");
+    std::fs::create_dir(&req.work).map_err(|source| SandboxError::Io {
+        step: "create the debug shell's work dir",
+        source,
+    })?;
+    Ok(Some(req))
 }
 
 /// The clamp an op asks for; it is part of the op's cache key.
