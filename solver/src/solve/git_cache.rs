@@ -4,10 +4,14 @@
 //! nothing. Entries live in `GIT_SOURCES_DIR` beside the store; one whose
 //! layer is gone is ignored, and `prune -a` removes them all.
 
-use super::types::GIT_SOURCES_DIR;
 use mybuild_cache::Store;
 use mybuild_graph::{Digest, GitSource, KeyEncoder};
 use std::path::PathBuf;
+
+/// Which layer a commit of a git remote made. Defined here, not with the
+/// solver's other directory names in `types`, so `types` -> `error` ->
+/// `git` -> this file is no import circle.
+pub const GIT_SOURCES_DIR: &str = "git-sources";
 
 /// The entry's path: a digest of everything that decides the tree.
 fn entry(store: &Store, src: &GitSource, commit: &str) -> PathBuf {

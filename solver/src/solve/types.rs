@@ -16,8 +16,6 @@ pub const CACHE_MOUNTS_DIR: &str = "cache-mounts";
 pub const CONTEXT_HASHES_DIR: &str = "context-hashes";
 /// What each context COPY step placed last, for relinking it (`ops::relink`).
 pub const RELINK_DIR: &str = "copy-relink";
-/// Which layer a commit of a git remote made (`git_cache`).
-pub const GIT_SOURCES_DIR: &str = "git-sources";
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
