@@ -20,6 +20,7 @@ pub(crate) mod select;
 mod sparse;
 mod tarball;
 mod unpack;
+mod walk;
 
 #[cfg(test)]
 mod tests;
