@@ -319,7 +319,10 @@ mod tests {
         assert_eq!(ino(), before, "images.json was rewritten");
         s.tag("docker.io/library/y:latest", &id).unwrap();
         assert_ne!(ino(), before);
-        assert_eq!(s.resolve_tag("docker.io/library/x:latest").unwrap(), Some(id));
+        assert_eq!(
+            s.resolve_tag("docker.io/library/x:latest").unwrap(),
+            Some(id)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use super::hashtable::{self, Meta, Table};
 use nix::sys::stat::FileStat;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -128,7 +128,7 @@ impl HashCache {
             .file
             .with_extension(format!("tmp-{}", std::process::id()));
         let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
-        out.write_all(&hashtable::encode(&e.rows()))?;
+        hashtable::write(&mut out, || e.rows())?;
         out.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, &self.file)?;
         e.dirty = false;
@@ -138,17 +138,23 @@ impl HashCache {
 
 impl Entries {
     /// Every entry to keep, sorted by path: the loaded ones not dropped or
-    /// replaced, and the added ones.
-    fn rows(&self) -> Vec<hashtable::Row<'_>> {
+    /// replaced, merged with the added ones (both are sorted).
+    fn rows(&self) -> impl Iterator<Item = hashtable::Row<'_>> {
         let t = &self.table;
-        let mut rows: Vec<hashtable::Row> = (0..t.len())
+        let mut kept = (0..t.len())
             .filter(|i| !self.dropped.contains(i) && !self.added.contains_key(t.name(*i)))
             .map(|i| (t.name(i), t.meta(i), t.digest(i)))
-            .chain(self.added.iter().map(|(k, (m, d))| (k.as_slice(), *m, *d)))
-            .collect();
-        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        rows.dedup_by(|a, b| a.0 == b.0);
-        rows
+            .peekable();
+        let mut added = self
+            .added
+            .iter()
+            .map(|(k, (m, d))| (k.as_slice(), *m, *d))
+            .peekable();
+        std::iter::from_fn(move || match (kept.peek(), added.peek()) {
+            (Some(k), Some(a)) if k.0 < a.0 => kept.next(),
+            (Some(_), Some(_)) | (None, _) => added.next(),
+            (Some(_), None) => kept.next(),
+        })
     }
 }
 

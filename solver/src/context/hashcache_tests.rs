@@ -121,3 +121,28 @@ fn damaged_or_old_files_are_not_used() {
         assert_eq!(cache.get(b"f", &old), None, "damaged file {i} was used");
     }
 }
+
+#[test]
+fn saving_merges_loaded_and_new_entries_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    std::fs::write(&f, "one").unwrap();
+    let old = old_stat(&f);
+    let cache_file = dir.path().join("cache");
+    let first = HashCache::open(cache_file.clone());
+    for (i, name) in ["b", "d", "f"].iter().enumerate() {
+        first.put(name.as_bytes(), &old, [i as u8; 32]);
+    }
+    first.save().unwrap();
+    let second = HashCache::open(cache_file.clone());
+    second.put(b"a", &old, [10; 32]);
+    second.put(b"d", &old, [11; 32]);
+    second.put(b"e", &old, [12; 32]);
+    second.save().unwrap();
+    let third = HashCache::open(cache_file);
+    let got: Vec<_> = ["a", "b", "d", "e", "f"]
+        .iter()
+        .map(|n| third.get(n.as_bytes(), &old).map(|(_, d)| d[0]))
+        .collect();
+    assert_eq!(got, [Some(10), Some(0), Some(11), Some(12), Some(2)]);
+}

@@ -10,6 +10,7 @@
 //! is not used at all, which only costs hashing the files again.
 
 use nix::sys::stat::FileStat;
+use std::io::{self, Seek, SeekFrom, Write};
 
 const MAGIC: &[u8] = b"mybuild-context-hashes-v2\n";
 const HEADER: usize = MAGIC.len() + 12;
@@ -140,34 +141,61 @@ impl Table {
 /// One entry to write: path bytes, what the file looked like, its digest.
 pub(super) type Row<'a> = (&'a [u8], Meta, [u8; 32]);
 
-/// The file for `rows`, which must be sorted by path and unique.
-pub(super) fn encode(rows: &[Row]) -> Vec<u8> {
-    let names: usize = rows.iter().map(|r| r.0.len()).sum();
-    let mut out = Vec::with_capacity(HEADER + rows.len() * RECORD + names);
-    out.extend(MAGIC);
-    out.extend((rows.len() as u32).to_le_bytes());
-    out.extend((names as u32).to_le_bytes());
-    out.extend(0u32.to_le_bytes()); // the checksum, filled in below
+/// Writes the file for the rows `rows()` yields (sorted by path, unique)
+/// straight to `out`, going over them three times instead of holding a
+/// copy: a cold build of a big context has a row per file.
+pub(super) fn write<'a, I, W>(out: &mut W, rows: impl Fn() -> I) -> io::Result<()>
+where
+    I: Iterator<Item = Row<'a>>,
+    W: Write + Seek,
+{
+    let (mut count, mut names) = (0u64, 0u64);
+    for (name, _, _) in rows() {
+        count += 1;
+        names += name.len() as u64;
+    }
+    let too_big = |_| io::Error::other("context hash cache over 4 GiB");
+    let count = u32::try_from(count).map_err(too_big)?;
+    let names = u32::try_from(names).map_err(too_big)?;
+    out.write_all(&[0; HEADER])?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut put = |bytes: &[u8]| {
+        crc.update(bytes);
+        out.write_all(bytes)
+    };
     let mut off = 0u32;
-    for (name, m, digest) in rows {
-        for v in [m.ino, m.size] {
-            out.extend(v.to_le_bytes());
-        }
-        for v in [m.mode, m.uid, m.gid, name.len() as u32] {
-            out.extend(v.to_le_bytes());
-        }
-        for v in [m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend(off.to_le_bytes());
-        out.extend(0u32.to_le_bytes());
-        out.extend(digest);
+    for (name, m, digest) in rows() {
+        put(&record(name.len() as u32, off, &m, &digest))?;
         off += name.len() as u32;
     }
-    for (name, _, _) in rows {
-        out.extend(*name);
+    for (name, _, _) in rows() {
+        put(name)?;
     }
-    let crc = crc32fast::hash(&out[HEADER..]);
-    out[HEADER - 4..HEADER].copy_from_slice(&crc.to_le_bytes());
-    out
+    let mut header = MAGIC.to_vec();
+    for v in [count, names, crc.finalize()] {
+        header.extend(v.to_le_bytes());
+    }
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&header)
+}
+
+fn record(name_len: u32, name_off: u32, m: &Meta, digest: &[u8; 32]) -> [u8; RECORD] {
+    let mut r = [0u8; RECORD];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        r[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(&m.ino.to_le_bytes());
+    put(&m.size.to_le_bytes());
+    for v in [m.mode, m.uid, m.gid, name_len] {
+        put(&v.to_le_bytes());
+    }
+    for v in [m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1] {
+        put(&v.to_le_bytes());
+    }
+    put(&name_off.to_le_bytes());
+    put(&0u32.to_le_bytes());
+    put(digest);
+    r
 }
