@@ -58,7 +58,8 @@ fn after(change: impl Fn(&Path)) -> (Digest, Digest, Digest) {
     let cache = HashCache::open_without_racy_window(cache_file.clone());
     let before = key(&ctx, None);
     assert_eq!(key(&ctx, Some(&cache)), before);
-    cache.put(FILE.as_bytes(), &lstat(&f).unwrap(), [0xaa; 32]);
+    let st = crate::fileop::stat::Stat::from(lstat(&f).unwrap());
+    cache.put(FILE.as_bytes(), &st, [0xaa; 32]);
     cache.save().unwrap();
     let cache = HashCache::open_without_racy_window(cache_file);
     assert_ne!(

@@ -10,7 +10,7 @@
 //! a rename; anything unreadable means starting empty.
 
 use super::hashtable::{self, Meta, Table};
-use nix::sys::stat::FileStat;
+use crate::fileop::stat::Stat;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
@@ -80,7 +80,7 @@ impl HashCache {
     }
 
     /// The digest of `rel` if it was hashed while it looked exactly so.
-    pub fn get(&self, rel: &[u8], st: &FileStat) -> Option<(u64, [u8; 32])> {
+    pub(crate) fn get(&self, rel: &[u8], st: &Stat) -> Option<(u64, [u8; 32])> {
         let mut e = self.entries();
         let now = Meta::of(st);
         if let Some((meta, digest)) = e.added.get(rel) {
@@ -94,7 +94,7 @@ impl HashCache {
         Some((now.size, e.table.digest(i)))
     }
 
-    pub fn put(&self, rel: &[u8], st: &FileStat, digest: [u8; 32]) {
+    pub(crate) fn put(&self, rel: &[u8], st: &Stat, digest: [u8; 32]) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);

@@ -3,12 +3,12 @@
 
 use super::*;
 
-fn stat(path: &std::path::Path) -> FileStat {
-    nix::sys::stat::lstat(path).unwrap()
+fn stat(path: &std::path::Path) -> Stat {
+    Stat::from(nix::sys::stat::lstat(path).unwrap())
 }
 
 /// A stat of `f` that looks old enough to be remembered.
-fn old_stat(f: &std::path::Path) -> FileStat {
+fn old_stat(f: &std::path::Path) -> Stat {
     let mut old = stat(f);
     old.st_mtime = 1000;
     old.st_ctime = 1000;
@@ -57,7 +57,7 @@ fn any_changed_field_of_the_stat_misses() {
     let cache = HashCache::open(cache_file.clone());
     cache.put(b"f", &old, [7; 32]);
     cache.save().unwrap();
-    let changes: [(&str, fn(&mut FileStat)); 9] = [
+    let changes: [(&str, fn(&mut Stat)); 9] = [
         ("inode", |s| s.st_ino += 1),
         ("size", |s| s.st_size += 1),
         ("mode", |s| s.st_mode ^= 0o100),

@@ -9,7 +9,7 @@
 //! file that fails any check (magic, sizes, checksum, a name out of bounds)
 //! is not used at all, which only costs hashing the files again.
 
-use nix::sys::stat::FileStat;
+use crate::fileop::stat::Stat;
 use std::io::{self, Seek, SeekFrom, Write};
 
 const MAGIC: &[u8] = b"mybuild-context-hashes-v2\n";
@@ -30,7 +30,7 @@ pub(super) struct Meta {
 }
 
 impl Meta {
-    pub fn of(st: &FileStat) -> Meta {
+    pub fn of(st: &Stat) -> Meta {
         Meta {
             ino: st.st_ino,
             size: st.st_size as u64,

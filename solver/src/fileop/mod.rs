@@ -18,6 +18,7 @@ mod owner;
 pub(crate) mod resolve;
 pub(crate) mod select;
 mod sparse;
+pub(crate) mod stat;
 mod tarball;
 mod unpack;
 mod walk;

@@ -8,10 +8,10 @@
 use super::at;
 use super::glob::{has_wildcards, Glob, Syntax};
 use super::resolve::{self, Resolved};
+use super::stat::Stat;
 use super::walk;
 use crate::context::Dockerignore;
 use nix::fcntl::OFlag;
-use nix::sys::stat::FileStat;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
@@ -41,7 +41,7 @@ pub(crate) struct Source<'a> {
 pub(crate) struct Entry {
     /// Path relative to the match; empty for the match itself.
     pub rel: PathBuf,
-    pub stat: FileStat,
+    pub stat: Stat,
     pub link_target: Option<OsString>,
     /// Index of an earlier entry of the same match that is the same inode.
     pub hardlink_of: Option<usize>,
@@ -341,7 +341,7 @@ fn resolve_match(
     };
     let top = Entry {
         rel: PathBuf::new(),
-        stat: top_stat,
+        stat: Stat::from(top_stat),
         link_target: None,
         hardlink_of: None,
     };

@@ -6,8 +6,8 @@
 
 use super::at;
 use super::select::{Entry, Source};
+use super::stat::Stat;
 use nix::fcntl::OFlag;
-use nix::sys::stat::FileStat;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -118,7 +118,7 @@ fn walk_subdirs(
         .collect()
 }
 
-fn dir_entry(rel: PathBuf, stat: FileStat) -> Entry {
+fn dir_entry(rel: PathBuf, stat: Stat) -> Entry {
     Entry {
         rel,
         stat,
@@ -141,7 +141,7 @@ fn mark_hardlinks(entries: &mut [Entry]) {
 
 /// What to do with a directory met in [`Walker::walk_level`].
 type OnDir<'f, 'a, 'b> =
-    dyn FnMut(&mut Walker<'a, 'b>, &OsStr, PathBuf, FileStat, bool) -> io::Result<()> + 'f;
+    dyn FnMut(&mut Walker<'a, 'b>, &OsStr, PathBuf, Stat, bool) -> io::Result<()> + 'f;
 
 struct Walker<'a, 'b> {
     src: &'a Source<'b>,
@@ -175,7 +175,7 @@ impl<'a, 'b> Walker<'a, 'b> {
         let filtering = !self.src.ignore.is_empty();
         for name in at::read_dir_names(dir)? {
             let child = rel.join(&name);
-            let Some(stat) = at::lstat_at(dir, &name)? else {
+            let Some(stat) = at::lstat_at(dir, &name)?.map(Stat::from) else {
                 continue;
             };
             let excluded = filtering
@@ -201,7 +201,7 @@ impl<'a, 'b> Walker<'a, 'b> {
         dir: BorrowedFd,
         name: &OsStr,
         child: PathBuf,
-        stat: FileStat,
+        stat: Stat,
         excluded: bool,
     ) -> io::Result<()> {
         let fd = at::open_beneath(dir, Path::new(name), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
@@ -220,7 +220,7 @@ impl<'a, 'b> Walker<'a, 'b> {
         dir: BorrowedFd,
         name: &OsStr,
         child: PathBuf,
-        stat: FileStat,
+        stat: Stat,
     ) -> io::Result<()> {
         let link_target = if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
             Some(at::readlink_at(dir, name)?)
