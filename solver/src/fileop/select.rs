@@ -10,12 +10,13 @@ use super::glob::{has_wildcards, Glob, Syntax};
 use super::resolve::{self, Resolved};
 use super::stat::Stat;
 use super::walk;
+pub(crate) use super::walk::{Entry, Source};
 use crate::context::Dockerignore;
 use nix::fcntl::OFlag;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,33 +29,6 @@ pub enum SelectError {
     BadPattern { pattern: String },
     #[error("read source {path}: {source}")]
     Io { path: String, source: io::Error },
-}
-
-/// A source directory tree being read, with its dockerignore rules.
-pub(crate) struct Source<'a> {
-    pub root: BorrowedFd<'a>,
-    pub ignore: &'a Dockerignore,
-}
-
-/// One file, directory, symlink or special file under a match.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    /// Path relative to the match; empty for the match itself.
-    pub rel: PathBuf,
-    pub stat: Stat,
-    pub link_target: Option<OsString>,
-    /// Index of an earlier entry of the same match that is the same inode.
-    pub hardlink_of: Option<usize>,
-}
-
-impl Entry {
-    pub(crate) fn kind(&self) -> u32 {
-        self.stat.st_mode & libc::S_IFMT
-    }
-
-    pub(crate) fn is_dir(&self) -> bool {
-        self.kind() == libc::S_IFDIR
-    }
 }
 
 /// One resolved source path and everything under it, in walk order.

@@ -5,8 +5,8 @@
 //! parallel. The result is the same as one thread's walk, entry for entry.
 
 use super::at;
-use super::select::{Entry, Source};
 use super::stat::Stat;
+use crate::context::Dockerignore;
 use nix::fcntl::OFlag;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -14,6 +14,33 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A source directory tree being read, with its dockerignore rules.
+pub(crate) struct Source<'a> {
+    pub root: BorrowedFd<'a>,
+    pub ignore: &'a Dockerignore,
+}
+
+/// One file, directory, symlink or special file under a match.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// Path relative to the match; empty for the match itself.
+    pub rel: PathBuf,
+    pub stat: Stat,
+    pub link_target: Option<OsString>,
+    /// Index of an earlier entry of the same match that is the same inode.
+    pub hardlink_of: Option<usize>,
+}
+
+impl Entry {
+    pub(crate) fn kind(&self) -> u32 {
+        self.stat.st_mode & libc::S_IFMT
+    }
+
+    pub(crate) fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+}
 
 /// The most threads one walk uses.
 const MAX_THREADS: usize = 4;
