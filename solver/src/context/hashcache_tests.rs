@@ -47,6 +47,9 @@ fn entries_survive_a_reload_and_racy_ones_are_not_kept() {
     assert_eq!(third.get(b"a", &old), Some((3, [1; 32])));
 }
 
+/// One field of a stat changed, by name.
+type Change = fn(&mut Stat);
+
 #[test]
 fn any_changed_field_of_the_stat_misses() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,7 +60,7 @@ fn any_changed_field_of_the_stat_misses() {
     let cache = HashCache::open(cache_file.clone());
     cache.put(b"f", &old, [7; 32]);
     cache.save().unwrap();
-    let changes: [(&str, fn(&mut Stat)); 9] = [
+    let changes: [(&str, Change); 9] = [
         ("inode", |s| s.st_ino += 1),
         ("size", |s| s.st_size += 1),
         ("mode", |s| s.st_mode ^= 0o100),
