@@ -188,17 +188,22 @@ mod tests {
         out
     }
 
-    #[test]
-    fn stored_members_decode_with_flate2_and_add_five_bytes_a_block() {
-        let mut x = 0x1234_5678u32;
-        let noise: Vec<u8> = (0..CHUNK + 70_001)
+    /// `len` bytes that do not compress (xorshift from `seed`).
+    fn noise(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
                 x as u8
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn stored_members_decode_with_flate2_and_add_five_bytes_a_block() {
+        let noise = noise(CHUNK + 70_001, 0x1234_5678);
         for len in [0, 1, 65_535, 65_536, 131_070, 200_000, noise.len()] {
             let member = stored_member(&noise[..len]);
             let blocks = len.div_ceil(STORED_BLOCK).max(1);
@@ -217,15 +222,7 @@ mod tests {
         let a = roundtrip(&text);
         assert!(a.len() < text.len() / 50, "text is compressed");
         assert_eq!(a, roundtrip(&text), "same input, same blob");
-        let mut x = 0x9e37_79b9u32;
-        let noise: Vec<u8> = (0..CHUNK + 7)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let noise = noise(CHUNK + 7, 0x9e37_79b9);
         let b = roundtrip(&noise);
         assert!(b.len() < noise.len() + noise.len() / 50);
         assert!(

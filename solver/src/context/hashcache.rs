@@ -82,7 +82,7 @@ impl HashCache {
     /// The digest of `rel` if it was hashed while it looked exactly so.
     pub(crate) fn get(&self, rel: &[u8], st: &Stat) -> Option<(u64, [u8; 32])> {
         let mut e = self.entries();
-        let now = Meta::of(st);
+        let now = meta_of(st);
         if let Some((meta, digest)) = e.added.get(rel) {
             return (*meta == now).then_some((meta.size, *digest));
         }
@@ -107,7 +107,7 @@ impl HashCache {
             e.dirty |= e.added.remove(rel).is_some();
             return;
         }
-        e.added.insert(rel.to_vec(), (Meta::of(st), digest));
+        e.added.insert(rel.to_vec(), (meta_of(st), digest));
         e.dirty = true;
     }
 
@@ -133,6 +133,14 @@ impl HashCache {
         std::fs::rename(&tmp, &self.file)?;
         e.dirty = false;
         Ok(())
+    }
+}
+
+/// What the cache keeps of a stat (the file kept no device number).
+fn meta_of(st: &Stat) -> Meta {
+    Meta {
+        rdev: 0,
+        ..Meta::of(st)
     }
 }
 

@@ -9,7 +9,6 @@
 //! file that fails any check (magic, sizes, checksum, a name out of bounds)
 //! is not used at all, which only costs hashing the files again.
 
-use crate::fileop::stat::Stat;
 use std::io::{self, Seek, SeekFrom, Write};
 
 const MAGIC: &[u8] = b"mybuild-context-hashes-v2\n";
@@ -17,31 +16,10 @@ const HEADER: usize = MAGIC.len() + 12;
 /// ino, size, mode, uid, gid, name length, four times, name offset, pad, digest.
 const RECORD: usize = 8 + 8 + 4 + 4 + 4 + 4 + 4 * 8 + 4 + 4 + 32;
 
-/// What must be unchanged for a remembered digest to be trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Meta {
-    pub ino: u64,
-    pub size: u64,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: (i64, i64),
-    pub ctime: (i64, i64),
-}
-
-impl Meta {
-    pub fn of(st: &Stat) -> Meta {
-        Meta {
-            ino: st.st_ino,
-            size: st.st_size as u64,
-            mode: st.st_mode,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            mtime: (st.st_mtime, st.st_mtime_nsec),
-            ctime: (st.st_ctime, st.st_ctime_nsec),
-        }
-    }
-}
+/// What must be unchanged for a remembered digest to be trusted: what a
+/// COPY's journal keeps of its sources too (`rdev` is 0, as for every
+/// regular file).
+pub(super) use crate::fileop::journal::SourceMeta as Meta;
 
 /// A loaded cache file: the bytes as read, parsed on access.
 #[derive(Default)]
@@ -110,6 +88,7 @@ impl Table {
             mode: u32_at(r, 16),
             uid: u32_at(r, 20),
             gid: u32_at(r, 24),
+            rdev: 0,
             mtime: (t(0), t(1)),
             ctime: (t(2), t(3)),
         }
