@@ -300,10 +300,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn naming_the_same_image_again_writes_nothing() {
-        use std::os::unix::fs::MetadataExt;
-        let tmp = tempfile::tempdir().unwrap();
+    /// A store holding one empty layer, and that layer.
+    fn store_with_a_layer(tmp: &tempfile::TempDir) -> (Store, Digest) {
         let s = Store::open(tmp.path()).unwrap();
         let layer = s
             .import_layer(
@@ -311,6 +309,14 @@ mod tests {
                 None,
             )
             .unwrap();
+        (s, layer)
+    }
+
+    #[test]
+    fn naming_the_same_image_again_writes_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (s, layer) = store_with_a_layer(&tmp);
         let id = s.put_image(&config(&[layer])).unwrap();
         s.tag("docker.io/library/x:latest", &id).unwrap();
         let ino = || std::fs::metadata(s.images_file()).unwrap().ino();
@@ -328,13 +334,7 @@ mod tests {
     #[test]
     fn tag_resolve_and_list() {
         let tmp = tempfile::tempdir().unwrap();
-        let s = Store::open(tmp.path()).unwrap();
-        let layer = s
-            .import_layer(
-                &tar::Builder::new(Vec::new()).into_inner().unwrap()[..],
-                None,
-            )
-            .unwrap();
+        let (s, layer) = store_with_a_layer(&tmp);
         assert!(matches!(
             s.put_image(&config(&[Digest::of(b"nope")])),
             Err(StoreError::LayerMissing { .. })
