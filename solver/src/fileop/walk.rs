@@ -13,7 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// A source directory tree being read, with its dockerignore rules.
 pub(crate) struct Source<'a> {
@@ -48,6 +48,11 @@ const MAX_THREADS: usize = 4;
 /// `top` (the entries of the directory `dir` itself, at `real_root` in the
 /// source) followed by everything below it in walk order, with hardlinks
 /// marked as indices into the whole.
+///
+/// The calling thread walks the top's subdirectories from the first,
+/// straight into the result; helpers take them from the last, and their
+/// (fewer) entries are appended once the two meet. So at most the helpers'
+/// share is held twice, not every entry.
 pub(crate) fn walk_tree(
     src: &Source,
     real_root: &Path,
@@ -65,22 +70,130 @@ pub(crate) fn walk_tree(
         });
         Ok(())
     })?;
-    let below = walk_subdirs(src, real_root, dir, &subdirs)?;
-    let mut entries = top_entries;
-    entries.reserve(top.entries.len() + below.iter().map(Vec::len).sum::<usize>());
-    let mut next = 0;
-    for (sub, inner) in subdirs.iter().zip(below) {
-        entries.extend(top.entries.drain(..sub.at - next));
-        next = sub.at;
-        // An excluded directory only stays when an exception kept something in it.
-        if sub.excluded && inner.is_empty() {
-            entries.pop();
-        }
+    let helpers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS)
+        .min(subdirs.len())
+        .saturating_sub(1);
+    // The next subdirectory from the front and the end of what is left.
+    let range = Mutex::new((0, subdirs.len()));
+    let walk_into = |i: usize, out: Vec<Entry>| -> io::Result<Vec<Entry>> {
+        let name = Path::new(&subdirs[i].name);
+        let fd = at::open_beneath(dir, name, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let mut w = Walker::new(src, real_root);
+        w.entries = out;
+        w.walk(fd.as_fd(), name)?;
+        Ok(w.entries)
+    };
+    let mut out = Joined {
+        entries: top_entries,
+        top: top.entries,
+        taken: 0,
+    };
+    let from_back = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..helpers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(i) = take(&range, End::Back) {
+                        done.push((i, walk_into(i, Vec::new())));
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut front = || -> io::Result<()> {
+            while let Some(i) = take(&range, End::Front) {
+                out.before(&subdirs[i]);
+                let (entries, len) = out.open();
+                out.entries = walk_into(i, entries)?;
+                out.after(&subdirs[i], len);
+            }
+            Ok(())
+        };
+        let walked = front();
+        // A helper that panicked left its directories unwalked; they are
+        // walked again below rather than lost.
+        let mut done: Vec<_> = threads
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        done.sort_by_key(|d| d.0);
+        walked.map(|()| done)
+    })?;
+    let first = range.lock().unwrap_or_else(|p| p.into_inner()).0;
+    let mut from_back = from_back.into_iter().peekable();
+    for (i, sub) in subdirs.iter().enumerate().skip(first) {
+        let inner = match from_back.next_if(|d| d.0 == i) {
+            Some((_, walked)) => walked?,
+            None => walk_into(i, Vec::new())?,
+        };
+        out.before(sub);
+        let (mut entries, len) = out.open();
         entries.extend(inner);
+        out.entries = entries;
+        out.after(sub, len);
     }
-    entries.extend(top.entries);
+    let mut entries = out.entries;
+    entries.extend(out.top);
     mark_hardlinks(&mut entries);
     Ok(entries)
+}
+
+/// Which end of the subdirectories left a thread takes from.
+enum End {
+    Front,
+    Back,
+}
+
+/// Takes the next index from `end` of the shared `(front, end)` range;
+/// `None` once it is empty.
+fn take(range: &Mutex<(usize, usize)>, end: End) -> Option<usize> {
+    let mut r = range.lock().unwrap_or_else(|p| p.into_inner());
+    if r.0 >= r.1 {
+        return None;
+    }
+    Some(match end {
+        End::Front => {
+            r.0 += 1;
+            r.0 - 1
+        }
+        End::Back => {
+            r.1 -= 1;
+            r.1
+        }
+    })
+}
+
+/// The result as it is put together: the top's own entries go in before
+/// each subdirectory's.
+struct Joined {
+    entries: Vec<Entry>,
+    top: Vec<Entry>,
+    /// How many of the top's entries are in `entries` already.
+    taken: usize,
+}
+
+impl Joined {
+    /// Appends the top's entries up to `sub`'s own.
+    fn before(&mut self, sub: &Subdir) {
+        self.entries.extend(self.top.drain(..sub.at - self.taken));
+        self.taken = sub.at;
+    }
+
+    /// The entries to walk into, and how many there were.
+    fn open(&mut self) -> (Vec<Entry>, usize) {
+        let entries = std::mem::take(&mut self.entries);
+        let len = entries.len();
+        (entries, len)
+    }
+
+    /// An excluded directory only stays when an exception kept something in it.
+    fn after(&mut self, sub: &Subdir, len: usize) {
+        if sub.excluded && self.entries.len() == len {
+            self.entries.pop();
+        }
+    }
 }
 
 /// A directory right below the top, to be walked on its own.
@@ -89,60 +202,6 @@ struct Subdir {
     at: usize,
     name: OsString,
     excluded: bool,
-}
-
-/// Walks each of `subdirs` on up to [`MAX_THREADS`] threads; their entries
-/// in the order of `subdirs`.
-fn walk_subdirs(
-    src: &Source,
-    real_root: &Path,
-    dir: BorrowedFd,
-    subdirs: &[Subdir],
-) -> io::Result<Vec<Vec<Entry>>> {
-    let walk_one = |sub: &Subdir| -> io::Result<Vec<Entry>> {
-        let name = Path::new(&sub.name);
-        let fd = at::open_beneath(dir, name, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-        let mut w = Walker::new(src, real_root);
-        w.walk(fd.as_fd(), name)?;
-        Ok(w.entries)
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_THREADS)
-        .min(subdirs.len());
-    if threads <= 1 {
-        return subdirs.iter().map(walk_one).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(sub) = subdirs.get(i) else {
-                return done;
-            };
-            done.push((i, walk_one(sub)));
-        }
-    };
-    let mut results: Vec<Option<io::Result<Vec<Entry>>>> = Vec::new();
-    results.resize_with(subdirs.len(), || None);
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut all = work();
-        for h in helpers {
-            // A helper that panicked left its directories unwalked; they
-            // are walked again below rather than lost.
-            all.extend(h.join().unwrap_or_default());
-        }
-        for (i, r) in all {
-            results[i] = Some(r);
-        }
-    });
-    subdirs
-        .iter()
-        .zip(results)
-        .map(|(sub, r)| r.unwrap_or_else(|| walk_one(sub)))
-        .collect()
 }
 
 fn dir_entry(rel: PathBuf, stat: Stat) -> Entry {
