@@ -90,12 +90,43 @@ pub(crate) fn walk_tree(
         top: top.entries,
         taken: 0,
     };
-    let from_back = std::thread::scope(|s| {
+    let from_back = walk_both_ends(helpers, &range, &subdirs, &mut out, &walk_into)?;
+    let first = range.lock().unwrap_or_else(|p| p.into_inner()).0;
+    for (i, inner) in
+        (first..subdirs.len()).zip(in_order(first, from_back, |i| walk_into(i, Vec::new())))
+    {
+        let sub = &subdirs[i];
+        out.before(sub);
+        let (mut entries, len) = out.open();
+        entries.extend(inner?);
+        out.entries = entries;
+        out.after(sub, len);
+    }
+    let mut entries = out.entries;
+    entries.extend(out.top);
+    mark_hardlinks(&mut entries);
+    Ok(entries)
+}
+
+/// Walks `subdirs` from the front into `out` on this thread while
+/// `helpers` threads take them from the back; the helpers' results, by
+/// index. `range` is what is left and ends where the two met.
+fn walk_both_ends<W>(
+    helpers: usize,
+    range: &Mutex<(usize, usize)>,
+    subdirs: &[Subdir],
+    out: &mut Joined,
+    walk_into: &W,
+) -> io::Result<Vec<(usize, io::Result<Vec<Entry>>)>>
+where
+    W: Fn(usize, Vec<Entry>) -> io::Result<Vec<Entry>> + Sync,
+{
+    std::thread::scope(|s| {
         let threads: Vec<_> = (0..helpers)
             .map(|_| {
                 s.spawn(|| {
                     let mut done = Vec::new();
-                    while let Some(i) = take(&range, End::Back) {
+                    while let Some(i) = take(range, End::Back) {
                         done.push((i, walk_into(i, Vec::new())));
                     }
                     done
@@ -103,7 +134,7 @@ pub(crate) fn walk_tree(
             })
             .collect();
         let mut front = || -> io::Result<()> {
-            while let Some(i) = take(&range, End::Front) {
+            while let Some(i) = take(range, End::Front) {
                 out.before(&subdirs[i]);
                 let (entries, len) = out.open();
                 out.entries = walk_into(i, entries)?;
@@ -120,24 +151,24 @@ pub(crate) fn walk_tree(
             .collect();
         done.sort_by_key(|d| d.0);
         walked.map(|()| done)
-    })?;
-    let first = range.lock().unwrap_or_else(|p| p.into_inner()).0;
-    let mut from_back = from_back.into_iter().peekable();
-    for (i, sub) in subdirs.iter().enumerate().skip(first) {
-        let inner = match from_back.next_if(|d| d.0 == i) {
-            Some((_, walked)) => walked?,
-            None => walk_into(i, Vec::new())?,
-        };
-        out.before(sub);
-        let (mut entries, len) = out.open();
-        entries.extend(inner);
-        out.entries = entries;
-        out.after(sub, len);
-    }
-    let mut entries = out.entries;
-    entries.extend(out.top);
-    mark_hardlinks(&mut entries);
-    Ok(entries)
+    })
+}
+
+/// The helpers' results for the subdirectories from `first` on, in order;
+/// one a helper never delivered (it panicked) is walked by `walk`.
+fn in_order<W>(
+    first: usize,
+    done: Vec<(usize, io::Result<Vec<Entry>>)>,
+    walk: W,
+) -> impl Iterator<Item = io::Result<Vec<Entry>>>
+where
+    W: Fn(usize) -> io::Result<Vec<Entry>>,
+{
+    let mut done = done.into_iter().peekable();
+    (first..).map(move |i| match done.next_if(|d| d.0 == i) {
+        Some((_, walked)) => walked,
+        None => walk(i),
+    })
 }
 
 /// Which end of the subdirectories left a thread takes from.
