@@ -83,6 +83,11 @@ impl Store {
         let _lock = self.lock_metadata()?;
         let mut tags = self.read_tags()?;
         let old = tags.insert(name.to_string(), config.clone());
+        // A rebuild that names the same image again changes nothing: no
+        // rewrite, and no two fsyncs on every warm build.
+        if old.as_ref() == Some(config) {
+            return Ok(());
+        }
         self.write_json(&self.images_file(), &tags)?;
         match old {
             Some(old) if old != *config && !tags.values().any(|c| *c == old) => {
@@ -295,9 +300,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn tag_resolve_and_list() {
-        let tmp = tempfile::tempdir().unwrap();
+    /// A store holding one empty layer, and that layer.
+    fn store_with_a_layer(tmp: &tempfile::TempDir) -> (Store, Digest) {
         let s = Store::open(tmp.path()).unwrap();
         let layer = s
             .import_layer(
@@ -305,6 +309,32 @@ mod tests {
                 None,
             )
             .unwrap();
+        (s, layer)
+    }
+
+    #[test]
+    fn naming_the_same_image_again_writes_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (s, layer) = store_with_a_layer(&tmp);
+        let id = s.put_image(&config(&[layer])).unwrap();
+        s.tag("docker.io/library/x:latest", &id).unwrap();
+        let ino = || std::fs::metadata(s.images_file()).unwrap().ino();
+        let before = ino();
+        s.tag("docker.io/library/x:latest", &id).unwrap();
+        assert_eq!(ino(), before, "images.json was rewritten");
+        s.tag("docker.io/library/y:latest", &id).unwrap();
+        assert_ne!(ino(), before);
+        assert_eq!(
+            s.resolve_tag("docker.io/library/x:latest").unwrap(),
+            Some(id)
+        );
+    }
+
+    #[test]
+    fn tag_resolve_and_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (s, layer) = store_with_a_layer(&tmp);
         assert!(matches!(
             s.put_image(&config(&[Digest::of(b"nope")])),
             Err(StoreError::LayerMissing { .. })

@@ -18,8 +18,10 @@ use sha2::{Digest as _, Sha256};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt as _;
 
-/// Blobs up to this size go in one PUT; larger ones in chunks of this size.
-const CHUNK: u64 = 16 << 20;
+/// Blobs up to this size go in one PUT; larger ones in chunks of this
+/// size, the next read while one is sent (two in memory, as one chunk of
+/// twice the size was before).
+const CHUNK: u64 = 8 << 20;
 /// Blobs uploaded at once.
 const PARALLEL: usize = 4;
 
@@ -163,37 +165,42 @@ impl RegistryClient {
                 })?;
         let throttle = Arc::new(Mutex::new(Throttle::default()));
         let mut hasher = Sha256::new();
-        let (mut sent, mut last) = (0u64, None);
-        while sent < d.size || (d.size == 0 && last.is_none()) {
-            let n = (d.size - sent).min(CHUNK) as usize;
-            let mut buf = vec![0; n];
-            file.read_exact(&mut buf)
-                .await
-                .map_err(|source| RegistryError::OpenBlob {
-                    path: path.clone(),
-                    source,
-                })?;
+        let chunk_len = |sent: u64| (d.size - sent).min(CHUNK) as usize;
+        let mut buf = read_chunk(&mut file, chunk_len(0), &path).await?;
+        let mut sent = 0u64;
+        // The next chunk is read while the registry takes this one.
+        let last = loop {
             hasher.update(&buf);
-            let whole = sent == 0 && n as u64 == d.size;
-            if whole {
-                last = Some(bytes::Bytes::from(buf));
-                break;
+            let n = buf.len() as u64;
+            if sent == 0 && n == d.size {
+                break bytes::Bytes::from(buf);
             }
             let mut call = Call::new(Method::PATCH, url.clone());
-            let range = format!("{sent}-{}", sent + n as u64 - 1);
+            let range = format!("{sent}-{}", sent + n - 1);
             call.headers.insert(CONTENT_RANGE, header(&range)?);
             call.headers
                 .insert(CONTENT_TYPE, header("application/octet-stream")?);
             call.body = Some(buf.into());
             call.on_sent = Some(report_sent(on, d, sent, &throttle));
-            let resp = self.write(r, call.clone()).await?;
+            let more = sent + n < d.size;
+            let next = async {
+                match more {
+                    true => Some(read_chunk(&mut file, chunk_len(sent + n), &path).await),
+                    false => None,
+                }
+            };
+            let (resp, next) = tokio::join!(self.write(r, call.clone()), next);
+            let resp = resp?;
             if resp.status() != StatusCode::ACCEPTED {
                 return Err(push_status(&call, resp).await);
             }
             url = location(&call, &resp)?;
-            sent += n as u64;
-            last = Some(bytes::Bytes::new());
-        }
+            sent += n;
+            match next {
+                Some(next) => buf = next?,
+                None => break bytes::Bytes::new(),
+            }
+        };
         let got = Digest::from_sha256(hasher.finalize().into());
         if got != d.digest {
             // A damaged local blob is never offered under its name.
@@ -206,7 +213,7 @@ impl RegistryClient {
         url.query_pairs_mut()
             .append_pair("digest", d.digest.as_str());
         let mut call = Call::new(Method::PUT, url);
-        let body = last.unwrap_or_default();
+        let body = last;
         if !body.is_empty() {
             call.on_sent = Some(report_sent(on, d, 0, &throttle));
         }
@@ -218,6 +225,21 @@ impl RegistryClient {
         let resp = self.write(r, call.clone()).await?;
         expect(&call, resp, StatusCode::CREATED, &d.digest).await
     }
+}
+
+async fn read_chunk(
+    file: &mut tokio::fs::File,
+    n: usize,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut buf = vec![0; n];
+    file.read_exact(&mut buf)
+        .await
+        .map_err(|source| RegistryError::OpenBlob {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(buf)
 }
 
 /// Reports the bytes of one request body that starts `base` bytes into

@@ -115,6 +115,11 @@ impl Dockerignore {
 
     /// Whether `rel_path` (relative to the context root) is left out of the
     /// context, by its own name or by a parent directory's.
+    /// No rules at all: nothing is excluded.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     pub fn is_excluded(&self, rel_path: &str) -> bool {
         let file = go_clean(rel_path.trim_start_matches('/'));
         let parents: Vec<&str> = match file.rfind('/') {

@@ -8,6 +8,7 @@
 
 mod dockerignore;
 mod hashcache;
+mod hashtable;
 
 pub use dockerignore::{Dockerignore, IgnoreError};
 pub use hashcache::HashCache;
@@ -73,7 +74,13 @@ pub fn selection_digest_listed(
         parents: copy.parents,
         exclude: &exclude,
     };
-    let matches = select::select(&src, &request)?;
+    // The cache file loads on a second thread while the walk runs.
+    let matches = std::thread::scope(|s| {
+        if let Some(h) = hashes {
+            s.spawn(|| h.preload());
+        }
+        select::select(&src, &request)
+    })?;
     let mut e = KeyEncoder::new();
     e.str("context-selection")
         .bool(copy.extract_archives)
@@ -134,8 +141,8 @@ fn encode_body(
 ) -> Result<Vec<u8>, ContextError> {
     let body = match entry.kind() {
         libc::S_IFREG => {
-            let rel = path.to_string_lossy();
-            if let Some(known) = hashes.and_then(|h| h.get(&rel, &entry.stat)) {
+            let rel = path.as_os_str().as_bytes();
+            if let Some(known) = hashes.and_then(|h| h.get(rel, &entry.stat)) {
                 e.u64(known.0).bytes(&known.1);
                 return Ok(sized(known.0, &known.1));
             }
@@ -146,7 +153,7 @@ fn encode_body(
             let file = m.open(src, entry).map_err(err)?;
             let (size, hash) = hash_file(file).map_err(err)?;
             if let Some(h) = hashes {
-                h.put(&rel, &entry.stat, hash);
+                h.put(rel, &entry.stat, hash);
             }
             e.u64(size).bytes(&hash);
             sized(size, &hash)
@@ -186,3 +193,7 @@ fn hash_file(mut file: std::fs::File) -> io::Result<(u64, [u8; 32])> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "cache_key_tests.rs"]
+mod cache_key_tests;

@@ -30,7 +30,7 @@ pub(crate) struct CopyOpts<'a> {
 
 impl CopyOpts<'_> {
     /// The owner a copied entry gets.
-    fn owner_of(&self, st: &libc::stat) -> Ids {
+    fn owner_of(&self, st: &super::stat::Stat) -> Ids {
         if self.keep_source_owner {
             Ids {
                 uid: st.st_uid,

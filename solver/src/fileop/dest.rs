@@ -4,8 +4,8 @@
 use super::at;
 use super::owner::Ids;
 use super::resolve::{self, Resolved};
+use super::stat::Stat;
 use nix::fcntl::OFlag;
-use nix::sys::stat::FileStat;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -97,7 +97,7 @@ pub(crate) fn set_meta(
     name: &OsStr,
     ids: Ids,
     mode: u32,
-    times: &FileStat,
+    times: &Stat,
 ) -> io::Result<()> {
     at::chown_at(dir, name, ids.uid, ids.gid)?;
     if times.st_mode & libc::S_IFMT != libc::S_IFLNK {

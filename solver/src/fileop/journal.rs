@@ -9,7 +9,7 @@
 //! marks it incomplete, and an incomplete journal is never used.
 
 use super::select::{Entry, Match};
-use nix::sys::stat::FileStat;
+use super::stat::Stat;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::path::Path;
@@ -29,7 +29,7 @@ pub struct SourceMeta {
 }
 
 impl SourceMeta {
-    pub(crate) fn of(st: &FileStat) -> SourceMeta {
+    pub(crate) fn of(st: &Stat) -> SourceMeta {
         SourceMeta {
             ino: st.st_ino,
             size: st.st_size as u64,

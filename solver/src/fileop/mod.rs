@@ -18,8 +18,10 @@ mod owner;
 pub(crate) mod resolve;
 pub(crate) mod select;
 mod sparse;
+pub(crate) mod stat;
 mod tarball;
 mod unpack;
+mod walk;
 
 #[cfg(test)]
 mod tests;

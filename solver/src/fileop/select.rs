@@ -8,13 +8,15 @@
 use super::at;
 use super::glob::{has_wildcards, Glob, Syntax};
 use super::resolve::{self, Resolved};
+use super::stat::Stat;
+use super::walk;
+pub(crate) use super::walk::{Entry, Source};
 use crate::context::Dockerignore;
 use nix::fcntl::OFlag;
-use nix::sys::stat::FileStat;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,33 +29,6 @@ pub enum SelectError {
     BadPattern { pattern: String },
     #[error("read source {path}: {source}")]
     Io { path: String, source: io::Error },
-}
-
-/// A source directory tree being read, with its dockerignore rules.
-pub(crate) struct Source<'a> {
-    pub root: BorrowedFd<'a>,
-    pub ignore: &'a Dockerignore,
-}
-
-/// One file, directory, symlink or special file under a match.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    /// Path relative to the match; empty for the match itself.
-    pub rel: PathBuf,
-    pub stat: FileStat,
-    pub link_target: Option<OsString>,
-    /// Index of an earlier entry of the same match that is the same inode.
-    pub hardlink_of: Option<usize>,
-}
-
-impl Entry {
-    pub(crate) fn kind(&self) -> u32 {
-        self.stat.st_mode & libc::S_IFMT
-    }
-
-    pub(crate) fn is_dir(&self) -> bool {
-        self.kind() == libc::S_IFDIR
-    }
 }
 
 /// One resolved source path and everything under it, in walk order.
@@ -171,7 +146,11 @@ pub(crate) fn select(src: &Source, req: &Request) -> Result<Vec<Match>, SelectEr
             for (path, base_name) in expand(src, pattern)? {
                 match resolve_match(src, pattern, &path, base_name)? {
                     Some(mut m) => {
-                        m.retain(|rel| !req.exclude.is_excluded(rel));
+                        // Without rules the walk of a big context is not
+                        // copied again just to keep every entry.
+                        if !req.exclude.is_empty() {
+                            m.retain(|rel| !req.exclude.is_excluded(rel));
+                        }
                         found.push(m);
                     }
                     // A match that is there but leads nowhere (a symlink to
@@ -336,7 +315,7 @@ fn resolve_match(
     };
     let top = Entry {
         rel: PathBuf::new(),
-        stat: top_stat,
+        stat: Stat::from(top_stat),
         link_target: None,
         hardlink_of: None,
     };
@@ -355,116 +334,15 @@ fn resolve_match(
         }
         let fd = at::open_beneath(src.root, &m.real, OFlag::O_PATH | OFlag::O_DIRECTORY)
             .map_err(io_err(&m.real))?;
-        let mut walker = Walker {
-            src,
-            real_root: m.real.clone(),
-            entries: Vec::new(),
-            inodes: HashMap::new(),
-        };
-        walker
-            .walk(fd.as_fd(), Path::new(""))
-            .map_err(io_err(&m.real))?;
-        if excluded && walker.entries.is_empty() {
+        let top = std::mem::take(&mut m.entries);
+        m.entries = walk::walk_tree(src, &m.real, fd.as_fd(), top).map_err(io_err(&m.real))?;
+        if excluded && m.entries.len() == 1 {
             return Ok(None);
         }
-        m.entries.extend(walker.entries);
     } else if excluded {
         return Ok(None);
     }
     Ok(Some(m))
-}
-
-struct Walker<'a, 'b> {
-    src: &'a Source<'b>,
-    real_root: PathBuf,
-    entries: Vec<Entry>,
-    inodes: HashMap<(u64, u64), usize>,
-}
-
-impl Walker<'_, '_> {
-    fn walk(&mut self, dir: BorrowedFd, rel: &Path) -> io::Result<()> {
-        for name in at::read_dir_names(dir)? {
-            let child = rel.join(&name);
-            let Some(stat) = at::lstat_at(dir, &name)? else {
-                continue;
-            };
-            let excluded = self
-                .src
-                .ignore
-                .is_excluded(&join_lossy(&self.real_root, &child));
-            let is_dir = stat.st_mode & libc::S_IFMT == libc::S_IFDIR;
-            if excluded && !(is_dir && self.src.ignore.has_exceptions()) {
-                continue;
-            }
-            if is_dir {
-                self.walk_dir(dir, &name, child, stat, excluded)?;
-            } else {
-                self.push_leaf(dir, &name, child, stat)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn walk_dir(
-        &mut self,
-        dir: BorrowedFd,
-        name: &OsStr,
-        child: PathBuf,
-        stat: FileStat,
-        excluded: bool,
-    ) -> io::Result<()> {
-        let fd: OwnedFd =
-            at::open_beneath(dir, Path::new(name), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-        let at_index = self.entries.len();
-        self.entries.push(Entry {
-            rel: child.clone(),
-            stat,
-            link_target: None,
-            hardlink_of: None,
-        });
-        self.walk(fd.as_fd(), &child)?;
-        // An excluded directory only stays when an exception kept something in it.
-        if excluded && self.entries.len() == at_index + 1 {
-            self.entries.pop();
-        }
-        Ok(())
-    }
-
-    fn push_leaf(
-        &mut self,
-        dir: BorrowedFd,
-        name: &OsStr,
-        child: PathBuf,
-        stat: FileStat,
-    ) -> io::Result<()> {
-        let link_target = if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            Some(at::readlink_at(dir, name)?)
-        } else {
-            None
-        };
-        // Entries are offset by one in the match (entries[0] is the top).
-        let index = self.entries.len() + 1;
-        let hardlink_of = if stat.st_nlink > 1 && link_target.is_none() {
-            let first = *self
-                .inodes
-                .entry((stat.st_dev, stat.st_ino))
-                .or_insert(index);
-            (first != index).then_some(first)
-        } else {
-            None
-        };
-        self.entries.push(Entry {
-            rel: child,
-            stat,
-            link_target,
-            hardlink_of,
-        });
-        Ok(())
-    }
-}
-
-fn join_lossy(root: &Path, rel: &Path) -> String {
-    root.join(rel).to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

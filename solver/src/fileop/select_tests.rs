@@ -203,3 +203,39 @@ fn wildcards_keep_the_matched_name_and_bad_patterns_fail() {
         SelectError::BadPattern { .. }
     ));
 }
+
+#[test]
+fn parallel_walk_of_many_directories_keeps_order_hardlinks_and_exclusions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut want = vec![String::new()];
+    for d in 0..12 {
+        let sub = format!("d{d:02}");
+        fs::create_dir_all(dir.path().join(&sub).join("inner")).unwrap();
+        fs::write(dir.path().join(&sub).join("inner/f"), &sub).unwrap();
+        fs::write(dir.path().join(&sub).join("skip.log"), "x").unwrap();
+        // Each directory's `link` is the same inode as the one before's file.
+        if d > 0 {
+            let prev = format!("d{:02}/inner/f", d - 1);
+            fs::hard_link(dir.path().join(prev), dir.path().join(&sub).join("link")).unwrap();
+        }
+        want.push(sub.clone());
+        want.push(format!("{sub}/inner"));
+        want.push(format!("{sub}/inner/f"));
+        if d > 0 {
+            want.push(format!("{sub}/link"));
+        }
+        fs::write(dir.path().join(format!("{sub}.txt")), "top").unwrap();
+        want.push(format!("{sub}.txt"));
+    }
+    // Excluded, and so is what it holds: it must not stay as an empty directory.
+    fs::create_dir(dir.path().join("zz")).unwrap();
+    fs::write(dir.path().join("zz/a.log"), "x").unwrap();
+    let ms = selected(dir.path(), &["**/*.log", "zz", "!zz/keep"], &["."]).unwrap();
+    assert_eq!(rels(&ms[0]), want);
+    let index = |p: &str| want.iter().position(|w| w == p).unwrap();
+    for d in 1..12 {
+        let link = index(&format!("d{d:02}/link"));
+        let prev = index(&format!("d{:02}/inner/f", d - 1));
+        assert_eq!(ms[0].entries[link].hardlink_of, Some(prev), "d{d:02}/link");
+    }
+}

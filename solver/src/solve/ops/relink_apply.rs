@@ -73,8 +73,7 @@ pub(super) fn compare(
     let Ok(ignore) = Dockerignore::new(dockerignore) else {
         return Ok(None);
     };
-    let mut fresh = Vec::new();
-    let mut matches = Vec::new();
+    let mut found_all = Vec::new();
     for (i, action) in op.actions.iter().enumerate() {
         let FileAction::Copy(c) = action else {
             continue;
@@ -98,19 +97,19 @@ pub(super) fn compare(
         if linked.clone().any(|e| e.hardlink_of.is_some()) {
             return Ok(None);
         }
-        let slot = matches.len();
-        let action = u32::try_from(i).unwrap_or(u32::MAX);
-        let Some(entries) = expected(action, &found) else {
-            return Ok(None);
-        };
-        for (p, (mi, ei)) in entries {
-            fresh.push((p, (slot, mi, ei)));
-        }
-        matches.push(found);
+        found_all.push((u32::try_from(i).unwrap_or(u32::MAX), found));
     }
-    let Some(changed) = diff(&journal.placed, fresh) else {
+    if !unique(&journal.placed) {
+        return Ok(None);
+    }
+    let changed = match diff_in_order(&journal.placed, &found_all) {
+        Some(changed) => changed,
+        None => diff_sorted(&journal.placed, &found_all),
+    };
+    let Some(changed) = changed else {
         return Ok(None);
     };
+    let matches = found_all.into_iter().map(|(_, found)| found).collect();
     Ok(Some(Changes {
         root,
         ignore,
@@ -128,45 +127,103 @@ pub(super) fn compare(
     }))
 }
 
+/// Each destination and each (action, source path) appears once.
+fn unique(old: &[Placed]) -> bool {
+    let dests: HashSet<&str> = old.iter().map(|p| p.dest.as_str()).collect();
+    let keys: HashSet<(u32, &str)> = old.iter().map(|p| (p.action, p.src.as_str())).collect();
+    dests.len() == old.len() && keys.len() == old.len()
+}
+
+/// The usual case, without a copy of every entry: the fresh selection
+/// walked in the order the journal was written in. `None` when that order
+/// differs anywhere ([`diff_sorted`] then pairs them by path), `Some(None)`
+/// when the copy cannot be relinked.
+fn diff_in_order(old: &[Placed], found: &[(u32, Vec<Match>)]) -> Option<Option<Vec<Change>>> {
+    let mut i = 0;
+    let mut changed = Vec::new();
+    for (slot, (action, matches)) in found.iter().enumerate() {
+        for (mi, m) in matches.iter().enumerate() {
+            // A directory match copies its contents, as in `expected`.
+            let skip = usize::from(m.top().is_dir());
+            for (ei, entry) in m.entries.iter().enumerate().skip(skip) {
+                let was = old.get(i)?;
+                let path = m.path_of(entry);
+                let (Some(src), link) = (path.to_str(), entry.link_target.as_ref()) else {
+                    return Some(None);
+                };
+                if was.action != *action || was.src != src {
+                    return None;
+                }
+                let link = match link.map(|l| l.to_str()) {
+                    Some(None) => return Some(None),
+                    l => l.flatten(),
+                };
+                let new = SourceMeta::of(&entry.stat);
+                if !judge(i, was, new, link, (slot, mi, ei), &mut changed) {
+                    return Some(None);
+                }
+                i += 1;
+            }
+        }
+    }
+    (i == old.len()).then_some(Some(changed))
+}
+
 /// Pairs old and new entries by (action, source path); `None` unless both
-/// have the same ones, each placed once at its own destination, and only
-/// regular files differ.
-fn diff(old: &[Placed], mut fresh: Vec<(Placed, (usize, usize, usize))>) -> Option<Vec<Change>> {
+/// have the same ones and only regular files differ.
+fn diff_sorted(old: &[Placed], found: &[(u32, Vec<Match>)]) -> Option<Vec<Change>> {
+    let mut fresh = Vec::new();
+    for (slot, (action, matches)) in found.iter().enumerate() {
+        for (p, (mi, ei)) in expected(*action, matches)? {
+            fresh.push((p, (slot, mi, ei)));
+        }
+    }
     if old.len() != fresh.len() {
         return None;
     }
     let mut order: Vec<usize> = (0..old.len()).collect();
     order.sort_by(|&a, &b| (old[a].action, &old[a].src).cmp(&(old[b].action, &old[b].src)));
     fresh.sort_by(|a, b| (a.0.action, &a.0.src).cmp(&(b.0.action, &b.0.src)));
-    let dests: HashSet<&str> = old.iter().map(|p| p.dest.as_str()).collect();
-    let keys: HashSet<(u32, &str)> = old.iter().map(|p| (p.action, p.src.as_str())).collect();
-    if dests.len() != old.len() || keys.len() != old.len() {
-        return None;
-    }
     let mut changed = Vec::new();
     for (slot, (new, at)) in order.into_iter().zip(fresh) {
         let was = &old[slot];
-        let same_entry = was.action == new.action
-            && was.src == new.src
-            && was.meta.kind() == new.meta.kind()
-            && was.link_target == new.link_target
-            && safe_rel(&was.dest);
-        if !same_entry {
-            return None;
-        }
-        if was.meta.kind() == libc::S_IFREG {
-            if was.meta != new.meta || was.racy {
-                changed.push(Change {
-                    slot,
-                    at,
-                    meta: new.meta,
-                });
-            }
-        } else if !same_shape(&was.meta, &new.meta) {
+        let same = was.action == new.action && was.src == new.src;
+        let link = new.link_target.as_deref();
+        if !same || !judge(slot, was, new.meta, link, at, &mut changed) {
             return None;
         }
     }
     Some(changed)
+}
+
+/// One entry, already paired by path: false unless it is the same entry
+/// (kind, link, a safe destination, and for all but regular files the same
+/// metadata); a regular file that changed is added to `changed`.
+fn judge(
+    slot: usize,
+    was: &Placed,
+    new: SourceMeta,
+    link: Option<&str>,
+    at: (usize, usize, usize),
+    changed: &mut Vec<Change>,
+) -> bool {
+    let same_entry =
+        was.meta.kind() == new.kind() && was.link_target.as_deref() == link && safe_rel(&was.dest);
+    if !same_entry {
+        return false;
+    }
+    if was.meta.kind() == libc::S_IFREG {
+        if was.meta != new || was.racy {
+            changed.push(Change {
+                slot,
+                at,
+                meta: new,
+            });
+        }
+        true
+    } else {
+        same_shape(&was.meta, &new)
+    }
 }
 
 /// What a copied directory, symlink or special file takes from its source.
@@ -283,3 +340,7 @@ impl Changes {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "relink_apply_tests.rs"]
+mod tests;
