@@ -17,7 +17,7 @@ use mybuild_registry::remote_cache::mounts::{export_mounts, import_mounts, Mount
 use mybuild_registry::remote_cache::CacheLocation;
 use mybuild_registry::RegistryClient;
 use mybuild_solver::fileop::{unpack_tarball, TarballKind};
-use mybuild_solver::{cache_mount_dir, LogStream, Progress};
+use mybuild_solver::{cache_mount_dir, Progress};
 use std::collections::BTreeSet;
 use std::io::{Seek as _, Write as _};
 use std::path::Path;
@@ -100,7 +100,7 @@ pub async fn import_all(
             Ok(report) => report,
             Err(e) => format!("WARNING: cache mounts from {location} not used: {e:#}\n"),
         };
-        status(progress, &vertex, &line);
+        progress.status(&vertex, &line);
         progress.done(&vertex);
     }
 }
@@ -159,17 +159,14 @@ pub async fn export_all(
             .await
             .context("cache mounts thread")??;
         for id in left_out {
-            status(
-                progress,
-                &vertex,
-                &format!("WARNING: cache mount {id:?} left out: over max-size\n"),
-            );
+            let line = format!("WARNING: cache mount {id:?} left out: over max-size\n");
+            progress.status(&vertex, &line);
         }
         export_mounts(store, client, location, &archives)
             .await
             .with_context(|| format!("exporting cache mounts to {location}"))?;
         let n = archives.len();
-        status(progress, &vertex, &format!("{n} cache mount(s) exported\n"));
+        progress.status(&vertex, &format!("{n} cache mount(s) exported\n"));
         progress.done(&vertex);
     }
     Ok(())
@@ -208,11 +205,6 @@ fn pack_all(
     }
     kept.sort_by(|a, b| a.id.cmp(&b.id));
     Ok((kept, left_out))
-}
-
-/// A line under the vertex, as the build's own status lines are.
-fn status(progress: &Progress, vertex: &str, line: &str) {
-    progress.log(vertex, LogStream::Stdout, line.as_bytes());
 }
 
 /// `dir` as a gzip tar in the store (links kept as links, owners and

@@ -146,7 +146,7 @@ pub async fn import_all(
                 format!("WARNING: failed to import cache from {loc}: {e}; building without it\n")
             }
         };
-        progress.log(&vertex, mybuild_solver::LogStream::Stdout, note.as_bytes());
+        progress.status(&vertex, &note);
         progress.done(&vertex);
     }
     (!cache.is_empty()).then(|| Arc::new(cache))
@@ -177,7 +177,7 @@ pub async fn export_all(
         match export(store, client, location, chosen).await {
             Ok(()) => {
                 let note = format!("{n} cache records done\n");
-                progress.log(&vertex, mybuild_solver::LogStream::Stdout, note.as_bytes());
+                progress.status(&vertex, &note);
                 progress.done(&vertex);
             }
             Err(e) => {

@@ -115,6 +115,12 @@ impl Progress {
         });
     }
 
+    /// A status line under `vertex`, as BuildKit's internal vertices have
+    /// (a cache import's warning, a transfer's size).
+    pub fn status(&self, vertex: &str, line: &str) {
+        self.log(vertex, LogStream::Stdout, line.as_bytes());
+    }
+
     pub fn log(&self, vertex: &str, stream: LogStream, data: &[u8]) {
         self.send(ProgressEvent::Log {
             vertex: vertex.into(),

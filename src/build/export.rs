@@ -21,18 +21,20 @@ impl Session<'_> {
     ) -> anyhow::Result<Digest> {
         self.progress.started(VERTEX, "exporting to image");
         // The layers are in the store already.
-        self.status(VERTEX, "exporting layers done\n");
+        self.progress.status(VERTEX, "exporting layers done\n");
         let (store, epoch) = (self.store.clone(), self.opts.epoch);
         let id = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let config = config::finalize_chain(&store, config, &chain, epoch)?;
             Ok(store.put_image(&config)?)
         })
         .await??;
-        self.status(VERTEX, &format!("writing image {id} done\n"));
+        self.progress
+            .status(VERTEX, &format!("writing image {id} done\n"));
         let names = self.opts.tag_names();
         for tag in &names {
             self.store.tag(tag, &id)?;
-            self.status(VERTEX, &format!("naming to {tag} done\n"));
+            self.progress
+                .status(VERTEX, &format!("naming to {tag} done\n"));
         }
         // With neither a name nor an --output (or with an image output
         // and no name), the store is where the image goes: an untagged
@@ -74,10 +76,13 @@ impl Session<'_> {
             match &out.kind {
                 OutputKind::Image { names, .. } => {
                     for name in names {
-                        self.status(VERTEX, &format!("naming to {name} done\n"));
+                        self.progress
+                            .status(VERTEX, &format!("naming to {name} done\n"));
                     }
                 }
-                _ => self.status(VERTEX, &format!("exporting to {} done\n", out.dest)),
+                _ => self
+                    .progress
+                    .status(VERTEX, &format!("exporting to {} done\n", out.dest)),
             }
         }
         Ok(())

@@ -93,9 +93,10 @@ impl Session<'_> {
             &format!("[internal] load build definition from {base}"),
         );
         let size = def.text.len();
-        self.status(vertex, &format!("transferring dockerfile: {size}B done\n"));
+        self.progress
+            .status(vertex, &format!("transferring dockerfile: {size}B done\n"));
         if let Some(frontend) = mybuild_frontend::external_frontend(&def.text) {
-            self.status(
+            self.progress.status(
                 vertex,
                 &format!(
                     "WARNING: # syntax={frontend} names an external frontend; \
@@ -107,7 +108,8 @@ impl Session<'_> {
         let ignore = "load-dockerignore";
         progress.started(ignore, "[internal] load .dockerignore");
         let bytes = def.ignore_bytes;
-        self.status(ignore, &format!("transferring context: {bytes}B done\n"));
+        self.progress
+            .status(ignore, &format!("transferring context: {bytes}B done\n"));
         progress.done(ignore);
     }
 

@@ -5,7 +5,7 @@
 use super::options::BuildOptions;
 use mybuild_cache::Store;
 use mybuild_registry::ImageProvider;
-use mybuild_solver::{LogStream, Progress};
+use mybuild_solver::Progress;
 use std::sync::Arc;
 
 pub(super) struct Session<'a> {
@@ -13,12 +13,4 @@ pub(super) struct Session<'a> {
     pub store: Arc<Store>,
     pub images: Arc<ImageProvider>,
     pub progress: &'a Progress,
-}
-
-impl Session<'_> {
-    /// A status line under `vertex`, as BuildKit's internal vertices have.
-    pub(super) fn status(&self, vertex: &str, line: &str) {
-        self.progress
-            .log(vertex, LogStream::Stdout, line.as_bytes());
-    }
 }
