@@ -97,6 +97,17 @@ impl Store {
             image_layers.extend(self.image_layers(&img.config)?);
             configs.insert(img.config);
         }
+        // Other platforms' images are kept like tagged ones.
+        for config in self
+            .platform_tags()?
+            .into_values()
+            .flat_map(|m| m.into_values())
+        {
+            if self.has_blob(&config) {
+                image_layers.extend(self.image_layers(&config)?);
+                configs.insert(config);
+            }
+        }
         for c in self.containers()? {
             image_layers.extend(c.layer);
         }

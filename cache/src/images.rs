@@ -70,7 +70,8 @@ impl Store {
         Ok(self.read_json(&self.images_file())?.unwrap_or_default())
     }
 
-    pub fn tag(&self, name: &str, config: &Digest) -> Result<(), StoreError> {
+    /// A name must be normalised and name an image the store has.
+    pub(crate) fn check_tag(&self, name: &str, config: &Digest) -> Result<(), StoreError> {
         if !valid_name(name) {
             return Err(StoreError::BadName { name: name.into() });
         }
@@ -80,6 +81,11 @@ impl Store {
                 config: config.clone(),
             });
         }
+        Ok(())
+    }
+
+    pub fn tag(&self, name: &str, config: &Digest) -> Result<(), StoreError> {
+        self.check_tag(name, config)?;
         let _lock = self.lock_metadata()?;
         let mut tags = self.read_tags()?;
         let old = tags.insert(name.to_string(), config.clone());

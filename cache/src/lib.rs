@@ -16,6 +16,8 @@
 //!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids (checksummed)
 //!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
+//!   platform-images.json           name -> OCI architecture -> image id, for platforms other
+//!                                  than the host's (`--platform`); images.json keeps the host's
 //!   intermediates.json             untagged images -> their parent image: legacy-mode
 //!                                  intermediates, and images whose last name moved (no parent)
 //!   repo-digests.json              image id -> `registry/repo@digest`s pushes made of it
@@ -64,6 +66,7 @@ mod index;
 mod layers;
 pub mod oci;
 mod open;
+mod platform_images;
 mod sealed;
 mod sources;
 mod store;
@@ -83,5 +86,6 @@ pub use layers::unpack::UnpackError;
 pub use layers::{
     clamp_mtimes, link_tree, walk_order, CompressedBlob, LayerRecord, Mark, Marks, Packed,
 };
+pub use platform_images::PlatformTags;
 pub use store::Store;
 pub use workdir::WorkDir;

@@ -63,6 +63,7 @@ fn time(text: &str) -> f64 {
         no_cache_filter: vec![],
         labels: Default::default(),
         named_contexts: Default::default(),
+        platform: None,
     };
     (0..3)
         .map(|_| {

@@ -93,6 +93,7 @@ fn options() -> CompileOptions {
         no_cache_filter: vec![],
         labels: Default::default(),
         named_contexts: Default::default(),
+        platform: None,
     }
 }
 

@@ -145,6 +145,11 @@ impl ImageConfig {
         Value::Object(root)
     }
 
+    /// The image's `architecture` (the platform its programs run on).
+    pub fn architecture(&self) -> Option<&str> {
+        self.root.get("architecture").and_then(Value::as_str)
+    }
+
     pub fn set_top(&mut self, key: &str, value: Value) {
         self.root.insert(key.into(), value);
     }

@@ -26,7 +26,7 @@ pub use parser::{
 };
 
 use mybuild_graph::{Digest, ExecEnv, Graph, NetworkMode, NodeId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How to compile.
 #[derive(Debug, Clone)]
@@ -51,6 +51,18 @@ pub struct CompileOptions {
     /// `--build-context NAME=…`: what `FROM NAME` and `COPY --from=NAME`
     /// use instead of a stage or image of that name.
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// `--platform`: the OCI architecture to build for; the host's when
+    /// `None`.
+    pub platform: Option<String>,
+}
+
+impl CompileOptions {
+    /// The architecture images are built for (TARGETARCH).
+    pub fn target_arch(&self) -> &str {
+        self.platform
+            .as_deref()
+            .unwrap_or(mybuild_graph::host_arch())
+    }
 }
 
 /// A `--build-context` source, as buildx passes it to the frontend.
@@ -68,6 +80,22 @@ pub trait ImageResolver {
         &self,
         reference: &str,
     ) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// `reference` for linux/`arch`. Resolvers that know only the host's
+    /// platform refuse others.
+    fn resolve_platform(
+        &self,
+        reference: &str,
+        arch: &str,
+    ) -> Result<ResolvedImage, Box<dyn std::error::Error + Send + Sync>> {
+        if arch == mybuild_graph::host_arch() {
+            return self.resolve(reference);
+        }
+        Err(format!(
+            "{reference}: no image for linux/{arch} (this resolver knows the host's platform only)"
+        )
+        .into())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -92,4 +120,7 @@ pub struct BuildPlan {
     /// The Dockerfile lines (first, last) each step node came from, by node
     /// name, so a failure in the solver can point back at its instruction.
     pub steps: BTreeMap<String, (usize, usize)>,
+    /// The foreign architectures whose RUN steps the graph runs (under
+    /// binfmt_misc emulation); COPY-only stages add none.
+    pub emulated: BTreeSet<String>,
 }

@@ -82,6 +82,7 @@ fn options(case: &Path) -> CompileOptions {
         no_cache_filter: vec![],
         labels: Default::default(),
         named_contexts: Default::default(),
+        platform: None,
     }
 }
 

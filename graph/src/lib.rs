@@ -24,7 +24,7 @@ pub use encode::{KeyEncoder, GRAPH_KEY_VERSION};
 pub use exec_env::{ExecEnv, HostEntry, Ulimit};
 pub use mounts::{CacheSharing, ExecMount, MountKind};
 pub use ops::*;
-pub use platform::{host_arch, oci_arch};
+pub use platform::{host_arch, oci_arch, platform_arch};
 
 /// Index of a node inside its [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

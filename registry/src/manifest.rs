@@ -67,18 +67,27 @@ struct Fetched {
 
 impl RegistryClient {
     pub async fn resolve(&self, r: &Reference) -> Result<ResolvedImage, RegistryError> {
+        self.resolve_platform(r, mybuild_graph::host_arch()).await
+    }
+
+    /// `r`'s image for linux/`arch` (an image manifest is taken as it is).
+    pub async fn resolve_platform(
+        &self,
+        r: &Reference,
+        arch: &str,
+    ) -> Result<ResolvedImage, RegistryError> {
         let top = self
             .fetch_manifest(r, &r.api_reference(), r.digest.as_ref())
             .await?;
         let (manifest, index_digest) = if top.is_index {
-            let mut next = self.platform_child(r, &top.json).await?;
+            let mut next = self.platform_child(r, &top.json, arch).await?;
             // An index may name another index for the platform (nested
             // indexes): followed a few levels deep, so never in a loop.
             for _ in 1..MAX_NESTED_INDEXES {
                 if !next.is_index {
                     break;
                 }
-                next = self.platform_child(r, &next.json).await?;
+                next = self.platform_child(r, &next.json, arch).await?;
             }
             if next.is_index {
                 let why = format!("indexes nested more than {MAX_NESTED_INDEXES} deep");
@@ -110,8 +119,9 @@ impl RegistryClient {
         &self,
         r: &Reference,
         index: &ManifestOrIndex,
+        arch: &str,
     ) -> Result<Fetched, RegistryError> {
-        let child = pick_platform(r, index)?;
+        let child = pick_platform(r, index, arch)?;
         self.fetch_manifest(r, child.as_str(), Some(&child)).await
     }
 
@@ -237,12 +247,15 @@ fn classify(
     }
 }
 
-/// The first image manifest for linux + the build architecture. Variants
-/// are not compared: indexes list the preferred one first, and entries
-/// without a platform (attestations) never match.
-fn pick_platform(r: &Reference, index: &ManifestOrIndex) -> Result<Digest, RegistryError> {
+/// The first image manifest for linux/`arch`. Variants are not compared:
+/// indexes list the preferred one first, and entries without a platform
+/// (attestations) never match.
+fn pick_platform(
+    r: &Reference,
+    index: &ManifestOrIndex,
+    arch: &str,
+) -> Result<Digest, RegistryError> {
     let entries = index.manifests.as_deref().unwrap_or_default();
-    let arch = mybuild_graph::host_arch();
     let matching = entries.iter().find(|e| {
         e.platform
             .as_ref()

@@ -41,7 +41,8 @@ pub struct ImageProvider {
     store: Arc<Store>,
     client: RegistryClient,
     always_pull: bool,
-    resolved: Cells<String, Arc<Entry>>,
+    /// By reference and OCI architecture.
+    resolved: Cells<(String, String), Arc<Entry>>,
     unpacked: Cells<(String, Option<Digest>), Vec<Digest>>,
 }
 
@@ -64,8 +65,35 @@ impl ImageProvider {
     /// Resolves `reference` once per build: the local store unless
     /// `always_pull`, else the registry.
     pub async fn resolve(&self, reference: &str) -> Result<ProvidedImage, RegistryError> {
+        self.resolve_platform(reference, mybuild_graph::host_arch())
+            .await
+    }
+
+    /// [`ImageProvider::resolve`] for linux/`arch`: the store's image of
+    /// that platform, else the registry's (from an index).
+    pub async fn resolve_platform(
+        &self,
+        reference: &str,
+        arch: &str,
+    ) -> Result<ProvidedImage, RegistryError> {
         let r = Reference::parse(reference)?;
-        Ok(self.entry(&r).await?.provided.clone())
+        Ok(self.entry(&r, arch).await?.provided.clone())
+    }
+
+    /// An entry this build resolved for `r`: the one pinned to `pin`, or
+    /// the host platform's without a pin.
+    fn resolved_entry(&self, r: &Reference, pin: Option<&Digest>) -> Option<Arc<Entry>> {
+        let name = r.to_string();
+        let map = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = map.iter().filter(|((n, _), _)| *n == name);
+        match pin {
+            Some(pin) => found
+                .filter_map(|(_, c)| c.get().cloned())
+                .find(|e| e.provided.pin == *pin),
+            None => found
+                .find(|((_, arch), _)| arch == mybuild_graph::host_arch())
+                .and_then(|(_, c)| c.get().cloned()),
+        }
     }
 
     /// Whether [`ImageProvider::layers`] would find every layer already
@@ -75,12 +103,9 @@ impl ImageProvider {
         let Ok(r) = Reference::parse(reference) else {
             return false;
         };
-        let Some(entry) = cell(&self.resolved, r.to_string()).get().cloned() else {
+        let Some(entry) = self.resolved_entry(&r, pin) else {
             return false;
         };
-        if pin.is_some_and(|p| *p != entry.provided.pin) {
-            return false;
-        }
         let p = &entry.provided;
         parse_diff_ids(&r, &p.config_digest, &p.config, None)
             .is_ok_and(|chain| chain.iter().all(|d| self.store.snapshot_dir(d).is_some()))
@@ -105,22 +130,22 @@ impl ImageProvider {
         Ok(chain.clone())
     }
 
-    async fn entry(&self, r: &Reference) -> Result<Arc<Entry>, RegistryError> {
-        let cell = cell(&self.resolved, r.to_string());
-        let entry = cell.get_or_try_init(|| self.lookup(r)).await?;
+    async fn entry(&self, r: &Reference, arch: &str) -> Result<Arc<Entry>, RegistryError> {
+        let cell = cell(&self.resolved, (r.to_string(), arch.to_string()));
+        let entry = cell.get_or_try_init(|| self.lookup(r, arch)).await?;
         Ok(entry.clone())
     }
 
-    async fn lookup(&self, r: &Reference) -> Result<Arc<Entry>, RegistryError> {
+    async fn lookup(&self, r: &Reference, arch: &str) -> Result<Arc<Entry>, RegistryError> {
         if let Some(entry) = self.by_image_id(r).await? {
             return Ok(Arc::new(entry));
         }
         if !self.always_pull {
-            if let Some(entry) = self.local(r, &r.to_string()).await? {
+            if let Some(entry) = self.local(r, &r.to_string(), arch).await? {
                 return Ok(Arc::new(entry));
             }
         }
-        let img = self.client.resolve(r).await?;
+        let img = self.client.resolve_platform(r, arch).await?;
         Ok(Arc::new(registry_entry(r.to_string(), img)))
     }
 
@@ -146,13 +171,19 @@ impl ImageProvider {
         .map_err(|source| RegistryError::Task { what, source })?
     }
 
-    /// An image tagged `name` in the store, with its config.
-    async fn local(&self, r: &Reference, name: &str) -> Result<Option<Entry>, RegistryError> {
+    /// An image tagged `name` for linux/`arch` in the store, with its config.
+    async fn local(
+        &self,
+        r: &Reference,
+        name: &str,
+        arch: &str,
+    ) -> Result<Option<Entry>, RegistryError> {
         let (store, name, reference) = (self.store.clone(), name.to_string(), r.to_string());
         let what = format!("look up {name} in the local store");
+        let arch = arch.to_string();
         tokio::task::spawn_blocking(move || -> Result<Option<Entry>, RegistryError> {
             let Some(config_digest) = store
-                .resolve_tag(&name)
+                .resolve_tag_for_arch(&name, &arch)
                 .map_err(|e| RegistryError::store("resolve tag", &name, e))?
             else {
                 return Ok(None);
@@ -184,9 +215,9 @@ impl ImageProvider {
     ) -> Result<Vec<Digest>, RegistryError> {
         // A pin from this build's resolution reuses it; any other pin (e.g.
         // from a graph made earlier) is looked up by digest, never by tag.
-        let resolved = cell(&self.resolved, r.to_string()).get().cloned();
+        let resolved = self.resolved_entry(r, pin);
         let entry = match (pin, resolved) {
-            (None, _) => self.entry(r).await?,
+            (None, _) => self.entry(r, mybuild_graph::host_arch()).await?,
             (Some(pin), Some(e)) if e.provided.pin == *pin => e,
             (Some(pin), _) => Arc::new(self.pinned(r, pin).await?),
         };
@@ -255,7 +286,10 @@ impl ImageProvider {
             store
                 .put_blob(&manifest)
                 .map_err(|e| err("put manifest", e))?;
-            store.tag(&name, &config_digest).map_err(|e| err("tag", e))
+            // Under the platform the image is for, which a pull for
+            // --platform may not be the host's.
+            let arch = config_arch(&config).unwrap_or(mybuild_graph::host_arch().to_string());
+            (store.tag_for_arch(&name, &arch, &config_digest)).map_err(|e| err("tag", e))
         })
         .await
         .map_err(|source| RegistryError::Task { what, source })??;
@@ -297,6 +331,12 @@ fn local_by_digest(
         provided,
         origin: Origin::Local,
     }))
+}
+
+/// An image config's `architecture`.
+fn config_arch(config: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(config).ok()?;
+    Some(value.get("architecture")?.as_str()?.to_string())
 }
 
 fn registry_entry(reference: String, img: ResolvedImage) -> Entry {

@@ -132,7 +132,7 @@ pub struct BuildArgs {
     /// Write the build result's metadata (buildx's JSON) to FILE
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// Target platform: only this machine's (linux/ARCH or local)
+    /// Target platform(s): linux/ARCH[,linux/ARCH...]; a foreign one runs RUN under binfmt_misc emulation
     #[arg(
         long = "platform",
         value_name = "PLATFORM",

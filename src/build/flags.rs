@@ -121,43 +121,26 @@ pub(super) fn ulimit(s: &str) -> Result<Ulimit, String> {
     })
 }
 
-/// `--platform`: mybuild builds for the machine it runs on, so only that
-/// platform is accepted, in the forms BuildKit normalises to it (`local`,
-/// `linux/amd64`, `amd64`, `linux/x86_64`, `linux/arm64/v8`...).
-pub(super) fn check_platform(s: &str) -> Result<(), String> {
-    let host = mybuild_graph::host_arch();
-    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if !is_host_platform(p, host) {
-            return Err(format!(
-                "--platform {p}: mybuild builds only for its own platform, linux/{host}; \
-                 multi-platform and cross builds are not supported yet"
-            ));
+/// `--platform A,B` (repeatable): the OCI architectures to build, in the
+/// order given, once each. Every linux platform is accepted; one other
+/// than the host's runs its RUN steps under binfmt_misc emulation.
+pub(super) fn platforms(values: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        if p.is_empty() {
+            continue;
+        }
+        let arch = mybuild_graph::platform_arch(p).ok_or_else(|| {
+            format!(
+                "--platform {p}: not a platform mybuild builds for \
+                 (linux/ARCH, e.g. linux/amd64 or linux/arm64; no other OS or variant)"
+            )
+        })?;
+        if !out.contains(&arch) {
+            out.push(arch);
         }
     }
-    Ok(())
-}
-
-fn is_host_platform(p: &str, host: &str) -> bool {
-    let lower = p.to_ascii_lowercase();
-    if lower == "local" {
-        return true;
-    }
-    let parts: Vec<&str> = lower.split('/').collect();
-    let (os, arch, variant) = match parts.as_slice() {
-        [arch] => ("linux", *arch, ""),
-        [os, arch] => (*os, *arch, ""),
-        [os, arch, variant] => (*os, *arch, *variant),
-        _ => return false,
-    };
-    // BuildKit also takes the kernel's names (x86_64, aarch64).
-    let arch = mybuild_graph::oci_arch(arch);
-    // The variants BuildKit normalises away for these architectures.
-    let plain_variant = match arch {
-        "amd64" => matches!(variant, "" | "v1"),
-        "arm64" => matches!(variant, "" | "v8"),
-        _ => variant.is_empty(),
-    };
-    os == "linux" && arch == host && plain_variant
+    Ok(out)
 }
 
 /// `--allow`: the entitlements a build may use. `network.host` is what
@@ -225,19 +208,12 @@ mod tests {
     }
 
     #[test]
-    fn platforms_normalise_to_the_host() {
+    fn platforms_are_listed_once_in_order() {
         let host = mybuild_graph::host_arch();
-        assert!(check_platform("local").is_ok());
-        assert!(check_platform(&format!("linux/{host}")).is_ok());
-        assert!(check_platform(host).is_ok());
-        assert!(is_host_platform("linux/x86_64", "amd64"));
-        assert!(is_host_platform("linux/arm64/v8", "arm64"));
-        assert!(is_host_platform("Linux/AMD64/v1", "amd64"));
-        assert!(!is_host_platform("linux/amd64/v3", "amd64"));
-        assert!(!is_host_platform("windows/amd64", "amd64"));
-        assert!(!is_host_platform("linux/arm64", "amd64"));
-        let err = check_platform("linux/s390x").unwrap_err();
-        assert!(err.contains("linux/s390x"), "{err}");
+        let got = platforms(&["local,linux/arm64".into(), "linux/aarch64/v8".into()]).unwrap();
+        assert_eq!(got, vec![host.to_string(), "arm64".to_string()]);
+        let err = platforms(&["windows/amd64".into()]).unwrap_err();
+        assert!(err.contains("windows/amd64"), "{err}");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub async fn run(root: &Path, args: BuildArgs, settings: &Settings) -> anyhow::R
         no_cache_filter: opts.no_cache_filter.clone(),
         labels: opts.labels.clone(),
         named_contexts: inputs.named,
+        platform: None,
     };
 
     if opts.check_only {

@@ -74,6 +74,9 @@ pub(super) struct BuildOptions {
     /// `--build-context` directories by local source name (set once the
     /// inputs are gathered).
     pub locals: BTreeMap<String, PathBuf>,
+    /// `--platform`: the OCI architectures to build, in order; empty for
+    /// the host's alone.
+    pub platforms: Vec<String>,
 }
 
 impl BuildOptions {
@@ -101,15 +104,17 @@ impl BuildOptions {
             bail!("--push needs at least one -t REGISTRY/NAME[:TAG]");
         }
         let tags = normalised_tags(&args.tags)?;
-        for p in &args.platforms {
-            super::flags::check_platform(p).map_err(anyhow::Error::msg)?;
-        }
+        let platforms = super::flags::platforms(&args.platforms).map_err(anyhow::Error::msg)?;
         for a in &args.allow {
             super::flags::check_allow(a).map_err(anyhow::Error::msg)?;
         }
         // `--load` asks for what every build does: the image in the store.
         let _ = args.load;
         let legacy = args.legacy || crate::legacy::requested_by_env();
+        let host = mybuild_graph::host_arch();
+        if legacy && platforms.iter().any(|p| p != host) {
+            bail!("--platform other than linux/{host} needs the default (BuildKit) mode, not --legacy");
+        }
         // The classic builder knows no SOURCE_DATE_EPOCH: there it is an
         // ordinary build arg, and the environment's is not passed on.
         let epoch_env = std::env::var(SOURCE_DATE_EPOCH).ok().filter(|_| !legacy);
@@ -182,6 +187,7 @@ impl BuildOptions {
             },
             no_cache_filter: args.no_cache_filter,
             locals: BTreeMap::new(),
+            platforms,
         })
     }
 

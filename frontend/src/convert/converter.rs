@@ -27,4 +27,6 @@ pub(crate) struct Converter<'a> {
     pub(super) trace: Option<Vec<LegacyStep>>,
     /// `SOURCE_DATE_EPOCH`: every op that makes a layer clamps to it.
     pub(super) epoch: Option<u64>,
+    /// Foreign architectures a RUN step needs emulated.
+    pub(super) emulated: std::collections::BTreeSet<String>,
 }

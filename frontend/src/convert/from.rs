@@ -10,7 +10,6 @@ use super::state::Stage;
 use crate::image_config::ImageConfig;
 use crate::instructions::{Command, Instruction};
 use crate::NamedContext;
-use mybuild_graph::host_arch;
 use mybuild_graph::{Digest, ImageSource, NodeId, Op};
 
 /// Steps a stage numbers: its own FROM when it pulls an image, then every
@@ -51,19 +50,16 @@ impl Converter<'_> {
         let source = self.source;
         let err = |e: ConvertError| convert_err(&file, source, &def.from_cmd, e);
         let base = self.stages.meta.expand(&def.from.image).map_err(err)?;
-        if def.from.platform.is_some() {
-            // Only the host platform is built; a matching --platform is harmless.
-            let p = self
-                .stages
-                .meta
-                .expand(def.from.platform.as_deref().unwrap_or(""))
-                .map_err(err)?;
-            if p != format!("linux/{}", host_arch()) {
-                return Err(err(ConvertError::Unsupported(format!(
-                    "FROM --platform={p}"
-                ))));
+        // The stage's platform: `--platform` (usually $BUILDPLATFORM or
+        // $TARGETPLATFORM), else the one built for.
+        let arch = match def.from.platform.as_deref() {
+            Some(p) => {
+                let p = self.stages.meta.expand(p).map_err(err)?;
+                mybuild_graph::platform_arch(&p)
+                    .ok_or_else(|| err(ConvertError::Unsupported(format!("FROM --platform={p}"))))?
             }
-        }
+            None => self.opts.target_arch().to_string(),
+        };
         let prefix = self.stages.prefix(i);
         let blank = |node, config| Stage {
             node,
@@ -80,7 +76,7 @@ impl Converter<'_> {
         let (base, stage_index) = match self.opts.named_contexts.get(&base) {
             Some(NamedContext::Local(local)) => {
                 let node = self.named_local_tree(local);
-                let config = ImageConfig::scratch(host_arch(), "linux");
+                let config = ImageConfig::scratch(&arch, "linux");
                 let mut stage = blank(node, config);
                 stage.total = count_steps(def, &[], false);
                 return Ok((stage, kind(None, None)));
@@ -101,11 +97,11 @@ impl Converter<'_> {
             }
             None if base.eq_ignore_ascii_case("scratch") => {
                 let node = self.graph.add(Op::Scratch, vec![], "FROM scratch");
-                let config = ImageConfig::scratch(host_arch(), "linux");
+                let config = ImageConfig::scratch(&arch, "linux");
                 (blank(node, config), None, kind(None, None))
             }
             None => {
-                let (source, config, id) = self.resolve_config(&base).map_err(err)?;
+                let (source, config, id) = self.resolve_config(&base, &arch).map_err(err)?;
                 (blank(NodeId(0), config), Some(source), kind(Some(id), None))
             }
         };
@@ -122,10 +118,11 @@ impl Converter<'_> {
     pub(super) fn resolve_config(
         &mut self,
         reference: &str,
+        arch: &str,
     ) -> Result<(ImageSource, ImageConfig, Digest), ConvertError> {
         let resolved = self
             .resolver
-            .resolve(reference)
+            .resolve_platform(reference, arch)
             .map_err(|e| ConvertError::Resolve {
                 reference: reference.into(),
                 message: e.to_string(),
@@ -151,7 +148,8 @@ impl Converter<'_> {
 
     /// An image used by `COPY --from=<image>`, as a node.
     pub(super) fn image_node(&mut self, reference: &str) -> Result<NodeId, ConvertError> {
-        let (source, _, _) = self.resolve_config(reference)?;
+        let target = self.opts.target_arch().to_string();
+        let (source, _, _) = self.resolve_config(reference, &target)?;
         Ok(self
             .graph
             .add(Op::Image(source), vec![], format!("FROM {reference}")))

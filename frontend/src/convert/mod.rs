@@ -106,6 +106,7 @@ fn compile_with(
         steps: BTreeMap::new(),
         trace: legacy.then(Vec::new),
         // The classic builder has no SOURCE_DATE_EPOCH (an ordinary ARG there).
+        emulated: Default::default(),
         epoch: if legacy {
             None
         } else {
@@ -131,6 +132,7 @@ fn compile_with(
         target: stage.node,
         config: stage.config.to_value(),
         steps: conv.steps,
+        emulated: conv.emulated,
     };
     Ok((plan, conv.trace.unwrap_or_default()))
 }

@@ -16,6 +16,15 @@ impl Converter<'_> {
         run: &Run,
         visiting: &mut Vec<usize>,
     ) -> Result<(), StepError> {
+        // The stage's programs are its image's architecture's: a foreign
+        // one needs an emulator registered (checked before the solve).
+        let arch = stage
+            .config
+            .architecture()
+            .unwrap_or(mybuild_graph::host_arch());
+        if arch != mybuild_graph::host_arch() {
+            self.emulated.insert(arch.to_string());
+        }
         let network = match run.network.as_deref() {
             None | Some("default") => self.opts.network,
             Some("none") => NetworkMode::None,

@@ -64,11 +64,11 @@ fn reads_an_image(cmd: &Command) -> bool {
     }
 }
 
-/// TARGETPLATFORM, BUILDARCH, ... for the host platform.
-fn predefined() -> MetaArgs {
-    let arch = mybuild_graph::host_arch();
+/// TARGETPLATFORM, BUILDARCH, ...: BUILD* the host's platform, TARGET*
+/// the one built for.
+fn predefined(target: &str) -> MetaArgs {
     let mut m = MetaArgs::default();
-    for prefix in ["BUILD", "TARGET"] {
+    for (prefix, arch) in [("BUILD", mybuild_graph::host_arch()), ("TARGET", target)] {
         m.set(&format!("{prefix}PLATFORM"), format!("linux/{arch}"));
         m.set(&format!("{prefix}OS"), "linux".into());
         m.set(&format!("{prefix}ARCH"), arch.into());
@@ -92,7 +92,7 @@ impl Stages {
         commands: Vec<Command>,
         opts: &CompileOptions,
     ) -> Result<Stages, Box<(Command, ConvertError)>> {
-        let mut meta = predefined();
+        let mut meta = predefined(opts.target_arch());
         let mut defs: Vec<StageDef> = Vec::new();
         let mut meta_cmds = Vec::new();
         for cmd in commands {

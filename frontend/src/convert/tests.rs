@@ -35,6 +35,7 @@ fn opts() -> CompileOptions {
         no_cache_filter: vec![],
         labels: Default::default(),
         named_contexts: Default::default(),
+        platform: None,
     }
 }
 

@@ -12,6 +12,7 @@
 //! caller only has to hand `upper` to the store afterwards.
 
 mod binds;
+mod binfmt;
 mod bpf;
 pub mod cgroup;
 mod console;
@@ -35,6 +36,7 @@ mod status;
 mod stubs;
 mod user;
 
+pub use binfmt::{check_emulation, BinfmtError};
 pub use cgroup::{CgroupError, Limits, DEFAULT_PIDS_LIMIT};
 pub use console::{receive_master, Console};
 pub use helper::helper_main;
