@@ -14,12 +14,25 @@ pub struct BootstrapArgs {
     /// The static busybox binary to use (Debian package busybox-static)
     #[arg(long, default_value = "/bin/busybox")]
     pub busybox: PathBuf,
+    /// The platform the binary is for (linux/ARCH), e.g. linux/arm64 with
+    /// Debian's busybox-static:arm64; the image is named for it alone
+    #[arg(long)]
+    pub platform: Option<String>,
 }
 
 pub async fn run(root: &Path, args: BootstrapArgs) -> anyhow::Result<()> {
     let name = Reference::parse(&args.tag)
         .with_context(|| format!("invalid tag {:?}", args.tag))?
         .to_string();
+    let arch = match &args.platform {
+        Some(p) => mybuild_graph::platform_arch(p)
+            .with_context(|| format!("--platform {p}: not linux/ARCH"))?,
+        None => mybuild_graph::host_arch().to_string(),
+    };
+    // Listing a foreign busybox's applets runs it under emulation.
+    if arch != mybuild_graph::host_arch() {
+        mybuild_solver::sandbox::check_emulation(&arch)?;
+    }
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating store root {}", root.display()))?;
     let store = crate::store::open_store(root)?;
@@ -28,7 +41,7 @@ pub async fn run(root: &Path, args: BootstrapArgs) -> anyhow::Result<()> {
         let layer = busybox_layer(&busybox)?;
         let diff_id = store.import_layer(std::io::Cursor::new(layer), None)?;
         let config = serde_json::json!({
-            "architecture": mybuild_graph::host_arch(),
+            "architecture": arch,
             "os": "linux",
             "created": "1970-01-01T00:00:00Z",
             "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
@@ -36,7 +49,7 @@ pub async fn run(root: &Path, args: BootstrapArgs) -> anyhow::Result<()> {
             "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "mybuild bootstrap-busybox"}],
         });
         let id = store.put_image(&serde_json::to_vec(&config)?)?;
-        store.tag(&name, &id)?;
+        store.tag_for_arch(&name, &arch, &id)?;
         Ok(id)
     })
     .await??;

@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::ValueEnum;
-use mybuild_cache::export::{export_image, ArchiveFormat, Compression};
+use mybuild_cache::export::{export_image, export_index, ArchiveFormat, Compression};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use mybuild_registry::Reference;
@@ -215,13 +215,14 @@ impl Output {
 
     /// Writes the output: the archive of `image` (its manifest with
     /// `annotations`) or its filesystem, or, for an image output, its own
-    /// names in the store.
+    /// names in the store (as linux/`arch`'s image of each name).
     pub fn write(
         &self,
         store: &Store,
         image: &Digest,
         names: &[String],
         annotations: &BTreeMap<String, String>,
+        arch: &str,
     ) -> anyhow::Result<()> {
         let format = match &self.kind {
             OutputKind::Oci => ArchiveFormat::Oci,
@@ -229,27 +230,52 @@ impl Output {
             OutputKind::Tar | OutputKind::Local => return self.write_rootfs(store, image),
             OutputKind::Image { names, .. } => {
                 for name in names {
-                    store.tag(name, image)?;
+                    store.tag_for_arch(name, arch, image)?;
                 }
                 return Ok(());
             }
         };
         let compression = self.compression().into();
-        let export =
-            |dest: &Path| export_image(store, image, names, annotations, format, compression, dest);
+        self.archive_to_dest(store, |dest| {
+            export_image(store, image, names, annotations, format, compression, dest)
+        })
+    }
+
+    /// A multi-platform build's `type=oci` output: one OCI layout whose
+    /// index.json names the index of `images` (`(architecture, image)`);
+    /// the index's digest.
+    pub fn write_index(
+        &self,
+        store: &Store,
+        images: &[(String, Digest)],
+        names: &[String],
+        annotations: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Digest> {
+        let compression = self.compression().into();
+        self.archive_to_dest(store, |dest| {
+            export_index(store, images, names, annotations, compression, dest)
+        })
+    }
+
+    /// Runs `export` on the destination file, or, for standard output, on
+    /// a temp file then copied out (the exporter renames a temp file into
+    /// place, which a stream cannot take).
+    fn archive_to_dest<T>(
+        &self,
+        store: &Store,
+        export: impl Fn(&Path) -> Result<T, mybuild_cache::export::ExportError>,
+    ) -> anyhow::Result<T> {
         match &self.dest {
             Dest::Path(path) => {
                 export(path).with_context(|| format!("exporting to {}", path.display()))
             }
             _ => {
-                // The exporter writes files (a temp file renamed into
-                // place); standard output gets a copy of one.
                 let tmp = store
                     .root()
                     .join(format!("v1/tmp/output-{}.tar", std::process::id()));
                 let written = export(&tmp)
                     .context("exporting to standard output")
-                    .and_then(|()| copy_to_stdout(&tmp));
+                    .and_then(|t| copy_to_stdout(&tmp).map(|()| t));
                 let _ = std::fs::remove_file(&tmp);
                 written
             }

@@ -10,9 +10,10 @@ use crate::units::human_size;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use mybuild_cache::export::image_manifest;
+use mybuild_cache::oci::{Descriptor, ImageIndex, OCI_MANIFEST};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
-use mybuild_registry::{PushEvent, Reference, RegistryClient};
+use mybuild_registry::{OnPush, PushEvent, Reference, RegistryClient};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,28 +96,92 @@ pub async fn push_tag(
     bytes: impl Fn(&Digest, u64, u64) + Send + Sync + 'static,
 ) -> anyhow::Result<Digest> {
     let r = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
-    let config = image.config;
-    let manifest = manifest_of(store, image)
+    let on = on_push(log, bytes);
+    Ok(push_manifest(store, client, &r, image, &on).await?.0)
+}
+
+/// Pushes one image per platform to `name`'s repository, then an OCI
+/// index of them (`(architecture, image)` each) as `name`: the index's
+/// digest.
+pub async fn push_platforms(
+    store: &Arc<Store>,
+    client: &RegistryClient,
+    name: &str,
+    images: &[(String, PushImage<'_>)],
+    log: impl Fn(String) + Send + Sync + 'static,
+    bytes: impl Fn(&Digest, u64, u64) + Send + Sync + 'static,
+) -> anyhow::Result<Digest> {
+    let r = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
+    // The platforms' manifests go by digest: only the index gets the tag.
+    let by_digest = Reference {
+        tag: None,
+        ..r.clone()
+    };
+    let on = on_push(log, bytes);
+    let mut manifests = Vec::new();
+    for (arch, image) in images {
+        let (_, manifest) = push_manifest(store, client, &by_digest, *image, &on).await?;
+        manifests.push((arch.clone(), manifest));
+    }
+    let index = index_json(&manifests)?;
+    client
+        .push_index(&r, index, on)
         .await
-        .with_context(|| format!("preparing {name} for push"))?;
-    let on = Arc::new(move |e: PushEvent| match e {
+        .with_context(|| format!("pushing the index of {name}"))
+}
+
+/// The OCI index of `(architecture, manifest JSON)` pairs, as pushed.
+pub fn index_json(manifests: &[(String, Vec<u8>)]) -> anyhow::Result<Vec<u8>> {
+    let mut described = Vec::new();
+    for (arch, manifest) in manifests {
+        let media_type = serde_json::from_slice::<serde_json::Value>(manifest)?["mediaType"]
+            .as_str()
+            .unwrap_or(OCI_MANIFEST)
+            .to_string();
+        let desc = Descriptor::new(&media_type, Digest::of(manifest), manifest.len() as u64);
+        described.push((arch.clone(), desc));
+    }
+    Ok(serde_json::to_vec(&ImageIndex::of_platforms(described))?)
+}
+
+/// One progress sink for a push: byte counts to `bytes`, the rest as lines.
+fn on_push(
+    log: impl Fn(String) + Send + Sync + 'static,
+    bytes: impl Fn(&Digest, u64, u64) + Send + Sync + 'static,
+) -> OnPush {
+    Arc::new(move |e: PushEvent| match e {
         PushEvent::Sent {
             digest,
             sent,
             total,
         } => bytes(&digest, sent, total),
         e => log(describe(&e)),
-    });
-    let digest = client
-        .push(store.clone(), &r, manifest, on)
+    })
+}
+
+/// Pushes `image` as `r` and records the `repo@digest` with it: the
+/// manifest's digest and bytes.
+async fn push_manifest(
+    store: &Arc<Store>,
+    client: &RegistryClient,
+    r: &Reference,
+    image: PushImage<'_>,
+    on: &OnPush,
+) -> anyhow::Result<(Digest, Vec<u8>)> {
+    let config = image.config;
+    let manifest = manifest_of(store, image)
         .await
-        .with_context(|| format!("pushing {name}"))?;
+        .with_context(|| format!("preparing {r} for push"))?;
+    let digest = client
+        .push(store.clone(), r, manifest.clone(), on.clone())
+        .await
+        .with_context(|| format!("pushing {r}"))?;
     // What `inspect` shows as RepoDigests and `images --digests` as DIGEST.
     let repo_digest = format!("{}/{}@{digest}", r.registry, r.repository);
     store
         .add_repo_digest(config, &repo_digest)
         .with_context(|| format!("recording {repo_digest}"))?;
-    Ok(digest)
+    Ok((digest, manifest))
 }
 
 fn describe(e: &PushEvent) -> String {

@@ -125,6 +125,19 @@ impl<D> ImageIndex<D> {
     }
 }
 
+impl ImageIndex<Digest> {
+    /// The OCI index of one image manifest per platform: each descriptor
+    /// (architecture first) gets the platform linux/ARCH.
+    pub fn of_platforms(manifests: Vec<(String, Descriptor)>) -> Self {
+        let described = manifests.into_iter().map(|(arch, mut desc)| {
+            let json = serde_json::json!({"architecture": arch, "os": "linux"});
+            desc.platform = serde_json::from_value(json).ok();
+            desc
+        });
+        ImageIndex::new(described.collect())
+    }
+}
+
 /// One image of a `docker save` archive's `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -64,6 +64,7 @@ fn time(text: &str) -> f64 {
         labels: Default::default(),
         named_contexts: Default::default(),
         platform: None,
+        multi_platform: false,
     };
     (0..3)
         .map(|_| {

@@ -94,6 +94,7 @@ fn options() -> CompileOptions {
         labels: Default::default(),
         named_contexts: Default::default(),
         platform: None,
+        multi_platform: false,
     }
 }
 

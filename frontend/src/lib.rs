@@ -54,6 +54,10 @@ pub struct CompileOptions {
     /// `--platform`: the OCI architecture to build for; the host's when
     /// `None`.
     pub platform: Option<String>,
+    /// One of several platforms built: step names start with their
+    /// stage's platform (`[linux/arm64 stage-1 2/4]`), as in BuildKit, so
+    /// each platform's steps are told apart.
+    pub multi_platform: bool,
 }
 
 impl CompileOptions {

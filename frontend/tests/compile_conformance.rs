@@ -83,6 +83,7 @@ fn options(case: &Path) -> CompileOptions {
         labels: Default::default(),
         named_contexts: Default::default(),
         platform: None,
+        multi_platform: false,
     }
 }
 

@@ -9,7 +9,7 @@ use super::progress::Throttle;
 use super::reference::Reference;
 use super::upload::{location, push_status, Call, OnSent};
 use futures_util::TryStreamExt as _;
-use mybuild_cache::oci::{Descriptor, ImageManifest};
+use mybuild_cache::oci::{Descriptor, ImageManifest, OCI_INDEX};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
@@ -79,11 +79,34 @@ impl RegistryClient {
             .try_buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()
             .await?;
-        let digest = Digest::of(&manifest);
+        self.put_manifest(r, manifest, &view.media_type, &on).await
+    }
+
+    /// Puts the image index `index` (an OCI index whose manifests were
+    /// pushed to `r`'s repository already) as `r`'s tag; its digest.
+    pub async fn push_index(
+        &self,
+        r: &Reference,
+        index: Vec<u8>,
+        on: OnPush,
+    ) -> Result<Digest, RegistryError> {
+        self.put_manifest(r, index, OCI_INDEX, &on).await
+    }
+
+    /// PUTs a manifest or index under `r`'s tag (its digest without one),
+    /// checking the digest the registry answers.
+    async fn put_manifest(
+        &self,
+        r: &Reference,
+        body: Vec<u8>,
+        media_type: &str,
+        on: &OnPush,
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::of(&body);
         let tag = r.tag.clone().unwrap_or_else(|| digest.to_string());
         let mut call = Call::new(Method::PUT, self.repo_url(r, &format!("manifests/{tag}"))?);
-        call.headers.insert(CONTENT_TYPE, header(&view.media_type)?);
-        call.body = Some(manifest.into());
+        call.headers.insert(CONTENT_TYPE, header(media_type)?);
+        call.body = Some(body.into());
         let resp = self.write(r, call.clone()).await?;
         expect(&call, resp, StatusCode::CREATED, &digest).await?;
         on(PushEvent::Manifest {

@@ -66,21 +66,60 @@ pub enum ProgressEvent {
 #[derive(Debug, Clone)]
 pub struct Progress {
     tx: Option<mpsc::UnboundedSender<ProgressEvent>>,
+    /// Put before every vertex id ([`Progress::scoped`]).
+    scope: Option<std::sync::Arc<str>>,
+}
+
+impl ProgressEvent {
+    fn vertex_mut(&mut self) -> &mut String {
+        match self {
+            ProgressEvent::Started { vertex, .. }
+            | ProgressEvent::Log { vertex, .. }
+            | ProgressEvent::Cached { vertex, .. }
+            | ProgressEvent::Bytes { vertex, .. }
+            | ProgressEvent::Done { vertex, .. }
+            | ProgressEvent::CacheMiss { vertex, .. }
+            | ProgressEvent::Failed { vertex, .. } => vertex,
+        }
+    }
 }
 
 impl Progress {
     pub fn channel() -> (Progress, mpsc::UnboundedReceiver<ProgressEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Progress { tx: Some(tx) }, rx)
+        (
+            Progress {
+                tx: Some(tx),
+                scope: None,
+            },
+            rx,
+        )
     }
 
     /// A sink that drops everything (tests, quiet internals).
     pub fn discard() -> Progress {
-        Progress { tx: None }
+        Progress {
+            tx: None,
+            scope: None,
+        }
     }
 
-    pub fn send(&self, ev: ProgressEvent) {
+    /// The same sink, its vertex ids put in `scope`: two solves of
+    /// graphs with the same node ids (one per `--platform`) then report
+    /// distinct vertices.
+    pub fn scoped(&self, scope: &str) -> Progress {
+        Progress {
+            tx: self.tx.clone(),
+            scope: Some(scope.into()),
+        }
+    }
+
+    pub fn send(&self, mut ev: ProgressEvent) {
         if let Some(tx) = &self.tx {
+            if let Some(scope) = &self.scope {
+                let vertex = ev.vertex_mut();
+                *vertex = format!("{scope}/{vertex}");
+            }
             let _ = tx.send(ev);
         }
     }

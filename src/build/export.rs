@@ -9,7 +9,7 @@ use mybuild_graph::Digest;
 use mybuild_solver::LogStream;
 
 /// The vertex every export step reports under.
-const VERTEX: &str = "exporting";
+pub(super) const VERTEX: &str = "exporting";
 
 impl Session<'_> {
     /// Writes the image of `chain` with the frontend's `config`, names,
@@ -32,7 +32,7 @@ impl Session<'_> {
             .status(VERTEX, &format!("writing image {id} done\n"));
         let names = self.opts.tag_names();
         for tag in &names {
-            self.store.tag(tag, &id)?;
+            self.store.tag_for_arch(tag, self.target_arch(), &id)?;
             self.progress
                 .status(VERTEX, &format!("naming to {tag} done\n"));
         }
@@ -55,7 +55,7 @@ impl Session<'_> {
 
     /// Every name to push, once: the `-t` names with `--push`, and those
     /// of each pushing image output (`type=registry`).
-    fn pushes(&self, names: &[String]) -> Vec<String> {
+    pub(super) fn pushes(&self, names: &[String]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let from_flag = if self.opts.push { names } else { &[] };
         let from_outputs = self.opts.outputs.iter().flat_map(|o| o.pushes(names));
@@ -72,7 +72,9 @@ impl Session<'_> {
         for out in &self.opts.outputs {
             let (store, id, names) = (self.store.clone(), id.clone(), names.to_vec());
             let (out2, notes) = (out.clone(), self.opts.annotations.clone());
-            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, &notes)).await??;
+            let arch = self.target_arch().to_string();
+            tokio::task::spawn_blocking(move || out2.write(&store, &id, &names, &notes, &arch))
+                .await??;
             match &out.kind {
                 OutputKind::Image { names, .. } => {
                     for name in names {

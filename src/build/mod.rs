@@ -15,6 +15,7 @@ mod lint;
 mod metadata;
 mod options;
 mod pipeline;
+mod platforms;
 mod session;
 mod sources;
 mod ssh;
@@ -50,6 +51,7 @@ pub async fn run(root: &Path, args: BuildArgs, settings: &Settings) -> anyhow::R
         labels: opts.labels.clone(),
         named_contexts: inputs.named,
         platform: None,
+        multi_platform: false,
     };
 
     if opts.check_only {

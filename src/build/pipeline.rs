@@ -18,19 +18,42 @@ use std::sync::Arc;
 
 impl Session<'_> {
     /// Builds the image: its id, or "" when `--print` showed the graph.
+    /// With several `--platform`s, one image per platform and an index
+    /// of them (its digest).
     pub(super) async fn build(
         &self,
         def: Definition,
-        opts: CompileOptions,
+        mut opts: CompileOptions,
     ) -> Result<String, BuildFailure> {
         self.announce(&def);
-        let plan = self.compile(&def, opts).await?;
+        if self.opts.platforms.len() > 1 {
+            return self.build_platforms(&def, opts).await;
+        }
+        opts.platform = self.opts.platforms.first().cloned();
+        let Some((config, chain)) = self.build_one(&def, opts).await? else {
+            return Ok(String::new());
+        };
+        Ok(self.export(config, chain).await?.to_string())
+    }
+
+    /// Compiles and solves one platform's image: its config and layers, or
+    /// `None` when `--print` showed the graph instead.
+    pub(super) async fn build_one(
+        &self,
+        def: &Definition,
+        opts: CompileOptions,
+    ) -> Result<Option<(serde_json::Value, Vec<Digest>)>, BuildFailure> {
+        let plan = self.compile(def, opts).await?;
         if let Some(what) = &self.opts.print {
             if what != "graph" {
                 return Err(anyhow::anyhow!("--print={what}: only `graph` is supported").into());
             }
             print!("{}", plan.graph);
-            return Ok(String::new());
+            return Ok(None);
+        }
+        // Before any step runs: a foreign platform's RUN needs an emulator.
+        for arch in &plan.emulated {
+            mybuild_solver::sandbox::check_emulation(arch).map_err(anyhow::Error::from)?;
         }
         let sandbox = Arc::new(Sandbox::new()?.with_limits(self.opts.limits.clone()));
         let cache_from = (self.opts.cache_from.iter())
@@ -53,9 +76,10 @@ impl Session<'_> {
             target,
             mut config,
             steps,
+            ..
         } = plan;
         let mount_ids = cache_mounts::mount_ids(&graph);
-        let chain = self.solve(&scheduler, graph, target, &steps, &def).await?;
+        let chain = self.solve(&scheduler, graph, target, &steps, def).await?;
         let to = &self.opts.cache_mounts_to;
         cache_mounts::export_all(&self.store, client, to, mount_ids, self.progress).await?;
         // Every step's whole chain, listed only when a cache export needs
@@ -76,7 +100,7 @@ impl Session<'_> {
             self.progress,
         )
         .await?;
-        Ok(self.export(config, chain).await?.to_string())
+        Ok(Some((config, chain)))
     }
 
     /// BuildKit's first vertices: the Dockerfile and .dockerignore (by

@@ -14,3 +14,10 @@ pub(super) struct Session<'a> {
     pub images: Arc<ImageProvider>,
     pub progress: &'a Progress,
 }
+
+impl Session<'_> {
+    /// The architecture a single-platform build makes its image for.
+    pub(super) fn target_arch(&self) -> &str {
+        (self.opts.platforms.first()).map_or(mybuild_graph::host_arch(), String::as_str)
+    }
+}

@@ -206,8 +206,16 @@ async fn publish(b: &LegacyBuild, id: &Digest, out: &Out) -> anyhow::Result<()> 
     let names: Vec<String> = b.tags.iter().map(|(_, n)| n.clone()).collect();
     for o in &b.outputs {
         let (store, id2, names, o2) = (b.store.clone(), id.clone(), names.clone(), o.clone());
-        tokio::task::spawn_blocking(move || o2.write(&store, &id2, &names, &BTreeMap::new()))
-            .await??;
+        tokio::task::spawn_blocking(move || {
+            o2.write(
+                &store,
+                &id2,
+                &names,
+                &BTreeMap::new(),
+                mybuild_graph::host_arch(),
+            )
+        })
+        .await??;
         out.line(&format!("Exported to {}", o.dest));
     }
     if !b.push {

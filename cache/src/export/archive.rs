@@ -7,12 +7,12 @@
 //! A `dest` that already holds exactly the archive is left as it is
 //! ([`super::same`]).
 
-use super::entries::{archive_len, entries, Data, Entry};
+use super::entries::{archive_len, entries, to_json, Data, Entry};
 use super::manifest::{prepare, PlainTars};
 use super::{io_err, store_err, ArchiveFormat, Compression, ExportError};
 use crate::blobs::HashingReader;
 use crate::fsutil::{fsync_dir, unique_name};
-use crate::oci::{Descriptor, OCI_LAYER_TAR};
+use crate::oci::{Descriptor, ImageIndex, OCI_INDEX, OCI_LAYER_TAR};
 use crate::Store;
 use mybuild_graph::Digest;
 use std::collections::BTreeMap;
@@ -64,19 +64,50 @@ fn write_archive(
             Ok((prepared, names.clone()))
         })
         .collect::<Result<Vec<_>, ExportError>>()?;
-    let entries = entries(&images, format)?;
+    let entries = entries(&images, format, None)?;
+    write_to(store, &entries, dest)
+}
+
+/// Exports one image per platform (`(architecture, config)`) as an OCI
+/// layout archive at `dest` whose index.json names their OCI index,
+/// tagged with `names`; the index's digest.
+pub fn export_index(
+    store: &Store,
+    images: &[(String, Digest)],
+    names: &[String],
+    annotations: &BTreeMap<String, String>,
+    compression: Compression,
+    dest: &Path,
+) -> Result<Digest, ExportError> {
+    let mut prepared = Vec::new();
+    let mut manifests = Vec::new();
+    for (arch, config) in images {
+        let image = prepare(store, config, compression, PlainTars::Streamed, annotations)?;
+        manifests.push((arch.clone(), image.manifest.clone()));
+        prepared.push((image, Vec::new()));
+    }
+    let json = to_json("index", &ImageIndex::of_platforms(manifests))?;
+    let digest = store.put_blob(&json).map_err(store_err("store index"))?;
+    let top = Descriptor::new(OCI_INDEX, digest.clone(), json.len() as u64);
+    let entries = entries(&prepared, ArchiveFormat::Oci, Some((&top, names)))?;
+    write_to(store, &entries, dest)?;
+    Ok(digest)
+}
+
+/// Writes the archive `entries` to `dest` (unless it holds them already).
+fn write_to(store: &Store, entries: &[Entry], dest: &Path) -> Result<(), ExportError> {
     let dest = match fs::metadata(dest) {
         // `/dev/null`, a FIFO, `/dev/stdout`: written in place, as
         // `docker save -o` does; a rename would replace the node itself.
-        Ok(m) if !m.is_file() && !m.is_dir() => return write_special(store, &entries, dest),
+        Ok(m) if !m.is_file() && !m.is_dir() => return write_special(store, entries, dest),
         // Through a symlink, the file it names is replaced, not the link.
         Ok(m) if m.is_file() => fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf()),
         _ => dest.to_path_buf(),
     };
-    if super::same::holds(&dest, &entries, archive_len(&entries)) {
+    if super::same::holds(&dest, entries, archive_len(entries)) {
         return Ok(());
     }
-    write_new(store, &entries, &dest)
+    write_new(store, entries, &dest)
 }
 
 /// Streams the archive into an existing special file (a device or FIFO),

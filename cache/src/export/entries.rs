@@ -72,10 +72,15 @@ pub(crate) fn archive_len(entries: &[Entry]) -> u64 {
         + 1024
 }
 
-/// Every entry of the archive of `images`.
+/// A multi-platform image: its index blob (in the store) and its names.
+pub(crate) type TopIndex<'a> = (&'a Descriptor, &'a [String]);
+
+/// Every entry of the archive of `images`; with `top`, its index.json
+/// names that index (of `images`) instead of each image.
 pub(crate) fn entries(
     images: &[(Prepared, Vec<String>)],
     format: ArchiveFormat,
+    top: Option<TopIndex<'_>>,
 ) -> Result<Vec<Entry>, ExportError> {
     let entry = |path: &str, data| Entry {
         path: path.into(),
@@ -96,10 +101,17 @@ pub(crate) fn entries(
             }
         }
     }
+    let index = match top {
+        Some((desc, names)) => {
+            out.push(entry(&blob_name(&desc.digest), Data::Blob(desc.clone())));
+            ImageIndex::new(named(desc, names))
+        }
+        None => index(images),
+    };
     out.push(entry("oci-layout", Data::Bytes(OCI_LAYOUT_FILE.to_vec())));
     out.push(entry(
         "index.json",
-        Data::Bytes(to_json("index.json", &index(images))?),
+        Data::Bytes(to_json("index.json", &index)?),
     ));
     if format == ArchiveFormat::Docker {
         let manifest: Vec<DockerArchiveEntry> = images
@@ -118,7 +130,10 @@ pub(crate) fn entries(
     Ok(out)
 }
 
-fn to_json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>, ExportError> {
+pub(crate) fn to_json<T: serde::Serialize>(
+    what: &'static str,
+    v: &T,
+) -> Result<Vec<u8>, ExportError> {
     serde_json::to_vec(v).map_err(|source| ExportError::Json { what, source })
 }
 
@@ -135,23 +150,30 @@ fn split_name(name: &str) -> (&str, Option<&str>) {
 /// One manifest entry per name (so each name survives a load), or one
 /// unnamed entry for an image saved by id.
 fn index(images: &[(Prepared, Vec<String>)]) -> ImageIndex {
-    let mut manifests = Vec::new();
-    for (image, names) in images {
-        if names.is_empty() {
-            manifests.push(image.manifest.clone());
-        }
-        for name in names {
-            let mut desc = image.manifest.clone();
-            desc.annotations
-                .insert(ANNOTATION_IMAGE_NAME.into(), name.clone());
-            if let (_, Some(tag)) = split_name(name) {
-                desc.annotations
-                    .insert(ANNOTATION_REF_NAME.into(), tag.into());
-            }
-            manifests.push(desc);
-        }
-    }
+    let manifests = images
+        .iter()
+        .flat_map(|(image, names)| named(&image.manifest, names))
+        .collect();
     ImageIndex::new(manifests)
+}
+
+/// `desc` once per name, annotated with it; once, bare, without names.
+fn named(desc: &Descriptor, names: &[String]) -> Vec<Descriptor> {
+    if names.is_empty() {
+        return vec![desc.clone()];
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let mut desc = desc.clone();
+        desc.annotations
+            .insert(ANNOTATION_IMAGE_NAME.into(), name.clone());
+        if let (_, Some(tag)) = split_name(name) {
+            desc.annotations
+                .insert(ANNOTATION_REF_NAME.into(), tag.into());
+        }
+        out.push(desc);
+    }
+    out
 }
 
 fn blob_name(d: &Digest) -> String {

@@ -8,7 +8,7 @@ mod manifest;
 mod pgzip;
 mod same;
 
-pub use archive::{export_image, export_images};
+pub use archive::{export_image, export_images, export_index};
 pub use manifest::{image_manifest, layer_descriptor};
 // Public only so cache/benches/hot_paths.rs can measure layer gzip alone,
 // without a store, a manifest and a blob write around it.

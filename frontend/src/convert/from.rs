@@ -60,7 +60,10 @@ impl Converter<'_> {
             }
             None => self.opts.target_arch().to_string(),
         };
-        let prefix = self.stages.prefix(i);
+        let mut prefix = self.stages.prefix(i);
+        if self.opts.multi_platform {
+            prefix = format!("linux/{arch} {prefix}").trim_end().to_string();
+        }
         let blank = |node, config| Stage {
             node,
             config,

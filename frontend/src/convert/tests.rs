@@ -36,6 +36,7 @@ fn opts() -> CompileOptions {
         labels: Default::default(),
         named_contexts: Default::default(),
         platform: None,
+        multi_platform: false,
     }
 }
 
