@@ -24,6 +24,7 @@ mod inputs;
 mod legacy;
 mod load;
 mod login;
+mod multiplatform;
 mod outputs;
 mod progress;
 mod push;

@@ -3,34 +3,16 @@
 //! proxy in between where a test needs to see or break the traffic.
 
 use crate::util::proxy::{Fault, Proxy};
-use crate::util::registry::Registry;
+use crate::util::registry::{inspect, skopeo, Registry};
 use crate::util::{assert_success, read_oci_archive, stderr, TestEnv};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Attempts per push request (the first try and three retries).
 const ATTEMPTS: usize = 4;
 
 const APP: &str = "FROM busybox\nRUN echo made-by-run > /made\n";
-
-fn skopeo(args: &[&str]) -> Output {
-    Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo not installed (apt-get install skopeo)")
-}
-
-/// `skopeo inspect` (or with `extra`, e.g. `--raw`) of `docker://image`, as JSON.
-fn inspect(image: &str, extra: &[&str]) -> Value {
-    let r = format!("docker://{image}");
-    let mut args = vec!["inspect", "--tls-verify=false"];
-    args.extend_from_slice(extra);
-    args.push(&r);
-    let out = skopeo(&args);
-    assert_success(&out, &format!("skopeo inspect {image}"));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// `skopeo copy` to a `dir:`, which verifies every blob's digest.
 fn copy_to_dir(image: &str, dir: &Path) {

@@ -74,10 +74,13 @@ fn check_in(dir: &Path, arch: &str) -> Result<(), BinfmtError> {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        if handles(&text, machine) {
-            return Ok(());
+        match handles(&text, machine) {
+            Handles::Yes => return Ok(()),
+            // The interpreter is opened in the sandbox's mount namespace,
+            // where its path does not exist.
+            Handles::WithoutFixBinary => seen.push(format!("{name} (without the F flag)")),
+            Handles::No => seen.push(name),
         }
-        seen.push(name);
     }
     seen.sort();
     Err(BinfmtError::NoHandler {
@@ -91,13 +94,20 @@ fn check_in(dir: &Path, arch: &str) -> Result<(), BinfmtError> {
     })
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Handles {
+    Yes,
+    /// It matches, but its interpreter is looked up at exec time.
+    WithoutFixBinary,
+    No,
+}
+
 /// Whether an entry (the text of `/proc/sys/fs/binfmt_misc/NAME`) is
 /// enabled and matches ELF files of `machine`: its magic at offset 0
 /// starts with the ELF signature and holds `machine` at bytes 18..20.
-fn handles(entry: &str, machine: [u8; 2]) -> bool {
-    let mut lines = entry.lines();
-    if lines.next() != Some("enabled") {
-        return false;
+fn handles(entry: &str, machine: [u8; 2]) -> Handles {
+    if entry.lines().next() != Some("enabled") {
+        return Handles::No;
     }
     let field = |key: &str| {
         entry
@@ -106,13 +116,15 @@ fn handles(entry: &str, machine: [u8; 2]) -> bool {
             .map(str::trim)
             .unwrap_or("")
     };
-    if !matches!(field("offset "), "" | "0") {
-        return false;
+    let magic = hex::decode(field("magic ")).unwrap_or_default();
+    let elf = magic.starts_with(b"\x7fELF") && magic.get(18..20) == Some(&machine[..]);
+    if !elf || !matches!(field("offset "), "" | "0") {
+        Handles::No
+    } else if field("flags:").contains('F') {
+        Handles::Yes
+    } else {
+        Handles::WithoutFixBinary
     }
-    let Ok(magic) = hex::decode(field("magic ")) else {
-        return false;
-    };
-    magic.starts_with(b"\x7fELF") && magic.get(18..20) == Some(&machine[..])
 }
 
 #[cfg(test)]
@@ -148,6 +160,14 @@ mod tests {
             check_in(dir.path(), "arm64"),
             Err(BinfmtError::NoHandler { .. })
         ));
+    }
+
+    #[test]
+    fn an_entry_without_the_fix_binary_flag_is_named_as_such() {
+        let no_f = AARCH64.replace("flags: POF", "flags: P");
+        let dir = fake(&[("qemu-aarch64", &no_f)]);
+        let err = check_in(dir.path(), "arm64").unwrap_err().to_string();
+        assert!(err.contains("qemu-aarch64 (without the F flag)"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and helpers to read the OCI archives mybuild exports.
 
 pub mod craft;
+pub mod foreign;
 pub mod git;
 pub mod golden;
 pub mod http;

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -186,4 +186,23 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs skopeo (Debian's `skopeo`).
+pub fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo not installed (apt-get install skopeo)")
+}
+
+/// `skopeo inspect` (or with `extra`, e.g. `--raw`) of `docker://image`, as JSON.
+pub fn inspect(image: &str, extra: &[&str]) -> serde_json::Value {
+    let r = format!("docker://{image}");
+    let mut args = vec!["inspect", "--tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.push(&r);
+    let out = skopeo(&args);
+    super::assert_success(&out, &format!("skopeo inspect {image}"));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
