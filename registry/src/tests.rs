@@ -245,6 +245,12 @@ async fn index_resolves_to_build_platform() {
     assert_eq!(img.index_digest.as_ref(), Some(&index_digest));
     assert_eq!(img.manifest_digest, images[1].manifest_digest);
     assert_eq!(img.diff_ids, images[1].diff_ids);
+    // `--platform` picks the other entry of the same index.
+    let foreign = client()
+        .resolve_platform(&reference(&registry, "multi:latest"), other)
+        .await
+        .unwrap();
+    assert_eq!(foreign.manifest_digest, images[0].manifest_digest);
 
     let layout2 = tempfile::tempdir().unwrap();
     build_index(layout2.path(), &["s390x"]);

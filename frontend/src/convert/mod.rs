@@ -231,4 +231,6 @@ impl Converter<'_> {
 }
 
 #[cfg(test)]
+mod platform_tests;
+#[cfg(test)]
 mod tests;
