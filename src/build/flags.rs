@@ -17,8 +17,9 @@ pub(super) fn label(s: &str) -> Result<(String, String), String> {
 
 /// `--annotation [manifest:]KEY=VALUE`: an annotation of the image
 /// manifest. buildx's other targets (`index:`, `manifest-descriptor:`,
-/// per-platform `manifest[...]:`) need an index, which mybuild's
-/// single-platform images do not have, so they are refused.
+/// per-platform `manifest[...]:`) annotate an index or its entries, which
+/// mybuild does not do yet (a multi-platform build's index has none), so
+/// they are refused.
 pub(super) fn annotation(s: &str) -> Result<(String, String), String> {
     let (key, value) = s
         .split_once('=')
@@ -28,7 +29,7 @@ pub(super) fn annotation(s: &str) -> Result<(String, String), String> {
         Some((kind, _)) if is_annotation_target(kind) => {
             return Err(format!(
                 "--annotation {s:?}: only manifest annotations are supported \
-                 (mybuild builds one platform, without an index)"
+                 (index and descriptor annotations are not supported yet)"
             ))
         }
         // A key may itself hold a colon (`org.example:x`).

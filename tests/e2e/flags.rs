@@ -128,7 +128,7 @@ fn refusals_name_what_is_refused() {
         assert_success(&build(&env, &ctx, &["--platform", ok]), ok);
     }
     let cases: [(&[&str], &str); 6] = [
-        (&["--platform", "linux/s390x"], "linux/s390x"),
+        (&["--platform", "windows/amd64"], "windows/amd64"),
         (&["--annotation", "index:k=v"], "only manifest annotations"),
         (&["--add-host", "gw:host-gateway"], "host-gateway"),
         (&["--ulimit", "bogus=1"], "invalid ulimit type: bogus"),
