@@ -107,7 +107,10 @@ fn both_platforms_are_pushed_as_one_index_and_arm64_ran_emulated() {
 #[test]
 fn a_single_foreign_platform_is_named_for_that_platform_only() {
     let env = TestEnv::with_arm64_busybox();
-    let ctx = env.context("one", "FROM busybox\nRUN uname -m > /arch\n", &[]);
+    // qemu passes the guest's personality(PER_LINUX32) to the host: the
+    // sandbox's seccomp profile must let it through, as Docker's does.
+    let dockerfile = "FROM busybox\nRUN uname -m > /arch && linux32 true\n";
+    let ctx = env.context("one", dockerfile, &[]);
     let (out, tar) = env.build(&ctx, &["--platform", "linux/arm64", "-t", "one:1"]);
     assert_success(&out, "--platform linux/arm64");
     let image = read_oci_archive(&tar);
@@ -218,4 +221,12 @@ fn copy_only_stages_need_no_emulator_and_a_run_names_what_is_missing() {
     assert!(err.contains("RUN for linux/s390x needs emulation"), "{err}");
     assert!(err.contains("no enabled handler for s390x"), "{err}");
     assert!(err.contains("qemu-user-static"), "{err}");
+    // The classic builder has no platforms.
+    let out = env.legacy(&copy_only, &["--platform", "linux/s390x"]);
+    assert!(!out.status.success(), "--legacy built for s390x");
+    assert!(
+        stderr(&out).contains("needs the default (BuildKit) mode"),
+        "{}",
+        stderr(&out)
+    );
 }
