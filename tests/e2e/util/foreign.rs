@@ -25,7 +25,10 @@ impl TestEnv {
         );
         let handler = std::fs::read_to_string(QEMU_AARCH64).unwrap_or_default();
         assert!(
-            handler.starts_with("enabled") && handler.contains("flags: ") && handler.contains('F'),
+            handler.starts_with("enabled")
+                && handler
+                    .lines()
+                    .any(|l| l.starts_with("flags: ") && l.contains('F')),
             "no enabled binfmt_misc handler with the F flag at {QEMU_AARCH64}: run .ci/install \
              (it installs qemu-user-static and registers qemu-aarch64)"
         );
