@@ -60,10 +60,12 @@ impl Session<'_> {
     /// runs rather than half done.
     fn refuse_for_platforms(&self) -> anyhow::Result<()> {
         for out in &self.opts.outputs {
-            let single = match out.kind {
-                OutputKind::Docker => "a docker archive holds one platform",
-                OutputKind::Tar | OutputKind::Local => "a filesystem output is one platform's",
-                OutputKind::Oci | OutputKind::Image { .. } => continue,
+            let single = match (&out.kind, &out.dest) {
+                (OutputKind::Docker, _) => "a docker archive holds one platform",
+                (OutputKind::Tar, _) => "a filesystem tar is one platform's",
+                (OutputKind::Local, Dest::Path(_)) => continue,
+                (OutputKind::Local, _) => "a filesystem output is one platform's",
+                (OutputKind::Oci | OutputKind::Image { .. }, _) => continue,
             };
             bail!("-o {}: {single}; build one --platform for it", out.dest);
         }
@@ -98,6 +100,7 @@ impl Session<'_> {
                 self.store.put_untagged(id)?;
             }
         }
+        self.write_platform_dirs(images).await?;
         let mut index = self.write_index_archives(images, &names).await?;
         for tag in self.pushes(&names) {
             index = Some(self.push_platforms(&tag, images).await?);
@@ -142,6 +145,27 @@ impl Session<'_> {
                 .status(VERTEX, &format!("exporting to {} done\n", out.dest));
         }
         Ok(digest)
+    }
+
+    /// Every `-o type=local,dest=DIR` output: each platform's filesystem in
+    /// `DIR/linux_ARCH`, as BuildKit's local exporter writes several.
+    async fn write_platform_dirs(&self, images: &PlatformImages) -> anyhow::Result<()> {
+        for out in &self.opts.outputs {
+            let (OutputKind::Local, Dest::Path(dir)) = (&out.kind, &out.dest) else {
+                continue;
+            };
+            for (arch, id) in images {
+                let mut one = out.clone();
+                one.dest = Dest::Path(dir.join(format!("linux_{arch}")));
+                let (store, id, arch) = (self.store.clone(), id.clone(), arch.clone());
+                let notes = self.opts.annotations.clone();
+                tokio::task::spawn_blocking(move || one.write(&store, &id, &[], &notes, &arch))
+                    .await??;
+            }
+            self.progress
+                .status(VERTEX, &format!("exporting to {} done\n", out.dest));
+        }
+        Ok(())
     }
 
     /// Pushes every platform's image and their index as `tag`.

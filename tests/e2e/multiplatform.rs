@@ -233,3 +233,23 @@ fn copy_only_stages_need_no_emulator_and_a_run_names_what_is_missing() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_local_output_of_two_platforms_has_a_directory_each() {
+    let env = TestEnv::with_arm64_busybox();
+    let ctx = env.context("local", "FROM busybox\nRUN uname -m > /arch\n", &[]);
+    let out_dir = env.work.path().join("out");
+    let dest = format!("type=local,dest={}", out_dir.display());
+    let out = env.mybuild(&[
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        &dest,
+        ctx.to_str().unwrap(),
+    ]);
+    assert_success(&out, "two platforms to a local directory");
+    let arch = |dir: &str| std::fs::read_to_string(out_dir.join(dir).join("arch")).unwrap();
+    assert_eq!(arch("linux_amd64").trim(), "x86_64");
+    assert_eq!(arch("linux_arm64").trim(), "aarch64");
+}
