@@ -6,6 +6,8 @@
 use crate::util::registry::{inspect, skopeo, Registry};
 use crate::util::{assert_success, read_oci_archive, stderr, Image, TestEnv};
 use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
 
 /// A RUN on the target's base, a stage on the build platform, and a
 /// COPY-only stage.
@@ -35,6 +37,12 @@ fn pull_platform(env: &TestEnv, image: &str, arch: &str) -> Image {
     ]);
     assert_success(&out, &format!("skopeo copy {image} ({arch})"));
     read_oci_archive(&dest)
+}
+
+/// `build -q --platform PLATFORMS -o OUTPUT CTX`.
+fn build_to(env: &TestEnv, ctx: &Path, platforms: &str, output: &str) -> Output {
+    let ctx = ctx.to_str().unwrap();
+    env.mybuild(&["build", "-q", "--platform", platforms, "-o", output, ctx])
 }
 
 fn text(image: &Image, path: &str) -> String {
@@ -135,15 +143,7 @@ fn the_oci_output_of_two_platforms_is_an_index() {
     let ctx = env.context("oci", "FROM busybox\nRUN uname -m > /arch\n", &[]);
     let tar = env.work.path().join("both.tar");
     let dest = format!("type=oci,dest={}", tar.display());
-    let out = env.mybuild(&[
-        "build",
-        "-q",
-        "--platform",
-        "linux/arm64,linux/amd64",
-        "-o",
-        &dest,
-        ctx.to_str().unwrap(),
-    ]);
+    let out = build_to(&env, &ctx, "linux/arm64,linux/amd64", &dest);
     assert_success(&out, "two platforms to an OCI archive");
     let archive = format!("oci-archive:{}", tar.display());
     let raw = skopeo(&["inspect", "--raw", &archive]);
@@ -156,17 +156,11 @@ fn the_oci_output_of_two_platforms_is_an_index() {
         printed,
         format!("sha256:{}", crate::util::sha256_hex(&raw.stdout))
     );
-    let docker = env.mybuild(&[
-        "build",
-        "--platform",
-        "linux/arm64,linux/amd64",
-        "-o",
-        &format!(
-            "type=docker,dest={}",
-            env.work.path().join("d.tar").display()
-        ),
-        ctx.to_str().unwrap(),
-    ]);
+    let docker_dest = format!(
+        "type=docker,dest={}",
+        env.work.path().join("d.tar").display()
+    );
+    let docker = build_to(&env, &ctx, "linux/arm64,linux/amd64", &docker_dest);
     assert!(!docker.status.success());
     assert!(
         stderr(&docker).contains("a docker archive holds one platform"),
@@ -240,14 +234,7 @@ fn a_local_output_of_two_platforms_has_a_directory_each() {
     let ctx = env.context("local", "FROM busybox\nRUN uname -m > /arch\n", &[]);
     let out_dir = env.work.path().join("out");
     let dest = format!("type=local,dest={}", out_dir.display());
-    let out = env.mybuild(&[
-        "build",
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "-o",
-        &dest,
-        ctx.to_str().unwrap(),
-    ]);
+    let out = build_to(&env, &ctx, "linux/amd64,linux/arm64", &dest);
     assert_success(&out, "two platforms to a local directory");
     let arch = |dir: &str| std::fs::read_to_string(out_dir.join(dir).join("arch")).unwrap();
     assert_eq!(arch("linux_amd64").trim(), "x86_64");
