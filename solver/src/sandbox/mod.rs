@@ -17,6 +17,7 @@ pub mod cgroup;
 mod console;
 mod container;
 mod etchosts;
+mod fdpass;
 mod filetask;
 mod helper;
 mod kill;
@@ -34,12 +35,14 @@ mod seccomp;
 mod status;
 mod stubs;
 mod user;
+mod zygote;
 
 pub use cgroup::{CgroupError, Limits, DEFAULT_PIDS_LIMIT};
 pub use console::{receive_master, Console};
 pub use helper::helper_main;
 pub use kill::{KillOnDrop, KillSwitch};
 pub use runner::{Attach, Sandbox};
+pub use zygote::{zygote_main, ZYGOTE_ARG};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
