@@ -175,7 +175,10 @@ impl Zygote {
         cmd.arg(ZYGOTE_ARG)
             .env_clear()
             .stdin(Stdio::null())
-            .stdout(Stdio::null());
+            // Nothing the user waits on (a terminal, a CI log pipe) stays
+            // open in it; its helpers get pipes of their own.
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
