@@ -56,6 +56,12 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
         mybuild_solver::sandbox::helper_main();
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == mybuild_solver::sandbox::ZYGOTE_ARG)
+    {
+        mybuild_solver::sandbox::zygote_main();
+    }
     let cli = cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

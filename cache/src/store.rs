@@ -27,7 +27,34 @@ pub struct Store {
     /// each step need not read every record of its chain again.
     trusted: Mutex<HashMap<Digest, PathBuf>>,
     /// Removals running off the build's path ([`Store::remove_later`]).
-    removals: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    removals: Mutex<Option<Remover>>,
+}
+
+type Removal = Box<dyn FnOnce() + Send>;
+
+/// One thread that runs removals in turn (a thread for each would cost a
+/// thread start per build step).
+#[derive(Debug)]
+struct Remover {
+    queue: std::sync::mpsc::Sender<Removal>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Remover {
+    fn start() -> Option<Remover> {
+        let (queue, rx) = std::sync::mpsc::channel::<Removal>();
+        let thread = std::thread::Builder::new()
+            .name("remove".into())
+            .spawn(move || rx.into_iter().for_each(|remove| remove()))
+            .ok()?;
+        Some(Remover { queue, thread })
+    }
+
+    /// Runs what is queued, then ends.
+    fn finish(self) {
+        drop(self.queue);
+        let _ = self.thread.join();
+    }
 }
 
 /// The entries of `dir`, sorted; none when it does not exist.
@@ -101,17 +128,20 @@ impl Store {
         trusted.insert(diff_id.clone(), dir.to_path_buf());
     }
 
-    /// Runs `remove` on a thread of its own; the store waits for it when
-    /// dropped. Where no thread can start, it runs here and now.
+    /// Runs `remove` on the store's removal thread; the store waits for
+    /// it when dropped. Where no thread can start, it runs here and now.
     pub(crate) fn remove_later(&self, remove: impl FnOnce() + Send + 'static) {
         let mut removals = self.removals.lock().unwrap_or_else(|e| e.into_inner());
-        removals.retain(|t| !t.is_finished());
-        // A failed spawn drops the closure, and with it what it would remove.
-        if let Ok(t) = std::thread::Builder::new()
-            .name("remove".into())
-            .spawn(remove)
-        {
-            removals.push(t);
+        if removals.is_none() {
+            *removals = Remover::start();
+        }
+        match removals.as_ref() {
+            Some(r) => {
+                if let Err(std::sync::mpsc::SendError(remove)) = r.queue.send(Box::new(remove)) {
+                    remove();
+                }
+            }
+            None => remove(),
         }
     }
 
@@ -222,9 +252,9 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        let removals = std::mem::take(self.removals.get_mut().unwrap_or_else(|e| e.into_inner()));
-        for t in removals {
-            let _ = t.join();
+        let removals = self.removals.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = removals.take() {
+            r.finish();
         }
     }
 }

@@ -11,7 +11,7 @@ use super::status::{SetupError, StepExt};
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The helper's fd for the caller's stdin, or for the console socket.
@@ -151,11 +151,9 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd), SetupError> {
 }
 
 fn send_master(master: &OwnedFd) -> Result<(), SetupError> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds = [master.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"pty")];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(ATTACH_FD, &iov, &cmsg, MsgFlags::empty(), None)
+    // SAFETY: fd 4 is the console socket the caller passed, open until closed below.
+    let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(ATTACH_FD) };
+    super::fdpass::send(sock, b"pty", &[master.as_raw_fd()])
         .step(|| "send the pty to mybuild".into())?;
     nix::unistd::close(ATTACH_FD).step(|| "close console socket".into())
 }
@@ -163,23 +161,7 @@ fn send_master(master: &OwnedFd) -> Result<(), SetupError> {
 /// Caller side: waits for the pty master the child sends (`None` when the
 /// command failed before it made one).
 pub fn receive_master(socket: &OwnedFd) -> Result<Option<OwnedFd>, std::io::Error> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 8];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the kernel just installed this fd for us.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(*fd) }));
-            }
-        }
-    }
-    Ok(None)
+    let (_, fds) = super::fdpass::recv(socket.as_fd(), &mut buf)?;
+    Ok(fds.into_iter().next())
 }

@@ -1,5 +1,5 @@
-//! The helper process (`mybuild __sandbox`): a fresh, single-threaded
-//! process, so unsharing namespaces and forking are safe here. It guards
+//! The helper process (`mybuild __sandbox`, or a child the zygote forked):
+//! a single-threaded process, so unsharing namespaces and forking are safe here. It guards
 //! against an orphaned run, reads the request, joins the step's cgroup
 //! (v1; see [`SelfJoin`]), builds the mount namespace
 //! with the overlay and hands off to the exec or file path.
@@ -19,7 +19,15 @@ use std::path::PathBuf;
 /// Entry point of `mybuild __sandbox`; `main` must call it before any
 /// thread or async runtime exists.
 pub fn helper_main() -> ! {
-    guard_parent();
+    let caller = std::env::args().nth(2).and_then(|p| p.parse::<i32>().ok());
+    helper_body(caller)
+}
+
+/// The helper proper, in a process started by `caller` (mybuild, or the
+/// zygote that forked it) with the request on stdin and the status pipe
+/// on fd 3.
+pub(super) fn helper_body(caller: Option<i32>) -> ! {
+    guard_parent(caller);
     if fcntl(status::status_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
         // Not started by Sandbox::run: there is nobody to report to.
         eprintln!("mybuild __sandbox is internal and needs the status pipe on fd 3");
@@ -35,8 +43,7 @@ pub fn helper_main() -> ! {
 
 /// Dies with the caller: PDEATHSIG, then a check that the caller did not
 /// already exit before the signal was armed.
-fn guard_parent() {
-    let expected = std::env::args().nth(2).and_then(|p| p.parse::<i32>().ok());
+fn guard_parent(expected: Option<i32>) {
     let armed = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok();
     let parent = nix::unistd::getppid().as_raw();
     if !armed || expected != Some(parent) {

@@ -6,13 +6,37 @@
 //! namespace takes every other process with it, the pipes reach EOF and the
 //! thread returns at once.
 
-use std::process::Child;
 use std::sync::{Arc, Mutex};
+
+/// How to reach a running helper.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// Our own unreaped child, so its pid cannot be reused yet.
+    Pid(libc::pid_t),
+    /// A pidfd (of a helper the zygote forked): names that one process,
+    /// reaped or not.
+    PidFd(std::os::fd::RawFd),
+}
+
+impl Target {
+    pub(crate) fn send(self, signal: libc::c_int) {
+        match self {
+            // SAFETY: plain syscall; the pid is our unreaped child.
+            Target::Pid(pid) => unsafe {
+                libc::kill(pid, signal);
+            },
+            // SAFETY: plain syscall on a pidfd the armed step keeps open.
+            Target::PidFd(fd) => unsafe {
+                libc::syscall(libc::SYS_pidfd_send_signal, fd, signal, 0usize, 0u32);
+            },
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct State {
-    /// The helper while it runs and is not yet reaped (so its pid is ours).
-    pid: Option<libc::pid_t>,
+    /// The helper while it runs (and, for a pid, is not yet reaped).
+    target: Option<Target>,
     killed: bool,
     /// Signals sent before the helper started, delivered when it does.
     pending: Vec<libc::c_int>,
@@ -30,9 +54,8 @@ impl KillSwitch {
     pub fn kill(&self) {
         let mut st = self.0.lock().expect("kill switch poisoned");
         st.killed = true;
-        if let Some(pid) = st.pid {
-            // SAFETY: plain syscall; the pid is our unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        if let Some(target) = st.target {
+            target.send(libc::SIGKILL);
         }
     }
 
@@ -40,11 +63,8 @@ impl KillSwitch {
     /// attached command's helper passes it on to the command.
     pub fn signal(&self, signal: i32) {
         let mut st = self.0.lock().expect("kill switch poisoned");
-        match st.pid {
-            // SAFETY: plain syscall; the pid is our unreaped child.
-            Some(pid) => unsafe {
-                libc::kill(pid, signal);
-            },
+        match st.target {
+            Some(target) => target.send(signal),
             None => st.pending.push(signal),
         }
     }
@@ -53,18 +73,17 @@ impl KillSwitch {
         self.0.lock().expect("kill switch poisoned").killed
     }
 
-    pub(crate) fn arm(&self, child: &Child) -> Armed<'_> {
-        let pid = child.id() as libc::pid_t;
+    /// Points the switch at a running helper until the guard drops.
+    pub(crate) fn arm(&self, target: Target) -> Armed<'_> {
         let mut st = self.0.lock().expect("kill switch poisoned");
-        st.pid = Some(pid);
+        st.target = Some(target);
         if st.killed {
-            // SAFETY: as in `kill`.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            target.send(libc::SIGKILL);
         }
+        // An attached helper starts with these blocked, so they wait for
+        // its forwarding handler.
         for signal in std::mem::take(&mut st.pending) {
-            // SAFETY: as in `kill`; an attached helper starts with these
-            // blocked, so they wait for its forwarding handler.
-            unsafe { libc::kill(pid, signal) };
+            target.send(signal);
         }
         Armed(self)
     }
@@ -72,7 +91,7 @@ impl KillSwitch {
 
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        self.0 .0.lock().expect("kill switch poisoned").pid = None;
+        self.0 .0.lock().expect("kill switch poisoned").target = None;
     }
 }
 
@@ -112,7 +131,7 @@ mod tests {
             .arg("30")
             .spawn()
             .expect("start sleep");
-        let armed = switch.arm(&child);
+        let armed = switch.arm(Target::Pid(child.id() as libc::pid_t));
         let status = child.wait().expect("wait for sleep");
         drop(armed);
         assert_eq!(status.signal(), Some(libc::SIGTERM));

@@ -18,6 +18,7 @@ pub mod cgroup;
 mod console;
 mod container;
 mod etchosts;
+mod fdpass;
 mod filetask;
 mod helper;
 mod kill;
@@ -35,6 +36,7 @@ mod seccomp;
 mod status;
 mod stubs;
 mod user;
+mod zygote;
 
 pub use binfmt::{check_emulation, BinfmtError};
 pub use cgroup::{CgroupError, Limits, DEFAULT_PIDS_LIMIT};
@@ -42,6 +44,7 @@ pub use console::{receive_master, Console};
 pub use helper::helper_main;
 pub use kill::{KillOnDrop, KillSwitch};
 pub use runner::{Attach, Sandbox};
+pub use zygote::{zygote_main, ZYGOTE_ARG};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

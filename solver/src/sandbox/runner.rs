@@ -2,22 +2,71 @@
 //! streams the command's output and turns the status lines into a result.
 
 use super::cgroup::{Limits, SelfJoin, StepCgroup};
-use super::kill::KillSwitch;
+use super::kill::{KillSwitch, Target};
 use super::status::{self, Status, STATUS_FD};
+use super::zygote::{Forked, Zygote};
 use super::{Envelope, HelperRequest, OutputStream, SandboxError};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 
-/// Starts sandboxed steps by re-executing a binary whose `main` dispatches
+/// Starts sandboxed steps in helpers: forked by one zygote per sandbox
+/// (started on first use), or, for attached commands and when the zygote
+/// cannot run, by re-executing a binary whose `main` dispatches
 /// `__sandbox` to [`super::helper_main`].
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     exe: PathBuf,
     limits: Limits,
+    zygote: Arc<Mutex<ZygoteSlot>>,
+}
+
+#[derive(Debug, Default)]
+enum ZygoteSlot {
+    #[default]
+    NotStarted,
+    Running(Arc<Zygote>),
+    /// It could not start or stopped answering: exec a helper per step.
+    Failed,
+}
+
+/// A running helper, however it was started.
+enum Helper {
+    Exec(Child),
+    Forked(Forked),
+}
+
+impl Helper {
+    fn id(&self) -> u32 {
+        match self {
+            Helper::Exec(child) => child.id(),
+            Helper::Forked(f) => f.pid,
+        }
+    }
+
+    fn target(&self) -> Target {
+        match self {
+            Helper::Exec(child) => Target::Pid(child.id() as libc::pid_t),
+            Helper::Forked(f) => Target::PidFd(f.pidfd.as_raw_fd()),
+        }
+    }
+
+    fn kill(&mut self) {
+        self.target().send(libc::SIGKILL);
+    }
+
+    fn wait(self) -> std::io::Result<ExitStatus> {
+        match self {
+            Helper::Exec(mut child) => child.wait(),
+            Helper::Forked(f) => f.wait().ok_or_else(|| {
+                std::io::Error::other("the sandbox zygote exited before the helper's status")
+            }),
+        }
+    }
 }
 
 /// Names each step's cgroup uniquely within this process.
@@ -51,6 +100,7 @@ impl Sandbox {
         Ok(Sandbox {
             exe,
             limits: Limits::default(),
+            zygote: Arc::default(),
         })
     }
 
@@ -65,6 +115,7 @@ impl Sandbox {
         Sandbox {
             exe,
             limits: Limits::default(),
+            zygote: Arc::default(),
         }
     }
 
@@ -153,11 +204,11 @@ impl Sandbox {
         })
         .map_err(|source| SandboxError::Encode { source })?;
         let (mut child, pipes) = self.spawn(attach)?;
-        let _armed = kill.arm(&child);
+        let _armed = kill.arm(child.target());
         let cgroup = match self.enter(cgroup, &join, child.id()) {
             Ok(cg) => cg,
             Err(e) => {
-                let _ = child.kill();
+                child.kill();
                 let _ = child.wait();
                 return Err(e);
             }
@@ -203,7 +254,70 @@ impl Sandbox {
         }
     }
 
-    fn spawn(&self, attach: Option<Attach>) -> Result<(Child, Pipes), SandboxError> {
+    /// The running zygote's pid (tests kill it to prove the fallback).
+    #[doc(hidden)]
+    pub fn zygote_pid(&self) -> Option<u32> {
+        match &*self.zygote.lock().expect("zygote slot poisoned") {
+            ZygoteSlot::Running(z) => Some(z.pid()),
+            _ => None,
+        }
+    }
+
+    /// The zygote, started on first use; `None` once it has failed.
+    fn zygote(&self) -> Option<Arc<Zygote>> {
+        let mut slot = self.zygote.lock().expect("zygote slot poisoned");
+        if let ZygoteSlot::NotStarted = *slot {
+            *slot = match Zygote::start(&self.exe) {
+                Ok(z) => ZygoteSlot::Running(Arc::new(z)),
+                Err(_) => ZygoteSlot::Failed,
+            };
+        }
+        match &*slot {
+            ZygoteSlot::Running(z) => Some(Arc::clone(z)),
+            _ => None,
+        }
+    }
+
+    fn spawn(&self, attach: Option<Attach>) -> Result<(Helper, Pipes), SandboxError> {
+        if attach.is_none() {
+            if let Some(zygote) = self.zygote() {
+                match self.fork(&zygote) {
+                    Ok(forked) => return Ok(forked),
+                    // Exec helpers from now on; the step goes on below.
+                    Err(_) => {
+                        *self.zygote.lock().expect("zygote slot poisoned") = ZygoteSlot::Failed
+                    }
+                }
+            }
+        }
+        self.exec(attach)
+    }
+
+    /// A helper forked by the zygote, with output pipes.
+    fn fork(&self, zygote: &Zygote) -> Result<(Helper, Pipes), SandboxError> {
+        let (req_r, req_w) = pipe()?;
+        let (status_r, status_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let stdio = [&req_r, &out_w, &err_w, &status_w].map(|fd| fd.as_raw_fd());
+        let forked = zygote.fork(stdio).map_err(|source| SandboxError::Spawn {
+            exe: self.exe.clone(),
+            source,
+        })?;
+        // Our copies of the helper's ends close here, so EOF on the read
+        // ends means the helper tree is gone.
+        drop((req_r, status_w, out_w, err_w));
+        let pipes = Pipes {
+            request: req_w,
+            stdout: Some(out_r),
+            stderr: Some(err_r),
+            status: status_r,
+        };
+        Ok((Helper::Forked(forked), pipes))
+    }
+
+    /// A helper started by exec-ing `exe __sandbox`.
+    fn exec(&self, attach: Option<Attach>) -> Result<(Helper, Pipes), SandboxError> {
         let (req_r, req_w) = pipe()?;
         let (status_r, status_w) = pipe()?;
         let status_raw = status_w.as_raw_fd();
@@ -269,7 +383,7 @@ impl Sandbox {
         drop(status_w);
         drop(fd4);
         Ok((
-            child,
+            Helper::Exec(child),
             Pipes {
                 request: req_w,
                 stdout: out_r,

@@ -68,6 +68,14 @@ pub const ALL: &[Case] = &[
         "killing_the_caller_kills_the_tree",
         crate::killcase::killing_the_caller_kills_the_tree,
     ),
+    (
+        "one_zygote_serves_many_steps",
+        crate::zygotecase::one_zygote_serves_many_steps,
+    ),
+    (
+        "a_dead_zygote_falls_back_to_exec",
+        crate::zygotecase::a_dead_zygote_falls_back_to_exec,
+    ),
     ("per_run_overhead_is_small", per_run_overhead_is_small),
     (
         "kernel_paths_are_masked_and_read_only",

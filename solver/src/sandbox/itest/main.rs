@@ -7,12 +7,16 @@ mod cases;
 mod filecases;
 mod fixture;
 mod killcase;
+mod zygotecase;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("__sandbox") {
         mybuild_solver::sandbox::helper_main();
+    }
+    if std::env::args().nth(1).as_deref() == Some(mybuild_solver::sandbox::ZYGOTE_ARG) {
+        mybuild_solver::sandbox::zygote_main();
     }
     if std::env::args().nth(1).as_deref() == Some("__driver") {
         killcase::driver(&std::env::args().nth(2).expect("request path"));
