@@ -69,6 +69,7 @@ mod sources;
 mod store;
 mod sweep;
 pub mod tarlimit;
+mod userns;
 mod workdir;
 
 pub use blobs::{HashingReader, Ingest};
@@ -83,5 +84,7 @@ pub use layers::unpack::UnpackError;
 pub use layers::{
     clamp_mtimes, link_tree, walk_order, CompressedBlob, LayerRecord, Mark, Marks, Packed,
 };
+pub use layers::xattr::{opaque_xattr, overlay_xattr_prefix};
 pub use store::Store;
+pub use userns::in_user_namespace;
 pub use workdir::WorkDir;
