@@ -81,10 +81,10 @@ pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::{familiar, ImageEntry};
 pub use layers::pack::PackError;
 pub use layers::unpack::UnpackError;
+pub use layers::xattr::{opaque_xattr, overlay_xattr_prefix};
 pub use layers::{
     clamp_mtimes, link_tree, walk_order, CompressedBlob, LayerRecord, Mark, Marks, Packed,
 };
-pub use layers::xattr::{opaque_xattr, overlay_xattr_prefix};
 pub use store::Store;
 pub use userns::in_user_namespace;
 pub use workdir::WorkDir;

@@ -103,7 +103,12 @@ fn child(mut ready: File, mut go: File, parent: Pid) {
     }
 }
 
-fn parent_side(maps: &Maps, child: Pid, mut ready: File, mut go: File) -> Result<u8, RootlessError> {
+fn parent_side(
+    maps: &Maps,
+    child: Pid,
+    mut ready: File,
+    mut go: File,
+) -> Result<u8, RootlessError> {
     let mut errno = [0u8; 4];
     if ready.read_exact(&mut errno).is_err() {
         let _ = waitpid(child, None);
@@ -143,7 +148,13 @@ fn write_maps(maps: &Maps, child: Pid) -> Result<(), RootlessError> {
 }
 
 /// `TOOL PID 0 ID 1 1 START COUNT`: 0 is the user, 1.. the range.
-fn run_map(tool: &'static str, path: &Path, pid: Pid, id: u32, range: Range) -> Result<(), RootlessError> {
+fn run_map(
+    tool: &'static str,
+    path: &Path,
+    pid: Pid,
+    id: u32,
+    range: Range,
+) -> Result<(), RootlessError> {
     let args = [
         pid.to_string(),
         "0".into(),

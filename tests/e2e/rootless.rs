@@ -43,16 +43,35 @@ fn rootless_build_gives_the_layers_root_gives() {
     assert_success(&out, "bootstrap-busybox as the rootless user");
     let user_tar = rl.env.work.path().join("user.tar");
     let dest = format!("type=oci,dest={}", user_tar.display());
-    let out = rl.mybuild(&["build", "--progress=plain", "-t", "owners:1", "-o", &dest, ctx_s]);
+    let out = rl.mybuild(&[
+        "build",
+        "--progress=plain",
+        "-t",
+        "owners:1",
+        "-o",
+        &dest,
+        ctx_s,
+    ]);
     assert_success(&out, "build as the rootless user");
 
     let img = read_oci_archive(&user_tar);
-    assert_eq!(img.file("tmp/whoami").unwrap(), b"1000\n", "USER app is uid 1000");
-    assert_eq!(img.file("gone-list").unwrap(), b"y\n", "the opaque dir hides x");
+    assert_eq!(
+        img.file("tmp/whoami").unwrap(),
+        b"1000\n",
+        "USER app is uid 1000"
+    );
+    assert_eq!(
+        img.file("gone-list").unwrap(),
+        b"y\n",
+        "the opaque dir hides x"
+    );
     assert_eq!(img.file("mine-owner").unwrap(), b"1000:1000\n");
     let (root_layers, user_layers) = (owner_listing(&root_tar), owner_listing(&user_tar));
     assert!(
-        user_layers.iter().flatten().any(|l| l.starts_with("data/b/ 5 2000:3000 ")),
+        user_layers
+            .iter()
+            .flatten()
+            .any(|l| l.starts_with("data/b/ 5 2000:3000 ")),
         "chowned dir in the layer: {user_layers:#?}"
     );
     assert!(user_layers
@@ -87,7 +106,9 @@ fn rootless_run_passes_the_exit_code_through() {
 fn rootless_build_stops_on_sigterm() {
     let rl = RootlessEnv::new();
     assert_success(&rl.mybuild(&["bootstrap-busybox"]), "bootstrap as the user");
-    let ctx = rl.env.context("slow", "FROM busybox\nRUN echo started; sleep 60\n", &[]);
+    let ctx = rl
+        .env
+        .context("slow", "FROM busybox\nRUN echo started; sleep 60\n", &[]);
     let mut cmd = rl.cmd();
     cmd.args(["build", "--progress=plain", ctx.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -108,7 +129,14 @@ fn rootless_without_subordinate_ids_says_what_to_add() {
     let rl = RootlessEnv::new();
     // nobody has no /etc/subuid line.
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", BIN, "images"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            BIN,
+            "images",
+        ])
         .env("HOME", rl.env.work.path())
         .env("XDG_DATA_HOME", rl.env.work.path().join("nobody"))
         .env("MYBUILD_CONFIG", "/dev/null")
@@ -121,4 +149,42 @@ fn rootless_without_subordinate_ids_says_what_to_add() {
         "{err}"
     );
     assert!(err.contains("usermod --add-subuids"), "{err}");
+}
+
+/// A base layer with a device node (made as root) loads and builds as
+/// the user: the node is left out, a FIFO beside it is kept (README's
+/// rootless limits).
+#[test]
+fn rootless_leaves_device_nodes_out_of_base_layers() {
+    let rl = RootlessEnv::new();
+    assert_success(&rl.env.mybuild(&["bootstrap-busybox"]), "bootstrap as root");
+    let df = "FROM busybox\nRUN mknod /zero c 1 5 && mkfifo /fifo\n";
+    let ctx = rl.env.context("devs", df, &[]);
+    let ctx_s = ctx.to_str().unwrap();
+    assert_success(
+        &rl.env.mybuild(&["build", "-t", "devs:1", ctx_s]),
+        "build as root",
+    );
+    let archive = rl.env.work.path().join("devs.tar");
+    let out = rl
+        .env
+        .mybuild(&["save", "-o", archive.to_str().unwrap(), "devs:1"]);
+    assert_success(&out, "save as root");
+
+    let out = rl.mybuild(&["load", "-i", archive.to_str().unwrap()]);
+    assert_success(&out, "load as the user");
+    let df = "FROM devs:1\nRUN test -p /fifo && test ! -e /zero && echo ok > /checked\n";
+    let ctx = rl.env.context("on-devs", df, &[]);
+    let dest = format!(
+        "type=tar,dest={}",
+        rl.env.work.path().join("on.tar").display()
+    );
+    let out = rl.mybuild(&[
+        "build",
+        "--progress=plain",
+        "-o",
+        &dest,
+        ctx.to_str().unwrap(),
+    ]);
+    assert_success(&out, "build FROM a base with a device node as the user");
 }

@@ -360,7 +360,9 @@ fn whiteout_and_entry_in_one_layer_keep_the_entry() {
     for d in ["d", "e"] {
         assert!(snap.join(d).is_dir());
         assert_eq!(
-            xattr::get(&snap.join(d), xattr::opaque_xattr()).unwrap().as_deref(),
+            xattr::get(&snap.join(d), xattr::opaque_xattr())
+                .unwrap()
+                .as_deref(),
             Some(&b"y"[..]),
             "{d} hides the lower dir"
         );

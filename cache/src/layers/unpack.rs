@@ -207,7 +207,8 @@ impl Unpacker {
         }
         let dir = step(cx, parent, name, false)?;
         if opaque {
-            xattr::set_fd(dir.as_fd(), opaque_xattr(), b"y").map_err(cx.io("mark directory opaque"))?;
+            xattr::set_fd(dir.as_fd(), opaque_xattr(), b"y")
+                .map_err(cx.io("mark directory opaque"))?;
         }
         set_owner_mode_xattrs(cx, dir.as_fd(), meta)
     }

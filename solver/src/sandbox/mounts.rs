@@ -115,8 +115,14 @@ fn mount_sys(root: &OwnedFd, special: MsFlags) -> Result<(), SetupError> {
     match fresh {
         Err(Errno::EPERM) if mybuild_cache::in_user_namespace() => {
             let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-            mount(Some("/sys"), target.as_str(), None::<&str>, bind, None::<&str>)
-                .step(|| "bind the host's /sys".into())?;
+            mount(
+                Some("/sys"),
+                target.as_str(),
+                None::<&str>,
+                bind,
+                None::<&str>,
+            )
+            .step(|| "bind the host's /sys".into())?;
             remount_readonly(root, "sys", special)
         }
         fresh => fresh.step(|| "mount /sys".into()),

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The rootless test user's name, uid and gid.
+/// The rootless test user's uid and gid.
 pub struct User {
-    pub name: String,
     pub uid: u32,
     pub gid: u32,
 }
@@ -34,7 +33,6 @@ pub fn user() -> &'static User {
         User {
             uid: id("-u"),
             gid: id("-g"),
-            name,
         }
     })
 }
@@ -97,7 +95,10 @@ pub fn owner_listing(archive: &Path) -> Vec<Vec<String>> {
                 let h = e.header().clone();
                 let mut data = Vec::new();
                 std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-                let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned());
                 lines.push(format!(
                     "{} {} {}:{} {:o} {} {}",
                     e.path().unwrap().display(),
