@@ -268,6 +268,20 @@ fn network_mode(s: &str) -> anyhow::Result<NetworkMode> {
     }
 }
 
+/// Rootless, mybuild cannot make cgroups (v1 is never delegated to a user,
+/// and a v2 delegation is not looked for): limits asked for are dropped
+/// with a warning, and the default ones stay best-effort, which skips them.
+fn rootless_limits(limits: Limits) -> Limits {
+    if !mybuild_cache::in_user_namespace() || limits == Limits::default() {
+        return limits;
+    }
+    eprintln!(
+        "WARNING: rootless: --memory, --memory-swap, --cpu-shares, --cpuset-cpus, \
+         --pids-limit and --cgroup-parent are not applied (no cgroup is delegated to this user)"
+    );
+    Limits::default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,18 +316,4 @@ mod tests {
             assert_eq!(progress_mode(None, None).unwrap(), ProgressMode::Auto);
         }
     }
-}
-
-/// Rootless, mybuild cannot make cgroups (v1 is never delegated to a user,
-/// and a v2 delegation is not looked for): limits asked for are dropped
-/// with a warning, and the default ones stay best-effort, which skips them.
-fn rootless_limits(limits: Limits) -> Limits {
-    if !mybuild_cache::in_user_namespace() || limits == Limits::default() {
-        return limits;
-    }
-    eprintln!(
-        "WARNING: rootless: --memory, --memory-swap, --cpu-shares, --cpuset-cpus, \
-         --pids-limit and --cgroup-parent are not applied (no cgroup is delegated to this user)"
-    );
-    Limits::default()
 }

@@ -5,7 +5,6 @@
 use super::error::RootlessError;
 use super::forward::{self, SignalGuard};
 use super::subid::{self, Range};
-use super::Entered;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -16,6 +15,14 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// What `main` does next.
+pub enum Entered {
+    /// Inside (or no namespace needed): run the command.
+    Run,
+    /// The parent, after the child ended: exit with this code.
+    Exit(u8),
+}
 
 const SUBUID: &str = "/etc/subuid";
 const SUBGID: &str = "/etc/subgid";

@@ -14,17 +14,10 @@ mod error;
 mod forward;
 mod subid;
 
+pub use enter::Entered;
 pub use error::RootlessError;
 
 use crate::cli::Command;
-
-/// What `main` does next.
-pub enum Entered {
-    /// Inside (or no namespace needed): run the command.
-    Run,
-    /// The parent, after the child ended: exit with this code.
-    Exit(u8),
-}
 
 /// Moves a non-root user's command into its user namespace; root (also
 /// root of an outer user namespace), and commands that never touch the
