@@ -188,3 +188,21 @@ fn rootless_leaves_device_nodes_out_of_base_layers() {
     ]);
     assert_success(&out, "build FROM a base with a device node as the user");
 }
+
+/// No cgroup is delegated to the user: a limit asked for is not applied,
+/// and the build says so instead of failing on /sys/fs/cgroup.
+#[test]
+fn rootless_limits_are_ignored_with_a_warning() {
+    let rl = RootlessEnv::new();
+    assert_success(&rl.mybuild(&["bootstrap-busybox"]), "bootstrap as the user");
+    let ctx = rl
+        .env
+        .context("limits", "FROM busybox\nRUN echo hi > /hi\n", &[]);
+    let out = rl.mybuild(&["build", "--memory", "64m", ctx.to_str().unwrap()]);
+    assert_success(&out, "build with --memory as the user");
+    assert!(
+        stderr(&out).contains("WARNING: rootless: --memory"),
+        "{}",
+        stderr(&out)
+    );
+}
