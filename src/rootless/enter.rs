@@ -36,6 +36,29 @@ struct Maps {
     newgidmap: PathBuf,
 }
 
+/// The kernel must mount overlayfs in a user namespace (`userxattr`,
+/// Linux 5.11): refused up front rather than at the first RUN.
+fn check_kernel() -> Result<(), RootlessError> {
+    let path = "/proc/sys/kernel/osrelease";
+    let release = std::fs::read_to_string(path).map_err(|source| RootlessError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let release = release.trim().to_string();
+    match kernel_version(&release) {
+        Some(v) if v < (5, 11) => Err(RootlessError::OldKernel { release }),
+        _ => Ok(()),
+    }
+}
+
+/// `(major, minor)` of a release such as `6.1.0-13-amd64`.
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 fn maps() -> Result<Maps, RootlessError> {
     let (uid, gid) = (getuid(), getgid());
     let name = match User::from_uid(uid) {
@@ -60,6 +83,7 @@ fn find_tool(tool: &'static str) -> Result<PathBuf, RootlessError> {
 }
 
 pub(super) fn enter() -> Result<Entered, RootlessError> {
+    check_kernel()?;
     let maps = maps()?;
     let sys = |step| move |source| RootlessError::Sys { step, source };
     let (ready_r, ready_w) = pipe().map_err(sys("create pipe"))?;
@@ -184,4 +208,18 @@ fn run_map(
         status: out.status,
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_version;
+
+    #[test]
+    fn kernel_versions_compare_by_major_then_minor() {
+        assert_eq!(kernel_version("6.1.0-13-amd64"), Some((6, 1)));
+        assert_eq!(kernel_version("5.10.0"), Some((5, 10)));
+        assert!(kernel_version("5.10.0").unwrap() < (5, 11));
+        assert!(kernel_version("6.18.2").unwrap() >= (5, 11));
+        assert_eq!(kernel_version("weird"), None);
+    }
 }

@@ -37,6 +37,11 @@ pub enum RootlessError {
          disabled? see sysctl user.max_user_namespaces and kernel.apparmor_restrict_unprivileged_userns)"
     )]
     Unshare { source: nix::errno::Errno },
+    #[error(
+        "rootless: Linux {release} cannot mount overlayfs in a user namespace (5.11 or later \
+         is needed); run mybuild as root"
+    )]
+    OldKernel { release: String },
     #[error("rootless: {step}: {source}")]
     Sys {
         step: &'static str,
