@@ -6,11 +6,12 @@ use super::error::RootlessError;
 use super::forward::{self, SignalGuard};
 use super::subid::{self, Range};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, getgid, getuid, pipe, ForkResult, Gid, Pid, Uid, User};
+use nix::unistd::{fork, getgid, getuid, pipe2, ForkResult, Gid, Pid, Uid, User};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -86,8 +87,9 @@ pub(super) fn enter() -> Result<Entered, RootlessError> {
     check_kernel()?;
     let maps = maps()?;
     let sys = |step| move |source| RootlessError::Sys { step, source };
-    let (ready_r, ready_w) = pipe().map_err(sys("create pipe"))?;
-    let (go_r, go_w) = pipe().map_err(sys("create pipe"))?;
+    // CLOEXEC: newuidmap and the commands mybuild starts get none of them.
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys("create pipe"))?;
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys("create pipe"))?;
     let guard = SignalGuard::block().map_err(sys("block signals"))?;
     let parent = nix::unistd::getpid();
     // SAFETY: `main` calls this before the runtime or any other thread
