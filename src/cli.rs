@@ -241,7 +241,8 @@ pub fn store_root(cli_root: &Option<PathBuf>, config_root: &Option<PathBuf>) -> 
     if let Some(r) = cli_root.as_ref().or(config_root.as_ref()) {
         return r.clone();
     }
-    if nix::unistd::geteuid().is_root() {
+    // Rootless, mybuild is root only inside its user namespace.
+    if nix::unistd::geteuid().is_root() && !mybuild_cache::in_user_namespace() {
         return PathBuf::from("/var/lib/mybuild");
     }
     let data = std::env::var_os("XDG_DATA_HOME")

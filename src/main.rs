@@ -38,6 +38,7 @@ mod push;
 mod render;
 mod resolve;
 mod rootfs;
+mod rootless;
 mod run;
 mod save;
 mod shell;
@@ -63,6 +64,16 @@ fn main() -> ExitCode {
         mybuild_solver::sandbox::zygote_main();
     }
     let cli = cli::parse();
+    // Also before any thread: an ordinary user's command moves into a user
+    // namespace of its own, as its uid 0 (rootless).
+    match rootless::enter_if_needed(&cli.command) {
+        Ok(rootless::Entered::Run) => {}
+        Ok(rootless::Entered::Exit(code)) => return ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

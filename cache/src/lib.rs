@@ -72,6 +72,7 @@ mod sources;
 mod store;
 mod sweep;
 pub mod tarlimit;
+mod userns;
 mod workdir;
 
 pub use blobs::{HashingReader, Ingest};
@@ -83,9 +84,11 @@ pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::{familiar, ImageEntry};
 pub use layers::pack::PackError;
 pub use layers::unpack::UnpackError;
+pub use layers::xattr::{opaque_xattr, overlay_xattr_prefix};
 pub use layers::{
     clamp_mtimes, link_tree, walk_order, CompressedBlob, LayerRecord, Mark, Marks, Packed,
 };
 pub use platform_images::PlatformTags;
 pub use store::Store;
+pub use userns::in_user_namespace;
 pub use workdir::WorkDir;

@@ -168,14 +168,14 @@ impl BuildOptions {
                 rm: args.rm || args.force_rm,
                 force_rm: args.force_rm,
             },
-            limits: Limits {
+            limits: rootless_limits(Limits {
                 memory: args.memory,
                 memory_swap: args.memory_swap,
                 cpu_shares: args.cpu_shares,
                 cpuset_cpus: args.cpuset_cpus,
                 pids: u64::try_from(args.pids_limit).ok().filter(|n| *n > 0),
                 parent: args.cgroup_parent,
-            },
+            }),
             labels: args.labels.into_iter().collect(),
             annotations: args.annotations.into_iter().collect(),
             iidfile: args.iidfile,
@@ -272,6 +272,20 @@ fn network_mode(s: &str) -> anyhow::Result<NetworkMode> {
         "none" => Ok(NetworkMode::None),
         other => bail!("--network={other}: expected default, host or none"),
     }
+}
+
+/// Rootless, mybuild cannot make cgroups (v1 is never delegated to a user,
+/// and a v2 delegation is not looked for): limits asked for are dropped
+/// with a warning, and the default ones stay best-effort, which skips them.
+fn rootless_limits(limits: Limits) -> Limits {
+    if !mybuild_cache::in_user_namespace() || limits == Limits::default() {
+        return limits;
+    }
+    eprintln!(
+        "WARNING: rootless: --memory, --memory-swap, --cpu-shares, --cpuset-cpus, \
+         --pids-limit and --cgroup-parent are not applied (no cgroup is delegated to this user)"
+    );
+    Limits::default()
 }
 
 #[cfg(test)]

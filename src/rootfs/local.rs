@@ -32,7 +32,8 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<(), RootfsError> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let root = fcntl::open(dir, flags, Mode::empty()).map_err(|e| werr(e.into()))?;
     let mut w = Writer {
-        as_root: unistd::geteuid().is_root(),
+        // Rootless, uid 0 is the user: the files stay theirs.
+        as_root: unistd::geteuid().is_root() && !mybuild_cache::in_user_namespace(),
         links: HashMap::new(),
     };
     w.children(root.as_fd(), &tree.entries, dir)

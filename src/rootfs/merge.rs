@@ -28,8 +28,6 @@ pub struct Tree {
     pub entries: BTreeMap<OsString, Entry>,
 }
 
-const OPAQUE: &str = "trusted.overlay.opaque";
-
 /// Merges `chain` (bottom layer first).
 pub fn merge(store: &Store, chain: &[Digest]) -> Result<Tree, RootfsError> {
     let mut seen = HashSet::new();
@@ -70,7 +68,7 @@ fn is_whiteout(meta: &Metadata) -> bool {
 }
 
 fn is_opaque(dir: &Path) -> Result<bool, RootfsError> {
-    match xattr::get(dir, OPAQUE) {
+    match xattr::get(dir, mybuild_cache::opaque_xattr()) {
         Ok(v) => Ok(v.as_deref() == Some(b"y")),
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(false),
         Err(e) => Err(read_err(dir)(e)),

@@ -30,6 +30,7 @@ mod progress;
 mod push;
 mod relink;
 mod reproducible;
+mod rootless;
 mod run;
 mod ssh;
 mod store;

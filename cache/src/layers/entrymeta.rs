@@ -1,7 +1,7 @@
 //! Reading one tar entry's path and metadata: path components checked
 //! against escapes, and owner, mode, mtime and xattrs with PAX overrides.
 
-use super::xattr::{Xattrs, OVERLAY_PREFIX};
+use super::xattr::{overlay_xattr_prefix, Xattrs};
 use std::io::{self, Read};
 
 /// Splits an entry path into components, refusing anything that could point
@@ -59,7 +59,7 @@ pub(super) fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta
                 // A layer must never forge overlayfs state (redirects, opaque).
                 if let Some(name) = key
                     .strip_prefix("SCHILY.xattr.")
-                    .filter(|n| !n.starts_with(OVERLAY_PREFIX))
+                    .filter(|n| !n.starts_with(overlay_xattr_prefix()))
                 {
                     m.xattrs
                         .push((name.to_string(), ext.value_bytes().to_vec()));

@@ -5,7 +5,7 @@
 
 use super::marks::{Mark, MarkingSink};
 use super::tarhdr::{append_entry, base_header};
-use super::xattr::{self, Xattrs, OVERLAY_PREFIX};
+use super::xattr::{self, overlay_xattr_prefix, Xattrs};
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
@@ -92,7 +92,7 @@ fn content_xattrs(path: &Path) -> Result<(Xattrs, bool), PackError> {
     let mut opaque = false;
     let mut kept = Vec::new();
     for (name, value) in xattr::list(path).map_err(read_err(path))? {
-        let Some(kind) = name.strip_prefix(OVERLAY_PREFIX) else {
+        let Some(kind) = name.strip_prefix(overlay_xattr_prefix()) else {
             kept.push((name, value));
             continue;
         };

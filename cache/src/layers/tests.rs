@@ -169,7 +169,7 @@ fn commit_upper_from_real_overlay() {
     let snap = s.snapshot_dir(&diff_id).expect("snapshot recorded");
     assert_eq!(snap.file_name().unwrap().len(), 16);
     assert_eq!(
-        xattr::get(&snap.join("opq"), xattr::OPAQUE)
+        xattr::get(&snap.join("opq"), xattr::opaque_xattr())
             .unwrap()
             .as_deref(),
         Some(&b"y"[..])
@@ -309,7 +309,7 @@ fn import_round_trip_with_whiteouts() {
     );
     assert!(!snap.join(".wh.gone").exists());
     assert_eq!(
-        xattr::get(&snap.join("opq"), xattr::OPAQUE)
+        xattr::get(&snap.join("opq"), xattr::opaque_xattr())
             .unwrap()
             .as_deref(),
         Some(&b"y"[..])
@@ -360,7 +360,9 @@ fn whiteout_and_entry_in_one_layer_keep_the_entry() {
     for d in ["d", "e"] {
         assert!(snap.join(d).is_dir());
         assert_eq!(
-            xattr::get(&snap.join(d), xattr::OPAQUE).unwrap().as_deref(),
+            xattr::get(&snap.join(d), xattr::opaque_xattr())
+                .unwrap()
+                .as_deref(),
             Some(&b"y"[..]),
             "{d} hides the lower dir"
         );

@@ -4,7 +4,7 @@
 //! neither write outside the directory nor through a symlink it planted.
 
 use super::entrymeta::{components, meta_of, Meta};
-use super::xattr::{self, OPAQUE};
+use super::xattr::{self, opaque_xattr};
 use crate::tarlimit::{self, Meter};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -207,7 +207,8 @@ impl Unpacker {
         }
         let dir = step(cx, parent, name, false)?;
         if opaque {
-            xattr::set_fd(dir.as_fd(), OPAQUE, b"y").map_err(cx.io("mark directory opaque"))?;
+            xattr::set_fd(dir.as_fd(), opaque_xattr(), b"y")
+                .map_err(cx.io("mark directory opaque"))?;
         }
         set_owner_mode_xattrs(cx, dir.as_fd(), meta)
     }
@@ -302,7 +303,7 @@ fn clear(cx: &Ctx<'_>, dir: BorrowedFd<'_>, name: &[u8]) -> Result<(), UnpackErr
 
 fn whiteout(cx: &Ctx<'_>, parent: BorrowedFd<'_>, victim: &[u8]) -> Result<(), UnpackError> {
     if victim == b".wh..opq" {
-        return xattr::set_fd(parent, OPAQUE, b"y").map_err(cx.io("mark directory opaque"));
+        return xattr::set_fd(parent, opaque_xattr(), b"y").map_err(cx.io("mark directory opaque"));
     }
     if victim.starts_with(b".wh.") {
         return Ok(()); // aufs bookkeeping (.wh..wh.plnk etc.), not content
@@ -317,7 +318,7 @@ fn whiteout(cx: &Ctx<'_>, parent: BorrowedFd<'_>, victim: &[u8]) -> Result<(), U
             .map_err(cx.apply("create whiteout")),
         Some(k) if k == SFlag::S_IFDIR => {
             let dir = step(cx, parent, victim, false)?;
-            xattr::set_fd(dir.as_fd(), OPAQUE, b"y").map_err(cx.io("mark directory opaque"))
+            xattr::set_fd(dir.as_fd(), opaque_xattr(), b"y").map_err(cx.io("mark directory opaque"))
         }
         Some(_) => Ok(()),
     }
@@ -378,15 +379,24 @@ fn device<R: Read>(
     let major = h.device_major().ok().flatten().unwrap_or(0);
     let minor = h.device_minor().ok().flatten().unwrap_or(0);
     clear(cx, parent, name)?;
-    mknodat(
+    let made = mknodat(
         parent,
         name,
         kind,
         Mode::from_bits_truncate(0o600),
         libc::makedev(major, minor),
-    )
-    .map_err(cx.apply("mknod"))?;
-    finish_node(cx, parent, name, meta)
+    );
+    match made {
+        // A user namespace (rootless) may make fifos and overlay
+        // whiteouts but no real device node. Such a node opens nothing in
+        // a step anyway (every mount is nodev), so it is left out, as
+        // containerd does in a user namespace.
+        Err(Errno::EPERM) if kind != SFlag::S_IFIFO && crate::in_user_namespace() => Ok(()),
+        made => {
+            made.map_err(cx.apply("mknod"))?;
+            finish_node(cx, parent, name, meta)
+        }
+    }
 }
 
 /// Owner, xattrs and mtime of a node that cannot be opened (symlink, device).

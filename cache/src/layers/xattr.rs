@@ -7,10 +7,26 @@ use std::io;
 use std::path::Path;
 use xattr::FileExt;
 
+/// Private overlayfs attributes; never part of a layer's content. As real
+/// root overlayfs uses `trusted.overlay.`; in a user namespace (rootless)
+/// only `user.` attributes can be written, so the sandbox mounts overlays
+/// with `userxattr` and snapshots carry `user.overlay.` ones.
+pub fn overlay_xattr_prefix() -> &'static str {
+    if crate::in_user_namespace() {
+        "user.overlay."
+    } else {
+        "trusted.overlay."
+    }
+}
+
 /// The overlay attribute that marks a directory as hiding lower layers.
-pub const OPAQUE: &str = "trusted.overlay.opaque";
-/// Private overlayfs attributes; never part of a layer's content.
-pub const OVERLAY_PREFIX: &str = "trusted.overlay.";
+pub fn opaque_xattr() -> &'static str {
+    if crate::in_user_namespace() {
+        "user.overlay.opaque"
+    } else {
+        "trusted.overlay.opaque"
+    }
+}
 
 /// Extended attributes as (name, value) pairs, sorted by name.
 pub type Xattrs = Vec<(String, Vec<u8>)>;

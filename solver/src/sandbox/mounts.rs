@@ -84,15 +84,7 @@ pub(super) fn setup_root(
         None::<&str>,
     )
     .step(|| "mount /proc".into())?;
-    let sys_dir = mount_point(&root, "sys", Kind::Dir)?;
-    mount(
-        Some("sysfs"),
-        fd_path(&sys_dir).as_str(),
-        Some("sysfs"),
-        special | MsFlags::MS_RDONLY,
-        None::<&str>,
-    )
-    .step(|| "mount /sys".into())?;
+    mount_sys(&root, special)?;
     super::procmask::apply(&root)?;
     setup_dev(&root, view.shm_size)?;
     if view.host_network {
@@ -105,6 +97,36 @@ pub(super) fn setup_root(
     }
     super::binds::mount_all(&root, extra)?;
     pivot(&root)
+}
+
+/// A read-only sysfs on /sys. Rootless with the host's network, the user
+/// namespace does not own the network namespace and may not mount sysfs:
+/// the host's /sys is bound read-only instead, as rootless Podman does.
+fn mount_sys(root: &OwnedFd, special: MsFlags) -> Result<(), SetupError> {
+    let sys_dir = mount_point(root, "sys", Kind::Dir)?;
+    let target = fd_path(&sys_dir);
+    let fresh = mount(
+        Some("sysfs"),
+        target.as_str(),
+        Some("sysfs"),
+        special | MsFlags::MS_RDONLY,
+        None::<&str>,
+    );
+    match fresh {
+        Err(Errno::EPERM) if mybuild_cache::in_user_namespace() => {
+            let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(
+                Some("/sys"),
+                target.as_str(),
+                None::<&str>,
+                bind,
+                None::<&str>,
+            )
+            .step(|| "bind the host's /sys".into())?;
+            remount_readonly(root, "sys", special)
+        }
+        fresh => fresh.step(|| "mount /sys".into()),
+    }
 }
 
 /// The rootfs entry at `path`, which the helper made sure exists.

@@ -10,6 +10,11 @@
 //! upper dir is scratch until the store installs it as a snapshot, and the
 //! store makes it durable itself, from the host side; a step's own fsyncs
 //! only become no-ops.
+//!
+//! In a user namespace (rootless) overlays are mounted with `userxattr`:
+//! overlayfs then keeps its marks (opaque directories) under
+//! `user.overlay.`, which the store writes and reads there too, since an
+//! unprivileged process cannot set `trusted.` attributes (Linux 5.11+).
 
 use super::status::{SetupError, StepExt};
 use nix::errno::Errno;
@@ -96,6 +101,9 @@ fn legacy_options(lowers: &[PathBuf], upper: Option<&Upper>) -> Option<String> {
         options.push_str(plain(u.work)?);
         options.push_str(",volatile");
     }
+    if mybuild_cache::in_user_namespace() {
+        options.push_str(",userxattr");
+    }
     (options.len() <= MAX_LEGACY_OPTIONS).then_some(options)
 }
 
@@ -125,6 +133,9 @@ fn mount_with_fsconfig(
         set("upperdir", u.upper)?;
         set("workdir", u.work)?;
         fsconfig_flag(&fs, c"volatile").map_err(|e| (e, kernel_log(&fs)))?;
+    }
+    if mybuild_cache::in_user_namespace() {
+        fsconfig_flag(&fs, c"userxattr").map_err(|e| (e, kernel_log(&fs)))?;
     }
     // SAFETY: plain syscall on a valid fd with no pointers.
     let ret = unsafe {

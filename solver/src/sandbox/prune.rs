@@ -63,7 +63,8 @@ fn is_empty(dir: &OwnedFd) -> bool {
 }
 
 /// True when the dir carries no xattrs but overlay's own bookkeeping
-/// (`trusted.overlay.origin`, `impure`...); an opaque dir hides the lower.
+/// (`trusted.overlay.origin`, `impure`..., `user.overlay.` rootless); an
+/// opaque dir hides the lower.
 fn only_overlay_xattrs(dir: &OwnedFd) -> bool {
     let mut buf = vec![0u8; 4096];
     // SAFETY: `buf` is writable for its full length during the call.
@@ -74,5 +75,8 @@ fn only_overlay_xattrs(dir: &OwnedFd) -> bool {
     buf[..n as usize]
         .split(|b| *b == 0)
         .filter(|name| !name.is_empty())
-        .all(|name| name.starts_with(b"trusted.overlay.") && name != b"trusted.overlay.opaque")
+        .all(|name| {
+            name.starts_with(mybuild_cache::overlay_xattr_prefix().as_bytes())
+                && name != mybuild_cache::opaque_xattr().as_bytes()
+        })
 }

@@ -11,6 +11,7 @@ pub mod loopdev;
 pub mod proxy;
 pub mod pty;
 pub mod registry;
+pub mod rootless;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -136,6 +137,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 pub fn read_oci_archive(path: &Path) -> Image {
+    let (config, tars) = oci_layer_tars(path);
+    let layers = tars.iter().map(|t| read_layer(t)).collect();
+    Image { config, layers }
+}
+
+/// The config and each layer's uncompressed tar of an OCI archive, every
+/// blob checked against its digest and every tar against its diff_id.
+pub fn oci_layer_tars(path: &Path) -> (Value, Vec<Vec<u8>>) {
     let mut files = BTreeMap::new();
     let mut ar = tar::Archive::new(
         std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -197,9 +206,9 @@ pub fn read_oci_archive(path: &Path) -> Image {
             diff_id.as_str().unwrap(),
             "diff_id"
         );
-        layers.push(read_layer(&tar_bytes));
+        layers.push(tar_bytes);
     }
-    Image { config, layers }
+    (config, layers)
 }
 
 fn read_layer(bytes: &[u8]) -> Layer {
