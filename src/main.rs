@@ -52,6 +52,32 @@ mod version;
 use std::process::ExitCode;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+/// Commands that only print (and write to no socket or child) end quietly
+/// when their reader goes away, as `ls` and `grep` do: `mybuild ps -aq |
+/// head -1` used to panic on the closed pipe. Rust's start-up ignores
+/// SIGPIPE so that every write can fail with EPIPE instead; builds and
+/// pushes keep it ignored (a registry that hangs up must be an error, not
+/// a silent death).
+fn quiet_on_closed_stdout(command: &cli::Command) {
+    use cli::Command as C;
+    if matches!(
+        command,
+        C::Images(_)
+            | C::Inspect(_)
+            | C::History(_)
+            | C::Ps(_)
+            | C::Diff(_)
+            | C::Du(_)
+            | C::Completion(_)
+            | C::Man
+            | C::Version
+    ) {
+        // SAFETY: no thread exists yet; this restores the disposition the
+        // process was started with for one signal.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+}
+
 fn main() -> ExitCode {
     // The sandbox helper must start before any thread or runtime exists.
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
@@ -64,6 +90,7 @@ fn main() -> ExitCode {
         mybuild_solver::sandbox::zygote_main();
     }
     let cli = cli::parse();
+    quiet_on_closed_stdout(&cli.command);
     // Also before any thread: an ordinary user's command moves into a user
     // namespace of its own, as its uid 0 (rootless).
     match rootless::enter_if_needed(&cli.command) {

@@ -627,3 +627,25 @@ fn completion_man_and_version() {
     }
     assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
 }
+
+/// A listing whose reader has gone (`mybuild images | head -1` after head
+/// exits) ends by SIGPIPE, as `ls` does, instead of panicking.
+#[test]
+fn listings_end_quietly_when_the_reader_is_gone() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = TestEnv::empty();
+    for args in [&["images"][..], &["ps", "-a"], &["version"]] {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        drop(read);
+        let out = env
+            .cmd()
+            .args(args)
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run mybuild");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {err}");
+    }
+}
