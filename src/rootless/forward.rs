@@ -8,14 +8,8 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-const FORWARDED: [Signal; 6] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
+/// The same signals `mybuild run` forwards to its command.
+use mybuild_solver::sandbox::FORWARDED_SIGNALS as FORWARDED;
 
 fn watched() -> SigSet {
     let mut set = SigSet::empty();

@@ -29,8 +29,9 @@ pub enum Console {
     Tty,
 }
 
-/// Signals an attached command gets when the helper gets them.
-const FORWARDED: [Signal; 6] = [
+/// Signals an attached command gets when the helper gets them (and a
+/// rootless build's inner process when the outer one gets them).
+pub const FORWARDED: [Signal; 6] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,

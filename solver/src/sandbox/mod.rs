@@ -40,7 +40,7 @@ mod zygote;
 
 pub use binfmt::{check_emulation, BinfmtError};
 pub use cgroup::{CgroupError, Limits, DEFAULT_PIDS_LIMIT};
-pub use console::{receive_master, Console};
+pub use console::{receive_master, Console, FORWARDED as FORWARDED_SIGNALS};
 pub use helper::helper_main;
 pub use kill::{KillOnDrop, KillSwitch};
 pub use runner::{Attach, Sandbox};
