@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::ValueEnum;
-use mybuild_cache::export::{export_image, export_index, ArchiveFormat, Compression};
+use mybuild_cache::export::{export_image, export_index, ArchiveFormat, Compressing, Compression};
 use mybuild_cache::Store;
 use mybuild_graph::Digest;
 use mybuild_registry::Reference;
@@ -23,6 +23,9 @@ pub struct Output {
     /// `compression=` of the spec, else the build's `--compression` when
     /// given, else the format's default ([`Output::compression`]).
     pub compression: Option<CompressionArg>,
+    /// `force-compression=true`: layers the store holds compressed another
+    /// way are converted too (BuildKit's option; pushes always convert).
+    pub force_compression: bool,
 }
 
 /// Layer compression of an export or push. Layers are stored
@@ -115,6 +118,7 @@ fn parse_bool(spec: &str, key: &str, v: &str) -> anyhow::Result<bool> {
 struct Attrs {
     dest: Option<String>,
     compression: Option<CompressionArg>,
+    force_compression: bool,
     names: Option<Vec<String>>,
     push: Option<bool>,
 }
@@ -136,6 +140,9 @@ impl Attrs {
                             "--output {spec:?}: unsupported compression {v:?} (gzip, zstd, uncompressed)"
                         )
                     })?)
+                }
+                "force-compression" if kind != "local" && kind != "tar" => {
+                    a.force_compression = parse_bool(spec, "force-compression", v)?
                 }
                 // BuildKit's opt-in to clamping layer file times to
                 // SOURCE_DATE_EPOCH; here a set epoch always clamps them
@@ -190,6 +197,7 @@ impl Output {
             kind,
             dest,
             compression: a.compression,
+            force_compression: a.force_compression,
         })
     }
 
@@ -202,6 +210,17 @@ impl Output {
             OutputKind::Docker => CompressionArg::Uncompressed,
             _ => CompressionArg::Gzip,
         })
+    }
+
+    /// What an archive's layers become: new ones in [`Output::compression`],
+    /// stored compressed ones as they are unless `force-compression=true`.
+    fn compressing(&self) -> Compressing {
+        let c = Compression::from(self.compression());
+        if self.force_compression {
+            c.forced()
+        } else {
+            c.preferred()
+        }
     }
 
     /// The names an image output pushes: its own, else the `-t` ones.
@@ -235,7 +254,7 @@ impl Output {
                 return Ok(());
             }
         };
-        let compression = self.compression().into();
+        let compression = self.compressing();
         self.archive_to_dest(store, |dest| {
             export_image(store, image, names, annotations, format, compression, dest)
         })
@@ -251,7 +270,7 @@ impl Output {
         names: &[String],
         annotations: &BTreeMap<String, String>,
     ) -> anyhow::Result<Digest> {
-        let compression = self.compression().into();
+        let compression = self.compressing();
         self.archive_to_dest(store, |dest| {
             export_index(store, images, names, annotations, compression, dest)
         })
@@ -338,6 +357,7 @@ fn shorthand(spec: &str) -> Output {
         kind,
         dest,
         compression: None,
+        force_compression: false,
     }
 }
 

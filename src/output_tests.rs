@@ -144,3 +144,13 @@ fn docker_archives_default_to_plain_tars_and_oci_to_gzip() {
     );
     assert_eq!(of("type=oci,dest=a,compression=zstd"), CompressionArg::Zstd);
 }
+
+#[test]
+fn force_compression_is_read_as_buildx_does() {
+    assert!(!parse("type=docker,dest=a").force_compression);
+    assert!(parse("type=docker,dest=a,force-compression=true").force_compression);
+    assert!(parse("type=oci,dest=a,compression=zstd,force-compression=1").force_compression);
+    assert!(!parse("type=oci,dest=a,force-compression=false").force_compression);
+    assert!(err("type=oci,dest=a,force-compression=yes").contains("not a boolean"));
+    assert!(err("type=local,dest=a,force-compression=true").contains("unknown key"));
+}

@@ -6,7 +6,7 @@ use crate::store::open_store;
 use crate::tagging::find;
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
-use mybuild_cache::export::{export_images, ArchiveFormat};
+use mybuild_cache::export::{export_images, ArchiveFormat, Compression};
 use mybuild_graph::Digest;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,8 @@ pub async fn run(root: &Path, args: SaveArgs) -> anyhow::Result<()> {
         SaveFormat::Docker => ArchiveFormat::Docker,
         SaveFormat::Oci => ArchiveFormat::Oci,
     };
-    let compression = args.compression.into();
+    // What `docker save` does: every layer in the one compression.
+    let compression = Compression::from(args.compression).forced();
     let (dest, to_stdout) = match &args.output {
         Some(p) => (p.clone(), false),
         None => (

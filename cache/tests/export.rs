@@ -98,7 +98,7 @@ fn oci_archive_links_check_out() {
         &names,
         &BTreeMap::new(),
         ArchiveFormat::Oci,
-        Compression::Gzip,
+        Compression::Gzip.forced(),
         &out,
     )
     .unwrap();
@@ -163,7 +163,7 @@ fn oci_archive_links_check_out() {
         &names,
         &std::collections::BTreeMap::new(),
         ArchiveFormat::Oci,
-        Compression::Gzip,
+        Compression::Gzip.forced(),
         &out2,
     )
     .unwrap();
@@ -196,7 +196,7 @@ fn docker_archive_uncompressed() {
         &names,
         &std::collections::BTreeMap::new(),
         ArchiveFormat::Docker,
-        Compression::Uncompressed,
+        Compression::Uncompressed.forced(),
         &out,
     )
     .unwrap();
@@ -219,6 +219,77 @@ fn docker_archive_uncompressed() {
     assert_eq!(repos["app"]["1.0"], id.hex());
 }
 
+/// Unless forced, a layer the store holds only gzipped goes in as that
+/// blob (BuildKit's default), and only the build's own layer is written in
+/// the asked-for form; the archive is still one `docker load` reads.
+#[test]
+fn unforced_export_keeps_stored_compressed_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let (id, diff_ids, gz_digest) = image(&s);
+    let export = |compression: Compression, name: &str| {
+        let out = tmp.path().join(name);
+        let no_notes = BTreeMap::new();
+        let format = ArchiveFormat::Docker;
+        export_image(
+            &s,
+            &id,
+            &[],
+            &no_notes,
+            format,
+            compression.preferred(),
+            &out,
+        )
+        .unwrap();
+        let f = files(&out);
+        let m: Value = serde_json::from_slice(&f["manifest.json"]).unwrap();
+        let paths: Vec<String> = m[0]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        (f, paths)
+    };
+    let (f, paths) = export(Compression::Uncompressed, "plain.tar");
+    assert_eq!(paths[0], format!("blobs/sha256/{}", gz_digest.hex()));
+    assert_eq!(&Digest::of(&gunzip(&f[&paths[0]])), &diff_ids[0]);
+    assert_eq!(
+        &Digest::of(&f[&paths[1]]),
+        &diff_ids[1],
+        "built here: plain"
+    );
+    // Still plain once a gzip export has made and kept a gzip blob of it:
+    // what an archive holds does not depend on earlier exports.
+    image_manifest(&s, &id, Compression::Gzip, &BTreeMap::new()).unwrap();
+    let gzipped = s.layer_record(&diff_ids[1]).unwrap().unwrap().compressed;
+    assert_eq!(gzipped.len(), 1);
+    let (f, again) = export(Compression::Uncompressed, "plain-again.tar");
+    assert_eq!(again, paths);
+    assert_eq!(&Digest::of(&f[&paths[1]]), &diff_ids[1]);
+
+    // Asked for zstd: the pulled layer stays gzip, the local one is zstd.
+    let (f, paths) = export(Compression::Zstd, "zstd.tar");
+    assert_eq!(paths[0], format!("blobs/sha256/{}", gz_digest.hex()));
+    assert!(f[&paths[1]].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+    let index: Value = serde_json::from_slice(&f["index.json"]).unwrap();
+    let manifest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(blob(&f, manifest)).unwrap();
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        ]
+    );
+}
+
 #[test]
 fn corrupt_blob_aborts_export_without_leftovers() {
     let tmp = tempfile::tempdir().unwrap();
@@ -234,7 +305,7 @@ fn corrupt_blob_aborts_export_without_leftovers() {
         &[],
         &std::collections::BTreeMap::new(),
         ArchiveFormat::Oci,
-        Compression::Gzip,
+        Compression::Gzip.forced(),
         &dir.join("x.tar"),
     )
     .unwrap_err();
@@ -268,7 +339,7 @@ fn metadata_bytes_are_pinned() {
         &names,
         &std::collections::BTreeMap::new(),
         ArchiveFormat::Docker,
-        Compression::Gzip,
+        Compression::Gzip.forced(),
         &out,
     )
     .unwrap();

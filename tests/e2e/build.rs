@@ -398,6 +398,38 @@ fn pulls_base_image_from_a_real_registry() {
         img.file("bin/busybox").is_some(),
         "base layers come from the registry"
     );
+
+    // A docker archive takes the pulled base as the gzip blob it came as,
+    // as BuildKit does unless told force-compression=true (then it is a
+    // plain tar too); the layer built here is a plain tar either way,
+    // although the harness's OCI output has made a gzip blob of it.
+    for (i, force) in ["", ",force-compression=true"].into_iter().enumerate() {
+        let dest = env.work.path().join(format!("docker{i}.tar"));
+        let spec = format!("type=docker,dest={}{force}", dest.display());
+        let (out, _) = env.build(&ctx, &["-t", "pulled:1", "--output", &spec]);
+        assert_success(&out, &spec);
+        let (layers, diff_ids) = docker_archive_layers(&dest);
+        assert_eq!(layers.len(), 2, "{spec}");
+        let gzipped = [force.is_empty(), false];
+        for (((media_type, data), diff_id), gz) in layers.iter().zip(&diff_ids).zip(gzipped) {
+            assert_eq!(data.starts_with(&[0x1f, 0x8b]), gz, "{spec}");
+            assert_eq!(media_type.ends_with("+gzip"), gz, "{spec}");
+            let mut plain = Vec::new();
+            if gz {
+                let mut gz = flate2::read::MultiGzDecoder::new(&data[..]);
+                std::io::Read::read_to_end(&mut gz, &mut plain).unwrap();
+            } else {
+                plain.clone_from(data);
+            }
+            let digest = format!("sha256:{}", crate::util::sha256_hex(&plain));
+            assert_eq!(&digest, diff_id, "{spec}");
+        }
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", &format!("docker-archive:{}", dest.display())])
+            .output()
+            .expect("skopeo");
+        assert_success(&out, &format!("skopeo inspect {spec}"));
+    }
 }
 
 /// Issue 3: `COPY <<EOF` writes each document as a file; unquoted ones

@@ -40,10 +40,13 @@ def bench_case(case, ctx, work, mybuild, root, runs):
     shutil.copytree(ctx, ectx, symlinks=True)
     df = os.path.join(ectx, "Dockerfile")
     bk_tag, mb_tag = f"rbbench-{case}:buildkit", f"rbbench-{case}:mybuild"
-    bk = lambda *extra: rb.docker("build", "--network=host", "--progress=plain", *extra, "-t", bk_tag,
-                                  "-f", df, ectx, logfile=os.path.join(d, "buildkit.log"))[1]
+    # Each build keeps its own log (buildkit-cold-1.log, ...): where a run's
+    # time went is read from them.
+    log = lambda who, scenario, i: os.path.join(d, f"{who}-{scenario}-{i + 1}.log")
+    bk = lambda scenario, i, *extra: rb.docker("build", "--network=host", "--progress=plain", *extra, "-t", bk_tag,
+                                               "-f", df, ectx, logfile=log("buildkit", scenario, i))[1]
     mb_cmd = [mybuild, "--root", root, "build", "--progress=plain", "-f", df, "-t", mb_tag]
-    mb = lambda *extra: rb.run(mb_cmd + list(extra) + [ectx], logfile=os.path.join(d, "mybuild.log"))[1]
+    mb = lambda scenario, i, *extra: rb.run(mb_cmd + list(extra) + [ectx], logfile=log("mybuild", scenario, i))[1]
     archive = os.path.join(d, "mybuild-docker.tar")
     file, text = rb.EDITS[case]
     t = {f"{who} {s}": [] for who in ("buildkit", "mybuild") for s in TARGETS}
@@ -53,15 +56,15 @@ def bench_case(case, ctx, work, mybuild, root, runs):
         for who in order:
             clear_cache_mounts(root)
             if who == "buildkit":
-                t["buildkit cold"].append(bk("--no-cache"))
+                t["buildkit cold"].append(bk("cold", i, "--no-cache"))
             else:
-                t["mybuild cold"].append(mb("--no-cache", "--output", f"type=docker,dest={archive}"))
+                t["mybuild cold"].append(mb("cold", i, "--no-cache", "--output", f"type=docker,dest={archive}"))
         for who in order:
-            t[f"{who} warm"].append(bk() if who == "buildkit" else mb())
+            t[f"{who} warm"].append(bk("warm", i) if who == "buildkit" else mb("warm", i))
         with open(os.path.join(ectx, file), "a") as f:
             f.write(text.format(run=f"{rb.RUN_TOKEN}-{i}"))
         for who in order:
-            t[f"{who} edit"].append(bk() if who == "buildkit" else mb())
+            t[f"{who} edit"].append(bk("edit", i) if who == "buildkit" else mb("edit", i))
         rb.log(f"  {case} run {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in t.items()))
     rb.docker("rmi", "-f", bk_tag, check=False)
     return t

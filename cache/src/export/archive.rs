@@ -9,7 +9,7 @@
 
 use super::entries::{archive_len, entries, to_json, Data, Entry};
 use super::manifest::{prepare, PlainTars};
-use super::{io_err, store_err, ArchiveFormat, Compression, ExportError};
+use super::{io_err, store_err, ArchiveFormat, Compressing, ExportError};
 use crate::blobs::HashingReader;
 use crate::fsutil::{fsync_dir, unique_name};
 use crate::oci::{Descriptor, ImageIndex, OCI_INDEX, OCI_LAYER_TAR};
@@ -29,7 +29,7 @@ pub fn export_image(
     names: &[String],
     annotations: &BTreeMap<String, String>,
     format: ArchiveFormat,
-    compression: Compression,
+    compression: Compressing,
     dest: &Path,
 ) -> Result<(), ExportError> {
     let images = [(config.clone(), names.to_vec())];
@@ -42,7 +42,7 @@ pub fn export_images(
     store: &Store,
     images: &[(Digest, Vec<String>)],
     format: ArchiveFormat,
-    compression: Compression,
+    compression: Compressing,
     dest: &Path,
 ) -> Result<(), ExportError> {
     write_archive(store, images, &BTreeMap::new(), format, compression, dest)
@@ -53,7 +53,7 @@ fn write_archive(
     images: &[(Digest, Vec<String>)],
     annotations: &BTreeMap<String, String>,
     format: ArchiveFormat,
-    compression: Compression,
+    compression: Compressing,
     dest: &Path,
 ) -> Result<(), ExportError> {
     let images = images
@@ -76,7 +76,7 @@ pub fn export_index(
     images: &[(String, Digest)],
     names: &[String],
     annotations: &BTreeMap<String, String>,
-    compression: Compression,
+    compression: Compressing,
     dest: &Path,
 ) -> Result<Digest, ExportError> {
     let mut prepared = Vec::new();

@@ -2,7 +2,7 @@
 //! compression on demand: a known compressed blob is reused, otherwise the
 //! layer is compressed (or decompressed) once and the result recorded.
 
-use super::{io_err, store_err, Compression, ExportError};
+use super::{io_err, store_err, Compressing, Compression, ExportError};
 use crate::blobs::HashingReader;
 use crate::layers::{CompressedBlob, LayerRecord};
 use crate::oci::{
@@ -31,7 +31,13 @@ pub fn image_manifest(
     compression: Compression,
     annotations: &BTreeMap<String, String>,
 ) -> Result<(Vec<u8>, Digest), ExportError> {
-    let p = prepare(store, config, compression, PlainTars::Stored, annotations)?;
+    let p = prepare(
+        store,
+        config,
+        compression.forced(),
+        PlainTars::Stored,
+        annotations,
+    )?;
     Ok((p.manifest_json, p.manifest.digest))
 }
 
@@ -47,7 +53,7 @@ pub(crate) enum PlainTars {
 pub(crate) fn prepare(
     store: &Store,
     config: &Digest,
-    compression: Compression,
+    compression: Compressing,
     plain: PlainTars,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Prepared, ExportError> {
@@ -82,11 +88,6 @@ pub(crate) fn prepare(
     })
 }
 
-fn is_gzip(media_type: &str) -> bool {
-    // OCI `...tar+gzip` and Docker `...tar.gzip` are the same bytes.
-    media_type.ends_with("gzip")
-}
-
 fn media_type(c: Compression) -> &'static str {
     match c {
         Compression::Gzip => OCI_LAYER_GZIP,
@@ -102,13 +103,13 @@ pub fn layer_descriptor(
     diff_id: &Digest,
     compression: Compression,
 ) -> Result<Descriptor, ExportError> {
-    descriptor(store, diff_id, compression, PlainTars::Stored)
+    descriptor(store, diff_id, compression.forced(), PlainTars::Stored)
 }
 
 fn descriptor(
     store: &Store,
     diff_id: &Digest,
-    compression: Compression,
+    want: Compressing,
     plain: PlainTars,
 ) -> Result<Descriptor, ExportError> {
     let rec = store
@@ -117,33 +118,46 @@ fn descriptor(
         .ok_or_else(|| ExportError::LayerMissing {
             diff_id: diff_id.clone(),
         })?;
-    let known = |want: &dyn Fn(&str) -> bool| {
-        rec.compressed
-            .iter()
-            .find(|c| want(&c.media_type) && store.has_blob(&c.digest))
-            .cloned()
+    let compression = want.compression;
+    let stored = |fits: &dyn Fn(&CompressedBlob, Compression) -> bool| {
+        rec.compressed.iter().find_map(|c| {
+            let kind = compression_of(&c.media_type)?;
+            (fits(c, kind) && store.has_blob(&c.digest)).then(|| (c.clone(), kind))
+        })
     };
-    let is_zstd = |m: &str| m.ends_with("zstd");
-    let blob = match compression {
+    // The asked-for form when the store has it, else (unless forced) the
+    // blob the layer arrived as, else the asked-for form made now.
+    let found = match compression {
         Compression::Uncompressed => None,
-        Compression::Gzip => known(&is_gzip),
-        Compression::Zstd => known(&is_zstd),
+        c => stored(&|_, kind| kind == c),
     };
-    if compression == Compression::Uncompressed {
-        if plain == PlainTars::Stored && !store.has_blob(diff_id) {
-            store_tar(store, &rec)?;
+    let plain_stored = compression == Compression::Uncompressed && store.has_blob(diff_id);
+    let found = match found {
+        None if !want.force && !plain_stored => {
+            stored(&|c, _| rec.arrived_as.as_ref() == Some(&c.digest))
         }
-        return Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size));
-    }
-    let blob = match blob {
-        Some(b) => b,
-        None => compress_layer(store, &rec, compression)?,
+        found => found,
     };
-    Ok(Descriptor::new(
-        media_type(compression),
-        blob.digest,
-        blob.size,
-    ))
+    let (blob, kind) = match found {
+        Some(found) => found,
+        None if compression == Compression::Uncompressed => {
+            if plain == PlainTars::Stored && !store.has_blob(diff_id) {
+                store_tar(store, &rec)?;
+            }
+            return Ok(Descriptor::new(OCI_LAYER_TAR, diff_id.clone(), rec.size));
+        }
+        None => (compress_layer(store, &rec, compression)?, compression),
+    };
+    Ok(Descriptor::new(media_type(kind), blob.digest, blob.size))
+}
+
+/// The compression of a stored blob's media type (OCI's or Docker's).
+fn compression_of(media_type: &str) -> Option<Compression> {
+    match crate::LayerCompression::of_media_type(media_type)? {
+        crate::LayerCompression::Gzip => Some(Compression::Gzip),
+        crate::LayerCompression::Zstd => Some(Compression::Zstd),
+        crate::LayerCompression::Plain => None,
+    }
 }
 
 fn check(what: String, expected: &Digest, actual: Digest) -> Result<(), ExportError> {

@@ -35,6 +35,37 @@ pub enum Compression {
     Uncompressed,
 }
 
+/// The compression an export asks for, and what becomes of a layer the
+/// store already holds compressed another way: converted (`force`), or
+/// taken as it is, as BuildKit does unless told `force-compression=true`.
+/// Only layers without such a blob (the build's own) are then made in
+/// `compression`, so a base pulled gzipped goes into an uncompressed
+/// docker archive as its gzip blob, which `docker load` reads as well,
+/// instead of being inflated again on every export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compressing {
+    pub compression: Compression,
+    pub force: bool,
+}
+
+impl Compression {
+    /// Every layer in this compression.
+    pub fn forced(self) -> Compressing {
+        Compressing {
+            compression: self,
+            force: true,
+        }
+    }
+
+    /// New layers in this compression, stored compressed blobs as they are.
+    pub fn preferred(self) -> Compressing {
+        Compressing {
+            compression: self,
+            force: false,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{step}: {source}")]

@@ -72,6 +72,11 @@ pub struct LayerRecord {
     /// (imported layers): what verification after a reboot compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed: Option<Packed>,
+    /// The compressed blob the layer came into the store as (a pull,
+    /// `load`, `--cache-from`), which exports keep unless forced to another
+    /// compression; layers built here have none. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived_as: Option<Digest>,
     /// The record's own checksum (`cache/src/sealed.rs`): a record is written
     /// without fsync when its snapshot is, and one torn by a power cut
     /// then reads as absent. Absent in records of older versions.
@@ -377,11 +382,17 @@ impl Store {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        // Only an import passes a compressed blob: the one it came as.
+        let arrived_as = existing
+            .as_ref()
+            .and_then(|r| r.arrived_as.clone())
+            .or_else(|| compressed.first().map(|c| c.digest.clone()));
         let mut rec = LayerRecord {
             diff_id: diff_id.clone(),
             size,
             snapshot: name,
             compressed,
+            arrived_as,
             created: existing.as_ref().and_then(|r| r.created).or(Some(now)),
             boot_id: self.boot_id().map(str::to_string),
             synced,

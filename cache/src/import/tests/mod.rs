@@ -73,7 +73,7 @@ fn oci_layout_with_gzip_and_plain_layers_round_trips() {
             std::slice::from_ref(&name),
             &std::collections::BTreeMap::new(),
             format,
-            Compression::Gzip,
+            Compression::Gzip.forced(),
             &out,
         )
         .unwrap();
