@@ -178,6 +178,9 @@ impl Store {
         self.lock_exclusive()?;
         self.forget_trusted();
         crate::sweep::sweep(self)?;
+        // Views hold links to snapshots' files: a pruned snapshot's space
+        // is only freed with them. Any later build makes them again.
+        self.remove_flat_views(true)?;
         let mut c = self.census()?;
         let now = SystemTime::now();
         c.entries.sort_by_key(|e| e.used);

@@ -63,6 +63,7 @@ pub(crate) fn sweep(store: &Store) -> Result<(), StoreError> {
             }
         }
     }
+    store.remove_flat_views(false)?;
     sweep_unrecorded_snapshots(store)
 }
 

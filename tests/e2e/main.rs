@@ -14,6 +14,7 @@ mod checks;
 mod ci_recipe;
 mod commands;
 mod config;
+mod deep;
 mod explain;
 mod fidelity;
 mod first_run;

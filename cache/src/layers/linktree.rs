@@ -51,31 +51,41 @@ fn link_dir(
         if kind.is_dir() {
             fs::create_dir(&dst).map_err(io_err("create", &dst))?;
             link_dir(&src, &dst, &child_rel, skip)?;
-            copy_dir_meta(&src, &dst)?;
+            copy_dir_meta(&src, &dst, &|_| true)?;
         } else {
-            // Without AT_SYMLINK_FOLLOW a symlink is linked itself.
-            linkat(
-                &from_fd,
-                name.as_os_str(),
-                &to_fd,
-                name.as_os_str(),
-                AtFlags::empty(),
-            )
-            .map_err(|e| io_err("hard-link", &dst)(e.into()))?;
+            link_entry(&from_fd, &to_fd, &name, &dst)?;
         }
     }
     Ok(())
 }
 
-/// Owner, mode, xattrs and times of directory `src` onto `dst`, times last
-/// (after its children were made).
-fn copy_dir_meta(src: &Path, dst: &Path) -> Result<(), StoreError> {
+/// Hard-links the entry `name` of the open directory `from` into `to`
+/// (`dst` is its path there, for errors). Without AT_SYMLINK_FOLLOW a
+/// symlink is linked itself, never what it points to.
+pub(super) fn link_entry(
+    from: &fs::File,
+    to: &fs::File,
+    name: &std::ffi::OsStr,
+    dst: &Path,
+) -> Result<(), StoreError> {
+    linkat(from, name, to, name, AtFlags::empty())
+        .map_err(|e| io_err("hard-link", dst)(e.into()))
+}
+
+/// Owner, mode, the xattrs `keep` takes by name, and times of directory
+/// `src` onto `dst`, times last (after its children were made).
+pub(super) fn copy_dir_meta(
+    src: &Path,
+    dst: &Path,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<(), StoreError> {
     let meta = fs::symlink_metadata(src).map_err(io_err("stat", src))?;
     std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
         .map_err(io_err("chown", dst))?;
     fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(io_err("chmod", dst))?;
-    for (name, value) in xattr::list(src).map_err(io_err("list xattrs of", src))? {
+    let xattrs = xattr::list(src).map_err(io_err("list xattrs of", src))?;
+    for (name, value) in xattrs.into_iter().filter(|(n, _)| keep(n)) {
         xattr::set(dst, &name, &value).map_err(io_err("set xattr on", dst))?;
     }
     utimensat(

@@ -7,6 +7,7 @@
 mod clamp;
 mod durable;
 mod entrymeta;
+mod flat;
 mod linktree;
 mod marks;
 mod midstate;
@@ -17,6 +18,8 @@ pub(crate) mod xattr;
 
 #[cfg(test)]
 mod durable_tests;
+#[cfg(test)]
+mod flat_tests;
 #[cfg(test)]
 mod tests;
 

@@ -10,6 +10,7 @@ use mybuild_cache::Store;
 use mybuild_graph::{Digest, Node};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 /// Overlay lower dirs for a chain, top-most first, relative to the snapshot root.
 ///
@@ -30,8 +31,31 @@ pub(super) fn lowers(
 }
 
 /// [`lowers`] for any caller of the sandbox (`mybuild run`); the error is
-/// the layer whose snapshot is missing.
+/// the layer whose snapshot is missing. A long chain ([`flat_limits`])
+/// is its top layers over one flat view of the rest
+/// (`Store::flat_view`), which keeps a mount and every lookup in it from
+/// costing one step per layer; if the view cannot be made, every layer is
+/// mounted as before.
 pub fn overlay_lowers<'a>(
+    store: &Store,
+    chain: impl DoubleEndedIterator<Item = &'a Digest>,
+) -> Result<Vec<PathBuf>, Digest> {
+    let chain: Vec<&Digest> = chain.collect();
+    let (above, step) = flat_limits();
+    let flat = chain.len() - chain.len() % step;
+    if chain.len() > above && flat > 0 {
+        let below: Vec<Digest> = chain[..flat].iter().map(|d| (*d).clone()).collect();
+        if let Ok(Some(view)) = store.flat_view(&below, step) {
+            let mut lowers = layer_dirs(store, chain[flat..].iter().copied())?;
+            lowers.push(view);
+            return Ok(lowers);
+        }
+    }
+    layer_dirs(store, chain.into_iter())
+}
+
+/// The snapshot dirs of `chain`, top-most first, each layer once.
+fn layer_dirs<'a>(
     store: &Store,
     chain: impl DoubleEndedIterator<Item = &'a Digest>,
 ) -> Result<Vec<PathBuf>, Digest> {
@@ -48,6 +72,21 @@ pub fn overlay_lowers<'a>(
                 .unwrap_or(dir))
         })
         .collect()
+}
+
+/// Chains longer than the first are mounted over a flat view of a multiple
+/// of the second: 128 and 64, or `$MYBUILD_FLAT=ABOVE,STEP` (tests set it
+/// low, to run every build with views).
+fn flat_limits() -> (usize, usize) {
+    static LIMITS: OnceLock<(usize, usize)> = OnceLock::new();
+    *LIMITS.get_or_init(|| {
+        let set = std::env::var("MYBUILD_FLAT").ok();
+        let parsed = set.as_deref().and_then(|v| {
+            let (above, step) = v.split_once(',')?;
+            Some((above.parse().ok()?, step.parse().ok().filter(|s| *s > 0)?))
+        });
+        parsed.unwrap_or((128, 64))
+    })
 }
 
 /// The step's root filesystem: its first input, which must be layers.
