@@ -68,8 +68,7 @@ pub(super) fn link_entry(
     name: &std::ffi::OsStr,
     dst: &Path,
 ) -> Result<(), StoreError> {
-    linkat(from, name, to, name, AtFlags::empty())
-        .map_err(|e| io_err("hard-link", dst)(e.into()))
+    linkat(from, name, to, name, AtFlags::empty()).map_err(|e| io_err("hard-link", dst)(e.into()))
 }
 
 /// Owner, mode, the xattrs `keep` takes by name, and times of directory
