@@ -93,8 +93,7 @@ fn rootless_build_gives_the_layers_root_gives() {
 /// process outside the namespace.
 #[test]
 fn rootless_run_passes_the_exit_code_through() {
-    let rl = RootlessEnv::new();
-    assert_success(&rl.mybuild(&["bootstrap-busybox"]), "bootstrap as the user");
+    let rl = RootlessEnv::with_busybox();
     let out = rl.mybuild(&["run", "--rm", "busybox", "sh", "-c", "id -u; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
@@ -104,8 +103,7 @@ fn rootless_run_passes_the_exit_code_through() {
 /// reaches the build inside, which stops its step and exits 143.
 #[test]
 fn rootless_build_stops_on_sigterm() {
-    let rl = RootlessEnv::new();
-    assert_success(&rl.mybuild(&["bootstrap-busybox"]), "bootstrap as the user");
+    let rl = RootlessEnv::with_busybox();
     let ctx = rl
         .env
         .context("slow", "FROM busybox\nRUN echo started; sleep 60\n", &[]);
@@ -193,8 +191,7 @@ fn rootless_leaves_device_nodes_out_of_base_layers() {
 /// and the build says so instead of failing on /sys/fs/cgroup.
 #[test]
 fn rootless_limits_are_ignored_with_a_warning() {
-    let rl = RootlessEnv::new();
-    assert_success(&rl.mybuild(&["bootstrap-busybox"]), "bootstrap as the user");
+    let rl = RootlessEnv::with_busybox();
     let ctx = rl
         .env
         .context("limits", "FROM busybox\nRUN echo hi > /hi\n", &[]);

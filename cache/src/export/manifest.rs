@@ -127,17 +127,17 @@ fn descriptor(
     };
     // The asked-for form when the store has it, else (unless forced) the
     // blob the layer arrived as, else the asked-for form made now.
-    let found = match compression {
+    let plain_stored = compression == Compression::Uncompressed && store.has_blob(diff_id);
+    let asked = match compression {
         Compression::Uncompressed => None,
         c => stored(&|_, kind| kind == c),
     };
-    let plain_stored = compression == Compression::Uncompressed && store.has_blob(diff_id);
-    let found = match found {
-        None if !want.force && !plain_stored => {
-            stored(&|c, _| rec.arrived_as.as_ref() == Some(&c.digest))
-        }
-        found => found,
-    };
+    let keep_arrived = !want.force && !plain_stored;
+    let found = asked.or_else(|| {
+        keep_arrived
+            .then(|| stored(&|c, _| rec.arrived_as.as_ref() == Some(&c.digest)))
+            .flatten()
+    });
     let (blob, kind) = match found {
         Some(found) => found,
         None if compression == Compression::Uncompressed => {

@@ -143,23 +143,17 @@ pub(crate) fn apply(from: &Path, to: &Path) -> Result<(), StoreError> {
 /// top-most copy of a directory decides them in overlay; overlay's own
 /// marks are left out (a view is the bottom layer: nothing to hide).
 fn set_dir_meta(from: &Path, to: &Path) -> Result<(), StoreError> {
-    let overlay = xattr::overlay_xattr_prefix();
-    let wanted = xattr::list(from).map_err(io_err("list xattrs of", from))?;
+    // A fresh directory has none; a merged one drops its lower copy's.
     for (name, _) in xattr::list(to).map_err(io_err("list xattrs of", to))? {
-        if !wanted.iter().any(|(n, _)| *n == name) || name.starts_with(overlay) {
-            ::xattr::remove(to, &name).map_err(io_err("remove xattr of", to))?;
-        }
+        xattr::remove(to, &name).map_err(io_err("remove xattr of", to))?;
     }
+    let overlay = xattr::overlay_xattr_prefix();
     copy_dir_meta(from, to, &|name| !name.starts_with(overlay))
 }
 
 fn opaque(dir: &Path) -> Result<bool, StoreError> {
-    let value = ::xattr::get(dir, xattr::opaque_xattr());
-    match value {
-        Ok(v) => Ok(v.as_deref() == Some(b"y")),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(false),
-        Err(e) => Err(io_err("read xattrs of", dir)(e)),
-    }
+    let value = xattr::get(dir, xattr::opaque_xattr()).map_err(io_err("read xattrs of", dir))?;
+    Ok(value.as_deref() == Some(b"y"))
 }
 
 /// Removes whatever `path` is (`meta`, when there is something).

@@ -12,19 +12,20 @@ use xattr::FileExt;
 /// only `user.` attributes can be written, so the sandbox mounts overlays
 /// with `userxattr` and snapshots carry `user.overlay.` ones.
 pub fn overlay_xattr_prefix() -> &'static str {
-    if crate::in_user_namespace() {
-        "user.overlay."
-    } else {
-        "trusted.overlay."
-    }
+    overlay_names().0
 }
 
 /// The overlay attribute that marks a directory as hiding lower layers.
 pub fn opaque_xattr() -> &'static str {
+    overlay_names().1
+}
+
+/// Overlay's prefix and opaque marker in this process's user namespace.
+fn overlay_names() -> (&'static str, &'static str) {
     if crate::in_user_namespace() {
-        "user.overlay.opaque"
+        ("user.overlay.", "user.overlay.opaque")
     } else {
-        "trusted.overlay.opaque"
+        ("trusted.overlay.", "trusted.overlay.opaque")
     }
 }
 
@@ -54,7 +55,6 @@ pub fn list(path: &Path) -> io::Result<Xattrs> {
 }
 
 /// One attribute of `path`, `None` when it is not set.
-#[cfg(test)]
 pub fn get(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
     match xattr::get(path, name) {
         Err(e) if unsupported(&e) => Ok(None),

@@ -3,7 +3,7 @@
 //! installed), a work directory that user owns, and the store at its
 //! default place for a non-root user, `$XDG_DATA_HOME/mybuild`.
 
-use super::{TestEnv, BIN};
+use super::{assert_success, TestEnv, BIN};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -51,6 +51,13 @@ impl RootlessEnv {
         let env = TestEnv::empty();
         std::os::unix::fs::chown(env.work.path(), Some(user.uid), Some(user.gid)).unwrap();
         RootlessEnv { user, env }
+    }
+
+    /// [`RootlessEnv::new`] with `busybox:latest` in the user's store.
+    pub fn with_busybox() -> RootlessEnv {
+        let rl = RootlessEnv::new();
+        assert_success(&rl.mybuild(&["bootstrap-busybox"]), "bootstrap as the user");
+        rl
     }
 
     /// Where the store must be: `$XDG_DATA_HOME/mybuild`.
