@@ -136,13 +136,11 @@ impl Store {
         })
     }
 
+    /// An entry's layers; `None` for one that is torn or malformed.
     fn read_entry(&self, path: &std::path::Path) -> Option<Vec<Digest>> {
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            layers: Vec<Digest>,
-        }
-        let raw: Raw = self.read_json(path).ok()??;
-        Some(raw.layers)
+        let entry = self.read_cache_entry(path).ok()??;
+        let layers = entry.layer_names().map(Digest::parse);
+        layers.collect::<Result<_, _>>().ok()
     }
 
     /// Sizes by kind: what `du` shows.

@@ -13,7 +13,8 @@
 //!                                  boot_id and synced (durability, below), and for imported
 //!                                  layers `packed` {digest, size}: what the snapshot packs to,
 //!                                  and `checksum` of the record's other fields
-//!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids (checksummed)
+//!   cache/<key hex>                cache index: cache key -> chain of layer diff_ids, a line each
+//!                                  under a checksummed header (`index.rs`; older JSON ones still read)
 //!   sources/<hex>                  registry repositories known to hold a blob (for mounts)
 //!   images.json                    normalised image name -> config digest (image id)
 //!   platform-images.json           name -> OCI architecture -> image id, for platforms other
@@ -25,8 +26,9 @@
 //!                                  (the filesystem) when a failed RUN left no layer
 //!   cache-mounts/<hash of id>/    RUN --mount=type=cache directories (the solver's)
 //!   context-hashes/<hex>           per-context file hash caches (the solver's)
-//!   copy-relink/<hex>              per COPY step: what it placed, so an edit relinks the last
-//!                                  snapshot (the solver's; `prune -a` removes them)
+//!   copy-relink/<hex>[.<n>.journal] per COPY step: the manifest (last layer, tar hash states)
+//!                                  and the journal it names of what the copy placed, so an
+//!                                  edit relinks the last snapshot (the solver's; `prune -a`)
 //!   key-inputs/<hex>/<key hex>     per step: what went into each executed key, for
 //!                                  `--explain-cache` (the solver's; pruned with the entries)
 //!   tmp/                           sandbox work dirs and unpacks in progress (same filesystem
@@ -82,6 +84,7 @@ pub use error::StoreError;
 pub use fsutil::FileLock;
 pub use gc::{PruneOptions, PruneReport, Tally, Usage};
 pub use images::{familiar, ImageEntry};
+pub use index::CacheEntry;
 pub use layers::pack::PackError;
 pub use layers::unpack::UnpackError;
 pub use layers::xattr::{opaque_xattr, overlay_xattr_prefix};

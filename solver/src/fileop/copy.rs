@@ -113,6 +113,11 @@ fn copy_tree(src: &Source, m: &Match, opts: &CopyOpts, top: DestDir) -> Result<(
             .to_os_string();
         if entry.is_dir() {
             let dir = open_or_make_dir(parent, &name, opts)?;
+            // Recorded in the walk's order (pre-order), which a relink
+            // pairs with the fresh selection without sorting either.
+            if let Some(journal) = opts.journal {
+                journal.placed(m, entry, &resolve::join(&dir.real));
+            }
             stack.push((entry.rel.clone(), dir, i));
         } else {
             place_leaf(src, m, i, parent, &name, opts, &mut placed)?;
@@ -163,11 +168,7 @@ fn finish_dir(m: &Match, idx: usize, dir: &DestDir, opts: &CopyOpts) -> Result<(
         effective_mode(st.st_mode, opts.chmod),
         st,
     )
-    .map_err(create_err(&path))?;
-    if let Some(journal) = opts.journal {
-        journal.placed(m, &m.entries[idx], &resolve::join(&dir.real));
-    }
-    Ok(())
+    .map_err(create_err(&path))
 }
 
 /// Creates a file, symlink, hardlink or special file named `name` in `parent`.

@@ -11,7 +11,9 @@
 use super::select::{Entry, Match};
 use super::stat::Stat;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// The source metadata a placed entry was made from: what must be equal
@@ -77,15 +79,38 @@ pub struct Journal {
     pub incomplete: bool,
 }
 
-/// Collects a [`Journal`] while actions run (behind the shared `&` the
-/// copy code passes around).
-#[derive(Default)]
+/// Seconds before a copy starts in which a source change makes its entry
+/// unusable by the next build (timestamp granularity, clock steps).
+pub const RACY_SECS: i64 = 2;
+
+/// Writes a [`Journal`] while actions run (behind the shared `&` the copy
+/// code passes around), entry by entry, in [`Journal`]'s JSON form: a big
+/// context's journal is never held in memory, here or by the reader that
+/// keeps it for the next build.
 pub(crate) struct Recorder {
-    journal: RefCell<Journal>,
-    action: std::cell::Cell<u32>,
+    /// `None` once a write failed: the journal is then not finished.
+    out: RefCell<Option<BufWriter<File>>>,
+    first: Cell<bool>,
+    incomplete: Cell<bool>,
+    action: Cell<u32>,
+    /// When the copy began, for [`Placed::racy`].
+    since: i64,
 }
 
 impl Recorder {
+    /// Starts the journal at `path` (created, or truncated).
+    pub(crate) fn create(path: &Path, since: i64) -> std::io::Result<Recorder> {
+        let mut out = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        out.write_all(b"{\"placed\":[")?;
+        Ok(Recorder {
+            out: RefCell::new(Some(out)),
+            first: Cell::new(true),
+            incomplete: Cell::new(false),
+            action: Cell::new(0),
+            since,
+        })
+    }
+
     pub(crate) fn start_action(&self, index: usize) {
         self.action.set(u32::try_from(index).unwrap_or(u32::MAX));
     }
@@ -93,22 +118,46 @@ impl Recorder {
     /// Records `entry` of `m` as placed at `dest`. Names that are not
     /// UTF-8 (kept as JSON text) make the journal incomplete.
     pub(crate) fn placed(&self, m: &Match, entry: &Entry, dest: &Path) {
-        let mut journal = self.journal.borrow_mut();
         match (placed(self.action.get(), m, entry), dest.to_str()) {
             (Some(mut p), Some(dest)) => {
                 p.dest = dest.to_string();
-                journal.placed.push(p);
+                p.racy = p.meta.racy(self.since, RACY_SECS);
+                self.write(&p);
             }
-            _ => journal.incomplete = true,
+            _ => self.incomplete(),
+        }
+    }
+
+    fn write(&self, p: &Placed) {
+        let mut out = self.out.borrow_mut();
+        let Some(w) = out.as_mut() else {
+            return;
+        };
+        let comma = if self.first.replace(false) {
+            &b""[..]
+        } else {
+            b","
+        };
+        let written = w
+            .write_all(comma)
+            .and_then(|()| serde_json::to_writer(&mut *w, p).map_err(std::io::Error::other));
+        if written.is_err() {
+            *out = None;
         }
     }
 
     pub(crate) fn incomplete(&self) {
-        self.journal.borrow_mut().incomplete = true;
+        self.incomplete.set(true);
     }
 
-    pub(crate) fn finish(self) -> Journal {
-        self.journal.into_inner()
+    /// Ends the journal and flushes it.
+    pub(crate) fn finish(self) -> std::io::Result<()> {
+        let Some(mut out) = self.out.into_inner() else {
+            return Err(std::io::Error::other("journal write failed"));
+        };
+        let tail = format!("],\"incomplete\":{}}}", self.incomplete.get());
+        out.write_all(tail.as_bytes())?;
+        out.flush()
     }
 }
 

@@ -5,7 +5,7 @@
 use super::layout::{mount_layers, Layout};
 use super::status::{SetupError, Status};
 use super::{FileTask, HelperRequest, SourceMount};
-use crate::fileop::journal::{Journal, Recorder};
+use crate::fileop::journal::Recorder;
 use crate::fileop::{self, SourceRoot};
 
 pub(super) fn run(
@@ -31,12 +31,17 @@ pub(super) fn run(
             }),
         });
     }
-    let recorder = task.journal.as_ref().map(|_| Recorder::default());
+    // Without its journal the step is still right; only the next build
+    // of it copies everything again.
+    let recorder = task
+        .journal
+        .as_ref()
+        .and_then(|j| Recorder::create(&j.path, j.since).ok());
     let result = fileop::apply_recorded(&layout.root, &sources, &task.actions, recorder.as_ref());
-    if let (Ok(()), Some(path), Some(recorder)) = (&result, &task.journal, recorder) {
-        // Without its journal the step is still right; only the next
-        // build of it copies everything again.
-        let _ = write_journal(path, &recorder.finish());
+    if let (Some(j), Some(recorder)) = (&task.journal, recorder) {
+        if result.is_err() || recorder.finish().is_err() {
+            let _ = std::fs::remove_file(&j.path);
+        }
     }
     Ok(match result {
         Ok(()) => Status::Exited { code: 0 },
@@ -44,9 +49,4 @@ pub(super) fn run(
             message: e.to_string(),
         },
     })
-}
-
-fn write_journal(path: &std::path::Path, journal: &Journal) -> std::io::Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    serde_json::to_writer(file, journal).map_err(std::io::Error::other)
 }

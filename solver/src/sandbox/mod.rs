@@ -146,9 +146,17 @@ pub struct FileTask {
     /// the destination itself ([`SourceMount::None`]).
     pub sources: Vec<SourceMount>,
     /// Where to write a [`crate::fileop::journal::Journal`] of what the
-    /// copies placed (JSON), once the actions succeeded.
+    /// copies placed (JSON); it is whole only once the actions succeeded.
     #[serde(default)]
-    pub journal: Option<PathBuf>,
+    pub journal: Option<JournalTarget>,
+}
+
+/// Where a file op's journal goes, and when the step began (seconds since
+/// the epoch): sources changed since shortly before are marked racy.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct JournalTarget {
+    pub path: PathBuf,
+    pub since: i64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -3,17 +3,44 @@
 //! on a local miss.
 
 use super::build_worker::BuildWorker;
+use super::chain::Chain;
 use super::error::SolveError;
 use super::types::Value;
 use mybuild_graph::Digest;
 
-/// The chain recorded for `key`, if the store still has all of it.
-pub(super) fn get(w: &BuildWorker, key: &Digest) -> Result<Option<Value>, SolveError> {
-    let chain = w
+/// The chain recorded for `key`, if the store still has all of it. The
+/// longest of `inputs`' chains that the entry starts with is shared, not
+/// read again: it is present (the input was just built or hit), so only
+/// the layers above it are parsed and checked, and memory stays linear in
+/// the number of steps.
+pub(super) fn get(
+    w: &BuildWorker,
+    key: &Digest,
+    inputs: &[Value],
+) -> Result<Option<Value>, SolveError> {
+    let store_err = SolveError::store("cache lookup");
+    let Some(entry) = w.store.cache_read(key).map_err(store_err)? else {
+        return Ok(None);
+    };
+    let base = inputs
+        .iter()
+        .filter_map(Value::layers)
+        .filter(|b| {
+            b.len() <= entry.len()
+                && b.iter()
+                    .zip(entry.layer_names())
+                    .all(|(d, n)| d.as_str() == n)
+        })
+        .max_by_key(|b| b.len());
+    let known = base.map_or(0, Chain::len);
+    let above = w
         .store
-        .cache_get(key)
+        .cache_layers_above(key, &entry, known)
         .map_err(SolveError::store("cache lookup"))?;
-    Ok(chain.map(|c| Value::Layers(c.into())))
+    Ok(above.map(|top| match base {
+        Some(base) => Value::Layers(Chain::on(base, top)),
+        None => Value::Layers(top.into()),
+    }))
 }
 
 /// Records a layer result; a local directory is never cached.

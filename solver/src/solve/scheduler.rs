@@ -214,7 +214,7 @@ impl Drop for ClearInFlight<'_> {
     }
 }
 
-/// A cache hit as read from the store, sharing the layers its inputs
+/// A cache hit imported from a remote cache, sharing the layers its inputs
 /// already hold, so memory stays linear in the number of steps.
 fn rebased(value: Value, inputs: &[Value]) -> Value {
     match value {
@@ -280,12 +280,12 @@ impl<W: Worker> Inner<W> {
         let key = node_key(node, &keys, content.as_ref().map(|c| &c.digest));
         let use_cache = !self.opts.no_cache && !graph.ignores_cache(id);
         if use_cache {
-            let mut hit = self.worker.cache_get(&key).map_err(unstarted)?;
+            let mut hit = self.worker.cache_get(&key, &values).map_err(unstarted)?;
             if hit.is_none() {
-                hit = self.worker.cache_import(&key).await.map_err(unstarted)?;
+                let imported = self.worker.cache_import(&key).await.map_err(unstarted)?;
+                hit = imported.map(|value| rebased(value, &values));
             }
             if let Some(value) = hit {
-                let value = rebased(value, &values);
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.cached(&vertex, &node.name, Some(&key));
                 self.record(&key, &value);

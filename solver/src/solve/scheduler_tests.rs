@@ -63,7 +63,7 @@ impl Worker for FakeWorker {
     ) -> BoxFuture<'a, Result<Option<crate::explain::ContentKey>, SolveError>> {
         Box::pin(async { Ok(None) })
     }
-    fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError> {
+    fn cache_get(&self, key: &Digest, _: &[Value]) -> Result<Option<Value>, SolveError> {
         Ok(self.cache.lock().unwrap().get(key).cloned())
     }
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError> {

@@ -48,8 +48,9 @@ pub trait Worker: Send + Sync + 'static {
         inputs: &'a [Value],
     ) -> BoxFuture<'a, Result<Option<ContentKey>, SolveError>>;
 
-    /// A previously stored result for `key`, if it can be trusted.
-    fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError>;
+    /// A previously stored result for `key`, if it can be trusted, sharing
+    /// the layers it has in common with `inputs`' chains.
+    fn cache_get(&self, key: &Digest, inputs: &[Value]) -> Result<Option<Value>, SolveError>;
 
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError>;
 

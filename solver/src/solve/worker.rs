@@ -20,8 +20,8 @@ impl Worker for BuildWorker {
         Box::pin(content::content_key(self, node, inputs))
     }
 
-    fn cache_get(&self, key: &Digest) -> Result<Option<Value>, SolveError> {
-        cache::get(self, key)
+    fn cache_get(&self, key: &Digest, inputs: &[Value]) -> Result<Option<Value>, SolveError> {
+        cache::get(self, key, inputs)
     }
 
     fn cache_put(&self, key: &Digest, value: &Value) -> Result<(), SolveError> {

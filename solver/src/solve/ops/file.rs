@@ -5,7 +5,7 @@
 
 use super::relink::{now_secs, Plan};
 use super::task::run_task;
-use crate::sandbox::{FileTask, Task};
+use crate::sandbox::{FileTask, JournalTarget, Task};
 use crate::solve::build_worker::BuildWorker;
 use crate::solve::chain::Chain;
 use crate::solve::error::SolveError;
@@ -38,17 +38,19 @@ pub(in crate::solve) async fn run(
         let name = format!("journal-{}-{}-{nanos}", std::process::id(), id.index());
         w.store.state_dir("tmp").join(name)
     });
-    let since = now_secs();
     let task = Task::File(FileTask {
         actions: f.actions.clone(),
         sources: sources(w, node, inputs)?,
-        journal: journal.clone(),
+        journal: journal.clone().map(|path| JournalTarget {
+            path,
+            since: now_secs(),
+        }),
     });
     let result = run_task(w, id, node, chain, task).await;
     if let (Some(plan), Some(path)) = (plan, journal) {
         let (store, diff) = (w.store.clone(), result.as_ref().ok().map(last_layer));
         let _ = tokio::task::spawn_blocking(move || match diff.flatten() {
-            Some(diff) => plan.remember(&store, &diff, &path, since),
+            Some(diff) => plan.remember(&store, &diff, &path),
             None => drop(std::fs::remove_file(&path)),
         })
         .await;

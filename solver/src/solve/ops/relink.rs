@@ -14,7 +14,7 @@
 //! same, as with the context hash cache). Anything else is a full copy.
 //! The layer's diff_id is taken from the new snapshot as always.
 
-use super::relink_apply::{compare, RelinkError, RACY_SECS};
+use super::relink_apply::{compare, RelinkError};
 use crate::fileop::journal::Journal;
 use crate::solve::chain::Chain;
 use crate::solve::types::{Value, RELINK_DIR};
@@ -23,21 +23,27 @@ use mybuild_graph::{Digest, FileAction, FileOp, KeyEncoder, Node};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// What a step's last copy left behind for the next one.
+/// What a step's last copy left behind for the next one: the journal is
+/// a file of its own beside it (`journal_file`), named afresh each time,
+/// so a manifest never names a journal of another copy. Manifests written
+/// before held the journal itself (`journal`).
 #[derive(Deserialize)]
 struct Manifest {
     diff_id: String,
-    journal: Journal,
+    #[serde(default)]
+    journal: Option<Journal>,
+    #[serde(default)]
+    journal_file: Option<String>,
     /// Hash states inside the layer tar, once a relink packed it.
     #[serde(default)]
     marks: Option<Marks>,
 }
 
-/// [`Manifest`] as written, borrowing its parts.
+/// [`Manifest`] as written.
 #[derive(Serialize)]
 struct ManifestRef<'a> {
     diff_id: &'a str,
-    journal: &'a Journal,
+    journal_file: &'a str,
     marks: Option<&'a Marks>,
 }
 
@@ -113,50 +119,99 @@ impl Plan {
         Ok(Some(diff))
     }
 
-    /// Remembers what a full copy placed (read from the helper's journal
-    /// file, which is removed) for the next build of this step.
-    pub(super) fn remember(&self, store: &Store, diff: &Digest, journal: &Path, since: i64) {
-        let read = std::fs::read(journal);
-        let _ = std::fs::remove_file(journal);
-        let Ok(mut journal) = read
-            .map_err(drop)
-            .and_then(|b| serde_json::from_slice::<Journal>(&b).map_err(drop))
-        else {
+    /// Remembers what a full copy placed for the next build of this step:
+    /// the helper's journal file (its racy entries marked) is moved beside
+    /// the manifest as it is, never read here.
+    pub(super) fn remember(&self, store: &Store, diff: &Digest, journal: &Path) {
+        let name = self.journal_name();
+        let kept = self.file(store).with_file_name(&name);
+        let moved = std::fs::create_dir_all(store.state_dir(RELINK_DIR))
+            .and_then(|()| std::fs::rename(journal, &kept));
+        if moved.is_err() {
+            let _ = std::fs::remove_file(journal);
             return;
-        };
-        for p in &mut journal.placed {
-            p.racy = p.meta.racy(since, RACY_SECS);
         }
-        self.save(store, diff, &journal, None);
+        self.commit(store, diff, &name, None);
     }
 
     fn load(&self, store: &Store) -> Option<(Digest, Journal, Option<Marks>)> {
-        let bytes = std::fs::read(self.file(store)).ok()?;
-        let m: Manifest = serde_json::from_slice(&bytes).ok()?;
+        let m = self.manifest(store)?;
         let diff = Digest::parse(&m.diff_id).ok()?;
-        (!m.journal.incomplete).then_some((diff, m.journal, m.marks))
+        let journal = match (m.journal, m.journal_file) {
+            (Some(j), _) => j,
+            (None, Some(name)) => {
+                let f = std::fs::File::open(self.journal_path(store, &name)?).ok()?;
+                let reader = std::io::BufReader::with_capacity(1 << 16, f);
+                serde_json::from_reader(reader).ok()?
+            }
+            (None, None) => return None,
+        };
+        (!journal.incomplete).then_some((diff, journal, m.marks))
     }
 
-    /// Written whole through a rename; a lost or torn file only means the
-    /// next build copies everything.
+    fn manifest(&self, store: &Store) -> Option<Manifest> {
+        let bytes = std::fs::read(self.file(store)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Where this step's journal file `name` is; `None` for a name that
+    /// is not one of [`Plan::journal_name`]'s (it never leaves the dir).
+    fn journal_path(&self, store: &Store, name: &str) -> Option<PathBuf> {
+        let rest = name.strip_prefix(self.shape.hex())?.strip_prefix('.')?;
+        let ok = rest.ends_with(".journal") && !rest.contains('/');
+        ok.then(|| self.file(store).with_file_name(name))
+    }
+
+    /// A fresh name for this step's next journal file.
+    fn journal_name(&self) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let pid = std::process::id();
+        format!("{}.{pid}-{nanos}.journal", self.shape.hex())
+    }
+
+    /// Writes `journal` as this step's next journal file, then the manifest.
     fn save(&self, store: &Store, diff: &Digest, journal: &Journal, marks: Option<&Marks>) {
+        let name = self.journal_name();
+        let path = self.file(store).with_file_name(&name);
+        let written = std::fs::File::create(&path).and_then(|f| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+            serde_json::to_writer(&mut w, journal).map_err(std::io::Error::other)?;
+            std::io::Write::flush(&mut w)
+        });
+        match written {
+            Ok(()) => self.commit(store, diff, &name, marks),
+            Err(_) => drop(std::fs::remove_file(&path)),
+        }
+    }
+
+    /// Points the manifest at journal file `name` through a rename, then
+    /// removes the journal it named before. A lost or torn manifest only
+    /// means the next build copies everything.
+    fn commit(&self, store: &Store, diff: &Digest, name: &str, marks: Option<&Marks>) {
         let file = self.file(store);
+        let old = self.manifest(store).and_then(|m| m.journal_file);
         let m = ManifestRef {
             diff_id: diff.as_str(),
-            journal,
+            journal_file: name,
             marks,
         };
         let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
-        let written = file
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::File::create(&tmp))
+        let written = std::fs::File::create(&tmp)
             .and_then(|f| {
                 serde_json::to_writer(std::io::BufWriter::new(f), &m).map_err(std::io::Error::other)
             })
             .and_then(|()| std::fs::rename(&tmp, &file));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        let stale = match written {
+            Ok(()) => old.filter(|o| o != name),
+            Err(_) => {
+                let _ = std::fs::remove_file(&tmp);
+                Some(name.to_string())
+            }
+        };
+        if let Some(stale) = stale.and_then(|n| self.journal_path(store, &n)) {
+            let _ = std::fs::remove_file(stale);
         }
     }
 }
@@ -165,4 +220,104 @@ pub(super) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fileop::journal::{Placed, SourceMeta};
+
+    fn plan() -> Plan {
+        Plan {
+            shape: Digest::of(b"shape"),
+            context: PathBuf::from("/ctx"),
+            exclude: Vec::new(),
+            op: FileOp {
+                actions: Vec::new(),
+                clamp_mtime: None,
+            },
+        }
+    }
+
+    fn journal(src: &str) -> Journal {
+        let meta = SourceMeta {
+            ino: 1,
+            size: 2,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            mtime: (3, 0),
+            ctime: (3, 0),
+        };
+        Journal {
+            placed: vec![Placed {
+                action: 0,
+                src: src.into(),
+                dest: format!("app/{src}"),
+                meta,
+                link_target: None,
+                racy: false,
+            }],
+            incomplete: false,
+        }
+    }
+
+    fn journals(store: &Store) -> Vec<String> {
+        let dir = store.state_dir(RELINK_DIR);
+        let names = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name());
+        let mut v: Vec<String> = names
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".journal"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_copys_journal_is_kept_as_written_and_replaced_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let (plan, diff) = (plan(), Digest::of(b"layer"));
+        for (i, src) in ["a", "b"].iter().enumerate() {
+            let written = tmp.path().join(format!("helper-journal-{i}"));
+            std::fs::write(&written, serde_json::to_vec(&journal(src)).unwrap()).unwrap();
+            plan.remember(&store, &diff, &written);
+            assert!(!written.exists(), "moved, not copied");
+            let (d, j, marks) = plan.load(&store).expect("remembered");
+            assert_eq!(
+                (d, j.placed[0].src.as_str(), marks.is_none()),
+                (diff.clone(), *src, true)
+            );
+            assert_eq!(journals(&store).len(), 1, "the earlier journal is removed");
+        }
+        plan.save(&store, &diff, &journal("c"), None);
+        assert_eq!(plan.load(&store).unwrap().1.placed[0].src, "c");
+        assert_eq!(journals(&store).len(), 1);
+    }
+
+    #[test]
+    fn manifests_name_only_their_own_journal_files_and_old_ones_still_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let plan = plan();
+        let file = plan.file(&store);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let outside = tmp.path().join("outside.journal");
+        std::fs::write(&outside, serde_json::to_vec(&journal("x")).unwrap()).unwrap();
+        // A directory that makes the climbing name resolve to `outside`.
+        std::fs::create_dir(file.with_file_name(format!("{}.", plan.shape.hex()))).unwrap();
+        let climbing = format!("{}./../../../outside.journal", plan.shape.hex());
+        for name in ["../../outside.journal", "outside.journal", &climbing] {
+            let m = serde_json::json!({"diff_id": Digest::of(b"l").as_str(), "journal_file": name});
+            std::fs::write(&file, m.to_string()).unwrap();
+            assert!(plan.load(&store).is_none(), "{name} was read");
+        }
+        // The form written before journals had files of their own.
+        let m = serde_json::json!({"diff_id": Digest::of(b"l").as_str(), "journal": journal("y")});
+        std::fs::write(&file, m.to_string()).unwrap();
+        assert_eq!(plan.load(&store).unwrap().1.placed[0].src, "y");
+    }
 }

@@ -5,7 +5,7 @@
 use crate::context::Dockerignore;
 use crate::fileop::at;
 use crate::fileop::dest::{effective_mode, set_meta};
-use crate::fileop::journal::{expected, Journal, Placed, SourceMeta};
+use crate::fileop::journal::{expected, Journal, Placed, SourceMeta, RACY_SECS};
 use crate::fileop::select::{select, Match, Request, Source};
 use crate::fileop::Ids;
 use mybuild_cache::StoreError;
@@ -16,10 +16,6 @@ use std::fs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
-
-/// Seconds before a copy starts in which a source change makes its entry
-/// unusable by the next build (timestamp granularity, clock steps).
-pub(super) const RACY_SECS: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub(super) enum RelinkError {

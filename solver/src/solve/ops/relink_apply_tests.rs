@@ -76,3 +76,70 @@ fn in_order_and_sorted_pairing_find_the_same_changes() {
     d.meta.mode ^= 0o022;
     assert!(matches!(diff_in_order(&stale, &now), Some(None)));
 }
+
+/// A journal as a real copy writes it (directories included, recorded as
+/// they are made) pairs with the fresh selection in order: the relink of
+/// a big context never falls back to sorting both. It was written with
+/// directories last (after their contents), which always fell back.
+#[test]
+fn a_real_copys_journal_pairs_in_order() {
+    use crate::fileop::journal::Recorder;
+    use crate::fileop::{apply_recorded, SourceRoot};
+    let ctx = tempfile::tempdir().unwrap();
+    for f in ["src/a", "src/d/b", "src/d/e/c", "src/f"] {
+        let p = ctx.path().join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, f).unwrap();
+    }
+    let (dest, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let path = out.path().join("journal");
+    let copy = FileAction::Copy(mybuild_graph::CopyAction {
+        source: 1,
+        src: vec!["src".into()],
+        dest: "/app/".into(),
+        owner: None,
+        mode: None,
+        extract_archives: false,
+        parents: false,
+        exclude: Vec::new(),
+    });
+    let context = SourceRoot {
+        path: ctx.path().into(),
+        exclude: Vec::new(),
+        preserve_owner: false,
+    };
+    // A copy that began an hour ago: every source changed since, so
+    // every entry is racy (never reused).
+    let began = super::super::relink::now_secs() - 3600;
+    let recorder = Recorder::create(&path, began).unwrap();
+    apply_recorded(
+        dest.path(),
+        &[None, Some(context)],
+        &[copy],
+        Some(&recorder),
+    )
+    .unwrap();
+    recorder.finish().unwrap();
+    let journal: Journal = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert!(!journal.incomplete);
+    let srcs: Vec<&str> = journal.placed.iter().map(|p| p.src.as_str()).collect();
+    assert_eq!(
+        srcs,
+        ["src/a", "src/d", "src/d/b", "src/d/e", "src/d/e/c", "src/f"]
+    );
+    assert!(
+        journal.placed.iter().all(|p| p.racy),
+        "sources newer than the copy"
+    );
+    assert_eq!(journal.placed[1].dest, "app/d");
+
+    // The journal's action is the op's index (0 here), as `compare` numbers them.
+    let now = selected(ctx.path());
+    let changed = diff_in_order(&journal.placed, &now).expect("paired in order");
+    // Racy regular files count as changed: copied again, never linked.
+    let changed = changed.expect("relinkable");
+    assert_eq!(
+        changed_srcs(&journal.placed, &changed),
+        ["src/a", "src/d/b", "src/d/e/c", "src/f"]
+    );
+}
