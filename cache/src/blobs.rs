@@ -188,6 +188,115 @@ impl Write for HashingSink {
     }
 }
 
+/// A [`HashingSink`] that hashes on a thread of its own once the stream
+/// passes one chunk: packing a big layer then reads its files while the
+/// tar written so far is hashed (SHA-256 was about half of a large RUN
+/// layer's commit). A small layer is hashed inline, without a thread.
+pub struct PipelinedHashingSink {
+    buf: Vec<u8>,
+    inline: HashingSink,
+    thread: Option<HashThread>,
+}
+
+/// The hashing thread: full chunks go to it, emptied ones come back.
+struct HashThread {
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    worker: std::thread::JoinHandle<HashingSink>,
+}
+
+const HASH_CHUNK: usize = 1 << 20;
+
+impl PipelinedHashingSink {
+    pub fn new() -> Self {
+        PipelinedHashingSink {
+            buf: Vec::with_capacity(HASH_CHUNK),
+            inline: HashingSink::new(),
+            thread: None,
+        }
+    }
+
+    /// Hands the full buffer to the thread, starting it on the first one.
+    fn send(&mut self) -> io::Result<()> {
+        if self.thread.is_none() {
+            self.thread = Some(HashThread::start(std::mem::take(&mut self.inline))?);
+        }
+        let t = self.thread.as_ref().expect("started above");
+        let next = t
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        t.full
+            .send(full)
+            .map_err(|_| io::Error::other("the layer hashing thread ended"))
+    }
+
+    /// The digest and length of everything written.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        let Some(t) = self.thread.take() else {
+            self.inline.write_all(&self.buf)?;
+            return Ok(std::mem::take(&mut self.inline).finish());
+        };
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            t.full
+                .send(rest)
+                .map_err(|_| io::Error::other("the layer hashing thread ended"))?;
+        }
+        drop(t.full);
+        let sink = t
+            .worker
+            .join()
+            .map_err(|_| io::Error::other("the layer hashing thread panicked"))?;
+        Ok(sink.finish())
+    }
+}
+
+impl Default for PipelinedHashingSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HashThread {
+    fn start(mut sink: HashingSink) -> io::Result<HashThread> {
+        let (full, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (empty_tx, empty) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        let worker = std::thread::Builder::new()
+            .name("layer-sha256".into())
+            .spawn(move || {
+                for mut chunk in full_rx {
+                    sink.hasher.update(&chunk);
+                    sink.size += chunk.len() as u64;
+                    chunk.clear();
+                    let _ = empty_tx.try_send(chunk);
+                }
+                sink
+            })?;
+        Ok(HashThread {
+            full,
+            empty,
+            worker,
+        })
+    }
+}
+
+impl Write for PipelinedHashingSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(HASH_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == HASH_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Hashes everything read through it, to verify a stream against a digest.
 pub struct HashingReader<R> {
     inner: R,
@@ -276,5 +385,38 @@ mod tests {
             s.read_blob(&d),
             Err(StoreError::DigestMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn pipelined_hashing_equals_inline_hashing_at_every_size() {
+        let data: Vec<u8> = (0..(HASH_CHUNK * 7 / 2) as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let sizes = [
+            0,
+            1,
+            511,
+            HASH_CHUNK - 1,
+            HASH_CHUNK,
+            HASH_CHUNK + 1,
+            data.len(),
+        ];
+        for len in sizes {
+            for step in [1usize, 4096, 300_001, HASH_CHUNK * 2] {
+                if step == 1 && len > 4096 {
+                    continue;
+                }
+                let mut p = PipelinedHashingSink::new();
+                for part in data[..len].chunks(step) {
+                    p.write_all(part).unwrap();
+                }
+                let expected = (Digest::of(&data[..len]), len as u64);
+                assert_eq!(
+                    p.finish().unwrap(),
+                    expected,
+                    "{len} bytes in writes of {step}"
+                );
+            }
+        }
     }
 }

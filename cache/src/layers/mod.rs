@@ -253,15 +253,12 @@ impl Store {
     /// deterministic, so [`Store::layer_tar`] makes the same bytes again
     /// when an export or push needs them, and a build writes its data once.
     pub fn commit_upper(&self, upper: &Path) -> Result<Digest, StoreError> {
-        let mut sink = BufWriter::with_capacity(1 << 20, crate::blobs::HashingSink::new());
+        let mut sink = crate::blobs::PipelinedHashingSink::new();
         pack::write_layer(upper, &mut sink).map_err(|source| StoreError::Pack {
             upper: upper.into(),
             source,
         })?;
-        let sink = sink
-            .into_inner()
-            .map_err(|e| io_err("write", upper)(e.into_error()))?;
-        let (diff_id, size) = sink.finish();
+        let (diff_id, size) = sink.finish().map_err(io_err("hash the layer of", upper))?;
         self.install_snapshot(upper, &diff_id, size, Vec::new(), true)?;
         Ok(diff_id)
     }
@@ -370,7 +367,12 @@ impl Store {
             .is_some_and(|r| r.trusted_in(self.boot_id()));
         if trusted && target.is_dir() {
             drop(_lock);
-            return remove_tree(dir).map_err(io_err("discard duplicate snapshot", dir));
+            // Off the step's path: a big duplicate (a `--no-cache` rebuild)
+            // takes a while to delete. Moved aside first, so `dir` is free.
+            let stale = self.tmp_dir().join(unique_name("dup-"));
+            fs::rename(dir, &stale).map_err(io_err("discard duplicate snapshot", dir))?;
+            self.remove_later(move || drop(remove_tree(&stale)));
+            return Ok(());
         }
         if target.exists() {
             // Left by a crash before its record was written, or an earlier
