@@ -18,8 +18,8 @@ pub(super) fn get(
     key: &Digest,
     inputs: &[Value],
 ) -> Result<Option<Value>, SolveError> {
-    let store_err = SolveError::store("cache lookup");
-    let Some(entry) = w.store.cache_read(key).map_err(store_err)? else {
+    let read = w.store.cache_read(key);
+    let Some(entry) = read.map_err(SolveError::store("cache lookup"))? else {
         return Ok(None);
     };
     let base = inputs
