@@ -267,8 +267,8 @@ impl HashThread {
             .name("layer-sha256".into())
             .spawn(move || {
                 for mut chunk in full_rx {
-                    sink.hasher.update(&chunk);
-                    sink.size += chunk.len() as u64;
+                    // Infallible: HashingSink only hashes.
+                    let _ = sink.write_all(&chunk);
                     chunk.clear();
                     let _ = empty_tx.try_send(chunk);
                 }

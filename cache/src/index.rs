@@ -94,8 +94,9 @@ impl CacheEntry {
     }
 }
 
-/// An entry's body: each digest on a line of its own.
-fn body_of(layers: &[Digest]) -> String {
+/// Digests as text, each on a line of its own: an entry's body, and what
+/// names a flat view of the same layers.
+pub(crate) fn body_of(layers: &[Digest]) -> String {
     let mut body = String::with_capacity(layers.len() * 72);
     for d in layers {
         body.push_str(d.as_str());

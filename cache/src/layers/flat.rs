@@ -98,11 +98,7 @@ fn boot_prefix(boot: &str) -> String {
 
 /// `<boot>-<hash of the layers>`: one name per boot and chain.
 fn view_name(boot: &str, layers: &[Digest]) -> String {
-    let mut text = String::from("mybuild flat view v1\n");
-    for d in layers {
-        text.push_str(d.as_str());
-        text.push('\n');
-    }
+    let text = format!("mybuild flat view v1\n{}", crate::index::body_of(layers));
     let hex = Digest::of(text.as_bytes()).hex().to_string();
     format!("{}{}", boot_prefix(boot), &hex[..32])
 }

@@ -3,7 +3,7 @@
 //! the build context that ran before is first tried as a relink (`relink`):
 //! the last snapshot's files shared, only changed ones written.
 
-use super::relink::{now_secs, Plan};
+use super::relink::{now_secs, unique_suffix, Plan};
 use super::task::run_task;
 use crate::sandbox::{FileTask, JournalTarget, Task};
 use crate::solve::build_worker::BuildWorker;
@@ -32,10 +32,7 @@ pub(in crate::solve) async fn run(
         }
     }
     let journal = plan.as_ref().map(|_| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!("journal-{}-{}-{nanos}", std::process::id(), id.index());
+        let name = format!("journal-{}-{}", id.index(), unique_suffix());
         w.store.state_dir("tmp").join(name)
     });
     let task = Task::File(FileTask {

@@ -164,11 +164,7 @@ impl Plan {
 
     /// A fresh name for this step's next journal file.
     fn journal_name(&self) -> String {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let pid = std::process::id();
-        format!("{}.{pid}-{nanos}.journal", self.shape.hex())
+        format!("{}.{}.journal", self.shape.hex(), unique_suffix())
     }
 
     /// Writes `journal` as this step's next journal file, then the manifest.
@@ -214,6 +210,15 @@ impl Plan {
             let _ = std::fs::remove_file(stale);
         }
     }
+}
+
+/// `<pid>-<nanoseconds>`: a file name part no other write of a journal
+/// shares.
+pub(super) fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
 }
 
 pub(super) fn now_secs() -> i64 {
